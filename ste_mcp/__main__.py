@@ -1,0 +1,3 @@
+from ste_mcp.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""The `ste-mcp` command line.
+
+Each subcommand lives in the package it belongs to, in a module exposing::
+
+    HELP: str
+    def add_arguments(parser: argparse.ArgumentParser) -> None
+    def run(args: argparse.Namespace) -> int
+
+A module with subcommands of its own sets ``HAS_SUBCOMMANDS = True`` and calls
+``add_common_arguments`` on each of its subparsers. Those modules keep their top-level imports light (heavy imports inside ``run``) so that
+``ste-mcp --help`` stays instant. Common options (``--config``, ``--data-dir``, ``--spec``,
+``--model``, ``--llm-url``) are added here; ``settings_from_args`` turns them into ``Settings``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Any
+
+from ste_mcp import __version__
+
+# command -> module implementing it
+COMMANDS: dict[str, str] = {
+    "serve": "ste_mcp.server.cli_serve",
+    "claude-config": "ste_mcp.server.cli_claude",
+    "toolbox": "ste_mcp.toolbox.cli",
+    "model": "ste_mcp.llm.cli",
+    "explore": "ste_mcp.explorer.cli_explore",
+    "status": "ste_mcp.explorer.cli_status",
+    "exemplars": "ste_mcp.memory.cli_exemplars",
+    "descriptions": "ste_mcp.memory.cli_descriptions",
+    "train": "ste_mcp.finetune.cli_train",
+    "adapters": "ste_mcp.finetune.cli_adapters",
+    "eval": "ste_mcp.evaluate.cli",
+}
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("common options")
+    g.add_argument("--config", metavar="TOML", help="settings file (also $STE_MCP_CONFIG)")
+    g.add_argument("--data-dir", metavar="DIR", help="where ste-mcp keeps everything it writes")
+    g.add_argument(
+        "--spec", action="append", metavar="PATH_OR_URL", help="tool spec (OpenAPI or native YAML), repeatable"
+    )
+    g.add_argument("--model", metavar="MODEL", help="packaged:NAME, HF folder, .gguf, or hub id")
+    g.add_argument("--llm-url", metavar="URL", help="external OpenAI-compatible server (default: managed vLLM)")
+
+
+def settings_from_args(args: argparse.Namespace, **overrides: Any):
+    """Settings from the common options plus section overrides given by a subcommand."""
+    from ste_mcp.config import load_settings
+
+    llm = dict(overrides.pop("llm", {}) or {})
+    llm.setdefault("model", getattr(args, "model", None))
+    llm.setdefault("base_url", getattr(args, "llm_url", None))
+    return load_settings(
+        getattr(args, "config", None),
+        data_dir=getattr(args, "data_dir", None),
+        specs=getattr(args, "spec", None),
+        llm=llm,
+        **overrides,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ste-mcp", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"ste-mcp {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module_name in COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # command not built yet
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        if not getattr(module, "HAS_SUBCOMMANDS", False):
+            add_common_arguments(p)  # else the module adds them to each of its subcommands
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from ste_mcp.config import ConfigError
+
+    try:
+        return int(args._run(args) or 0)
+    except ConfigError as exc:
+        print(f"ste-mcp: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
