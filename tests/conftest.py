@@ -4,6 +4,9 @@ import pytest
 
 pytest_plugins = [
     "tests.fixtures.common",
+    "tests.fixtures.upstream",
+    "tests.fixtures.llm",
+    "tests.fixtures.toolbox",
 ]
 
 

@@ -4,13 +4,45 @@ from pydantic import BaseModel, Field
 
 
 class ExplorerSettings(BaseModel):
-    num_episodes: int = Field(15, description="Episodes per tool (paper: 15).")
-    num_stm_slots: int = Field(3, description="Trials per episode sharing one conversation (paper: 3-4).")
-    max_turn: int = Field(4, description="Tool calls per trial (paper: 4).")
+    num_episodes: int = Field(15, ge=0, description="Episodes per tool (paper: 15).")
+    num_stm_slots: int = Field(
+        3, ge=1, description="Trials per episode sharing one conversation (paper: 3-4)."
+    )
+    max_turn: int = Field(4, ge=1, description="Tool calls per trial (paper: 4).")
     temperature: float = 1.0
-    max_tokens: int = 360
-    concurrency: int = 8
-    upstream_rate_per_s: float = 5.0
-    max_calls: int | None = None
-    max_tokens_total: int | None = None
+    max_tokens: int = Field(360, ge=16, description="New tokens per model turn.")
+    concurrency: int = Field(
+        8, ge=1, description="Episodes in flight at once (keeps a vLLM server batching)."
+    )
+    tool_concurrency: int = Field(
+        4,
+        ge=1,
+        description="Episodes of one tool in flight at once (fewer keeps long-term memory informative).",
+    )
+    upstream_rate_per_s: float = Field(
+        5.0, description="Explorer calls per second per upstream origin (0: no limit)."
+    )
+    max_calls: int | None = Field(
+        None, description="Global budget of upstream calls (lifetime, from the store)."
+    )
+    max_calls_per_tool: int | None = None
+    max_tokens_total: int | None = Field(None, description="Global budget of model tokens (lifetime).")
+    max_tokens_per_tool: int | None = None
+    max_episodes_total: int | None = Field(None, description="Episodes started per run, all tools together.")
     explore_tools: list[str] = Field(default_factory=list, description="Opt-in for non-read-only tools.")
+    tools: list[str] = Field(
+        default_factory=list, description="Explore only these tools (empty: all eligible)."
+    )
+    observation_chars: int = Field(
+        1500, ge=100, description="Observations are truncated to this many characters."
+    )
+    ltm_max_items: int = Field(
+        30, ge=0, description="Most recent earlier queries shown in the imagination prompt."
+    )
+    context_chars: int | None = Field(
+        None,
+        description="Conversation budget in characters (default: ~3 chars per token of the model's context).",
+    )
+    idle_poll_s: float = Field(
+        60.0, gt=0, description="In `serve`, how often to look for new work once done."
+    )

@@ -1,13 +1,51 @@
 """Settings of LoRA fine-tuning rounds."""
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
 class FinetuneSettings(BaseModel):
-    lora_rank: int = 8
-    lora_alpha: int = 16
-    epochs: float = 2.0
-    learning_rate: float = 2e-4
-    max_length: int = 1024
-    replay_fraction: float = 0.1
-    train_every_n_exemplars: int = Field(50, description="Trigger a round in `serve` after N new approved exemplars.")
+    # LoRA and optimisation (the paper: 2 epochs, warm-up 3%; LoRA needs a higher rate than full FT)
+    lora_rank: int = Field(8, ge=1, le=256)
+    lora_alpha: int = Field(16, ge=1)
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] | str = Field("all-linear", description="peft target_modules.")
+    epochs: float = Field(2.0, gt=0)
+    max_steps: int | None = Field(
+        None, ge=1, description="Stop after this many optimiser steps (overrides epochs)."
+    )
+    learning_rate: float = Field(2e-4, gt=0)
+    warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
+    batch_size: int = Field(4, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_length: int = Field(1024, ge=64)
+    save_steps: int = Field(
+        50, ge=1, description="Checkpoint every N steps (a killed round resumes from it)."
+    )
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 0
+    # data
+    replay_fraction: float = Field(0.1, ge=0.0, le=1.0, description="Share of every earlier round replayed.")
+    general_examples: int = Field(
+        16, ge=0, description="Ordinary prompts answered by the base model, mixed in to keep general ability."
+    )
+    include_final_answer: bool = Field(
+        True, description="Also train (query, call, observation) -> final answer."
+    )
+    tools_in_prompt: int = Field(4, ge=1, description="Tools listed in each example's system prompt.")
+    heldout_fraction: float = Field(
+        0.2, ge=0.0, lt=1.0, description="Share of exemplar groups kept for the gate."
+    )
+    max_heldout: int = Field(40, ge=0)
+    min_new_exemplars: int = Field(1, ge=1, description="A round needs at least this many new exemplars.")
+    # gate
+    eval_max_new_tokens: int = Field(96, ge=8)
+    gate_min_delta: float = Field(0.0, ge=0.0, description="Points of 'correct' a candidate must gain.")
+    # triggers in `ste-mcp serve`
+    train_every_n_exemplars: int = Field(
+        50, description="Trigger a round in `serve` after N new approved exemplars."
+    )
+    schedule_minutes: float | None = Field(None, gt=0, description="Also try a round this often (minutes).")
+    poll_seconds: float = Field(30.0, gt=0, description="How often `serve` checks the exemplar count.")
+    enabled_in_serve: bool = Field(True, description="Run the periodic trigger in `ste-mcp serve`.")

@@ -1,1 +1,121 @@
-"""llm."""
+"""The model side: one OpenAI-compatible client, a managed vLLM server, packaged models, call protocols.
+
+``open_model(settings)`` is the entry point: it connects to ``settings.llm.base_url`` when one is
+configured, else prepares ``settings.llm.model`` and serves it with a managed vLLM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from ste_mcp.llm.base import ChatModel, ChatResponse, Choice, Message, ModelError, ToolCall, Usage
+from ste_mcp.llm.client import OpenAIChatModel
+from ste_mcp.llm.managed import ManagedVLLM
+from ste_mcp.llm.protocols import (
+    FinalAnswer,
+    NativeToolProtocol,
+    ParsedCall,
+    ParseError,
+    ReActProtocol,
+    format_react_call,
+    protocol_for,
+    tool_def,
+)
+from ste_mcp.llm.sources import ChecksumError, ModelSourceError, PreparedModel, prepare_model
+
+if TYPE_CHECKING:
+    from ste_mcp.config import Settings
+
+__all__ = [
+    "ChatModel",
+    "ChatResponse",
+    "ChecksumError",
+    "Choice",
+    "FinalAnswer",
+    "ManagedVLLM",
+    "Message",
+    "ModelError",
+    "ModelSourceError",
+    "NativeToolProtocol",
+    "OpenAIChatModel",
+    "ParseError",
+    "ParsedCall",
+    "PreparedModel",
+    "ReActProtocol",
+    "ToolCall",
+    "Usage",
+    "format_react_call",
+    "managed_server",
+    "open_model",
+    "prepare_model",
+    "protocol_for",
+    "tool_def",
+]
+
+
+def managed_server(settings: Settings, prepared: PreparedModel) -> ManagedVLLM:
+    """A (not yet started) managed vLLM for ``prepared`` configured from ``settings``."""
+    llm = settings.llm
+    return ManagedVLLM(
+        prepared.path,
+        llm.served_model_name or prepared.name,
+        logs_dir=settings.logs_dir,
+        max_model_len=llm.max_model_len,
+        kv_cache_gib=llm.kv_cache_gib,
+        startup_timeout_s=llm.startup_timeout_s,
+        enforce_eager=llm.enforce_eager,
+        max_lora_rank=llm.max_lora_rank,
+        max_loras=llm.max_loras,
+    )
+
+
+def _client(
+    settings: Settings, base_url: str, model: str, server: ManagedVLLM | None = None
+) -> OpenAIChatModel:
+    llm = settings.llm
+    return OpenAIChatModel(
+        base_url,
+        model,
+        api_key=os.environ.get(llm.api_key_env) or None,
+        max_concurrency=llm.max_concurrency,
+        timeout_s=llm.timeout_s,
+        retries=llm.retries,
+        ensure_ready=server.wait_ready if server else None,
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_model(settings: Settings, *, progress: bool = True) -> AsyncIterator[OpenAIChatModel]:
+    """Yield a ``ChatModel`` for ``settings``: an external server, or a managed vLLM stopped on exit.
+
+    Raises ``ModelError`` (server unreachable / failed to start) or ``ModelSourceError`` (bad model).
+    """
+    llm = settings.llm
+    if llm.base_url:
+        model = _client(settings, llm.base_url, llm.served_model_name or llm.model)
+        try:
+            await model.list_models()  # fail now, with the server's address, if it is unreachable
+            yield model
+        finally:
+            await model.aclose()
+        return
+    prepared = await asyncio.to_thread(prepare_model, llm.model, settings.models_dir, progress=progress)
+    server = managed_server(settings, prepared)
+    if not progress:
+        server.progress = None
+    atexit.register(server.stop)
+    try:
+        await asyncio.to_thread(server.start)
+        model = _client(settings, server.base_url, server.served_name, server)
+        try:
+            yield model
+        finally:
+            await model.aclose()
+    finally:
+        await asyncio.to_thread(server.stop)
+        atexit.unregister(server.stop)

@@ -6,7 +6,27 @@ from pydantic import BaseModel, Field
 
 
 class MemorySettings(BaseModel):
-    approval: Literal["auto", "manual"] = "auto"
-    description_budget_chars: int = Field(1200, description="Max characters of examples added per tool.")
-    examples_per_tool: int = 3
-    paraphrases_per_exemplar: int = 3
+    approval: Literal["auto", "manual"] = Field(
+        "auto", description="auto: exemplars the judge accepts are approved; manual: they wait as candidates."
+    )
+    judge_model: str | None = Field(
+        None, description="Served model name for the judge and paraphraser; unset: the explorer's model."
+    )
+    description_budget_chars: int = Field(
+        1200, ge=0, description="Max characters of examples added per tool."
+    )
+    examples_per_tool: int = Field(3, ge=0, description="Examples rendered into each tool's description.")
+    paraphrases_per_exemplar: int = Field(3, ge=0, le=6, description="Paper: at most 6.")
+    poll_interval_s: float = Field(
+        2.0, gt=0, description="How often the server judges new trials and picks up new description versions."
+    )
+    judge_concurrency: int = Field(
+        4, ge=1, description="Trials judged at once (keeps a vLLM server batching)."
+    )
+    max_query_chars: int = Field(300, ge=20)
+    max_observation_chars: int = Field(300, ge=20, description="Observation summary kept in an exemplar.")
+    max_answer_chars: int = Field(400, ge=20)
+    max_argument_chars: int = Field(200, ge=8, description="Per string argument value.")
+    index_min_rows: int = Field(
+        5000, ge=1, description="Build the vector index once this many exemplars exist."
+    )

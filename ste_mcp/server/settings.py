@@ -1,16 +1,35 @@
-"""Settings of the MCP server (transports, auth)."""
+"""Settings of the MCP server (transports, auth, features)."""
 
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
+FEATURES = [
+    "ste_mcp.explorer.extension:create",
+    "ste_mcp.memory.extension:create",
+    "ste_mcp.finetune.extension:create",
+]
+
 
 class ServerSettings(BaseModel):
-    transport: Literal["stdio", "http"] = "stdio"
-    host: str = "127.0.0.1"
-    port: int = 8765
-    auth_token_env: str = Field(
-        "STE_MCP_TOKEN", description="Env var holding the bearer token; required when binding beyond loopback."
+    transport: Literal["stdio", "http"] = Field(
+        "stdio", description="stdio (Claude Desktop) or http (Streamable HTTP)."
     )
-    allowed_origins: list[str] = Field(default_factory=list, description="Extra Origins allowed over HTTP.")
-    explore_in_background: bool = True
+    host: str = Field(
+        "127.0.0.1", description="HTTP bind address; beyond loopback a bearer token is required."
+    )
+    port: int = Field(8765, description="HTTP port; the endpoint is http://HOST:PORT/mcp.")
+    auth_token_env: str = Field(
+        "STE_MCP_TOKEN",
+        description="Env var holding the bearer token; required when binding beyond loopback.",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="Extra Origins allowed over HTTP (loopback origins always are)."
+    )
+    explore_in_background: bool = Field(
+        True, description="Explore tools while serving (`--no-explore`: off)."
+    )
+    features: list[str] = Field(
+        default_factory=lambda: list(FEATURES),
+        description="Feature factories 'module:function' loaded at start; [] serves the proxy only.",
+    )

@@ -1,0 +1,239 @@
+"""Explorer benchmark.
+
+1. Orchestration: episodes per minute, sequential (the paper's loop: one episode, one request at a
+   time) vs 8 and 32 episodes in flight, against ``canned_llm.py`` (an OpenAI-compatible server that
+   answers every request after a fixed 200 ms, replaying canned ReAct turns) and a trivial upstream.
+   This measures the orchestration, not a model. Target: >= 25x at 32.
+2. Real model (``--real``): SmolLM2-135M on managed vLLM (CPU) against the offline toolbox: trials per
+   minute and the share of trials that reach a successful call.
+
+    .venv/bin/python scripts/bench/explore.py [--real] [--write-docs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from ste_mcp.explorer.scheduler import Explorer  # noqa: E402
+from ste_mcp.explorer.settings import ExplorerSettings  # noqa: E402
+from ste_mcp.llm.protocols import ReActProtocol  # noqa: E402
+from ste_mcp.memory.trials import TrialStore  # noqa: E402
+from ste_mcp.upstream.client import UpstreamClient  # noqa: E402
+from ste_mcp.upstream.settings import UpstreamSettings  # noqa: E402
+from ste_mcp.upstream.tools import Param, Tool  # noqa: E402
+
+SLOTS = 3
+
+
+def start_canned(latency_s: float) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("canned_llm.py")), "--latency", str(latency_s)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline() if proc.stdout else ""
+    if not line.startswith("READY "):
+        proc.kill()
+        raise RuntimeError(f"canned server did not start: {line!r}")
+    return proc, line.split()[1]
+
+
+def bench_tools(root: str, n: int) -> list[Tool]:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    return [
+        Tool(
+            name=f"tool_{i:02d}",
+            description=f"Look up fact number {i} about a city.",
+            input_schema=schema,
+            method="GET",
+            path=f"/api/tool_{i:02d}",
+            base_url=root,
+            params=[Param(name="city", location="query", required=True)],
+        )
+        for i in range(n)
+    ]
+
+
+async def orchestration(base_url: str, concurrency: int, episodes: int) -> dict[str, Any]:
+    from ste_mcp.llm.client import OpenAIChatModel
+
+    root = base_url.removesuffix("/v1")
+    tools = bench_tools(root, min(32, episodes))
+    settings = ExplorerSettings(
+        num_episodes=-(-episodes // len(tools)),
+        max_episodes_total=episodes,
+        num_stm_slots=SLOTS,
+        concurrency=concurrency,
+        tool_concurrency=concurrency,
+        upstream_rate_per_s=0,
+    )
+    model = OpenAIChatModel(base_url, "canned", max_concurrency=256, timeout_s=30)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = TrialStore.open(Path(tmp) / "lancedb")
+        async with UpstreamClient(UpstreamSettings(max_connections=256)) as upstream:
+            explorer = Explorer(
+                tools,
+                model=model,
+                upstream=upstream,
+                store=store,
+                settings=settings,
+                protocol=ReActProtocol(constrained=False),
+            )
+            started = time.perf_counter()
+            summary = await explorer.run()
+            elapsed = time.perf_counter() - started
+        stats = store.stats()
+    await model.aclose()
+    trials = sum(s["trials"] for s in stats.values())
+    assert summary.episodes == episodes and trials == episodes * SLOTS, (summary, trials)
+    return {
+        "concurrency": concurrency,
+        "episodes": episodes,
+        "trials": trials,
+        "seconds": round(elapsed, 2),
+        "episodes_per_min": round(episodes / elapsed * 60, 1),
+    }
+
+
+async def real_model(tools: list[str], episodes: int, concurrency: int, max_tokens: int) -> dict[str, Any]:
+    from ste_mcp.app import App
+    from ste_mcp.config import load_settings
+    from ste_mcp.explorer.extension import context_chars
+    from ste_mcp.llm.protocols import protocol_for
+
+    models_dir = os.environ.get("STE_MCP_TEST_MODELS_DIR", str(REPO / ".cache" / "models"))
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(
+            data_dir=tmp,
+            llm={"model": "packaged:smollm2-135m-instruct", "max_model_len": 2048},
+            explorer={
+                "num_episodes": episodes,
+                "num_stm_slots": SLOTS,
+                "concurrency": concurrency,
+                "max_tokens": max_tokens,
+                "tools": tools,
+            },
+        )
+        os.environ.setdefault("STE_MCP_MODELS_DIR", models_dir)
+        async with App(settings, features=[]) as app:
+            started_model = time.perf_counter()
+            model = await app.get_model()
+            model_start_s = time.perf_counter() - started_model
+            store = TrialStore.open(settings.db_dir)
+            explorer = Explorer(
+                app.toolset.visible(),
+                model=model,
+                upstream=app.upstream,
+                store=store,
+                settings=settings.explorer,
+                protocol=protocol_for(model.model, settings.llm.protocol),
+                context_chars=context_chars(settings),
+            )
+            started = time.perf_counter()
+            await explorer.run()
+            elapsed = time.perf_counter() - started
+            trials = store.trials()
+    reached = sum(1 for t in trials if t.successful_calls > 0)
+    return {
+        "model": "SmolLM2-135M-Instruct (vLLM, CPU)",
+        "tools": tools,
+        "trials": len(trials),
+        "minutes": round(elapsed / 60, 2),
+        "trials_per_min": round(len(trials) / elapsed * 60, 1),
+        "share_reaching_successful_call": round(reached / len(trials), 3) if trials else 0.0,
+        "share_successful_trials": round(sum(t.success for t in trials) / len(trials), 3) if trials else 0.0,
+        "parse_errors_per_trial": round(sum(t.parse_errors for t in trials) / len(trials), 2) if trials else 0.0,
+        "model_start_s": round(model_start_s, 1),
+    }
+
+
+def markdown(rows: list[dict[str, Any]], real: dict[str, Any] | None, latency_s: float) -> str:
+    base = rows[0]["episodes_per_min"]
+    lines = [
+        "## Explorer",
+        "",
+        f"`scripts/bench/explore.py`: STE episodes ({SLOTS} trials each: imagine, one call, final answer, reflect "
+        f"= 12 model requests) against `scripts/bench/canned_llm.py`, an OpenAI-compatible server answering "
+        f"every request after a fixed {int(latency_s * 1000)} ms, and a trivial local upstream; trials recorded "
+        "in LanceDB as usual. This measures orchestration, not the model.",
+        "",
+        "| episodes in flight | episodes | seconds | episodes / min | speed-up |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        speedup = r["episodes_per_min"] / base
+        label = "1 (sequential, the paper's loop)" if r["concurrency"] == 1 else str(r["concurrency"])
+        lines.append(f"| {label} | {r['episodes']} | {r['seconds']} | {r['episodes_per_min']} | {speedup:.1f}x |")
+    if real:
+        lines += [
+            "",
+            f"Real model: {real['model']} against the offline toolbox ({', '.join(real['tools'])}), "
+            f"{real['trials']} trials in {real['minutes']} min: **{real['trials_per_min']} trials/min**; "
+            f"{real['share_reaching_successful_call']:.0%} of trials reach a successful call, "
+            f"{real['share_successful_trials']:.0%} end successful (successful call + final answer + reflection yes); "
+            f"{real['parse_errors_per_trial']} parse errors per trial.",
+        ]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def write_docs(section: str) -> None:
+    path = REPO / "docs" / "BENCHMARKS.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    start = text.find("## Explorer")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--levels", default="1:4,8:32,32:128", help="concurrency:episodes pairs")
+    parser.add_argument("--real", action="store_true", help="also run the real CPU model")
+    parser.add_argument("--real-tools", default="get_weather,calculator,convert_units")
+    parser.add_argument("--real-episodes", type=int, default=2)
+    parser.add_argument("--real-max-tokens", type=int, default=160)
+    parser.add_argument("--write-docs", action="store_true", help="write the '## Explorer' section")
+    args = parser.parse_args()
+
+    proc, url = start_canned(args.latency)
+    try:
+        rows = []
+        for level in args.levels.split(","):
+            c, n = (int(x) for x in level.split(":"))
+            rows.append(anyio.run(orchestration, url, c, n))
+            print(json.dumps(rows[-1]), flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    real = None
+    if args.real:
+        tools = args.real_tools.split(",")
+        real = anyio.run(real_model, tools, args.real_episodes, 8, args.real_max_tokens)
+        print(json.dumps(real), flush=True)
+    section = markdown(rows, real, args.latency)
+    print(section)
+    if args.write_docs:
+        write_docs(section)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""The whole STE loop in one process, for benchmarks: explore -> judge -> exemplars -> descriptions ->
+adapter, evaluating on STE-50 between stages. One ``App`` (toolbox, upstream client, memory) and one
+model server serve every stage, so the numbers of different stages differ only by what was learned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+
+from ste_mcp.config import Settings
+from ste_mcp.evaluate.bench import Bench, BenchItem
+from ste_mcp.evaluate.run import EvalConfig, EvalResult, run_eval, served_descriptions
+
+
+class LoopError(Exception):
+    """A stage of the loop cannot run; the message says which and why."""
+
+
+class LearningLoop:
+    """Stages over an open ``App`` whose toolset serves (some of) the bench's tools."""
+
+    def __init__(self, app: Any, model: Any, bench: Bench) -> None:
+        self.app = app
+        self.model = model
+        self.bench = bench
+        self.memory = next((e for e in app.extensions if getattr(e, "name", "") == "memory"), None)
+        if self.memory is None:
+            raise LoopError("the memory feature is not installed: no exemplars or live descriptions")
+        names = set(bench.tool_names)
+        self.tools = [t for t in app.toolset.visible() if t.name in names]
+        if not self.tools:
+            raise LoopError("the toolset serves none of the bench's tools (the toolbox serves 13)")
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: Settings, bench: Bench) -> AsyncIterator[LearningLoop]:
+        from ste_mcp.app import App
+
+        async with App(settings) as app:
+            yield cls(app, await app.get_model(), bench)
+
+    @property
+    def settings(self) -> Settings:
+        return self.app.settings
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [t.name for t in self.tools]
+
+    async def explore(self, tools: Sequence[str], episodes: int) -> Any:
+        """Explore ``tools`` until each has ``episodes`` episodes in total; returns the run summary."""
+        from ste_mcp.explorer import Explorer
+
+        settings = self.settings.explorer.model_copy(update={"tools": list(tools)})
+        explorer = Explorer(
+            self.tools,
+            model=self.model,
+            upstream=self.app.upstream,
+            store=self.memory.trials,
+            settings=settings,
+            secrets=self.app.toolset.secret_values(),
+        )
+        return await explorer.run(episodes=episodes)
+
+    async def exploit(self) -> dict[str, int]:
+        """Judge new trials into exemplars (with paraphrases) and re-render descriptions; approved per tool."""
+        await self.memory.step()
+        return self.approved_counts()
+
+    def approved_counts(self) -> dict[str, int]:
+        counts = self.memory.exemplars.counts()
+        return {tool: counts.get(tool, {}).get("approved", 0) for tool in self.tool_names}
+
+    async def train(self, *, replay_fraction: float | None = None, from_scratch: bool = False) -> Any:
+        """One fine-tuning round on the approved exemplars (gated); returns the round result."""
+        from ste_mcp.finetune.rounds import round_from_settings
+
+        settings = self.settings
+        if replay_fraction is not None:
+            finetune = settings.finetune.model_copy(update={"replay_fraction": replay_fraction})
+            settings = settings.model_copy(update={"finetune": finetune})
+        return await round_from_settings(settings, toolset=self.app.toolset, from_scratch=from_scratch)
+
+    def promote(self, adapter_id: str | None) -> None:
+        """Make ``adapter_id`` the current adapter again (``None``: leave as is)."""
+        if adapter_id is None:
+            return
+        from ste_mcp.finetune.registry import AdapterRegistry
+
+        AdapterRegistry(self.settings.adapters_dir).promote(
+            adapter_id, reason="benchmark: restore starting point"
+        )
+
+    async def evaluate(
+        self, items: Sequence[BenchItem], setting: str, *, adapter: str | None = None, **config: Any
+    ) -> EvalResult:
+        """Evaluate ``items`` in a setting (``adapter``: that adapter, loaded for the run and unloaded after)."""
+        describe = retrieve = None
+        if setting == "descriptions":
+            await anyio.to_thread.run_sync(self.memory.live.refresh)
+            describe = served_descriptions(self.app)
+        if setting == "retrieval":
+            retrieve = self.memory.exemplars.search
+        cfg = EvalConfig(setting=setting, adapter=adapter, **config)  # type: ignore[arg-type]
+        if adapter is None:
+            return await run_eval(self.model, self.bench, items, cfg, describe=describe, retrieve=retrieve)
+        from ste_mcp.finetune.registry import AdapterRegistry
+
+        path = AdapterRegistry(self.settings.adapters_dir).path(adapter)
+        await self.model.load_lora(adapter, str(path))
+        try:
+            return await run_eval(self.model, self.bench, items, cfg)
+        finally:
+            await self.model.unload_lora(adapter)

@@ -1,0 +1,247 @@
+"""The eval runner: ask a model each STE-50 query with the tools shown, score its first call.
+
+Settings (what differs between runs, everything else equal):
+
+- ``base``: the bench's original descriptions.
+- ``descriptions``: the descriptions the server currently renders (``App.describe``) for the tools it
+  serves; the bench's for the others.
+- ``retrieval``: ``base`` plus the nearest approved exemplars (explorer-made, never test queries) as
+  in-context demonstrations.
+- ``adapter``: ``base`` with ``model=<adapter>`` (a LoRA adapter loaded in the model server).
+
+The prompt is the one the LLM layer's protocol builds (ReAct by default, the format STE explores and
+fine-tunes with): the tools in the system message, the query as the user message. Greedy decoding by
+default (the paper sampled all-50 runs at temperature 1.0), at most 256 new tokens, stop at
+"Observation:".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import anyio
+from pydantic import BaseModel, Field
+
+from ste_mcp.evaluate.bench import Bench, BenchItem
+from ste_mcp.evaluate.score import Summary, score
+from ste_mcp.llm.base import ChatModel, ModelError
+
+Setting = Literal["base", "descriptions", "retrieval", "adapter"]
+SETTINGS: tuple[str, ...] = ("base", "descriptions", "retrieval", "adapter")
+STOP = "Observation:"
+
+
+class Demo(Protocol):
+    """A worked example shown in the retrieval setting (an ``Exemplar`` fits)."""
+
+    tool: str
+    query: str
+    arguments: dict[str, Any]
+
+
+# mcp_name -> (description, JSON schema) as served, or None to keep the bench's
+Describe = Callable[[str], tuple[str, dict[str, Any]] | None]
+Retrieve = Callable[[str, int], Sequence[Demo]]
+
+
+class EvalConfig(BaseModel):
+    setting: Setting = "base"
+    shown: Literal["all", "candidates"] = "candidates"
+    protocol: Literal["react", "native"] = "react"
+    constrained: bool = Field(
+        False, description="constrain ReAct decoding with a grammar (not the paper's protocol)"
+    )
+    temperature: float = 0.0
+    max_tokens: int = 256
+    k: int = Field(3, description="demonstrations per query in the retrieval setting")
+    adapter: str | None = None
+    concurrency: int = 4
+
+
+class EvalResult(BaseModel):
+    config: EvalConfig
+    model: str
+    predictions: list[dict[str, Any]]
+    summary: Summary
+    errors: int = 0
+
+    def summary_json(self) -> dict[str, Any]:
+        """What summary.json holds: the run's settings, overall metrics and metrics per tool."""
+        return {
+            "setting": self.config.setting,
+            "shown": self.config.shown,
+            "model": self.model,
+            "adapter": self.config.adapter,
+            "protocol": self.config.protocol,
+            "constrained": self.config.constrained,
+            "temperature": self.config.temperature,
+            "max_tokens": self.config.max_tokens,
+            "errors": self.errors,
+            **self.summary.model_dump(exclude={"items"}),
+        }
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def served_descriptions(app: Any) -> Describe:
+    """``Describe`` for the tools the app serves: (description as rendered now, input schema)."""
+
+    def describe(name: str) -> tuple[str, dict[str, Any]] | None:
+        tool = app.toolset.get(name)
+        if tool is None or tool.hidden:
+            return None
+        return app.describe(tool), tool.input_schema
+
+    return describe
+
+
+class PromptBuilder:
+    """Messages and request options for one item, per the configured setting."""
+
+    def __init__(
+        self,
+        bench: Bench,
+        config: EvalConfig,
+        describe: Describe | None = None,
+        retrieve: Retrieve | None = None,
+    ) -> None:
+        from ste_mcp.llm.protocols import NativeToolProtocol, ReActProtocol
+
+        self.bench = bench
+        self.config = config
+        self.describe = describe if config.setting == "descriptions" else None
+        self.retrieve = retrieve if config.setting == "retrieval" else None
+        if config.setting == "retrieval" and retrieve is None:
+            raise ValueError("the retrieval setting needs an exemplar store to retrieve from")
+        self.protocol = (
+            ReActProtocol(constrained=config.constrained)
+            if config.protocol == "react"
+            else NativeToolProtocol()
+        )
+        self._test_queries = {_normal(it.query) for it in bench.items}
+
+    def tools(self, item: BenchItem) -> list[dict[str, Any]]:
+        out = []
+        for name in self.bench.shown_names(item, self.config.shown):
+            tool = self.bench.tool(name)
+            served = self.describe(name) if self.describe else None
+            description, parameters = served or (tool.description, tool.parameters)
+            out.append({"name": name, "description": description, "parameters": parameters})
+        return out
+
+    def demos(self, item: BenchItem, shown: set[str]) -> list[Demo]:
+        """Nearest exemplars of the shown tools; never a test query (leak guard)."""
+        if self.retrieve is None or self.config.k <= 0:
+            return []
+        hits = self.retrieve(item.query, self.config.k * 3)
+        kept = [d for d in hits if d.tool in shown and _normal(d.query) not in self._test_queries]
+        return kept[: self.config.k]
+
+    def request(self, item: BenchItem) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        from ste_mcp.llm.protocols import format_react_call
+
+        tools = self.tools(item)
+        system = self.protocol.system_prompt(tools)
+        demos = self.demos(item, {t["name"] for t in tools})
+        if demos:
+            shots = "\n\n".join(f"Query: {d.query}\n{format_react_call(d.tool, d.arguments)}" for d in demos)
+            system = f"{system}\n\nExamples of correct calls for similar requests:\n\n{shots}".strip()
+        messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
+        messages.append({"role": "user", "content": item.query})
+        kwargs = self.protocol.request_kwargs(tools)
+        kwargs.setdefault("stop", [STOP])
+        return messages, kwargs
+
+
+async def run_eval(
+    model: ChatModel,
+    bench: Bench,
+    items: Sequence[BenchItem],
+    config: EvalConfig,
+    *,
+    describe: Describe | None = None,
+    retrieve: Retrieve | None = None,
+    progress: Callable[[], None] | None = None,
+) -> EvalResult:
+    """Ask every item once and score the first calls against all the bench's tools."""
+    builder = PromptBuilder(bench, config, describe, retrieve)
+    predictions: list[dict[str, Any] | None] = [None] * len(items)
+    limiter = anyio.CapacityLimiter(max(1, config.concurrency))
+
+    async def one(index: int, item: BenchItem) -> None:
+        messages, kwargs = builder.request(item)
+        async with limiter:
+            try:
+                response = await model.chat(
+                    messages,
+                    model=config.adapter,
+                    temperature=config.temperature,
+                    max_tokens=config.max_tokens,
+                    **kwargs,
+                )
+            except ModelError as exc:
+                predictions[index] = {"id": item.id, "output": "", "error": str(exc)}
+            else:
+                predictions[index] = _prediction(item.id, response.text, response.tool_calls)
+        if progress is not None:
+            progress()
+
+    async with anyio.create_task_group() as tg:
+        for index, item in enumerate(items):
+            tg.start_soon(one, index, item)
+    preds = [p for p in predictions if p is not None]
+    summary = score(preds, [it.model_dump() for it in items], bench.tool_names)
+    return EvalResult(
+        config=config,
+        model=config.adapter or model.model,
+        predictions=preds,
+        summary=summary,
+        errors=sum(1 for p in preds if "error" in p),
+    )
+
+
+def _prediction(item_id: str, text: str, tool_calls: Sequence[Any]) -> dict[str, Any]:
+    if tool_calls:
+        calls = [{"name": c.name, "arguments": c.arguments} for c in tool_calls]
+        return {"id": item_id, "tool_calls": calls, "output": text}
+    return {"id": item_id, "output": text}
+
+
+def write_results(result: EvalResult, out_dir: Path | str) -> Path:
+    """predictions.jsonl, scores.jsonl (why each item scored as it did) and summary.json in ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_jsonl(out / "predictions.jsonl", result.predictions)
+    _write_jsonl(out / "scores.jsonl", [s.model_dump() for s in result.summary.items])
+    (out / "summary.json").write_text(json.dumps(result.summary_json(), indent=2, ensure_ascii=False) + "\n")
+    return out
+
+
+def read_predictions(path: Path | str) -> list[dict[str, Any]]:
+    """Predictions from a JSON-lines file; a bad line is reported with its number."""
+    path = Path(path)
+    out = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            raise ValueError(f"{path}:{number}: not JSON: {exc}") from exc
+        if not isinstance(value, Mapping) or "id" not in value:
+            raise ValueError(f"{path}:{number}: expected an object with an 'id'")
+        out.append(dict(value))
+    return out
+
+
+def _write_jsonl(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,73 @@
+"""Every prompt the explorer sends, in one place, versioned.
+
+The wording follows STE (Wang et al. 2024) but is written for today's instruction-tuned chat models:
+short, direct, one job per message. The call format itself (ReAct text or native tool calls) comes
+from the call protocol (``ste_mcp.llm.protocols``); these texts only say what to do. Bump
+``PROMPT_VERSION`` whenever a text changes: it is stored with every trial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+PROMPT_VERSION = "ste-explore-1"
+
+EXPLORER_INSTRUCTIONS = """\
+You are practising how to use a tool. You will invent realistic requests a user might make, \
+fulfil each one by really calling the tool, look at what it returns, and then say honestly \
+whether the request was fulfilled."""
+
+_IMAGINE_FIRST = """\
+The tool `{name}`: {description}
+
+{memory}Invent ONE new, specific request that a real user could make and that this tool can help with. \
+Write it as the user would: natural and concrete (real names, places, numbers), without naming the tool \
+or copying its description.{novelty}
+Reply with the request only, on one line. Do not answer it yet."""
+
+_MEMORY = "Requests already tried with this tool ([ok] = fulfilled, [failed] = not):\n{items}\n\n"
+_NOVELTY = " Make it clearly different from the requests already tried: other parameters, other values or another kind of use."
+
+IMAGINE_NEXT = """\
+Based on what you just learned about the tool, invent ONE new request that explores it further: \
+a different parameter, value or kind of use than earlier in this conversation. \
+Reply with the request only, on one line. Do not answer it yet."""
+
+IMAGINE_RETRY = "Reply with one user request only, on a single line, without answering it."
+
+_TRIAL = """\
+Now fulfil this request by calling the tool: {query}
+Make one call at a time and read its result before going on. When you have what you need, \
+give the final answer to the user."""
+
+_REFLECT = """\
+Did your final answer really fulfil the request "{query}" using results returned by the tool? \
+Answer yes or no."""
+
+REFLECT_CHOICES = ("yes", "no")
+TURNS_EXHAUSTED = "No more tool calls are allowed for this request."
+
+
+def imagine_first(name: str, description: str, ltm: Sequence[tuple[str, bool]], *, max_items: int) -> str:
+    """The first imagination prompt of an episode, carrying the long-term memory of the tool."""
+    recent = list(ltm)[-max_items:] if max_items > 0 else []
+    items = "\n".join(f"- [{'ok' if ok else 'failed'}] {_one_line(q, 200)}" for q, ok in recent)
+    return _IMAGINE_FIRST.format(
+        name=name,
+        description=_one_line(description, 1500),
+        memory=_MEMORY.format(items=items) if items else "",
+        novelty=_NOVELTY if items else "",
+    )
+
+
+def trial_prompt(query: str) -> str:
+    return _TRIAL.format(query=query)
+
+
+def reflect_prompt(query: str) -> str:
+    return _REFLECT.format(query=query)
+
+
+def _one_line(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

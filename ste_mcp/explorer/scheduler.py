@@ -1,0 +1,310 @@
+"""The explorer: runs episodes of many tools concurrently, within budgets, safely, resumably.
+
+Work is planned from the trial store (episodes already recorded per tool, interrupted episodes
+resumed first), then handed to ``concurrency`` asyncio workers, at most ``tool_concurrency`` episodes
+of one tool at a time, breadth first across tools. Only tools the operator allows are explored
+(``eligibility``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from ste_mcp.explorer.budget import Budget, BudgetExhausted, PauseGate, RateLimiter
+from ste_mcp.explorer.episode import ExploreContext, ToolCaller, run_episode
+from ste_mcp.explorer.settings import ExplorerSettings
+from ste_mcp.llm.base import ChatModel, ModelError
+from ste_mcp.memory.redact import Redactor
+from ste_mcp.memory.trials import TrialRecord, TrialStore
+from ste_mcp.upstream.tools import Tool
+
+log = logging.getLogger(__name__)
+
+MAX_CONSECUTIVE_MODEL_ERRORS = 5
+MODEL_BACKOFF_S = 2.0  # doubled after each consecutive model error, at most 30 s
+
+
+class ExplorerError(Exception):
+    """Exploration cannot go on (e.g. the model server keeps failing); the message says why."""
+
+
+def eligibility(tool: Tool, settings: ExplorerSettings) -> str | None:
+    """Why the explorer must not call ``tool``, or None when it may.
+
+    Safe by default: read-only tools (GET/HEAD/OPTIONS, or marked read-only in the spec) only, unless
+    the operator opts a tool in (``explore_tools``, the tool's explore policy) or gives it a sandbox URL.
+    """
+    if tool.hidden:
+        return "hidden"
+    if tool.explore.allowed is False:
+        return "exploration disabled for this tool"
+    if tool.explore.allowed or tool.name in settings.explore_tools or tool.explore.sandbox_base_url:
+        return None
+    if tool.is_read_only:
+        return None
+    return f"{tool.method.upper()} is not read-only: opt in with explorer.explore_tools or a sandbox URL"
+
+
+@dataclass
+class Job:
+    tool: Tool
+    episode: int
+    start_slot: int = 0
+    counted: bool = False  # already counted against the episode budget (a retried job)
+
+
+@dataclass
+class RunSummary:
+    """What one ``Explorer.run`` did."""
+
+    trials: int = 0
+    successful_trials: int = 0
+    episodes: int = 0
+    errors: int = 0
+    stopped: dict[str, str] = field(default_factory=dict)  # tool ("*" for all) -> budget reason
+
+
+class Explorer:
+    """Explores tools with STE: ``await explorer.run()``; ``pause()``, ``resume()``, ``status()``."""
+
+    def __init__(
+        self,
+        tools: Iterable[Tool] | Callable[[], Iterable[Tool]],
+        *,
+        model: ChatModel,
+        upstream: ToolCaller,
+        store: TrialStore,
+        settings: ExplorerSettings | None = None,
+        protocol: Any = None,
+        secrets: Iterable[str] = (),
+        context_chars: int = 12_000,
+        on_trial: Callable[[TrialRecord], None] | None = None,
+    ) -> None:
+        self._tools = tools if callable(tools) else (lambda fixed=list(tools): fixed)
+        self.model = model
+        self.upstream = upstream
+        self.store = store
+        self.settings = settings or ExplorerSettings()
+        if protocol is None:
+            from ste_mcp.llm.protocols import protocol_for
+
+            protocol = protocol_for(model.model)
+        self.protocol = protocol
+        self.redactor = Redactor(secrets)
+        self.context_chars = context_chars
+        self.on_trial = on_trial
+        self.gate = PauseGate()
+        self.rate = RateLimiter(self.settings.upstream_rate_per_s)
+        self.budget = Budget(self.settings)
+        self.running = False
+        self.last_error: str | None = None
+        self.summary = RunSummary()
+        self._in_flight: dict[tuple[str, int], dict[str, Any]] = {}
+
+    # ---- what to explore -----------------------------------------------------------------------
+    def selected(self) -> list[Tool]:
+        """The tools this explorer may and should explore."""
+        only = set(self.settings.tools)
+        return [
+            t for t in self._tools() if (not only or t.name in only) and eligibility(t, self.settings) is None
+        ]
+
+    def skipped(self) -> dict[str, str]:
+        """Tools left out, with the reason."""
+        only = set(self.settings.tools)
+        out = {}
+        for t in self._tools():
+            if only and t.name not in only:
+                continue
+            reason = eligibility(t, self.settings)
+            if reason:
+                out[t.name] = reason
+        return out
+
+    async def plan(self, episodes: int | None = None) -> list[Job]:
+        """Jobs to reach ``episodes`` (default ``num_episodes``) per tool: interrupted episodes first,
+        then new ones, round-robin across tools."""
+        target = self.settings.num_episodes if episodes is None else episodes
+        slots = self.settings.num_stm_slots
+        progress = await anyio.to_thread.run_sync(self.store.episode_progress)
+        resume: list[Job] = []
+        new: dict[str, list[Job]] = {}
+        for tool in self.selected():
+            done = progress.get(tool.name, {})
+            resume += [Job(tool, ep, n) for ep, n in sorted(done.items()) if n < slots]
+            first = max(done, default=-1) + 1
+            new[tool.name] = [Job(tool, first + i) for i in range(max(0, target - len(done)))]
+        ordered = list(resume)
+        for i in range(max((len(v) for v in new.values()), default=0)):
+            ordered += [jobs[i] for jobs in new.values() if i < len(jobs)]
+        return ordered
+
+    # ---- running -------------------------------------------------------------------------------
+    def pause(self) -> None:
+        self.gate.pause()
+
+    def resume(self) -> None:
+        self.gate.resume()
+
+    @property
+    def paused(self) -> bool:
+        return self.gate.paused
+
+    async def run(self, episodes: int | None = None) -> RunSummary:
+        """Explore until every selected tool has ``episodes`` episodes or budgets are used up."""
+        used = await anyio.to_thread.run_sync(self.store.stats)
+        self.budget = Budget(self.settings, used)
+        self.summary = RunSummary()
+        ctx = ExploreContext(
+            model=self.model,
+            upstream=self.upstream,
+            store=self.store,
+            protocol=self.protocol,
+            settings=self.settings,
+            budget=self.budget,
+            rate=self.rate,
+            gate=self.gate,
+            redactor=self.redactor,
+            context_chars=self.context_chars,
+            on_phase=self._phase,
+            on_trial=self._trial_done,
+        )
+        pending = deque(await self.plan(episodes))
+        busy: Counter[str] = Counter()
+        cond = asyncio.Condition()
+        model_errors = [0]
+
+        def stopped(tool: str) -> bool:
+            return "*" in self.summary.stopped or tool in self.summary.stopped
+
+        async def next_job() -> Job | None:
+            async with cond:
+                while True:
+                    for job in list(pending):
+                        if stopped(job.tool.name):
+                            pending.remove(job)
+                        elif busy[job.tool.name] < self.settings.tool_concurrency:
+                            pending.remove(job)
+                            busy[job.tool.name] += 1
+                            return job
+                    if not pending:
+                        return None
+                    await cond.wait()
+
+        fatal: list[ExplorerError] = []
+
+        async def worker(tg: anyio.abc.TaskGroup) -> None:
+            while (job := await next_job()) is not None:
+                try:
+                    again = await self._run_job(ctx, job, model_errors)
+                except ExplorerError as exc:
+                    fatal.append(exc)
+                    tg.cancel_scope.cancel()
+                    return
+                finally:
+                    async with cond:
+                        busy[job.tool.name] -= 1
+                        cond.notify_all()
+                if again is not None:
+                    async with cond:
+                        pending.appendleft(again)
+                        cond.notify_all()
+
+        self.running = True
+        try:
+            async with anyio.create_task_group() as tg:
+                for _ in range(self.settings.concurrency):
+                    tg.start_soon(worker, tg)
+        finally:
+            self.running = False
+            self._in_flight.clear()
+        if fatal:
+            raise fatal[0]
+        return self.summary
+
+    async def _run_job(self, ctx: ExploreContext, job: Job, model_errors: list[int]) -> Job | None:
+        """Run one episode job; returns a job to retry (after a model error) or None."""
+        name = job.tool.name
+        try:
+            if job.start_slot == 0 and not job.counted:
+                self.budget.start_episode(name)
+            else:
+                self.budget.check(name)
+            records = await run_episode(ctx, job.tool, job.episode, start_slot=job.start_slot)
+            model_errors[0] = 0
+        except BudgetExhausted as exc:
+            self._stop(self._scope(name), str(exc))
+            return None
+        except ModelError as exc:
+            model_errors[0] += 1
+            self.summary.errors += 1
+            self.last_error = str(exc)
+            log.warning("explorer: model error in %s episode %d: %s", name, job.episode, exc)
+            if model_errors[0] >= MAX_CONSECUTIVE_MODEL_ERRORS:
+                raise ExplorerError(
+                    f"the model keeps failing ({model_errors[0]} times in a row): {exc}"
+                ) from exc
+            await anyio.sleep(min(MODEL_BACKOFF_S * 2 ** (model_errors[0] - 1), 30))
+            progress = await anyio.to_thread.run_sync(self.store.episode_progress, name)
+            return Job(job.tool, job.episode, progress.get(name, {}).get(job.episode, 0), counted=True)
+        except Exception as exc:  # a bug or an unexpected upstream failure: log it, keep exploring others
+            self.summary.errors += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("explorer: episode %d of %s failed", job.episode, name)
+            return None
+        finally:
+            self._in_flight.pop((name, job.episode), None)
+        cut = job.start_slot + len(records) < self.settings.num_stm_slots or (
+            records and records[-1].status == "stopped"
+        )
+        if not cut:
+            self.summary.episodes += 1
+        elif reason := self.budget.exhausted(name):
+            self._stop(self._scope(name), reason)
+        return None
+
+    def _scope(self, tool: str) -> str:
+        """Whom a used-up budget stops: everything ("*") or one tool."""
+        return "*" if self.budget.global_reason() or not self.budget.episodes_left() else tool
+
+    def _stop(self, tool: str, reason: str) -> None:
+        if tool not in self.summary.stopped:
+            log.info("explorer: stopping %s: %s", "all tools" if tool == "*" else tool, reason)
+            self.summary.stopped[tool] = reason
+
+    def _phase(self, tool: str, episode: int, slot: int, phase: str) -> None:
+        self._in_flight[(tool, episode)] = {"tool": tool, "episode": episode, "slot": slot, "phase": phase}
+
+    def _trial_done(self, record: TrialRecord) -> None:
+        self.summary.trials += 1
+        self.summary.successful_trials += int(record.success)
+        if self.on_trial is not None:
+            self.on_trial(record)
+
+    # ---- status --------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """Live state: running / paused, what is in flight, this run's counts, budgets, skipped tools."""
+        s = self.summary
+        return {
+            "running": self.running,
+            "paused": self.paused,
+            "in_flight": sorted(self._in_flight.values(), key=lambda d: (d["tool"], d["episode"])),
+            "this_run": {
+                "trials": s.trials,
+                "successful_trials": s.successful_trials,
+                "episodes": s.episodes,
+                "errors": s.errors,
+                "stopped": dict(s.stopped),
+            },
+            "budget": self.budget.snapshot(),
+            "last_error": self.last_error,
+            "skipped_tools": self.skipped(),
+        }

@@ -1,0 +1,86 @@
+"""`ste-mcp adapters list|export|promote|rollback`: the LoRA adapters fine-tuning produced."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "list, export, promote or roll back fine-tuned LoRA adapters"
+HAS_SUBCOMMANDS = True
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ste_mcp.cli import add_common_arguments
+
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = sub.add_parser("list", help="every adapter with its base model, metrics and status")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    add_common_arguments(p)
+    p = sub.add_parser("export", help="copy an adapter to DIR (PEFT folder + manifest) and write DIR.tar.gz")
+    p.add_argument("id", help="adapter id (see `ste-mcp adapters list`)")
+    p.add_argument("dir", help="destination folder (created; must be empty)")
+    add_common_arguments(p)
+    p = sub.add_parser("promote", help="make an adapter the one in use")
+    p.add_argument("id", help="adapter id")
+    add_common_arguments(p)
+    p = sub.add_parser("rollback", help="go back to the previously promoted adapter (or the base model)")
+    add_common_arguments(p)
+
+
+def _row(manifest, registry) -> dict:
+    return {
+        "id": manifest.id,
+        "base_model": manifest.base_model,
+        "status": manifest.status,
+        "status_reason": manifest.status_reason,
+        "parent": manifest.parent,
+        "round": manifest.round,
+        "data_hash": manifest.data_hash,
+        "created_at": manifest.created_at.isoformat(),
+        "metrics": manifest.metrics,
+        "counts": manifest.counts,
+        "path": str(registry.path(manifest.id)),
+    }
+
+
+def _print_table(rows: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("id", "status", "base model", "correct", "api match", "well-formed", "parent", "path")
+    for r in rows:
+        ev = r["metrics"].get("eval") or {}
+        pct = [f"{ev[m]:.1f}" if m in ev else "-" for m in ("correct", "api_match", "wellformed")]
+        table.add_row(r["id"], r["status"], r["base_model"], *pct, r["parent"] or "-", r["path"])
+    Console().print(table)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ste_mcp.cli import settings_from_args
+    from ste_mcp.finetune.registry import AdapterRegistry, RegistryError
+
+    registry = AdapterRegistry(settings_from_args(args).adapters_dir)
+    try:
+        if args.action == "list":
+            rows = [_row(m, registry) for m in registry.list()]
+            if args.json:
+                print(json.dumps(rows, indent=2))
+            elif rows:
+                _print_table(rows)
+            else:
+                print(f"no adapters yet in {registry.root} (run `ste-mcp train`)")
+        elif args.action == "export":
+            folder, tarball = registry.export(args.id, args.dir)
+            print(f"exported {args.id} to {folder} and {tarball}")
+            print(f"serve it with: vllm serve BASE --enable-lora --lora-modules {args.id}={folder}")
+        elif args.action == "promote":
+            registry.promote(args.id)
+            print(f"{args.id} is now the promoted adapter")
+        elif args.action == "rollback":
+            now = registry.rollback()
+            print(f"rolled back; in use now: {now.id if now else 'the base model'}")
+    except RegistryError as exc:
+        print(f"ste-mcp adapters: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,241 @@
+"""Training data for one round, in the paper's shape, from approved exemplars.
+
+Each exemplar gives a conversational prompt/completion pair (TRL renders it with the base model's own
+chat template and puts the loss on the completion only):
+
+* system (the ReAct protocol's prompt over a few tools) + query -> ``Action: <tool>\\nAction Input: {json}``
+* optionally + that call + the observation -> ``Final Answer: ...``
+
+A round trains on the exemplars no earlier round of the current lineage learned, plus a replay of
+``replay_fraction`` of every earlier round's own rows (continual learning, STE.md), plus general-ability
+rows (the base model's answers to ordinary prompts, produced in the training process). Exemplar
+groups (an original and its paraphrases) whose stable hash falls under ``heldout_fraction`` are never
+trained on: they are the gate's held-out set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ste_mcp.finetune.settings import FinetuneSettings
+from ste_mcp.memory.exemplars import Exemplar
+from ste_mcp.memory.redact import Redactor
+from ste_mcp.upstream.tools import Tool
+
+Row = dict[str, Any]
+
+# ordinary requests whose base-model answers keep general ability (no download needed)
+GENERAL_PROMPTS: tuple[str, ...] = (
+    "Explain in two sentences why the sky is blue.",
+    "Write a short, friendly email declining a meeting invitation.",
+    "What are three tips for staying focused while studying?",
+    "Summarize the plot of Romeo and Juliet in three sentences.",
+    "Give me a simple recipe for pancakes.",
+    "What is the difference between a list and a tuple in Python?",
+    "Translate 'Good morning, how are you?' into French.",
+    "Write a haiku about autumn leaves.",
+    "How do I convert Celsius to Fahrenheit?",
+    "Name three renewable sources of energy and describe one of them.",
+    "What is photosynthesis? Answer briefly.",
+    "Suggest a name for a small coffee shop and explain why.",
+    "What should I pack for a weekend hiking trip?",
+    "Explain what a prime number is to a ten-year-old.",
+    "Write one sentence encouraging a friend before an exam.",
+    "What are the main causes of inflation?",
+    "List four countries in South America.",
+    "How can I improve my sleep?",
+    "Describe the water cycle in a few sentences.",
+    "What is the capital of Japan, and what is it known for?",
+    "Give two reasons why regular exercise is healthy.",
+    "Rewrite this sentence more politely: 'Send me the report now.'",
+    "What does HTTP stand for?",
+    "Write a two-line poem about the sea.",
+)
+
+
+class RoundData(BaseModel):
+    """Everything a training process needs, already rendered (no tools or database needed there)."""
+
+    rows: list[Row]  # {"prompt": [...], "completion": [...], "source", "exemplar_id", "tool"}
+    heldout: list[Row]  # {"id", "tool", "query", "arguments", "prompt": [...]}
+    new_exemplar_ids: list[str] = Field(default_factory=list)
+    skipped: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {"new": 0, "replay": 0, "heldout": len(self.heldout)}
+        for row in self.rows:
+            out[row["source"]] = out.get(row["source"], 0) + 1
+        return out
+
+    @property
+    def tools(self) -> list[str]:
+        return sorted({row["tool"] for row in self.rows if row.get("tool")})
+
+    def data_hash(self, extra: dict[str, Any] | None = None) -> str:
+        """Stable hash of the rows, the held-out set and ``extra`` (e.g. base model, hyperparameters)."""
+        blob = json.dumps([self.rows, self.heldout, extra or {}], sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _fraction(key: str) -> float:
+    """A stable number in [0, 1) for a key."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:12], 16) / 16**12
+
+
+def is_heldout(exemplar: Exemplar, fraction: float) -> bool:
+    """Whether the exemplar's group (original + paraphrases) is kept for evaluation, stably across rounds."""
+    return _fraction(f"heldout:{exemplar.tool}:{exemplar.group}") < fraction
+
+
+def format_call(tool: str, arguments: dict[str, Any]) -> str:
+    """The completion of a call step, in the ReAct format the explorer and evaluation parse."""
+    from ste_mcp.llm.protocols import format_react_call
+
+    return format_react_call(tool, arguments)
+
+
+def system_prompt(tools: Sequence[Tool]) -> str:
+    from ste_mcp.llm.protocols import ReActProtocol
+
+    return ReActProtocol().system_prompt(list(tools))
+
+
+def observation_message(text: str) -> dict[str, str]:
+    from ste_mcp.llm.protocols import observation_message as message
+
+    return message(text)
+
+
+def _shown_tools(target: Tool, toolset: Sequence[Tool], k: int, seed: str) -> list[Tool]:
+    """The target tool and ``k - 1`` others, in a stable shuffled order."""
+    rng = random.Random(seed)
+    others = [t for t in toolset if t.name != target.name]
+    shown = [target, *rng.sample(others, min(k - 1, len(others)))]
+    rng.shuffle(shown)
+    return shown
+
+
+class DatasetBuilder:
+    """Turns exemplars into rows for one round."""
+
+    def __init__(
+        self, tools: Sequence[Tool], settings: FinetuneSettings, secrets: Iterable[str] = ()
+    ) -> None:
+        self.tools = {t.name: t for t in tools}
+        self.settings = settings
+        self.redactor = Redactor(secrets)
+
+    def _prompt(self, ex: Exemplar) -> list[dict[str, str]]:
+        shown = _shown_tools(
+            self.tools[ex.tool], list(self.tools.values()), self.settings.tools_in_prompt, ex.id
+        )
+        return [
+            {"role": "system", "content": system_prompt(shown)},
+            {"role": "user", "content": self.redactor.redact(ex.query)},
+        ]
+
+    def rows_for(self, ex: Exemplar) -> list[Row]:
+        """The call row (and the final-answer row) of one exemplar."""
+        prompt = self._prompt(ex)
+        call = format_call(ex.tool, self.redactor.redact_value(ex.arguments))
+        meta = {"source": "new", "exemplar_id": ex.id, "tool": ex.tool}
+        rows = [{"prompt": prompt, "completion": [{"role": "assistant", "content": call}], **meta}]
+        if self.settings.include_final_answer and ex.observation and ex.final_answer:
+            followed = [
+                *prompt,
+                {"role": "assistant", "content": call},
+                observation_message(self.redactor.redact(ex.observation)),
+            ]
+            answer = "Final Answer: " + self.redactor.redact(ex.final_answer)
+            rows.append(
+                {"prompt": followed, "completion": [{"role": "assistant", "content": answer}], **meta}
+            )
+        return rows
+
+    def build(
+        self, exemplars: Sequence[Exemplar], learned: set[str], earlier: Sequence[list[Row]]
+    ) -> RoundData:
+        """Rows for a round.
+
+        ``learned``: exemplar ids that earlier rounds of the lineage trained on; ``earlier``: the
+        ``new`` rows of each earlier round (replayed at ``replay_fraction``).
+        """
+        skipped = {"unknown_tool": 0}
+        approved_ids = {ex.id for ex in exemplars}
+        rows: list[Row] = []
+        heldout: list[Row] = []
+        new_ids: list[str] = []
+        for ex in exemplars:
+            if ex.tool not in self.tools:
+                skipped["unknown_tool"] += 1
+                continue
+            if is_heldout(ex, self.settings.heldout_fraction):
+                heldout.append(
+                    {
+                        "id": ex.id,
+                        "tool": ex.tool,
+                        "query": self.redactor.redact(ex.query),
+                        "arguments": self.redactor.redact_value(ex.arguments),
+                        "prompt": self._prompt(ex),
+                    }
+                )
+            elif ex.id not in learned:
+                rows.extend(self.rows_for(ex))
+                new_ids.append(ex.id)
+        heldout = _cap(heldout, self.settings.max_heldout)
+        for index, previous in enumerate(earlier):
+            # rows of exemplars no longer approved (revoked, rejected) are not replayed
+            kept = [r for r in previous if r.get("source") == "new" and r.get("exemplar_id") in approved_ids]
+            n = math.ceil(self.settings.replay_fraction * len(kept))
+            for row in random.Random(f"replay:{index}").sample(kept, min(n, len(kept))):
+                rows.append({**row, "source": "replay"})
+        return RoundData(rows=rows, heldout=heldout, new_exemplar_ids=new_ids, skipped=skipped)
+
+
+def _cap(items: list[Row], limit: int) -> list[Row]:
+    """At most ``limit`` items, spread over tools (round-robin), in a stable order."""
+    by_tool: dict[str, list[Row]] = {}
+    for item in sorted(items, key=lambda r: _fraction(r["id"])):
+        by_tool.setdefault(item["tool"], []).append(item)
+    out: list[Row] = []
+    while len(out) < min(limit, len(items)):
+        for group in by_tool.values():
+            if group and len(out) < limit:
+                out.append(group.pop(0))
+    return out
+
+
+def general_rows(answers: Sequence[tuple[str, str]]) -> list[Row]:
+    """Rows from (prompt, base-model answer) pairs."""
+    return [
+        {
+            "prompt": [{"role": "user", "content": q}],
+            "completion": [{"role": "assistant", "content": a}],
+            "source": "general",
+            "exemplar_id": None,
+            "tool": None,
+        }
+        for q, a in answers
+        if a.strip()
+    ]
+
+
+def write_jsonl(path: Path, rows: Iterable[Row]) -> None:
+    with path.open("w") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def read_jsonl(path: Path) -> list[Row]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -1,0 +1,218 @@
+"""One fine-tuning round: data -> training process -> gate -> registry (-> promotion).
+
+``run_round`` is what ``ste-mcp train`` and the trigger in ``ste-mcp serve`` call. The heavy work runs
+in a child process (``python -m ste_mcp.finetune.train``), so the caller's event loop keeps serving.
+Only one round runs at a time per adapters folder (a file lock). A round killed part-way leaves its
+work folder behind; running the same round again (same data, same id) resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Literal
+
+from pydantic import BaseModel
+
+from ste_mcp.finetune.dataset import GENERAL_PROMPTS, DatasetBuilder, read_jsonl, write_jsonl
+from ste_mcp.finetune.gate import Decision, decide
+from ste_mcp.finetune.registry import AdapterRegistry, Manifest, write_json_atomic
+from ste_mcp.finetune.settings import FinetuneSettings
+from ste_mcp.finetune.train import TrainJob
+from ste_mcp.memory.exemplars import Exemplar
+from ste_mcp.upstream.tools import Tool
+
+if TYPE_CHECKING:
+    from ste_mcp.config import Settings
+    from ste_mcp.upstream.specs import Toolset
+
+
+class RoundError(Exception):
+    """A round could not run or its training process failed; the message says where to look."""
+
+
+class BaseModelRef(BaseModel):
+    """The model being adapted: a local Hugging Face folder and the id adapters name as their base."""
+
+    path: str
+    base_id: str
+
+
+class RoundResult(BaseModel):
+    status: Literal["skipped", "promoted", "rejected", "registered"]
+    reason: str
+    adapter: Manifest | None = None
+
+
+@contextlib.contextmanager
+def _exclusive(root: Path) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / ".lock").open("w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RoundError(f"another fine-tuning round is running on {root}") from None
+        yield
+
+
+async def _run_process(cmd: list[str], log: IO[str] | None, pid_file: Path) -> int:
+    """Run the training process in its own process group; cancelling the caller kills the group."""
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=log, stderr=log, start_new_session=True)
+    pid_file.write_text(str(proc.pid))
+    try:
+        return await proc.wait()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        raise
+
+
+async def run_round(
+    *,
+    adapters_dir: Path,
+    base: BaseModelRef,
+    tools: Sequence[Tool],
+    exemplars: Sequence[Exemplar],
+    settings: FinetuneSettings,
+    secrets: Sequence[str] = (),
+    gate: bool = True,
+    from_scratch: bool = False,
+    log: IO[str] | None = None,
+) -> RoundResult:
+    """Train an adapter on the exemplars the current adapter has not learned, gate it, register it.
+
+    ``log``: where the training process writes its progress (``None``: the caller's stdout/stderr).
+    """
+    registry = AdapterRegistry(adapters_dir)
+    with _exclusive(registry.root):
+        current = registry.current()
+        if current is not None and current.base_model != base.base_id:
+            current = None  # adapters of another base model are not a starting point
+        lineage = [] if from_scratch or current is None else registry.lineage(current.id)
+        learned = {i for m in lineage for i in m.exemplar_ids}
+        earlier = [read_jsonl(registry.path(m.id) / "dataset.jsonl") for m in lineage]
+        data = DatasetBuilder(tools, settings, secrets).build(exemplars, learned, earlier)
+        if len(data.new_exemplar_ids) < settings.min_new_exemplars:
+            return RoundResult(
+                status="skipped",
+                reason=f"{len(data.new_exemplar_ids)} new approved exemplars to learn "
+                f"(a round needs {settings.min_new_exemplars})",
+            )
+        parent = lineage[0] if lineage else None
+        hyper = settings.model_dump(
+            exclude={"train_every_n_exemplars", "schedule_minutes", "poll_seconds", "enabled_in_serve"}
+        )
+        data_hash = data.data_hash({"base": base.base_id, "parent": parent and parent.id, "hyper": hyper})
+        adapter_id = f"r{len(lineage) + 1:03d}-{data_hash[:10]}"
+        if (registry.path(adapter_id)).exists():
+            return RoundResult(
+                status="skipped", reason=f"adapter {adapter_id} was already trained on this data"
+            )
+
+        work = registry.work_dir(adapter_id)
+        work.mkdir(parents=True, exist_ok=True)
+        write_jsonl(work / "dataset.jsonl", data.rows)
+        write_jsonl(work / "heldout.jsonl", data.heldout)
+        baseline = registry.path(current.id) if current is not None else None
+        job = TrainJob(
+            base_model_path=base.path,
+            base_model_id=base.base_id,
+            work_dir=str(work),
+            settings=settings,
+            parent_adapter=str(registry.path(parent.id)) if parent else None,
+            baseline_adapter=str(baseline) if baseline else None,
+            general_prompts=list(GENERAL_PROMPTS[: settings.general_examples]),
+            general_cache=str(registry.root / ".general"),
+            tool_names=[t.name for t in tools],
+            evaluate=gate,
+        )
+        write_json_atomic(work / "job.json", job.model_dump(mode="json"))
+        cmd = [sys.executable, "-m", "ste_mcp.finetune.train", "--config", str(work / "job.json")]
+        code = await _run_process(cmd, log, work / "train.pid")
+        if code != 0:
+            raise RoundError(
+                f"training process for {adapter_id} exited with status {code} (work folder: {work})"
+            )
+        result = read_json(work / "result.json")
+        decision = (
+            decide(result["eval"], result["baseline"], settings.gate_min_delta)
+            if gate
+            else Decision(promote=False, reason="not gated (registered as a candidate)")
+        )
+        manifest = Manifest(
+            id=adapter_id,
+            base_model=base.base_id,
+            base_model_path=base.path,
+            data_hash=data_hash,
+            parent=parent.id if parent else None,
+            round=len(lineage) + 1,
+            status="candidate" if not gate else "rejected",
+            status_reason=decision.reason,
+            tools=data.tools,
+            exemplar_ids=data.new_exemplar_ids,
+            counts={**data.counts, "general": int(result["train"].get("general_rows", 0))},
+            metrics={k: result[k] for k in ("train", "eval", "baseline") if k in result},
+            hyperparameters=hyper,
+        )
+        folder = work / "adapter"
+        for name in ("dataset.jsonl", "heldout.jsonl"):
+            shutil.copy2(work / name, folder / name)
+        if "predictions" in result:
+            write_jsonl(folder / "predictions.jsonl", result["predictions"])
+        registry.register(folder, manifest)
+        shutil.rmtree(work, ignore_errors=True)
+        if decision.promote:
+            manifest = registry.promote(adapter_id, decision.reason)
+            return RoundResult(status="promoted", reason=decision.reason, adapter=manifest)
+        return RoundResult(
+            status="registered" if not gate else "rejected", reason=decision.reason, adapter=manifest
+        )
+
+
+def read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise RoundError(f"the training process left no result at {path}")
+    return json.loads(path.read_text())
+
+
+async def round_from_settings(
+    settings: Settings,
+    *,
+    toolset: Toolset | None = None,
+    gate: bool = True,
+    from_scratch: bool = False,
+    log: IO[str] | None = None,
+) -> RoundResult:
+    """A round over what the settings point at: the configured model, the toolset and the exemplar store."""
+    from ste_mcp.llm.sources import ModelSourceError, prepare_model
+    from ste_mcp.memory.db import open_db
+    from ste_mcp.memory.exemplars import ExemplarStore
+    from ste_mcp.upstream.specs import load_toolset
+
+    try:
+        prepared = await asyncio.to_thread(prepare_model, settings.llm.model, settings.models_dir)
+    except ModelSourceError as exc:
+        raise RoundError(f"cannot prepare the base model {settings.llm.model!r}: {exc}") from exc
+    if toolset is None:
+        toolset = await asyncio.to_thread(load_toolset, settings)
+    exemplars = await asyncio.to_thread(lambda: ExemplarStore(open_db(settings.db_dir)).approved())
+    return await run_round(
+        adapters_dir=settings.adapters_dir,
+        base=BaseModelRef(path=str(prepared.path), base_id=prepared.base_id),
+        tools=list(toolset),
+        exemplars=exemplars,
+        settings=settings.finetune,
+        secrets=toolset.secret_values(),
+        gate=gate,
+        from_scratch=from_scratch,
+        log=log,
+    )

@@ -1,0 +1,217 @@
+"""The training process: ``python -m ste_mcp.finetune.train --config JOB.json``.
+
+Runs apart from the server so that serving and exploration never stall. In ``job.work_dir`` it reads
+``dataset.jsonl`` and ``heldout.jsonl`` (written by ``rounds.py``), trains a LoRA adapter with TRL's
+``SFTTrainer`` (checkpoints in ``checkpoints/``: a killed run resumes from the last one), saves the
+adapter to ``adapter/`` (atomically), evaluates it and the baseline on the held-out exemplars, and
+writes ``result.json``. It never touches the registry: the parent registers the adapter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from ste_mcp.finetune.settings import FinetuneSettings
+
+
+class TrainJob(BaseModel):
+    """What the training process is asked to do."""
+
+    base_model_path: str
+    base_model_id: str
+    work_dir: str
+    settings: FinetuneSettings = Field(default_factory=FinetuneSettings)
+    parent_adapter: str | None = None  # continue from these weights (continual learning)
+    baseline_adapter: str | None = None  # the gate compares with this one (None: the base model)
+    general_prompts: list[str] = Field(default_factory=list)
+    general_cache: str | None = None  # JSONL of the base model's answers, reused across rounds
+    tool_names: list[str] = Field(default_factory=list)  # every known tool (resolving predicted names)
+    evaluate: bool = True
+
+
+def pick_device(choice: str) -> str:
+    import torch
+
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return choice
+
+
+def load_base(job: TrainJob, device: str) -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(job.base_model_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(job.base_model_path, dtype=dtype).to(device)
+    return model, tokenizer
+
+
+def general_answers(job: TrainJob, model: Any, tokenizer: Any) -> list[tuple[str, str]]:
+    """The base model's answers to the general prompts (generated once, then read from the cache)."""
+    from ste_mcp.finetune.gate import generate
+
+    prompts = job.general_prompts
+    if not prompts:
+        return []
+    key = hashlib.sha256(json.dumps([job.base_model_id, prompts]).encode()).hexdigest()[:16]
+    cache = Path(job.general_cache) / f"{key}.json" if job.general_cache else None
+    if cache is not None and cache.is_file():
+        return [tuple(pair) for pair in json.loads(cache.read_text())]
+    print(f"generating general-ability answers for {len(prompts)} prompts", file=sys.stderr)
+    outputs = generate(
+        model, tokenizer, [[{"role": "user", "content": p}] for p in prompts], max_new_tokens=96
+    )
+    pairs = list(zip(prompts, outputs, strict=True))
+    if cache is not None:
+        from ste_mcp.finetune.registry import write_json_atomic
+
+        write_json_atomic(cache, pairs)
+    return pairs
+
+
+def _peft_model(job: TrainJob, model: Any) -> Any:
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    if job.parent_adapter:
+        return PeftModel.from_pretrained(model, job.parent_adapter, is_trainable=True)
+    s = job.settings
+    config = LoraConfig(
+        r=s.lora_rank,
+        lora_alpha=s.lora_alpha,
+        lora_dropout=s.lora_dropout,
+        target_modules=s.target_modules,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def train(
+    job: TrainJob, model: Any, tokenizer: Any, rows: list[dict[str, Any]], device: str
+) -> dict[str, Any]:
+    """Train the adapter on ``rows`` (resuming from a checkpoint when there is one); returns train metrics."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    s = job.settings
+    work = Path(job.work_dir)
+    checkpoints = work / "checkpoints"
+    dataset = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
+    config = SFTConfig(
+        output_dir=str(checkpoints),
+        per_device_train_batch_size=s.batch_size,
+        gradient_accumulation_steps=s.gradient_accumulation_steps,
+        num_train_epochs=s.epochs,
+        max_steps=s.max_steps or -1,
+        learning_rate=s.learning_rate,
+        warmup_steps=s.warmup_ratio,  # below 1: a ratio of the total steps
+        lr_scheduler_type="cosine",
+        max_length=s.max_length,
+        completion_only_loss=True,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=s.save_steps,
+        save_total_limit=1,
+        report_to=[],
+        seed=s.seed,
+        use_cpu=device == "cpu",
+        bf16=str(model.dtype) == "torch.bfloat16",
+        include_num_input_tokens_seen="non_padding",
+        dataloader_num_workers=0,
+        disable_tqdm=False,
+    )
+    trainer = SFTTrainer(
+        model=_peft_model(job, model), args=config, train_dataset=dataset, processing_class=tokenizer
+    )
+    resume = any(checkpoints.glob("checkpoint-*"))
+    if resume:
+        print(f"resuming from the last checkpoint in {checkpoints}", file=sys.stderr)
+    started = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=True if resume else None)
+    seconds = time.perf_counter() - started
+    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
+    tokens = int(trainer.state.num_input_tokens_seen)
+    _save_adapter(trainer.model, work, job.base_model_id)
+    return {
+        "steps": int(output.global_step),
+        "rows": len(rows),
+        "loss_first": losses[0] if losses else None,
+        "loss_last": losses[-1] if losses else None,
+        "train_loss": float(output.training_loss),
+        "tokens": tokens,
+        "seconds": round(seconds, 3),
+        "tokens_per_s": round(tokens / seconds, 1) if seconds > 0 else None,
+        "resumed": resume,
+        "device": device,
+    }
+
+
+def _save_adapter(model: Any, work: Path, base_model_id: str) -> None:
+    """Save the PEFT adapter to ``work/adapter`` in one rename; its config names the base model's id."""
+    partial = work / "adapter.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(str(partial))
+    config_file = partial / "adapter_config.json"
+    config = json.loads(config_file.read_text())
+    config["base_model_name_or_path"] = base_model_id  # not the local folder it was trained from
+    config_file.write_text(json.dumps(config, indent=2))
+    target = work / "adapter"
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(partial, target)
+
+
+def run_job(job: TrainJob) -> dict[str, Any]:
+    from ste_mcp.finetune.dataset import general_rows, read_jsonl
+    from ste_mcp.finetune.gate import evaluate_adapters
+    from ste_mcp.finetune.registry import write_json_atomic
+
+    work = Path(job.work_dir)
+    device = pick_device(job.settings.device)
+    model, tokenizer = load_base(job, device)
+    rows = read_jsonl(work / "dataset.jsonl")
+    general = general_rows(general_answers(job, model, tokenizer))
+    result: dict[str, Any] = {"train": train(job, model, tokenizer, rows + general, device)}
+    result["train"]["general_rows"] = len(general)
+    if job.evaluate:
+        heldout = read_jsonl(work / "heldout.jsonl")
+        model, tokenizer = load_base(job, device)  # a clean base: SFTTrainer wrapped the trained one
+        result.update(
+            evaluate_adapters(
+                model,
+                tokenizer,
+                heldout,
+                candidate=str(work / "adapter"),
+                baseline=job.baseline_adapter,
+                tool_names=job.tool_names,
+                max_new_tokens=job.settings.eval_max_new_tokens,
+            )
+        )
+    write_json_atomic(work / "result.json", result)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m ste_mcp.finetune.train", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--config", required=True, help="JSON file with the TrainJob")
+    args = parser.parse_args(argv)
+    job = TrainJob.model_validate_json(Path(args.config).read_text())
+    run_job(job)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,248 @@
+"""``OpenAIChatModel``: the one client for OpenAI-compatible servers (vLLM managed or external).
+
+Async over httpx, with a concurrency limit, retries with exponential backoff and jitter on 429 / 5xx
+/ connection errors, cumulative token accounting, and errors that name the server and the failure.
+vLLM extras: ``structured`` (sent as ``structured_outputs``: json / regex / choice / grammar) and
+runtime LoRA adapters (``load_lora`` / ``unload_lora``; then ``model=<adapter name>``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from ste_mcp.llm.base import ChatResponse, Choice, Message, ModelError, ToolCall, Usage
+
+RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+# connection-level failures worth another try; a read timeout is not retried (the request may be running)
+RETRY_EXCEPTIONS = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+    httpx.WriteError,
+)
+
+
+def api_root(base_url: str) -> str:
+    """``http://host:port/v1`` from a base URL given with or without ``/v1``."""
+    url = base_url.rstrip("/")
+    return url if url.endswith("/v1") else f"{url}/v1"
+
+
+class OpenAIChatModel:
+    """A ``ChatModel`` over an OpenAI-compatible chat-completions endpoint."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        max_concurrency: int = 16,
+        timeout_s: float = 120.0,
+        retries: int = 3,
+        backoff_s: float = 0.5,
+        ensure_ready: Callable[[], Awaitable[int]] | None = None,
+    ) -> None:
+        self.base_url = api_root(base_url)
+        self._model = model
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.timeout_s = timeout_s
+        self._semaphore = asyncio.Semaphore(max_concurrency)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.AsyncClient(
+            headers=headers,
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
+            limits=httpx.Limits(max_connections=max_concurrency, max_keepalive_connections=max_concurrency),
+        )
+        self.usage = Usage()
+        self.requests = 0
+        self.loras: dict[str, str] = {}  # adapters this client loaded: name -> path
+        # managed servers: waits while the server (re)starts and returns its start count
+        self._ensure_ready = ensure_ready
+        self._generation: int | None = None
+        self._reload_lock = asyncio.Lock()
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def server_root(self) -> str:
+        return self.base_url.removesuffix("/v1")
+
+    async def chat(
+        self,
+        messages: list[Message],
+        *,
+        model: str | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 256,
+        stop: list[str] | None = None,
+        n: int = 1,
+        response_format: dict[str, Any] | None = None,
+        structured: dict[str, Any] | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+    ) -> ChatResponse:
+        payload: dict[str, Any] = {
+            "model": model or self._model,
+            "messages": messages,
+            "temperature": temperature,
+            "max_tokens": max_tokens,
+            "n": n,
+        }
+        optional = {
+            "stop": stop,
+            "response_format": response_format,
+            "structured_outputs": structured,
+            "tools": tools,
+            "tool_choice": tool_choice,
+        }
+        payload.update({k: v for k, v in optional.items() if v is not None})
+        t0 = time.perf_counter()
+        body = await self._request("POST", "/chat/completions", payload)
+        response = _parse_completion(body, payload["model"], self.base_url)
+        response.latency_ms = (time.perf_counter() - t0) * 1000
+        self.usage.prompt_tokens += response.usage.prompt_tokens
+        self.usage.completion_tokens += response.usage.completion_tokens
+        return response
+
+    async def list_models(self) -> list[str]:
+        """Ids the server serves: the base model and the loaded LoRA adapters."""
+        body = await self._request("GET", "/models")
+        return [m["id"] for m in body.get("data", [])]
+
+    async def load_lora(self, name: str, path: str, *, replace: bool = True) -> None:
+        """Load a PEFT adapter folder (a path on the server's machine) as model ``name``."""
+        await self._server_ready()  # records the server's start count the adapter is loaded into
+        payload = {"lora_name": name, "lora_path": str(path), "load_inplace": replace}
+        await self._request(
+            "POST", "/load_lora_adapter", payload, what=f"loading LoRA adapter {name!r} from {path}"
+        )
+        self.loras[name] = str(path)
+
+    async def unload_lora(self, name: str) -> None:
+        await self._request(
+            "POST", "/unload_lora_adapter", {"lora_name": name}, what=f"unloading LoRA adapter {name!r}"
+        )
+        self.loras.pop(name, None)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> OpenAIChatModel:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _request(self, method: str, path: str, payload: Any = None, *, what: str = "") -> Any:
+        async with self._semaphore:
+            return await self._send(method, path, payload, what=what)
+
+    async def _send(self, method: str, path: str, payload: Any = None, *, what: str = "") -> Any:
+        url = self.base_url + path
+        last, retry_after = "", None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                await asyncio.sleep(self._delay(attempt, retry_after))
+                await self._server_ready()
+            retry_after = None
+            self.requests += 1
+            try:
+                r = await self._http.request(method, url, json=payload)
+            except RETRY_EXCEPTIONS as exc:
+                last = f"unreachable: {type(exc).__name__}: {exc}"
+                continue
+            except httpx.TimeoutException:
+                raise ModelError(
+                    f"model server at {self.base_url} timed out after {self.timeout_s:g} s"
+                ) from None
+            except httpx.HTTPError as exc:
+                raise ModelError(
+                    f"model server at {self.base_url} failed: {type(exc).__name__}: {exc}"
+                ) from exc
+            if r.status_code in RETRY_STATUS:
+                last = f"answered {r.status_code}: {_error_text(r)}"
+                retry_after = r.headers.get("retry-after")
+                continue
+            if r.status_code >= 400:
+                doing = f" {what}" if what else " the request"
+                raise ModelError(
+                    f"model server at {self.base_url} rejected{doing} ({r.status_code}): {_error_text(r)}"
+                )
+            try:
+                return r.json() if r.content else {}
+            except json.JSONDecodeError:
+                raise ModelError(f"model server at {self.base_url} sent invalid JSON for {path}") from None
+        tries = f" (after {self.retries + 1} attempts)" if self.retries else ""
+        raise ModelError(f"model server at {self.base_url} {last}{tries}")
+
+    async def _server_ready(self) -> None:
+        """For a managed server: wait while it restarts, then reload this client's adapters into it."""
+        if self._ensure_ready is None:
+            return
+        generation = await self._ensure_ready()
+        if self._generation is None:
+            self._generation = generation
+        if generation == self._generation:
+            return
+        async with self._reload_lock:
+            if generation != self._generation:
+                self._generation = generation
+                for name, path in list(self.loras.items()):
+                    await self._send("POST", "/load_lora_adapter", {"lora_name": name, "lora_path": path})
+
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after and retry_after.replace(".", "", 1).isdigit():
+            return min(float(retry_after), 30.0)
+        base = self.backoff_s * 2 ** (attempt - 1)
+        return base + random.uniform(0, base)
+
+
+def _error_text(r: httpx.Response) -> str:
+    try:
+        body = r.json()
+    except ValueError:
+        return r.text[:300] or r.reason_phrase
+    error = body.get("error", body) if isinstance(body, dict) else body
+    message = error.get("message") if isinstance(error, dict) else None
+    return str(message or error)[:300]
+
+
+def _parse_completion(body: dict[str, Any], model: str, where: str) -> ChatResponse:
+    try:
+        choices = []
+        for c in body["choices"]:
+            msg = c.get("message") or {}
+            calls = [
+                ToolCall(
+                    id=t.get("id") or "",
+                    name=t["function"]["name"],
+                    arguments=t["function"].get("arguments") or "",
+                )
+                for t in msg.get("tool_calls") or []
+            ]
+            choices.append(
+                Choice(text=msg.get("content") or "", tool_calls=calls, finish_reason=c.get("finish_reason"))
+            )
+        usage = body.get("usage") or {}
+        return ChatResponse(
+            model=body.get("model") or model,
+            choices=choices,
+            usage=Usage(
+                prompt_tokens=usage.get("prompt_tokens") or 0,
+                completion_tokens=usage.get("completion_tokens") or 0,
+            ),
+        )
+    except (KeyError, TypeError) as exc:
+        raise ModelError(f"model server at {where} sent an unexpected completion ({exc!r})") from exc

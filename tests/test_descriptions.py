@@ -1,0 +1,138 @@
+"""Live descriptions: diverse selection, rendering within budget, versions, rollback, CLI."""
+
+import numpy as np
+import pytest
+
+from ste_mcp.cli import main
+from ste_mcp.memory.db import open_db
+from ste_mcp.memory.descriptions import (
+    SECTION_HEADER,
+    DescriptionStore,
+    LiveDescriptions,
+    render_description,
+    select_diverse,
+    text_hash,
+)
+from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
+from ste_mcp.memory.exploit import Exploiter
+from ste_mcp.memory.settings import MemorySettings
+from ste_mcp.memory.trials import TrialStore
+from ste_mcp.upstream.tools import Tool
+
+ORIGINAL = "Convert an amount between two currencies."
+
+
+def tool(name: str = "convert", description: str = ORIGINAL) -> Tool:
+    return Tool(
+        name=name,
+        description=description,
+        input_schema={"type": "object"},
+        method="GET",
+        path="/convert",
+        base_url="http://127.0.0.1:1",
+    )
+
+
+def ex(query: str, **args) -> Exemplar:
+    return Exemplar(tool="convert", query=query, arguments=args, final_answer="done", status="approved")
+
+
+def test_select_diverse_prefers_distinct_examples():
+    exemplars = [ex("a"), ex("a2"), ex("b"), ex("c")]
+    vectors = np.array([[1, 0, 0], [0.99, 0.14, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    picked = select_diverse(exemplars, vectors, 3)
+    assert len(picked) == 3
+    assert not {"a", "a2"} <= {p.query for p in picked}  # near-duplicates are not both picked
+
+
+def test_select_diverse_skips_long_examples():
+    exemplars = [ex("short"), ex("x" * 400)]
+    vectors = np.eye(2, 3, dtype=np.float32)
+    assert [p.query for p in select_diverse(exemplars, vectors, 2, max_chars=100)] == ["short"]
+
+
+def test_render_stays_within_budget_and_is_marked():
+    exemplars = [ex(f"convert {i} euros to dollars please", amount=i, to="USD") for i in range(20)]
+    text = render_description(ORIGINAL, exemplars, budget_chars=300)
+    assert text.startswith(ORIGINAL + "\n\n" + SECTION_HEADER)
+    assert len(text) - len(ORIGINAL) <= 300
+    assert '"convert 0 euros to dollars please" → arguments {"amount": 0, "to": "USD"} → done' in text
+    assert render_description(ORIGINAL, exemplars, budget_chars=10) == ORIGINAL
+
+
+def test_versions_rollback_and_live_refresh(data_dir):
+    store = DescriptionStore(open_db(data_dir / "db"))
+    base = text_hash(ORIGINAL)
+    v1 = store.record("convert", ORIGINAL, reason="original", base_hash=base)
+    v2 = store.record("convert", ORIGINAL + "\n\nexamples", reason="rendered", base_hash=base, source="s2")
+    assert (v1.version, v2.version) == (1, 2)
+    assert store.record("convert", ORIGINAL + "\n\nexamples", reason="again", base_hash=base) is None
+
+    other_process = DescriptionStore(open_db(data_dir / "db"))
+    live = LiveDescriptions(other_process)
+    assert live.describe(tool()) == ORIGINAL + "\n\nexamples"
+    assert live.refresh() == set()
+
+    v3 = store.rollback("convert")
+    assert (v3.version, v3.text, v3.reason, v3.source) == (3, ORIGINAL, "rollback to v1", "s2")
+    assert live.refresh() == {"convert"}
+    assert live.describe(tool()) == ORIGINAL
+    assert [v.version for v in store.history("convert")] == [1, 2, 3]
+
+    # a changed spec: the stale rendering is not served
+    assert live.describe(tool(description="New wording.")) == "New wording."
+
+    with pytest.raises(LookupError, match="no version 9"):
+        store.rollback("convert", to_version=9)
+    with pytest.raises(LookupError, match="no stored descriptions"):
+        store.rollback("nope")
+
+
+def test_render_pipeline_versions_only_on_change(data_dir):
+    db = open_db(data_dir / "db")
+    exemplars, descriptions = ExemplarStore(db), DescriptionStore(db)
+    exploiter = Exploiter(TrialStore(db), exemplars, descriptions, MemorySettings(examples_per_tool=2))
+    tools = [tool(), tool("other", "Another tool.")]
+    assert exploiter.render(tools) == []  # nothing approved yet: nothing stored
+
+    exemplars.add([ex("Convert 100 euros to US dollars", amount=100, to="USD")])
+    [v] = exploiter.render(tools)
+    assert v.version == 2 and "Convert 100 euros to US dollars" in v.text
+    assert next(h.reason for h in descriptions.history("convert")) == "original"
+    assert exploiter.render(tools) == []  # same inputs: no new version
+
+    exemplars.add([ex("How much is 50 pounds in yen?", amount=50, to="JPY")])
+    [v] = exploiter.render(tools)
+    assert v.version == 3 and "50 pounds" in v.text
+
+    descriptions.rollback("convert")  # operator goes back to v2: the loop must not undo it
+    assert exploiter.render(tools) == []
+    assert descriptions.current("convert").text == descriptions.get("convert", 2).text
+
+    rejected = exemplars.find("convert")
+    exemplars.set_status([e.id for e in rejected], "rejected")
+    [v] = exploiter.render(tools)
+    assert v.text == ORIGINAL  # no approved examples left
+
+
+def test_cli_history_diff_rollback(data_dir, capsys):
+    store = DescriptionStore(open_db(data_dir / "lancedb"))
+    base = text_hash(ORIGINAL)
+    store.record("convert", ORIGINAL, reason="original", base_hash=base)
+    store.record("convert", ORIGINAL + "\n\nExamples: one", reason="rendered 1 example(s)", base_hash=base)
+    common = ["--data-dir", str(data_dir)]
+
+    assert main(["descriptions", "history", "convert", *common]) == 0
+    out = capsys.readouterr().out
+    assert "rendered 1 example(s)" in out and "original" in out
+
+    assert main(["descriptions", "diff", "convert", *common]) == 0
+    assert "+Examples: one" in capsys.readouterr().out
+
+    assert main(["descriptions", "rollback", "convert", *common]) == 0
+    assert "v3" in capsys.readouterr().out
+    assert store.current("convert").text == ORIGINAL
+
+    assert main(["descriptions", "history", "missing", *common]) == 1
+    assert "no stored descriptions" in capsys.readouterr().err

@@ -1,0 +1,209 @@
+"""The eval runner, bench loading, CLI and plots, with a scripted model (the real model: test_evaluate_model.py)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ste_mcp.cli import main
+from ste_mcp.evaluate.bench import BenchError, load_bench
+from ste_mcp.evaluate.cli import compare_runs
+from ste_mcp.evaluate.run import EvalConfig, PromptBuilder, read_predictions, run_eval, write_results
+from ste_mcp.evaluate.score import score
+from ste_mcp.llm.base import ChatResponse, Choice, ModelError, ToolCall
+
+ADD_DATE_CALL = 'Thought: add days\nAction: add_date\nAction Input: {"date": "2022-10-14", "days": 90}'
+
+
+class ScriptedModel:
+    """Answers every request with ``reply(messages)`` and records the requests."""
+
+    def __init__(self, reply):
+        self.reply = reply
+        self.requests: list[dict[str, Any]] = []
+
+    @property
+    def model(self) -> str:
+        return "scripted"
+
+    async def chat(self, messages, **kwargs) -> ChatResponse:
+        self.requests.append({"messages": messages, **kwargs})
+        answer = self.reply(messages)
+        if isinstance(answer, Exception):
+            raise answer
+        if isinstance(answer, ToolCall):
+            return ChatResponse(model="scripted", choices=[Choice(tool_calls=[answer])])
+        return ChatResponse(model="scripted", choices=[Choice(text=answer)])
+
+
+@dataclass
+class Demo:
+    tool: str
+    query: str
+    arguments: dict
+
+
+@pytest.fixture(scope="module")
+def bench(ste50_dir):
+    return load_bench(ste50_dir)
+
+
+def test_bench_loads_and_selects(bench):
+    assert len(bench.items) == 750 and len(bench.tools) == 50
+    assert len(bench.select(["add_date", "Numbers%%Get math fact"])) == 30
+    spread = bench.select(limit=6)
+    assert len(spread) == 6 and len({it.mcp_name for it in spread}) == 6  # one per tool first
+    item = bench.items[0]
+    cands = bench.shown_names(item, "candidates")
+    assert len(cands) == 15 and item.mcp_name in cands
+    assert sorted(bench.shown_names(item, "all")) == sorted(bench.tool_names)
+    with pytest.raises(BenchError, match="no tool 'nope'"):
+        bench.select(["nope"])
+
+
+def test_bad_bench_files_are_named(tmp_path, ste50_dir):
+    with pytest.raises(BenchError, match="does not exist"):
+        load_bench(tmp_path / "missing")
+    (tmp_path / "tools.json").write_text((ste50_dir / "tools.json").read_text())
+    (tmp_path / "test.jsonl").write_text('{"id": "a-0", "query": "q", "tool": "a", "mcp_name": "a"}\n')
+    with pytest.raises(BenchError, match=r"test.jsonl:1: tool 'a' is not in tools.json"):
+        load_bench(tmp_path)
+    (tmp_path / "test.jsonl").write_text('{"id": "a-0"}\n')
+    with pytest.raises(BenchError, match=r"test.jsonl:1:"):
+        load_bench(tmp_path)
+
+
+def test_prompt_shows_candidates_or_all_tools(bench):
+    item = bench.select(["add_date"])[0]
+    messages, kwargs = PromptBuilder(bench, EvalConfig()).request(item)
+    system = messages[0]["content"]
+    assert messages[-1] == {"role": "user", "content": item.query}
+    assert kwargs["stop"] == ["Observation:"] and "structured" not in kwargs  # unconstrained by default
+    shown = [n for n in bench.tool_names if f"\n{n}: " in f"\n{system}"]
+    assert sorted(shown) == sorted(bench.candidates["add_date"])
+    messages, _ = PromptBuilder(bench, EvalConfig(shown="all")).request(item)
+    assert all(f"\n{n}: " in f"\n{messages[0]['content']}" for n in bench.tool_names)
+
+
+def test_descriptions_setting_uses_served_text_and_retrieval_never_shows_test_queries(bench):
+    item = bench.select(["add_date"])[0]
+    served = {"add_date": ("Adds days. Examples: 'in 3 days from 2020-01-01'", {"type": "object"})}
+    builder = PromptBuilder(bench, EvalConfig(setting="descriptions"), describe=served.get)
+    system = builder.request(item)[0][0]["content"]
+    assert "Adds days. Examples" in system and "Date should be pass as" not in system
+
+    leaked = bench.select(["add_date"])[3].query
+    demos = [
+        Demo("add_date", leaked, {"date": "x", "days": 1}),
+        Demo("Car_database__Makes", "list car makes", {}),  # not shown for add_date items
+        Demo("add_date", "What day is 3 days after 2020-02-27?", {"date": "2020-02-27", "days": 3}),
+    ]
+    builder = PromptBuilder(bench, EvalConfig(setting="retrieval", k=3), retrieve=lambda q, k: demos)
+    system = builder.request(item)[0][0]["content"]
+    assert "What day is 3 days after 2020-02-27?" in system
+    assert leaked not in system
+    assert "list car makes" not in system
+    with pytest.raises(ValueError, match="retrieval setting needs"):
+        PromptBuilder(bench, EvalConfig(setting="retrieval"))
+
+
+@pytest.mark.anyio
+async def test_run_eval_scores_first_calls_and_files_rescore_equal(bench, tmp_path):
+    items = bench.select(["add_date", "get_today_date"])
+    errors = {items[1].query}
+
+    def reply(messages):
+        if messages[-1]["content"] in errors:
+            return ModelError("model server at http://127.0.0.1:1 unreachable")
+        return ADD_DATE_CALL
+
+    model = ScriptedModel(reply)
+    result = await run_eval(model, bench, items, EvalConfig(concurrency=3))
+    assert len(model.requests) == 30
+    assert all(
+        r["temperature"] == 0.0 and r["max_tokens"] == 256 and r["model"] is None for r in model.requests
+    )
+    s = result.summary
+    assert result.errors == 1
+    assert s.per_tool["add_date"].n == 15 and s.per_tool["add_date"].n_wellformed == 14
+    assert s.per_tool["add_date"].n_correct == 1  # only add_date-0 asks for 2022-10-14 + 90
+    assert s.per_tool["get_today_date"].api_match == 0.0 and s.per_tool["get_today_date"].wellformed == 100.0
+    assert [p["id"] for p in result.predictions] == [it.id for it in items]  # item order kept
+
+    out = write_results(result, tmp_path / "base")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["setting"] == "base" and summary["errors"] == 1 and summary["n"] == 30
+    again = score(
+        read_predictions(out / "predictions.jsonl"), [it.model_dump() for it in items], bench.tool_names
+    )
+    assert again.model_dump(exclude={"items"}) == {k: summary[k] for k in again.model_dump(exclude={"items"})}
+    assert len((out / "scores.jsonl").read_text().splitlines()) == 30
+
+
+@pytest.mark.anyio
+async def test_native_protocol_and_adapter_name_are_passed(bench):
+    items = bench.select(["add_date"], limit=2)
+    model = ScriptedModel(lambda m: ToolCall(name="add_date", arguments='{"date": "2022-10-14", "days": 90}'))
+    result = await run_eval(model, bench, items, EvalConfig(protocol="native", adapter="a1"))
+    assert result.model == "a1" and model.requests[0]["model"] == "a1"
+    assert len(model.requests[0]["tools"]) == 15
+    assert result.predictions[0]["tool_calls"][0]["name"] == "add_date"
+    assert result.summary.correct == 50.0
+
+
+def test_cli_scores_a_file_and_draws_comparison(bench, ste50_dir, tmp_path, capsys):
+    items = bench.select(["add_date"])
+    gold = [{"id": it.id, "tool_calls": [{"name": "add_date", "arguments": it.arguments}]} for it in items]
+    half = [
+        {"id": it.id, "output": "Final Answer: sorry"} if i % 2 else g
+        for i, (it, g) in enumerate(zip(items, gold, strict=True))
+    ]
+    runs = tmp_path / "runs"
+    for name, preds in (("gold", gold), ("half", half)):
+        src = tmp_path / f"{name}.jsonl"
+        src.write_text("".join(json.dumps(p) + "\n" for p in preds))
+        rc = main(
+            [
+                "eval",
+                "--bench",
+                str(ste50_dir),
+                "--tools",
+                "add_date",
+                "--score",
+                str(src),
+                "--out",
+                str(runs / name),
+            ]
+        )
+        assert rc == 0
+    assert json.loads((runs / "gold" / "summary.json").read_text())["correct"] == 100.0
+    assert json.loads((runs / "half" / "summary.json").read_text())["wellformed"] == pytest.approx(53.33)
+    assert (runs / "settings.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "overall" in capsys.readouterr().out
+    assert compare_runs(tmp_path / "nothing-here") is None
+
+
+def test_cli_rejects_bad_input(ste50_dir, tmp_path, capsys):
+    assert main(["eval", "--bench", str(tmp_path / "nope"), "--score", "x"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["eval", "--bench", str(ste50_dir), "--limit", "0", "--score", "x"]) == 2
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "add_date-0", "output": ""}\nnot json\n')
+    assert main(["eval", "--bench", str(ste50_dir), "--score", str(bad)]) == 2
+    assert "bad.jsonl:2" in capsys.readouterr().err
+
+
+def test_written_files_are_plain(tmp_path: Path):
+    # nothing of the item scores' internals leaks into predictions.jsonl
+    from ste_mcp.evaluate.run import EvalResult
+    from ste_mcp.evaluate.score import summarize
+
+    result = EvalResult(
+        config=EvalConfig(), model="m", predictions=[{"id": "a", "output": "x"}], summary=summarize([])
+    )
+    out = write_results(result, tmp_path)
+    assert read_predictions(out / "predictions.jsonl") == [{"id": "a", "output": "x"}]

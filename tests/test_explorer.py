@@ -1,0 +1,350 @@
+"""The STE explorer with a scripted model against a real HTTP upstream and a real LanceDB store."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from ste_mcp.explorer import prompts
+from ste_mcp.explorer.budget import Budget
+from ste_mcp.explorer.episode import ExploreContext, clean_query, fit_context, run_episode
+from ste_mcp.explorer.scheduler import Explorer, eligibility
+from ste_mcp.explorer.settings import ExplorerSettings
+from ste_mcp.explorer.status import collect_status, register_status_contributor
+from ste_mcp.llm.base import ModelError
+from ste_mcp.llm.protocols import NativeToolProtocol, ReActProtocol
+from ste_mcp.llm.testing import ScriptedModel, tool_call_response
+from ste_mcp.memory.trials import TrialStore
+from ste_mcp.upstream.client import EXPLORER_HEADER, UpstreamClient
+from ste_mcp.upstream.specs import load_spec
+from ste_mcp.upstream.tools import Tool
+
+pytestmark = pytest.mark.anyio
+
+
+def scripted(replies: Any) -> ScriptedModel:
+    """A scripted model: a list of replies, or one function answering every request."""
+    return ScriptedModel([replies], repeat_last=True) if callable(replies) else ScriptedModel(replies)
+
+
+def player(calls: dict[str, dict[str, Any]]) -> Callable[[list[dict[str, Any]], dict[str, Any]], str]:
+    """Plays the explorer perfectly: a new query, one call with ``calls[tool]``, a final answer, yes."""
+    counter = iter(range(10_000))
+
+    def reply(messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> str:
+        last = messages[-1]["content"] or ""
+        if last.startswith("Observation:"):
+            return "Thought: done\nFinal Answer: here it is"
+        if "Answer yes or no" in last:
+            return "yes"
+        if last.startswith("Now fulfil"):
+            tool = next(t for t in calls if f"\n{t}:" in messages[0]["content"])
+            return f"Thought: call it\nAction: {tool}\nAction Input: {json.dumps(calls[tool])}"
+        return f"Request number {next(counter)}: what is the weather in Oslo?"
+
+    return reply
+
+
+@pytest.fixture
+def tools(upstream_spec: Path) -> dict[str, Tool]:
+    return {t.name: t for t in load_spec(str(upstream_spec))}
+
+
+@pytest.fixture
+async def client():
+    async with UpstreamClient() as c:
+        yield c
+
+
+@pytest.fixture
+def store(data_dir: Path) -> TrialStore:
+    return TrialStore.open(data_dir / "lancedb")
+
+
+def context(model, client, store, **settings: Any) -> ExploreContext:
+    s = ExplorerSettings(**{"upstream_rate_per_s": 0, **settings})
+    return ExploreContext(
+        model=model, upstream=client, store=store, protocol=ReActProtocol(constrained=False), settings=s
+    )
+
+
+async def test_episode_records_real_calls_with_stm(tools, client, store, upstream) -> None:
+    model = scripted(player({"get_weather": {"city": "Oslo", "days": 2}}))
+    records = await run_episode(context(model, client, store, num_stm_slots=2), tools["get_weather"], 0)
+    assert [r.id for r in records] == ["get_weather:0:0", "get_weather:0:1"]
+    assert upstream.count == 2
+    assert all(r["headers"].get(EXPLORER_HEADER.lower()) == "1" for r in upstream.requests)
+    stored = store.trials(tool="get_weather")
+    assert [t.success for t in stored] == [True, True]
+    call = stored[0].turns[0]
+    assert call.kind == "call" and call.arguments == {"city": "Oslo", "days": 2}
+    assert json.loads(call.observation)["forecast"][1]["temp_c"] == 21  # the real upstream's answer
+    assert stored[0].prompt_version == prompts.PROMPT_VERSION and stored[0].model == "scripted"
+    # STM: the second trial's prompts contain the whole first trial, observation included
+    second_imagine = model.calls[4]["messages"]
+    assert any("temp_c" in (m["content"] or "") for m in second_imagine)
+    assert second_imagine[-1]["content"] == prompts.IMAGINE_NEXT
+
+
+async def test_parse_errors_get_corrective_observations(tools, client, store, upstream) -> None:
+    model = scripted(
+        [
+            "What's the forecast for Lyon?",
+            "Thought: hmm\nAction: get_wether\nAction Input: {}",  # unknown tool
+            'Action: get_weather\nAction Input: {"city": "Lyon"',  # bad JSON
+            'Action: get_weather\nAction Input: {"city": "Lyon"}\nAction: get_weather\nAction Input: {}',  # two
+            "I think it will be sunny.",  # neither action nor answer
+        ]
+    )
+    records = await run_episode(
+        context(model, client, store, num_stm_slots=1, max_turn=4), tools["get_weather"], 0
+    )
+    (record,) = records
+    assert record.status == "turns_exhausted" and record.final_answer is None and not record.success
+    assert [t.kind for t in record.turns] == ["parse_error"] * 4 and record.parse_errors == 4
+    observations = [t.observation for t in record.turns]
+    assert "Unknown tool" in observations[0] and "get_weather" in observations[0]
+    assert "not valid JSON" in observations[1] or "braces" in observations[1]
+    assert "ONE call at a time" in observations[2]
+    assert 'No "Action:"' in observations[3]
+    sent = [m["content"] for m in model.calls[-1]["messages"] if m["role"] == "user"]
+    assert sent[-1] == f"Observation: {observations[2]}"  # the model saw the corrective message
+    assert upstream.count == 0
+
+
+async def test_invalid_arguments_are_refused_before_any_request(tools, client, store, upstream) -> None:
+    model = scripted(player({"get_weather": {"city": "Oslo", "days": "many"}}))
+    (record,) = await run_episode(context(model, client, store, num_stm_slots=1), tools["get_weather"], 0)
+    assert record.turns[0].is_error and record.turns[0].error_kind == "validation"
+    assert "days" in record.turns[0].observation
+    assert upstream.count == 0 and not record.success
+
+
+async def test_native_protocol_round_trip(tools, client, store, upstream) -> None:
+    call = tool_call_response("get_weather", {"city": "Rome"}, call_id="c1")
+    model = scripted(["Weather in Rome?", call, "It is 20 C in Rome.", "yes"])
+    ctx = context(model, client, store, num_stm_slots=1)
+    ctx.protocol = NativeToolProtocol()
+    (record,) = await run_episode(ctx, tools["get_weather"], 0)
+    assert record.success and record.protocol == "native"
+    assert model.calls[1]["tools"][0]["function"]["name"] == "get_weather"
+    tool_msg = model.calls[2]["messages"][-1]
+    assert tool_msg["role"] == "tool" and tool_msg["tool_call_id"] == "c1" and "Rome" in tool_msg["content"]
+
+
+async def test_ltm_lists_earlier_queries_across_restarts(tools, client, data_dir, upstream) -> None:
+    first = TrialStore.open(data_dir / "lancedb")
+    await run_episode(
+        context(scripted(player({"get_weather": {"city": "Oslo"}})), client, first, num_stm_slots=2),
+        tools["get_weather"],
+        0,
+    )
+    reopened = TrialStore.open(data_dir / "lancedb")  # as after a restart
+    model = scripted(player({"get_weather": {"city": "Oslo"}}))
+    await run_episode(context(model, client, reopened, num_stm_slots=1), tools["get_weather"], 1)
+    imagine = model.calls[0]["messages"][-1]["content"]
+    assert "Requests already tried" in imagine
+    assert "[ok] Request number 0: what is the weather in Oslo?" in imagine
+    assert "[ok] Request number 1: what is the weather in Oslo?" in imagine
+
+
+async def test_eligibility_is_safe_by_default(tools) -> None:
+    s = ExplorerSettings()
+    assert eligibility(tools["get_weather"], s) is None
+    assert "not read-only" in eligibility(tools["create_item"], s)
+    assert eligibility(tools["create_item"], ExplorerSettings(explore_tools=["create_item"])) is None
+    sandboxed = tools["create_item"].model_copy(deep=True)
+    sandboxed.explore.sandbox_base_url = "http://127.0.0.1:1"
+    assert eligibility(sandboxed, s) is None
+    off = tools["get_weather"].model_copy(deep=True)
+    off.explore.allowed = False
+    assert eligibility(off, s) == "exploration disabled for this tool"
+
+
+def explorer_for(tools, client, store, model, **settings: Any) -> Explorer:
+    s = ExplorerSettings(**{"upstream_rate_per_s": 0, "num_stm_slots": 1, **settings})
+    return Explorer(
+        tools,
+        model=model,
+        upstream=client,
+        store=store,
+        settings=s,
+        protocol=ReActProtocol(constrained=False),
+    )
+
+
+async def test_post_tool_is_never_called_unless_opted_in(tools, client, store, upstream) -> None:
+    calls = {"get_weather": {"city": "Oslo"}, "create_item": {"name": "pen"}}
+    chosen = [tools["get_weather"], tools["create_item"]]
+    summary = await explorer_for(chosen, client, store, scripted(player(calls)), num_episodes=2).run()
+    assert summary.trials == 2 and set(store.stats()) == {"get_weather"}
+    assert {r["method"] for r in upstream.requests} == {"GET"}
+    upstream.reset()
+    opted = explorer_for(
+        chosen, client, store, scripted(player(calls)), num_episodes=2, explore_tools=["create_item"]
+    )
+    await opted.run()
+    assert [r["method"] for r in upstream.requests] == ["POST", "POST"]
+    assert upstream.hits["/items"] == 2
+
+
+async def test_call_budget_is_never_exceeded(tools, client, store, upstream) -> None:
+    model = scripted(player({"get_weather": {"city": "Oslo"}}))
+    explorer = explorer_for(
+        [tools["get_weather"]], client, store, model, num_episodes=10, max_calls=3, concurrency=4
+    )
+    summary = await explorer.run()
+    assert upstream.count == 3
+    assert summary.stopped == {"*": "global call budget (3) used up"}
+    assert store.stats()["get_weather"]["calls"] == 3
+    # the budget is a lifetime budget: a new run in a new process starts from the store's counts
+    again = explorer_for(
+        [tools["get_weather"]], client, TrialStore.open(store._db.uri), model, num_episodes=10, max_calls=3
+    )
+    await again.run()
+    assert upstream.count == 3
+
+
+async def test_token_and_episode_budgets(tools, client, store, upstream) -> None:
+    used: list[int] = []
+
+    class Counting(ScriptedModel):
+        async def chat(self, messages, **kwargs):
+            response = await super().chat(messages, **kwargs)
+            used.append(response.usage.total_tokens)
+            return response
+
+    model = Counting([player({"get_weather": {"city": "Oslo"}})], repeat_last=True)
+    summary = await explorer_for(
+        [tools["get_weather"]], client, store, model, num_episodes=50, max_tokens_total=1500, concurrency=1
+    ).run()
+    assert "global token budget (1500)" in summary.stopped["*"] and 0 < summary.trials < 50
+    # checked before every request: all but the last request started under the budget
+    assert sum(used[:-1]) < 1500 <= sum(used)
+    assert store.stats()["get_weather"]["tokens"] == sum(used)
+    store2 = TrialStore.open(Path(store._db.uri).parent / "other")
+    s2 = await explorer_for(
+        [tools["get_weather"]], client, store2, model, num_episodes=10, max_episodes_total=2
+    ).run()
+    assert s2.episodes == 2 and store2.count() == 2
+
+
+async def test_rate_limit_per_upstream(tools, client, store, upstream) -> None:
+    model = scripted(player({"get_weather": {"city": "Oslo"}}))
+    explorer = explorer_for(
+        [tools["get_weather"]], client, store, model, num_episodes=6, concurrency=6, upstream_rate_per_s=10
+    )
+    started = time.monotonic()
+    await explorer.run()
+    assert upstream.count == 6
+    assert time.monotonic() - started >= 5 / 10 * 0.95  # 6 calls at 10/s need at least 0.5 s
+
+
+async def test_concurrency_is_bounded(tools, client, store, upstream) -> None:
+    in_flight = peak = 0
+
+    class Slow(ScriptedModel):
+        async def chat(self, messages, **kwargs):
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await anyio.sleep(0.01)
+            in_flight -= 1
+            return await super().chat(messages, **kwargs)
+
+    model = Slow([player({"get_weather": {"city": "Oslo"}})], repeat_last=True)
+    await explorer_for(
+        [tools["get_weather"]], client, store, model, num_episodes=12, concurrency=8, tool_concurrency=3
+    ).run()
+    assert peak == 3  # one tool: its own limit binds
+    assert store.stats()["get_weather"]["episodes"] == 12
+
+
+async def test_resume_after_interruption(tools, client, store, upstream) -> None:
+    """An episode cut by a failing model resumes at its next slot with its STM rebuilt; nothing repeats."""
+    good = player({"get_weather": {"city": "Oslo"}})
+    calls = 0
+
+    def failing(messages, kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 6:  # first request of the second trial's call turn
+            raise ModelError("model server at http://127.0.0.1:1 unreachable: test")
+        return good(messages, kwargs)
+
+    model = scripted(failing)
+    ctx = context(model, client, store, num_stm_slots=3)
+    with pytest.raises(ModelError):
+        await run_episode(ctx, tools["get_weather"], 0)
+    assert store.episode_progress() == {"get_weather": {0: 1}}
+    explorer = explorer_for([tools["get_weather"]], client, store, model, num_episodes=1, num_stm_slots=3)
+    (job,) = await explorer.plan()
+    assert (job.episode, job.start_slot) == (0, 1)
+    await explorer.run()
+    ids = [t.id for t in store.trials()]
+    assert sorted(ids) == ["get_weather:0:0", "get_weather:0:1", "get_weather:0:2"]
+    resumed_first = model.calls[6]["messages"]  # first request after the restart: slot 1's imagination
+    assert resumed_first[-1]["content"] == prompts.IMAGINE_NEXT
+    assert any("Request number 0" in (m["content"] or "") for m in resumed_first)  # STM from the store
+
+
+async def test_model_errors_are_retried_then_reported(tools, client, store, upstream, monkeypatch) -> None:
+    from ste_mcp.explorer import scheduler
+
+    monkeypatch.setattr(scheduler, "MAX_CONSECUTIVE_MODEL_ERRORS", 2)
+    monkeypatch.setattr(scheduler, "MODEL_BACKOFF_S", 0.01)
+
+    explorer = explorer_for([tools["get_weather"]], client, store, ScriptedModel([]), num_episodes=1)
+    with pytest.raises(scheduler.ExplorerError, match=r"keeps failing \(2 times in a row\).*no reply left"):
+        await explorer.run()
+    assert store.count() == 0
+
+
+async def test_pause_and_resume(tools, client, store, upstream) -> None:
+    model = scripted(player({"get_weather": {"city": "Oslo"}}))
+    explorer = explorer_for([tools["get_weather"]], client, store, model, num_episodes=2)
+    explorer.pause()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(explorer.run)
+        await anyio.sleep(0.3)
+        assert explorer.running and explorer.paused and store.count() == 0 and model.calls == []
+        assert explorer.status()["in_flight"]
+        explorer.resume()
+    assert store.count() == 2 and explorer.status()["this_run"]["trials"] == 2
+
+
+async def test_status_is_extensible(tools, client, store, data_dir, upstream) -> None:
+    from ste_mcp.config import Settings
+
+    model = scripted(player({"get_weather": {"city": "Oslo"}}))
+    await explorer_for([tools["get_weather"]], client, store, model, num_episodes=2).run()
+    register_status_contributor("test-exemplars", lambda settings: {"get_weather": {"exemplars": 7}})
+    register_status_contributor("test-broken", lambda settings: 1 / 0)
+    status = collect_status(Settings(data_dir=data_dir), store=store)
+    w = status["tools"]["get_weather"]
+    assert (w["trials"], w["successful_trials"], w["episodes"], w["exemplars"]) == (2, 2, 2, 7)
+    assert "ZeroDivisionError" in status["errors"]["test-broken"]
+    assert status["totals"]["trials"] == 2
+
+
+def test_clean_query_and_context_fit() -> None:
+    assert clean_query('Request: "What is the weather in Oslo?"\nmore') == "What is the weather in Oslo?"
+    assert clean_query("Thought: I should ask\n**Query:** Time in Tokyo now") == "Time in Tokyo now"
+    assert clean_query("\n\n") == ""
+    messages = [{"role": "system", "content": "s"}] + [
+        {"role": "user", "content": "x" * 1000} for _ in range(6)
+    ]
+    fitted = fit_context(messages, 3700)
+    assert sum(len(m["content"]) for m in fitted) <= 3700 and fitted[-1]["content"] == "x" * 1000
+    assert messages[1]["content"] == "x" * 1000  # the episode's own conversation is untouched
+
+
+def test_budget_reasons() -> None:
+    b = Budget(ExplorerSettings(max_calls_per_tool=1), used={"a": {"calls": 1, "tokens": 0}})
+    assert b.exhausted("a") == "call budget of a (1) used up" and b.exhausted("b") is None

@@ -1,0 +1,248 @@
+"""Fine-tuning without a model: dataset, registry, gate decisions, CLI, trigger."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from ste_mcp.cli import main
+from ste_mcp.finetune.dataset import DatasetBuilder, is_heldout
+from ste_mcp.finetune.gate import decide
+from ste_mcp.finetune.registry import AdapterRegistry, Manifest, RegistryError
+from ste_mcp.finetune.settings import FinetuneSettings
+from ste_mcp.llm.protocols import ReActProtocol, parse_react
+from ste_mcp.memory.exemplars import Exemplar
+from ste_mcp.upstream.tools import Tool
+
+CITIES = ["Paris", "Rome", "Madrid", "Berlin", "Lisbon", "Vienna", "Oslo", "Dublin", "Prague", "Warsaw"]
+
+
+def make_tool(name: str, prop: str, description: str) -> Tool:
+    return Tool(
+        name=name,
+        description=description,
+        input_schema={"type": "object", "properties": {prop: {"type": "string"}}, "required": [prop]},
+        method="GET",
+        path=f"/{name}",
+        base_url="http://127.0.0.1:9",
+    )
+
+
+TOOLS = [
+    make_tool("get_weather", "city", "Current weather for a city."),
+    make_tool("get_population", "country", "Population of a country."),
+    make_tool("translate", "text", "Translate English text to French."),
+    make_tool("stock_price", "symbol", "Latest price of a stock symbol."),
+    make_tool("define_word", "word", "Dictionary definition of an English word."),
+]
+
+
+def weather(city: str, **kw) -> Exemplar:
+    return Exemplar(
+        id=f"ex-{city.lower()}",
+        tool="get_weather",
+        query=f"What is the weather like in {city} right now?",
+        arguments={"city": city},
+        observation=f'{{"city": "{city}", "temp_c": 21}}',
+        final_answer=f"It is 21 °C in {city}.",
+        status="approved",
+        **kw,
+    )
+
+
+def test_rows_have_the_papers_shape_in_the_protocols_format():
+    settings = FinetuneSettings(heldout_fraction=0.0, tools_in_prompt=3)
+    data = DatasetBuilder(TOOLS, settings).build([weather("Paris")], learned=set(), earlier=[])
+    call, answer = data.rows
+    system, user = call["prompt"]
+    assert system["role"] == "system" and "get_weather" in system["content"]
+    assert system["content"].count("Parameters:") == 3  # the target tool and two others
+    assert user == {"role": "user", "content": "What is the weather like in Paris right now?"}
+    parsed = parse_react(call["completion"][0]["content"], [t.name for t in TOOLS])
+    assert (parsed.tool, parsed.arguments) == ("get_weather", {"city": "Paris"})
+    # same system prompt builder as the explorer / evaluation
+    text = "\n" + system["content"]
+    shown = sorted((t for t in TOOLS if f"\n{t.name}: " in text), key=lambda t: text.index(f"\n{t.name}: "))
+    assert system["content"] == ReActProtocol().system_prompt(shown)
+    # second row: + the call and the observation -> final answer
+    assert answer["prompt"][:2] == call["prompt"]
+    assert answer["prompt"][2] == {"role": "assistant", "content": call["completion"][0]["content"]}
+    assert answer["prompt"][3]["content"].startswith("Observation:")
+    assert answer["completion"][0]["content"] == "Final Answer: It is 21 °C in Paris."
+    assert data.new_exemplar_ids == ["ex-paris"]
+
+
+def test_heldout_groups_are_stable_and_never_trained_on():
+    settings = FinetuneSettings(heldout_fraction=0.4, include_final_answer=False)
+    originals = [weather(c) for c in CITIES]
+    paraphrases = [
+        weather(c).model_copy(
+            update={"id": f"ex-{c.lower()}-p", "query": f"Weather in {c}?", "variant_of": f"ex-{c.lower()}"}
+        )
+        for c in CITIES
+    ]
+    exemplars = originals + paraphrases
+    data = DatasetBuilder(TOOLS, settings).build(exemplars, learned=set(), earlier=[])
+    held = {h["id"] for h in data.heldout}
+    trained = {r["exemplar_id"] for r in data.rows}
+    assert held and trained and not held & trained
+    for ex in paraphrases:  # a paraphrase goes where its original goes
+        assert (ex.id in held) == (ex.variant_of in held)
+    assert {
+        h["id"] for h in DatasetBuilder(TOOLS, settings).build(exemplars[::-1], set(), []).heldout
+    } == held
+    assert all(is_heldout(ex, 0.4) == (ex.id in held) for ex in exemplars)
+    item = data.heldout[0]
+    assert (
+        set(item) >= {"id", "tool", "query", "arguments", "prompt"} and item["prompt"][-1]["role"] == "user"
+    )
+
+
+def test_later_rounds_learn_only_new_exemplars_and_replay_earlier_rounds():
+    settings = FinetuneSettings(heldout_fraction=0.0, include_final_answer=False, replay_fraction=0.25)
+    builder = DatasetBuilder(TOOLS, settings)
+    first = builder.build([weather(c) for c in CITIES[:8]], learned=set(), earlier=[])
+    assert len(first.rows) == 8
+    exemplars = [weather(c) for c in CITIES]  # two new ones
+    second = builder.build(exemplars, learned=set(first.new_exemplar_ids), earlier=[first.rows])
+    assert sorted(second.new_exemplar_ids) == ["ex-prague", "ex-warsaw"]
+    replay = [r for r in second.rows if r["source"] == "replay"]
+    assert len(replay) == 2  # ceil(25% of 8)
+    assert {r["exemplar_id"] for r in replay} <= set(first.new_exemplar_ids)
+    # no replay when asked for none; revoked exemplars are never replayed
+    none = DatasetBuilder(TOOLS, settings.model_copy(update={"replay_fraction": 0.0}))
+    assert all(
+        r["source"] == "new" for r in none.build(exemplars, set(first.new_exemplar_ids), [first.rows]).rows
+    )
+    full = DatasetBuilder(TOOLS, settings.model_copy(update={"replay_fraction": 1.0}))
+    kept = full.build(exemplars[2:], set(first.new_exemplar_ids), [first.rows])
+    assert {r["exemplar_id"] for r in kept.rows if r["source"] == "replay"} == {e.id for e in exemplars[2:8]}
+
+
+def test_exemplars_of_unknown_tools_are_skipped():
+    ghost = weather("Paris").model_copy(update={"tool": "removed_tool", "id": "ex-ghost"})
+    data = DatasetBuilder(TOOLS, FinetuneSettings(heldout_fraction=0.0)).build([ghost], set(), [])
+    assert data.rows == [] and data.skipped["unknown_tool"] == 1
+
+
+def test_secrets_never_reach_the_training_data():
+    configured = "s3cr3t-value-from-env-42"
+    leaky = weather("Paris").model_copy(
+        update={
+            "query": f"weather in Paris with key {configured}",
+            "arguments": {"city": "Paris", "token": "ghp_abcdefghijklmnopqrstuvwxyz0123456789"},
+            "observation": f"Authorization: Bearer {configured} ok; api_key=ZXhhbXBsZVNlY3JldEtleTEyMzQ1Njc4OTA",
+        }
+    )
+    data = DatasetBuilder(TOOLS, FinetuneSettings(heldout_fraction=0.0), secrets=[configured]).build(
+        [leaky], set(), []
+    )
+    blob = json.dumps(data.rows + data.heldout)
+    assert "Paris" in blob and "[REDACTED]" in blob
+    for secret in (
+        configured,
+        "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+        "ZXhhbXBsZVNlY3JldEtleTEyMzQ1Njc4OTA",
+    ):
+        assert secret not in blob
+
+
+# ---- gate ---------------------------------------------------------------------------------------
+
+
+def metrics(correct: float, api: float = 50.0, wf: float = 90.0, n: int = 10) -> dict:
+    return {"correct": correct, "api_match": api, "wellformed": wf, "n": n}
+
+
+def test_gate_promotes_only_a_better_candidate():
+    assert decide(metrics(60), metrics(40)).promote
+    worse = decide(metrics(30), metrics(40))
+    assert not worse.promote and "correct 30.0% vs 40.0%" in worse.reason
+    assert not decide(metrics(40), metrics(40)).promote  # equal is not better
+    assert decide(metrics(40, api=70), metrics(40, api=60)).promote  # tie on correct, better API match
+    assert not decide(metrics(45), metrics(40), min_delta=10).promote
+    assert "no held-out" in decide(metrics(0, n=0), metrics(0, n=0)).reason
+
+
+# ---- registry -----------------------------------------------------------------------------------
+
+
+def fake_adapter(root: Path, name: str) -> Path:
+    folder = root / f"build-{name}"
+    folder.mkdir(parents=True)
+    (folder / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "org/base", "r": 8}))
+    (folder / "adapter_model.safetensors").write_bytes(b"weights")
+    return folder
+
+
+def manifest(adapter_id: str, **kw) -> Manifest:
+    return Manifest(id=adapter_id, base_model="org/base", data_hash="h" + adapter_id, **kw)
+
+
+def test_registry_register_promote_rollback(tmp_path: Path):
+    reg = AdapterRegistry(tmp_path / "adapters")
+    assert reg.list() == [] and reg.current() is None
+    incomplete = tmp_path / "partial"
+    incomplete.mkdir()
+    (incomplete / "adapter_config.json").write_text("{}")
+    with pytest.raises(RegistryError, match="missing adapter_model.safetensors"):
+        reg.register(incomplete, manifest("bad"))
+    reg.register(fake_adapter(tmp_path, "a"), manifest("a"))
+    reg.register(fake_adapter(tmp_path, "b"), manifest("b", parent="a"))
+    reg.work_dir("c").mkdir(parents=True)  # a round in progress is never listed
+    assert [m.id for m in reg.list()] == ["a", "b"]
+    assert [m.id for m in reg.lineage("b")] == ["b", "a"]
+    reg.promote("a")
+    reg.promote("b")
+    assert reg.current().id == "b" and reg.get("a").status == "retired"
+    assert reg.rollback().id == "a"
+    assert reg.get("b").status == "retired" and reg.get("a").status == "promoted"
+    assert reg.rollback() is None and reg.current() is None
+    with pytest.raises(RegistryError, match="nothing to roll back"):
+        reg.rollback()
+    with pytest.raises(RegistryError, match=r"no adapter 'zz'.*known: a, b"):
+        reg.get("zz")
+
+
+def test_registry_export_writes_peft_folder_manifest_and_tarball(tmp_path: Path):
+    reg = AdapterRegistry(tmp_path / "adapters")
+    reg.register(
+        fake_adapter(tmp_path, "a"), manifest("a", exemplar_ids=["ex-1"], base_model_path="/local/x")
+    )
+    folder, tarball = reg.export("a", tmp_path / "out" / "my-adapter")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "ste-mcp-manifest.json",
+    ]
+    exported = json.loads((folder / "ste-mcp-manifest.json").read_text())
+    assert exported["id"] == "a" and "exemplar_ids" not in exported and "base_model_path" not in exported
+    with tarfile.open(tarball) as tar:
+        assert "my-adapter/adapter_model.safetensors" in tar.getnames()
+    with pytest.raises(RegistryError, match="not empty"):
+        reg.export("a", folder)
+
+
+def test_adapters_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    data = tmp_path / "data"
+    reg = AdapterRegistry(data / "adapters")
+    reg.register(fake_adapter(tmp_path, "a"), manifest("a", metrics={"eval": metrics(50)}))
+    reg.register(fake_adapter(tmp_path, "b"), manifest("b", parent="a"))
+    common = ["--data-dir", str(data)]
+    assert main(["adapters", "promote", "a", *common]) == 0
+    assert main(["adapters", "promote", "b", *common]) == 0
+    capsys.readouterr()
+    assert main(["adapters", "list", "--json", *common]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["id"], r["status"]) for r in rows] == [("a", "retired"), ("b", "promoted")]
+    assert rows[0]["metrics"]["eval"]["correct"] == 50 and rows[0]["base_model"] == "org/base"
+    assert rows[1]["path"] == str(reg.path("b"))
+    assert main(["adapters", "rollback", *common]) == 0
+    assert reg.current().id == "a"
+    assert main(["adapters", "export", "a", str(tmp_path / "exp"), *common]) == 0
+    assert (tmp_path / "exp" / "adapter_config.json").is_file() and (tmp_path / "exp.tar.gz").is_file()
+    assert main(["adapters", "promote", "nope", *common]) == 1
+    assert "no adapter 'nope'" in capsys.readouterr().err

@@ -1,0 +1,214 @@
+"""Fine-tuning end to end on the packaged SmolLM2-135M (CPU): train, reload, gate, export, crash, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from ste_mcp.finetune.dataset import read_jsonl
+from ste_mcp.finetune.gate import decide, evaluate_adapters, generate
+from ste_mcp.finetune.registry import AdapterRegistry
+from ste_mcp.finetune.rounds import BaseModelRef, RoundError, RoundResult, run_round
+from ste_mcp.finetune.settings import FinetuneSettings
+from ste_mcp.llm.protocols import ParsedCall, parse_react
+from ste_mcp.memory.db import open_db
+from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
+from tests.test_finetune import TOOLS
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+BASE_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+TOOL_NAMES = [t.name for t in TOOLS]
+CITIES = [
+    "Paris",
+    "Rome",
+    "Madrid",
+    "Berlin",
+    "Lisbon",
+    "Vienna",
+    "Oslo",
+    "Dublin",
+    "Prague",
+    "Athens",
+    "Cairo",
+    "Lima",
+]
+COUNTRIES = [
+    "France",
+    "Italy",
+    "Spain",
+    "Germany",
+    "Portugal",
+    "Austria",
+    "Norway",
+    "Ireland",
+    "Greece",
+    "Egypt",
+]
+SETTINGS = FinetuneSettings(
+    max_steps=14,
+    batch_size=4,
+    learning_rate=2e-3,
+    max_length=512,
+    save_steps=2,
+    general_examples=2,
+    include_final_answer=False,
+    tools_in_prompt=2,
+    heldout_fraction=0.25,
+    eval_max_new_tokens=40,
+)
+
+
+def exemplars() -> list[Exemplar]:
+    out = [
+        Exemplar(tool="get_weather", query=f"What is the weather in {c} today?", arguments={"city": c})
+        for c in CITIES
+    ]
+    out += [
+        Exemplar(tool="get_population", query=f"How many people live in {c}?", arguments={"country": c})
+        for c in COUNTRIES
+    ]
+    return out
+
+
+def approve(store: ExemplarStore, items: list[Exemplar]) -> list[Exemplar]:
+    stored = store.add(items)
+    store.set_status([ex.id for ex in stored], "approved")
+    return store.approved()
+
+
+@pytest.fixture(scope="module")
+def first_round(smollm2_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """One real round from approved exemplars in a real LanceDB: (registry, result, store, base)."""
+    root = tmp_path_factory.mktemp("finetune")
+    store = ExemplarStore(open_db(root / "db"))
+    base = BaseModelRef(path=str(smollm2_dir), base_id=BASE_ID)
+    approved = approve(store, exemplars())
+    result = asyncio.run(
+        run_round(
+            adapters_dir=root / "adapters", base=base, tools=TOOLS, exemplars=approved, settings=SETTINGS
+        )
+    )
+    return AdapterRegistry(root / "adapters"), result, store, base
+
+
+@pytest.fixture(scope="module")
+def base_model(smollm2_dir: Path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
+    return AutoModelForCausalLM.from_pretrained(smollm2_dir), tokenizer
+
+
+def test_round_trains_gates_and_promotes_an_adapter(first_round):
+    registry, result, _, _ = first_round
+    assert result.status == "promoted", result.reason
+    adapter = result.adapter
+    assert registry.current().id == adapter.id and adapter.parent is None
+    train = adapter.metrics["train"]
+    assert train["steps"] == SETTINGS.max_steps and train["loss_last"] < train["loss_first"] / 2
+    assert adapter.metrics["eval"]["correct"] > adapter.metrics["baseline"]["correct"]
+    assert adapter.counts["heldout"] > 0 and adapter.counts["general"] == 2
+    folder = registry.path(adapter.id)
+    assert json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"] == BASE_ID
+    assert not (registry.root / ".work" / adapter.id).exists()
+
+
+def test_adapter_reloads_with_peft_and_emits_the_trained_call(first_round, base_model):
+    from peft import PeftModel
+
+    registry, result, _, _ = first_round
+    model, tokenizer = base_model
+    trained = [
+        r for r in read_jsonl(registry.path(result.adapter.id) / "dataset.jsonl") if r["source"] == "new"
+    ]
+    row = next(r for r in trained if r["tool"] == "get_weather")
+    expected = parse_react(row["completion"][0]["content"], TOOL_NAMES)
+    before = generate(model, tokenizer, [row["prompt"]], max_new_tokens=40)[0]
+    assert parse_react(before, TOOL_NAMES) != expected
+    peft_model = PeftModel.from_pretrained(model, str(registry.path(result.adapter.id)))
+    try:
+        after = generate(peft_model, tokenizer, [row["prompt"]], max_new_tokens=40)[0]
+    finally:
+        peft_model.unload()  # give the shared base model back unchanged
+    assert parse_react(after, TOOL_NAMES) == expected, after
+    assert isinstance(expected, ParsedCall)
+
+
+def test_gate_refuses_a_deliberately_worse_adapter(first_round, base_model, tmp_path: Path):
+    from peft import LoraConfig, get_peft_model
+
+    registry, result, _, _ = first_round
+    model, tokenizer = base_model
+    noisy = get_peft_model(
+        model, LoraConfig(r=8, lora_alpha=512, target_modules="all-linear", init_lora_weights=False)
+    )
+    noisy.save_pretrained(str(tmp_path / "worse"))
+    noisy.unload()
+    heldout = read_jsonl(registry.path(result.adapter.id) / "heldout.jsonl")
+    scores = evaluate_adapters(
+        model,
+        tokenizer,
+        heldout,
+        candidate=str(tmp_path / "worse"),
+        baseline=str(registry.path(result.adapter.id)),
+        tool_names=TOOL_NAMES,
+        max_new_tokens=SETTINGS.eval_max_new_tokens,
+    )
+    decision = decide(scores["eval"], scores["baseline"])
+    assert not decision.promote and decision.reason.startswith("refused")
+    assert scores["baseline"]["correct"] > scores["eval"]["correct"]
+
+
+def test_export_is_a_peft_folder_for_vllm(first_round, tmp_path: Path):
+    registry, result, _, _ = first_round
+    folder, tarball = registry.export(result.adapter.id, tmp_path / "export")
+    config = json.loads((folder / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == BASE_ID and config["peft_type"] == "LORA"
+    assert (folder / "adapter_model.safetensors").stat().st_size > 0
+    assert tarball.is_file()
+
+
+def test_kill_9_during_training_registers_nothing_and_the_round_resumes(first_round):
+    registry, first, store, base = first_round
+    more = [
+        Exemplar(tool="get_weather", query=f"Is it cold in {c} this week?", arguments={"city": c})
+        for c in CITIES
+    ]
+    approved = approve(store, more)
+    settings = SETTINGS.model_copy(update={"max_steps": 6})
+    before = [m.id for m in registry.list()]
+
+    async def kill_during_training() -> None:
+        task = asyncio.create_task(
+            run_round(
+                adapters_dir=registry.root, base=base, tools=TOOLS, exemplars=approved, settings=settings
+            )
+        )
+        work = registry.root / ".work"
+        deadline = time.monotonic() + 300
+        while not any(work.glob("*/checkpoints/checkpoint-2")):
+            assert time.monotonic() < deadline and not task.done()
+            await asyncio.sleep(0.5)
+        pid = int(next(work.glob("*/train.pid")).read_text())
+        os.killpg(pid, signal.SIGKILL)
+        with pytest.raises(RoundError, match="exited with status -9"):
+            await task
+
+    asyncio.run(kill_during_training())
+    assert [m.id for m in registry.list()] == before  # nothing partial registered
+    assert registry.current().id == first.adapter.id  # the current adapter still serves
+
+    resumed: RoundResult = asyncio.run(
+        run_round(adapters_dir=registry.root, base=base, tools=TOOLS, exemplars=approved, settings=settings)
+    )
+    assert resumed.adapter is not None and resumed.adapter.metrics["train"]["resumed"]
+    assert resumed.adapter.parent == first.adapter.id and resumed.adapter.round == 2
+    assert resumed.adapter.counts["replay"] > 0  # continual learning: earlier round replayed
+    assert resumed.status in {"promoted", "rejected"} and resumed.reason

@@ -1,0 +1,166 @@
+"""ManagedVLLM's supervision (start, health, progress, restart, give up, process-group stop) on a
+stand-in server process, so it runs in seconds; the real vLLM restart is in test_llm_model.py."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from ste_mcp.llm.base import ModelError
+from ste_mcp.llm.managed import ManagedVLLM
+
+FAKE_SERVER = r"""
+import http.server, pathlib, subprocess, sys, time
+port, state, fail_from, mode = int(sys.argv[1]), pathlib.Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+n = int((state / "starts").read_text()) + 1 if (state / "starts").exists() else 1
+(state / "starts").write_text(str(n))
+print(f"fake vllm start {n}", flush=True)
+if n >= fail_from:
+    print("fake: cannot start", flush=True)
+    sys.exit(3)
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+(state / f"child{n}").write_text(str(child.pid))
+if mode == "hang":
+    time.sleep(600)
+
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200 if self.path == "/health" else 404)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+
+http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
+"""
+
+
+class FakeVLLM(ManagedVLLM):
+    def __init__(self, tmp: Path, *, fail_from: int = 99, mode: str = "serve", **kwargs) -> None:
+        model_dir = tmp / "model"
+        model_dir.mkdir(exist_ok=True)
+        (model_dir / "config.json").write_text("{}")
+        self.script = tmp / "fake_vllm.py"
+        self.script.write_text(FAKE_SERVER)
+        self.state = tmp
+        self.fail_from, self.mode = fail_from, mode
+        self.messages: list[str] = []
+        kwargs.setdefault("startup_timeout_s", 30)
+        super().__init__(model_dir, "fake", logs_dir=tmp / "logs", progress=self.messages.append, **kwargs)
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            str(self.script),
+            str(self.port),
+            str(self.state),
+            str(self.fail_from),
+            self.mode,
+        ]
+
+    def child(self, n: int) -> int:
+        return int((self.state / f"child{n}").read_text())
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def wait_until(predicate, timeout_s: float = 20) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_start_logs_and_stop_ends_the_whole_process_group(tmp_path: Path) -> None:
+    server = FakeVLLM(tmp_path).start()
+    try:
+        assert server.generation == 1 and server.is_running()
+        main, child = server.pid, server.child(1)
+        assert alive(child)
+        log = server.log_path.read_text()
+        assert "=== ste-mcp: starting vLLM" in log and "fake vllm start 1" in log
+        assert any("ready at http://127.0.0.1:" in m for m in server.messages)
+    finally:
+        server.stop()
+    assert not alive(main) and not alive(child)
+
+
+def test_killed_server_is_restarted_on_the_same_port(tmp_path: Path) -> None:
+    server = FakeVLLM(tmp_path).start()
+    try:
+        url = server.base_url
+        os.kill(server.pid, signal.SIGKILL)
+        assert wait_until(lambda: not server.is_running())
+        assert anyio.run(server.wait_ready) == 2
+        assert server.restarts == 1 and server.base_url == url and server.is_running()
+        assert not alive(server.child(1))  # the dead server's workers were reaped with its group
+        assert any("restarting (1/3)" in m for m in server.messages)
+    finally:
+        server.stop()
+
+
+def test_restart_failure_is_a_clear_error(tmp_path: Path) -> None:
+    server = FakeVLLM(tmp_path, fail_from=2).start()
+    try:
+        os.kill(server.pid, signal.SIGKILL)
+        assert wait_until(lambda: not server.is_running())
+        with pytest.raises(
+            ModelError, match=r"(?s)died and could not be restarted: .*exited with code 3.*cannot start"
+        ):
+            server.wait_ready_sync(30)
+    finally:
+        server.stop()
+
+
+def test_gives_up_after_max_restarts(tmp_path: Path) -> None:
+    server = FakeVLLM(tmp_path, max_restarts=0).start()
+    try:
+        os.kill(server.pid, signal.SIGKILL)
+        assert wait_until(lambda: not server.is_running())
+        with pytest.raises(ModelError, match="already restarted 0 times; giving up"):
+            server.wait_ready_sync(30)
+    finally:
+        server.stop()
+
+
+def test_start_failure_shows_the_log(tmp_path: Path) -> None:
+    with pytest.raises(
+        ModelError, match=r"(?s)exited with code 3 while starting \(log: .*vllm.log\).*fake: cannot start"
+    ):
+        FakeVLLM(tmp_path, fail_from=1).start()
+
+
+def test_startup_timeout_stops_the_process(tmp_path: Path) -> None:
+    server = FakeVLLM(tmp_path, mode="hang", startup_timeout_s=1.5)
+    with pytest.raises(ModelError, match=r"did not become healthy within 1\.5 s"):
+        server.start()
+    assert wait_until(lambda: not alive(server.child(1)), 5)
+    server.stop()
+
+
+def test_refuses_a_folder_that_is_not_a_model(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="is not a prepared model folder"):
+        ManagedVLLM(tmp_path, "x", logs_dir=tmp_path).start()
+
+
+def test_command_has_the_cpu_recipe(tmp_path: Path) -> None:
+    server = ManagedVLLM(tmp_path, "name", logs_dir=tmp_path, kv_cache_gib=3)
+    cmd = " ".join(server.command())
+    assert "-m vllm.entrypoints.openai.api_server" in cmd and "--host 127.0.0.1" in cmd
+    assert "--enable-lora --max-lora-rank 16 --max-loras 2" in cmd and "--enforce-eager" in cmd
+    env = server.environment()
+    assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True" and env["HF_HUB_OFFLINE"] == "1"
+    assert env["VLLM_CPU_KVCACHE_SPACE"] == "3"

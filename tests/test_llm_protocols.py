@@ -1,0 +1,182 @@
+"""Call protocols: every parse path of ReAct and native tool calls, messages, the ReAct grammar."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import xgrammar
+
+from ste_mcp.llm.base import ChatResponse, Choice, ToolCall
+from ste_mcp.llm.protocols import (
+    FinalAnswer,
+    NativeToolProtocol,
+    ParsedCall,
+    ParseError,
+    ReActProtocol,
+    format_react_call,
+    parse_react,
+    protocol_for,
+    react_grammar,
+    tool_def,
+)
+from ste_mcp.upstream.tools import Tool
+
+NAMES = ["get_weather", "add_days"]
+WEATHER = tool_def(
+    "get_weather",
+    "Current weather for a city.",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+
+
+def reply(text: str = "", calls: list[ToolCall] | None = None) -> ChatResponse:
+    return ChatResponse(model="m", choices=[Choice(text=text, tool_calls=calls or [])])
+
+
+def test_react_call_with_thought_and_hallucinated_observation() -> None:
+    text = 'Thought: I need the weather.\nAction: get_weather\nAction Input: {"city": "Paris"}\nObservation: {"t": 1}'
+    assert parse_react(text, NAMES) == ParsedCall("get_weather", {"city": "Paris"}, "I need the weather.")
+
+
+def test_react_json_spans_first_to_last_brace() -> None:
+    text = 'Action: get_weather\nAction Input: here you go: {"city": {"name": "Paris"}} thanks'
+    assert parse_react(text, NAMES) == ParsedCall("get_weather", {"city": {"name": "Paris"}})
+
+
+def test_react_final_answer() -> None:
+    parsed = parse_react("Thought: I now know the final answer\nFinal Answer: It is 21 °C\nin Paris.", NAMES)
+    assert parsed == FinalAnswer("It is 21 °C\nin Paris.", "I now know the final answer")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I think it is sunny.", 'No "Action:" or "Final Answer:" found'),
+        ("Final Answer:   ", '"Final Answer:" is empty'),
+        ('Action: get_weather\nAction Input: {"city": "Rome"}\nFinal Answer: sunny', "not both"),
+        (
+            'Action: get_weather\nAction Input: {"city": "A"}\nAction: get_weather\nAction Input: {"city": "B"}',
+            "Found 2 actions",
+        ),
+        ('Action Input: {"city": "Rome"}', '"Action Input:" without an "Action:"'),
+        ("Action: get_weather", '"Action:" without an "Action Input:"'),
+        ('Action: get_wether\nAction Input: {"city": "Rome"}', 'Unknown tool "get_wether"'),
+        ("Action: get_weather\nAction Input: city=Rome", "must be one JSON object in braces"),
+        ('Action: get_weather\nAction Input: {"city": Rome}', "not valid JSON"),
+        ("Action: get_weather\nAction Input: [1, 2]", "must be one JSON object"),
+    ],
+)
+def test_react_parse_errors_are_specific(text: str, expected: str) -> None:
+    parsed = parse_react(text, NAMES)
+    assert isinstance(parsed, ParseError)
+    assert expected in parsed.message
+
+
+def test_unknown_tool_error_lists_the_valid_names() -> None:
+    parsed = parse_react("Action: search\nAction Input: {}", NAMES)
+    assert isinstance(parsed, ParseError)
+    assert "add_days, get_weather" in parsed.message
+
+
+def test_react_system_prompt_lists_tools_and_format() -> None:
+    tool = Tool(
+        name="add_days",
+        description="Add days to a date.",
+        input_schema={"type": "object", "properties": {"days": {"type": "integer"}}},
+        method="GET",
+        path="/add",
+        base_url="http://127.0.0.1:1",
+    )
+    prompt = ReActProtocol().system_prompt([WEATHER, tool], "Be brief.")
+    assert prompt.startswith("Be brief.")
+    assert "get_weather: Current weather for a city." in prompt
+    assert 'Parameters: {"type": "object", "properties": {"days"' in prompt
+    for line in ("Thought:", "Action:", "Action Input:", "Observation", "Final Answer:"):
+        assert line in prompt
+
+
+def test_react_request_kwargs_stop_and_grammar() -> None:
+    kwargs = ReActProtocol().request_kwargs([WEATHER])
+    assert kwargs["stop"] == ["Observation:"]
+    assert '"get_weather"' in kwargs["structured"]["grammar"]
+    assert "structured" not in ReActProtocol(constrained=False).request_kwargs([WEATHER])
+
+
+def test_react_grammar_compiles_and_accepts_only_the_format() -> None:
+    grammar = xgrammar.Grammar.from_ebnf(react_grammar(NAMES))
+    tokenizer_info = xgrammar.TokenizerInfo([chr(c) for c in range(32, 127)] + ["\n"])
+    compiled = xgrammar.GrammarCompiler(tokenizer_info).compile_grammar(grammar)
+
+    def accepts(text: str) -> bool:
+        matcher = xgrammar.GrammarMatcher(compiled, terminate_without_stop_token=True)
+        return matcher.accept_string(text) and matcher.is_terminated()
+
+    assert accepts('Thought: go\nAction: get_weather\nAction Input: {"city": "Paris", "n": [1, 2.5e3]}')
+    assert accepts("Final Answer: 42")
+    assert not accepts('Action: get_wether\nAction Input: {"city": "Paris"}')
+    assert not accepts("Action: get_weather\nAction Input: [1]")
+    assert not accepts("It is sunny.")
+
+
+def test_react_round_trip_of_the_training_format() -> None:
+    text = format_react_call("add_days", {"date": "2024-01-01", "days": 3}, thought="add them")
+    assert parse_react(text, NAMES) == ParsedCall("add_days", {"date": "2024-01-01", "days": 3}, "add them")
+
+
+def test_react_messages() -> None:
+    p = ReActProtocol()
+    assert p.assistant_message(reply("Action: x\nAction Input: {}\nObservation: made up")) == {
+        "role": "assistant",
+        "content": "Action: x\nAction Input: {}",
+    }
+    assert p.observation_message(None, "22 degrees") == {"role": "user", "content": "Observation: 22 degrees"}
+
+
+def test_native_call_answer_and_errors() -> None:
+    p = NativeToolProtocol()
+    ok = reply(calls=[ToolCall(id="c1", name="get_weather", arguments='{"city": "Oslo"}')])
+    assert p.parse(ok, NAMES) == ParsedCall("get_weather", {"city": "Oslo"}, call_id="c1")
+    assert p.parse(reply(calls=[ToolCall(id="c", name="get_weather", arguments="")]), NAMES) == ParsedCall(
+        "get_weather", {}, call_id="c"
+    )
+    assert p.parse(reply("It is sunny."), NAMES) == FinalAnswer("It is sunny.")
+    cases = {
+        "Found 2 tool calls": reply(calls=[ToolCall(name="get_weather", arguments="{}")] * 2),
+        'Unknown tool "nope"': reply(calls=[ToolCall(name="nope", arguments="{}")]),
+        "not valid JSON": reply(calls=[ToolCall(name="get_weather", arguments="{city")]),
+        "must be a JSON object": reply(calls=[ToolCall(name="get_weather", arguments="[1]")]),
+        "could not be read": reply('<tool_call>{"name": "get_weather", "arguments": {</tool_call>'),
+        "empty": reply(""),
+    }
+    for expected, response in cases.items():
+        parsed = p.parse(response, NAMES)
+        assert isinstance(parsed, ParseError) and expected in parsed.message, (expected, parsed)
+
+
+def test_native_request_and_messages() -> None:
+    p = NativeToolProtocol(tool_choice="required", strict=True)
+    kwargs = p.request_kwargs([WEATHER])
+    assert kwargs["tool_choice"] == "required"
+    assert kwargs["tools"][0]["function"]["strict"] is True
+    assert "strict" not in WEATHER["function"]  # the caller's definition is not modified
+    assert p.system_prompt([WEATHER], "Help.") == "Help."
+    response = reply(calls=[ToolCall(id="c1", name="get_weather", arguments='{"city": "Oslo"}')])
+    message = p.assistant_message(response)
+    assert message["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": '{"city": "Oslo"}'}
+    call = p.parse(response, NAMES)
+    assert p.observation_message(call, "5 °C") == {"role": "tool", "tool_call_id": "c1", "content": "5 °C"}
+    assert p.observation_message(ParseError("bad"), "bad") == {"role": "user", "content": "bad"}
+
+
+def test_protocol_for() -> None:
+    assert isinstance(protocol_for("smollm2-135m-instruct"), ReActProtocol)
+    assert protocol_for("x", "react", constrained=False).constrained is False
+    assert isinstance(protocol_for("x", "native"), NativeToolProtocol)
+    with pytest.raises(ValueError, match="unknown call protocol 'xml'"):
+        protocol_for("x", "xml")
+
+
+def test_tool_def_shape() -> None:
+    assert json.loads(json.dumps(WEATHER))["function"]["name"] == "get_weather"
+    assert tool_def("t", "d")["function"]["parameters"] == {"type": "object", "properties": {}}

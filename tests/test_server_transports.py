@@ -1,0 +1,229 @@
+"""`ste-mcp serve` as a real subprocess: the SDK client over stdio and over Streamable HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import httpx2
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+from tests.fixtures.common import REPO
+from tests.fixtures.upstream import openapi_spec
+
+pytestmark = pytest.mark.anyio
+STE_MCP = str(Path(sys.executable).parent / "ste-mcp")
+TOKEN = "test-token-5d1f8a"
+
+
+def child_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    return {**env, "STE_MCP_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1", **extra}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def exercise(client: Client, upstream) -> None:
+    tools = {t.name: t for t in (await client.list_tools()).tools}
+    assert tools["get_weather"].annotations.read_only_hint is True
+    ok = await client.call_tool("get_weather", {"city": "Lima", "days": 1})
+    assert not ok.is_error and json.loads(ok.content[0].text)["city"] == "Lima"
+    bad = await client.call_tool("get_weather", {"city": "Lima", "days": "two"})
+    assert bad.is_error and "argument 'days'" in bad.content[0].text
+    assert upstream.count == 1
+
+
+async def test_stdio_subprocess(upstream, upstream_spec, data_dir):
+    params = StdioServerParameters(
+        command=STE_MCP,
+        args=["serve", "--spec", str(upstream_spec), "--no-explore"],
+        env=child_env(data_dir),
+        cwd=str(REPO),
+    )
+    async with Client(params) as client:
+        await exercise(client, upstream)
+    log = (data_dir / "logs" / "ste-mcp.log").read_text()
+    assert "ste-mcp ready" in log
+
+
+@pytest.fixture(scope="module")
+def http_server(_upstream_server, tmp_path_factory):
+    root = tmp_path_factory.mktemp("http")
+    upstream_spec = root / "upstream.json"
+    upstream_spec.write_text(json.dumps(openapi_spec(_upstream_server.url)))
+    data_dir = root / "data"
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            STE_MCP,
+            "serve",
+            "--transport",
+            "http",
+            "--port",
+            str(port),
+            "--spec",
+            str(upstream_spec),
+            "--no-explore",
+        ],
+        env=child_env(data_dir, STE_MCP_TOKEN=TOKEN),
+        cwd=str(REPO),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/mcp"
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited: {proc.stderr.read()}")
+        try:
+            httpx.get(url, timeout=1)
+            break
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("HTTP server did not start")
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+async def test_streamable_http_with_token(http_server, upstream):
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(http_server, http_client=http)) as client,
+    ):
+        await exercise(client, upstream)
+
+
+def test_http_refuses_missing_token_and_foreign_origin(http_server):
+    init = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    headers = {"Accept": "application/json, text/event-stream"}
+    no_token = httpx.post(http_server, json=init, headers=headers)
+    assert no_token.status_code == 401
+    assert "Bearer" in no_token.headers["www-authenticate"]
+    wrong = httpx.post(http_server, json=init, headers={**headers, "Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    evil = httpx.post(
+        http_server,
+        json=init,
+        headers={**headers, "Authorization": f"Bearer {TOKEN}", "Origin": "http://evil.example"},
+    )
+    assert evil.status_code == 403
+
+
+def test_binding_beyond_loopback_needs_a_token(upstream_spec, data_dir):
+    proc = subprocess.run(
+        [STE_MCP, "serve", "--transport", "http", "--host", "0.0.0.0", "--port", str(free_port())]
+        + ["--spec", str(upstream_spec), "--no-explore"],
+        env=child_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "requires a bearer token" in proc.stderr and "STE_MCP_TOKEN" in proc.stderr
+
+
+def test_bad_spec_is_a_clear_startup_error(tmp_path, data_dir):
+    spec = tmp_path / "broken.yaml"
+    spec.write_text(
+        "openapi: 3.0.0\nservers: [{url: 'http://127.0.0.1:9'}]\npaths:\n  /x:\n    get:\n      parameters: [{$ref: '#/nope'}]\n"
+    )
+    proc = subprocess.run(
+        [STE_MCP, "serve", "--spec", str(spec), "--no-explore"],
+        env=child_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 2
+    assert "broken.yaml#/paths/~1x/get/parameters/0" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_claude_config_prints_a_working_entry(tmp_path, upstream_spec):
+    out = subprocess.run(
+        [
+            STE_MCP,
+            "claude-config",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--spec",
+            str(upstream_spec),
+            "--no-explore",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    entry = json.loads(out)["mcpServers"]["ste-mcp"]
+    assert Path(entry["command"]).is_absolute() and os.access(entry["command"], os.X_OK)
+    assert entry["args"][:3] == ["serve", "--transport", "stdio"]
+    assert str(upstream_spec) in entry["args"] and "--no-explore" in entry["args"]
+    assert entry["env"]["STE_MCP_DATA_DIR"] == str(tmp_path / "d")
+
+
+@pytest.fixture
+async def inprocess_http(upstream_spec, data_dir):
+    """ste-mcp's HTTP app served by uvicorn inside the test's event loop (to reach the App directly)."""
+    import anyio
+    import uvicorn
+
+    from ste_mcp.app import App
+    from ste_mcp.config import load_settings
+    from ste_mcp.server.transports import http_app
+
+    settings = load_settings(data_dir=str(data_dir), specs=[str(upstream_spec)], server={"features": []})
+    port = free_port()
+    async with App(settings) as app, anyio.create_task_group() as tg:
+        server = uvicorn.Server(
+            uvicorn.Config(http_app(app, host="127.0.0.1", port=port), port=port, log_level="warning")
+        )
+        tg.start_soon(server.serve)
+        while not server.started:
+            await anyio.sleep(0.02)
+        yield app, f"http://127.0.0.1:{port}/mcp"
+        server.should_exit = True
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_list_changed_over_http(inprocess_http, mode):
+    import anyio
+    from mcp import types
+
+    app, url = inprocess_http
+    received = anyio.Event()
+
+    async def on_message(message) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            received.set()
+
+    async with Client(url, mode=mode, message_handler=on_message) as client:
+        await client.list_tools()
+        if mode == "legacy":
+            assert client.server_capabilities.tools.list_changed is True
+            await app.notify_tools_changed()
+            with anyio.fail_after(10):
+                await received.wait()
+        else:
+            async with client.listen(tools_list_changed=True) as sub:
+                await app.notify_tools_changed()
+                with anyio.fail_after(10):
+                    event = await sub.__aiter__().__anext__()
+            assert type(event).__name__ == "ToolsListChanged"

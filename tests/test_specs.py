@@ -1,0 +1,310 @@
+"""Tool specs: OpenAPI 3.0/3.1 import, native YAML, $refs (dangling, recursive), names, overrides, errors."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ste_mcp.config import load_settings
+from ste_mcp.upstream.specs import TOOL_NAME_RE, SpecError, Toolset, load_spec, load_toolset
+
+
+def write(tmp_path: Path, name: str, doc: dict | str) -> str:
+    path = tmp_path / name
+    path.write_text(
+        doc
+        if isinstance(doc, str)
+        else (json.dumps(doc) if name.endswith(".json") else yaml.safe_dump(doc, sort_keys=False))
+    )
+    return str(path)
+
+
+def openapi(paths: dict, components: dict | None = None, version: str = "3.0.3") -> dict:
+    doc = {
+        "openapi": version,
+        "info": {"title": "t", "version": "1"},
+        "servers": [{"url": "http://api.test/v1"}],
+    }
+    doc["paths"] = paths
+    if components:
+        doc["components"] = components
+    return doc
+
+
+def test_openapi_json_and_yaml_give_the_same_tools(tmp_path, upstream_spec):
+    doc = json.loads(Path(upstream_spec).read_text())
+    from_json = load_spec(str(upstream_spec))
+    from_yaml = load_spec(write(tmp_path, "spec.yaml", doc))
+    assert [t.name for t in from_json] == [t.name for t in from_yaml]
+    assert [t.input_schema for t in from_json] == [t.input_schema for t in from_yaml]
+    assert all(TOOL_NAME_RE.match(t.name) for t in from_json)
+
+
+def test_openapi_from_url(upstream, upstream_spec, tmp_path):
+    # serve the spec file through a real HTTP server on 127.0.0.1
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(Path(upstream_spec).parent)
+    )
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_port}/{Path(upstream_spec).name}"
+        tools = load_spec(url)
+    finally:
+        httpd.shutdown()
+    assert "get_weather" in [t.name for t in tools]
+    assert tools[0].source == url
+
+
+def test_names_from_operation_id_or_method_and_path(tmp_path):
+    long_id = "x" * 80
+    doc = openapi(
+        {
+            "/pets/{petId}/toys": {
+                "get": {"responses": {}},
+                "post": {"operationId": "add toy!", "responses": {}},
+            },
+            "/a": {"get": {"operationId": long_id}, "put": {"operationId": long_id}},
+            "/b": {"get": {"operationId": "keep-Me_1"}},
+        }
+    )
+    names = [t.name for t in load_spec(write(tmp_path, "s.yaml", doc))]
+    assert names[0] == "get_pets_petId_toys"
+    assert names[1] == "add_toy"
+    assert names[2] == "x" * 64 and names[3] == "x" * 62 + "_2"  # truncated, unique
+    assert names[4] == "keep-Me_1"
+    assert all(TOOL_NAME_RE.match(n) for n in names)
+    assert names == [t.name for t in load_spec(write(tmp_path, "s2.yaml", doc))]  # stable
+
+
+def test_recursive_refs_do_not_crash(tmp_path):
+    components = {
+        "schemas": {
+            "Tree": {
+                "type": "object",
+                "properties": {
+                    "value": {"type": "integer"},
+                    "kids": {"type": "array", "items": {"$ref": "#/components/schemas/Tree"}},
+                },
+            },
+            "A": {"type": "object", "properties": {"b": {"$ref": "#/components/schemas/B"}}},
+            "B": {"type": "object", "properties": {"a": {"$ref": "#/components/schemas/A"}}},
+        }
+    }
+    body = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Tree"}}}}
+    doc = openapi(
+        {
+            "/tree": {"post": {"operationId": "tree", "requestBody": body}},
+            "/ab": {
+                "post": {
+                    "operationId": "ab",
+                    "requestBody": {
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/A"}}}
+                    },
+                }
+            },
+        },
+        components,
+    )
+    tools = {t.name: t for t in load_spec(write(tmp_path, "r.yaml", doc))}
+    tree = tools["tree"].input_schema
+    assert tree["properties"]["kids"]["items"] == {"$ref": "#/$defs/Tree"}  # flattened body
+    assert tree["$defs"]["Tree"]["properties"]["kids"]["items"] == {"$ref": "#/$defs/Tree"}
+    ab = tools["ab"].input_schema  # mutual recursion
+    assert ab["properties"]["b"]["properties"]["a"] == {"$ref": "#/$defs/A"}
+    assert ab["$defs"]["A"]["properties"]["b"]["properties"]["a"] == {"$ref": "#/$defs/A"}
+
+
+def test_dangling_ref_names_the_place(tmp_path):
+    doc = openapi(
+        {
+            "/x": {
+                "get": {
+                    "operationId": "x",
+                    "parameters": [
+                        {"name": "q", "in": "query", "schema": {"$ref": "#/components/schemas/Nope"}}
+                    ],
+                }
+            }
+        }
+    )
+    path = write(tmp_path, "d.yaml", doc)
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    message = str(err.value)
+    assert path in message
+    assert "#/paths/~1x/get/parameters/0/schema" in message
+    assert "'#/components/schemas/Nope' does not resolve" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("openapi: 3.0.0\npaths: [unclosed", "not valid JSON/YAML (line 2"),
+        ('{"openapi": "3.0.0", "paths": {', "not valid JSON/YAML"),
+        ("- just\n- a list\n", "must be a mapping at the top level"),
+        ("swagger: '2.0'\npaths: {}\n", "Swagger 2.0 is not supported"),
+        ("openapi: 3.0.0\ninfo: {}\n", "#/paths: missing"),
+        ("openapi: 3.0.0\npaths: {/x: {get: {}}}\n", "no absolute server URL for GET /x"),
+        ("hello: world\n", "neither an OpenAPI document"),
+    ],
+)
+def test_malformed_specs(tmp_path, text, expected):
+    path = write(tmp_path, "bad.yaml", text)
+    with pytest.raises(SpecError, match=r"bad\.yaml") as err:
+        load_spec(path)
+    assert expected in str(err.value)
+
+
+def test_invalid_parameter_schema_is_a_startup_error(tmp_path):
+    doc = openapi(
+        {
+            "/x": {
+                "get": {
+                    "operationId": "x",
+                    "parameters": [{"name": "q", "in": "query", "schema": {"type": "strin"}}],
+                }
+            }
+        }
+    )
+    with pytest.raises(SpecError, match=r"tool 'x'.*invalid JSON Schema at input_schema/properties/q"):
+        load_spec(write(tmp_path, "s.yaml", doc))
+
+
+def test_missing_file():
+    with pytest.raises(SpecError, match="does not exist"):
+        load_spec("/nonexistent/spec.yaml")
+
+
+def test_openapi_30_nullable_and_security(tmp_path, monkeypatch):
+    doc = openapi(
+        {
+            "/x": {
+                "get": {
+                    "operationId": "x",
+                    "parameters": [
+                        {"name": "q", "in": "query", "schema": {"type": "string", "nullable": True}}
+                    ],
+                }
+            }
+        },
+        {
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-Key"},
+                "tok": {"type": "http", "scheme": "bearer", "x-env": "MY_TOK"},
+            }
+        },
+    )
+    doc["security"] = [{"apiKey": [], "tok": []}]
+    tool = load_spec(write(tmp_path, "s.yaml", doc))[0]
+    assert tool.input_schema["properties"]["q"] == {"type": ["string", "null"]}
+    assert [(a.kind, a.name, a.env) for a in tool.auth] == [
+        ("header", "X-Key", "STE_MCP_AUTH_APIKEY"),
+        ("bearer", "Authorization", "MY_TOK"),
+    ]
+    assert "X-Key" not in tool.input_schema["properties"]  # never shown to clients
+    monkeypatch.setenv("MY_TOK", "tok-value")
+    assert Toolset([tool]).secret_values() == ["tok-value"]
+
+
+NATIVE = """
+base_url: ${BASE}
+auth:
+  - {kind: header, name: X-Api-Key, env: NATIVE_KEY}
+tools:
+  - name: add
+    description: Add two numbers.
+    method: POST
+    path: /add
+    params:
+      a: {type: number, in: body, required: true, description: First.}
+      b: {type: number, required: true}
+  - name: city_time
+    path: /time/{city}
+    params:
+      city: {type: string, in: path}
+      tz: {type: string}
+    explore: {allowed: false}
+"""
+
+
+def test_native_yaml(tmp_path):
+    tools = {
+        t.name: t
+        for t in load_spec(write(tmp_path, "n.yaml", NATIVE), variables={"BASE": "http://127.0.0.1:1234"})
+    }
+    add = tools["add"]
+    assert add.method == "POST" and add.body_mode == "json" and add.base_url == "http://127.0.0.1:1234"
+    assert add.input_schema == {
+        "type": "object",
+        "properties": {"a": {"type": "number", "description": "First."}, "b": {"type": "number"}},
+        "required": ["a", "b"],
+    }
+    assert [p.location for p in add.params] == ["body", "body"]  # POST params default to the body
+    city = tools["city_time"]
+    assert [(p.name, p.location, p.required) for p in city.params] == [
+        ("city", "path", True),
+        ("tz", "query", False),
+    ]
+    assert city.explore.allowed is False
+    assert city.auth[0].env == "NATIVE_KEY"
+
+
+def test_native_yaml_errors(tmp_path):
+    with pytest.raises(SpecError, match=r"unknown variable \$\{BASE\}"):
+        load_spec(write(tmp_path, "n.yaml", NATIVE))
+    bad = NATIVE.replace("name: add", "name: 'add me'")
+    with pytest.raises(SpecError, match=r"#/tools/0/name: 'add me' is not a valid tool name"):
+        load_spec(write(tmp_path, "n2.yaml", bad), variables={"BASE": "http://x.test"})
+    bad = NATIVE.replace("method: POST", "method: POST\n    colour: red")
+    with pytest.raises(SpecError, match=r"#/tools/0: unknown key\(s\) \['colour'\]"):
+        load_spec(write(tmp_path, "n3.yaml", bad), variables={"BASE": "http://x.test"})
+
+
+def test_native_import_with_overrides(tmp_path, upstream_spec):
+    spec = {
+        "import": str(upstream_spec),
+        "overrides": {
+            "get_weather": {"name": "weather", "description": "Better words.", "explore": {"allowed": True}},
+            "get_big": {"hidden": True},
+            "create_item": {"read_only": True},
+        },
+    }
+    toolset = Toolset(load_spec(write(tmp_path, "o.yaml", spec)))
+    weather = toolset.get("weather")
+    assert weather is not None and toolset.get("get_weather") is None
+    assert weather.description == "Better words." and weather.explore.allowed is True
+    assert toolset.get("get_big").hidden and "get_big" not in [t.name for t in toolset.visible()]
+    assert toolset.get("create_item").is_read_only
+    with pytest.raises(SpecError, match=r"#/overrides/nope: no tool named 'nope'"):
+        load_spec(write(tmp_path, "o2.yaml", {**spec, "overrides": {"nope": {"hidden": True}}}))
+
+
+def test_toolset_names_unique_across_specs(tmp_path, upstream_spec, data_dir):
+    settings = load_settings(data_dir=str(data_dir), specs=[str(upstream_spec), str(upstream_spec)])
+    toolset = load_toolset(settings)
+    names = [t.name for t in toolset]
+    assert len(names) == len(set(names)) == 2 * 13
+    assert "get_weather_2" in toolset
+
+
+def test_refs_into_another_file(tmp_path):
+    write(tmp_path, "common.yaml", {"Limit": {"type": "integer", "maximum": 50}})
+    doc = openapi(
+        {
+            "/x": {
+                "get": {
+                    "operationId": "x",
+                    "parameters": [{"name": "limit", "in": "query", "schema": {"$ref": "common.yaml#/Limit"}}],
+                }
+            }
+        }
+    )
+    tool = load_spec(write(tmp_path, "main.yaml", doc))[0]
+    assert tool.input_schema["properties"]["limit"] == {"type": "integer", "maximum": 50}
