@@ -96,7 +96,12 @@ async def test_approval_and_rollback_reach_connected_clients(app, data_dir, mode
                 await anyio.sleep(0.05)
         assert await description() == original
 
-        assert await anyio.to_thread.run_sync(cli, "exemplars", "approve", "--all-candidates", "--data-dir", str(data_dir)) == 0
+        assert (
+            await anyio.to_thread.run_sync(
+                cli, "exemplars", "approve", "--all-candidates", "--data-dir", str(data_dir)
+            )
+            == 0
+        )
         await next_change()
         learned = await description()
         assert learned.startswith(original) and SECTION_HEADER in learned and QUERY in learned
@@ -108,6 +113,35 @@ async def test_approval_and_rollback_reach_connected_clients(app, data_dir, mode
         resource = await client.read_resource("ste-mcp://exemplars/convert_currency")
         assert QUERY in resource.contents[0].text
 
-        assert await anyio.to_thread.run_sync(cli, "descriptions", "rollback", "convert_currency", "--data-dir", str(data_dir)) == 0
+        assert (
+            await anyio.to_thread.run_sync(
+                cli, "descriptions", "rollback", "convert_currency", "--data-dir", str(data_dir)
+            )
+            == 0
+        )
         await next_change()
         assert await description() == original
+
+
+async def test_judging_waits_for_the_model_without_breaking_the_loop(app, data_dir, caplog):
+    from ste_mcp.app import ModelUnavailable
+
+    [ext] = app.extensions
+    trials = TrialStore(open_db(data_dir / "lancedb"))
+    trial = await record_trial(
+        trials, app.upstream, app.toolset.get("convert_currency"), {"amount": "1"}, QUERY
+    )
+    working_get_model = app.get_model
+
+    async def unavailable():
+        raise ModelUnavailable("cannot open model 'x': connection refused")
+
+    app.get_model = unavailable
+    assert await ext.step() == set()
+    assert await ext.step() == set()
+    assert trials.get(trial.id).verdict is None
+    assert sum("judging postponed" in r.message for r in caplog.records) == 1  # said once, not every pass
+
+    app.get_model = working_get_model
+    await ext.step()
+    assert trials.get(trial.id).verdict["accepted"] is True

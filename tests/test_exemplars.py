@@ -1,5 +1,8 @@
 """ExemplarStore on a real LanceDB on disk with the packaged MiniLM embeddings."""
 
+import json
+
+import numpy as np
 import pytest
 
 from ste_mcp.memory.db import open_db
@@ -95,16 +98,46 @@ def test_bad_status_is_refused(store):
         store.set_status(["x"], "maybe")
 
 
-@pytest.mark.slow
 def test_index_is_built_when_large_and_search_still_works(data_dir):
     s = ExemplarStore(open_db(data_dir / "db"))
-    rows = [
-        Exemplar(tool=f"t{i % 7}", query=f"example query number {i} about topic {i % 13}", status="approved")
-        for i in range(600)
-    ]
-    s.add(rows)
-    assert s.ensure_index(min_rows=500) is True
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(400, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    s.add([Exemplar(tool=f"t{i % 4}", query=f"q{i}", status="approved") for i in range(400)], vectors=vectors)
+    assert s.ensure_index(min_rows=1000) is False  # small: flat scan
+    assert s.ensure_index(min_rows=300) is True
     assert {idx.name for idx in s.table.list_indices()} >= {"vector_idx", "tool_idx", "status_idx"}
-    assert s.ensure_index(min_rows=500) is False
-    hits = s.search("example query number 42 about topic 3", k=3, tool="t0")
-    assert hits and all(h.tool == "t0" for h in hits)
+    assert s.ensure_index(min_rows=300) is False  # once
+    hits = s.search_vector(vectors[42], k=3, tool="t2")
+    assert hits[0].query == "q42" and all(h.tool == "t2" for h in hits)
+
+
+def test_cli_list_approve_reject(data_dir, capsys):
+    from ste_mcp.cli import main
+
+    store = ExemplarStore(open_db(data_dir / "lancedb"))
+    [a, b] = store.add(
+        [
+            Exemplar(tool="calc", query="What is 2 plus 2?", arguments={"e": "2+2"}),
+            Exemplar(tool="dates", query="What day is it?", arguments={}),
+        ]
+    )
+    store.add([Exemplar(tool="calc", query="Add two and two", variant_of=a.id)])
+    common = ["--data-dir", str(data_dir)]
+
+    assert main(["exemplars", "list", "--status", "candidate", *common]) == 0
+    out = capsys.readouterr().out
+    assert a.id in out and b.id in out and "Add two and two" not in out
+    assert main(["exemplars", "list", "--variants", "--json", "--tool", "calc", *common]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {r["query"] for r in rows} == {"What is 2 plus 2?", "Add two and two"}
+
+    assert main(["exemplars", "approve", "--all-candidates", "--tool", "calc", *common]) == 0
+    assert {e.status for e in store.find("calc")} == {"approved"}  # with its paraphrase
+    assert store.get(b.id).status == "candidate"
+    assert main(["exemplars", "reject", b.id, "--reason", "wrong tool", *common]) == 0
+    assert (store.get(b.id).status, store.get(b.id).status_reason) == ("rejected", "wrong tool")
+
+    assert main(["exemplars", "approve", "ex-nope", *common]) == 1
+    assert "no exemplar with id ex-nope" in capsys.readouterr().err
+    assert main(["exemplars", "reject", *common]) == 2

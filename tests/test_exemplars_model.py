@@ -31,7 +31,11 @@ async def test_judge_and_paraphrase_on_real_model(chat_model, data_dir, upstream
     assert isinstance(exploiter, Exploiter)
     async with UpstreamClient() as client:
         trial = await record_trial(
-            trials, client, tools["convert_currency"], {"amount": "100", "to": "EUR"}, "Convert 100 US dollars to euros"
+            trials,
+            client,
+            tools["convert_currency"],
+            {"amount": "100", "to": "EUR"},
+            "Convert 100 US dollars to euros",
         )
 
     verdict = await judge(chat_model, trial, tools["convert_currency"].description)

@@ -18,6 +18,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
+from ste_mcp.config import load_settings
+from ste_mcp.explorer.status import collect_status
+from ste_mcp.finetune.dataset import DatasetBuilder
+from ste_mcp.finetune.settings import FinetuneSettings
 from ste_mcp.llm.base import ChatResponse, Choice
 from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import DescriptionStore
@@ -231,6 +235,9 @@ async def test_accepted_trial_becomes_approved_exemplar_with_paraphrases(data_di
     [version] = exploiter.render(list(tools.values()))
     assert "How much is 100 dollars in euros?" in version.text
 
+    status = collect_status(load_settings(data_dir=str(data_dir)), store=trials)["tools"]["convert_currency"]
+    assert status["exemplars"] == 3 and status["description_version"] == 2 and status["trials"] == 1
+
 
 @pytest.mark.anyio
 async def test_rejected_and_manual_policies(data_dir, upstream):
@@ -309,6 +316,10 @@ async def test_prompt_injection_reaches_nothing(data_dir, upstream):
     texts = [json.dumps([e.model_dump(mode="json") for e in kept])]
     texts += [v.text for v in exploiter.descriptions.current_all().values()]
     texts += [json.dumps([e.model_dump(mode="json") for e in exemplars.search("exchange rates dollar", k=5)])]
+    training = DatasetBuilder(list(tools.values()), FinetuneSettings(heldout_fraction=0.5))
+    data = training.build(exemplars.approved(), set(), [])
+    assert data.rows or data.heldout
+    texts += [json.dumps(data.rows), json.dumps(data.heldout)]
     for text in texts:
         for word in INJECTION_WORDS:
             assert word.lower() not in text.lower()

@@ -18,7 +18,7 @@ from ste_mcp.upstream.specs import load_spec, toolbox_spec_path
 
 pytestmark = [pytest.mark.anyio, pytest.mark.model]
 
-TOOLS = ["Numbers__Get_math_fact", "Places__Geographic_coordinates_by_placename"]
+TOOLS = ["get_today_date", "Numbers_Translator__Numbers_Translator"]  # no required arguments
 
 
 class Recording:
@@ -38,13 +38,22 @@ class Recording:
 
 
 async def test_short_exploration_of_two_tools(chat_model, toolbox, data_dir: Path) -> None:
-    tools = [t for t in load_spec(toolbox_spec_path(), variables={"TOOLBOX_URL": toolbox.url}) if t.name in TOOLS]
+    tools = [
+        t for t in load_spec(toolbox_spec_path(), variables={"TOOLBOX_URL": toolbox.url}) if t.name in TOOLS
+    ]
     store = TrialStore.open(data_dir / "lancedb")
     model = Recording(chat_model)
-    settings = ExplorerSettings(num_episodes=1, num_stm_slots=2, max_tokens=96, upstream_rate_per_s=0)
+    settings = ExplorerSettings(
+        num_episodes=1, num_stm_slots=2, max_turn=2, max_tokens=64, upstream_rate_per_s=0
+    )
     async with UpstreamClient() as upstream:
         explorer = Explorer(
-            tools, model=model, upstream=upstream, store=store, settings=settings, protocol=protocol_for(model.model)
+            tools,
+            model=model,
+            upstream=upstream,
+            store=store,
+            settings=settings,
+            protocol=protocol_for(model.model),
         )
         summary = await explorer.run()
         assert summary.trials == 4 and summary.errors == 0
@@ -63,10 +72,20 @@ async def test_short_exploration_of_two_tools(chat_model, toolbox, data_dir: Pat
         # LTM: a later episode's imagination prompt lists the queries already tried (read from the store)
         model.sent.clear()
         more = ExplorerSettings(
-            num_episodes=2, num_stm_slots=1, max_tokens=96, upstream_rate_per_s=0, tools=[TOOLS[0]]
+            num_episodes=2,
+            num_stm_slots=1,
+            max_turn=2,
+            max_tokens=64,
+            upstream_rate_per_s=0,
+            tools=[TOOLS[0]],
         )
         explorer = Explorer(
-            tools, model=model, upstream=upstream, store=store, settings=more, protocol=protocol_for(model.model)
+            tools,
+            model=model,
+            upstream=upstream,
+            store=store,
+            settings=more,
+            protocol=protocol_for(model.model),
         )
         await explorer.run()
     imagine = model.sent[0][-1]["content"]

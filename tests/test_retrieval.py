@@ -123,6 +123,8 @@ async def test_exemplar_resources(client):
     read = await client.read_resource("ste-mcp://exemplars/make_password")
     payload = json.loads(read.contents[0].text)
     assert payload["tool"] == "make_password"
-    assert [e["query"] for e in payload["exemplars"]] == ["Generate a strong random password with 16 characters"]
+    assert [e["query"] for e in payload["exemplars"]] == [
+        "Generate a strong random password with 16 characters"
+    ]
     with pytest.raises(MCPError, match="No tool named 'internal_admin'"):
         await client.read_resource("ste-mcp://exemplars/internal_admin")

@@ -42,7 +42,9 @@ async def test_feature_factories(data_dir, upstream_spec, monkeypatch):
 
 async def test_model_unavailable_is_a_clear_error(data_dir, upstream_spec):
     settings = load_settings(
-        data_dir=str(data_dir), specs=[str(upstream_spec)], llm={"base_url": "http://127.0.0.1:9/v1"}
+        data_dir=str(data_dir),
+        specs=[str(upstream_spec)],
+        llm={"base_url": "http://127.0.0.1:9/v1", "retries": 0},
     )
     async with App(settings, features=[]) as app:
         with pytest.raises(ModelUnavailable, match="cannot open model"):

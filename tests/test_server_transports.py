@@ -117,18 +117,23 @@ def test_http_refuses_missing_token_and_foreign_origin(http_server):
     assert "Bearer" in no_token.headers["www-authenticate"]
     wrong = httpx.post(http_server, json=init, headers={**headers, "Authorization": "Bearer nope"})
     assert wrong.status_code == 401
-    evil = httpx.post(
+    for origin in ("http://evil.example", "http://localhost:80.evil.example"):
+        evil = httpx.post(
+            http_server, json=init, headers={**headers, "Authorization": f"Bearer {TOKEN}", "Origin": origin}
+        )
+        assert evil.status_code == 403, origin
+    local = httpx.post(
         http_server,
         json=init,
-        headers={**headers, "Authorization": f"Bearer {TOKEN}", "Origin": "http://evil.example"},
+        headers={**headers, "Authorization": f"Bearer {TOKEN}", "Origin": "http://localhost:3000"},
     )
-    assert evil.status_code == 403
+    assert local.status_code not in (401, 403)
 
 
 def test_binding_beyond_loopback_needs_a_token(upstream_spec, data_dir):
+    command = [STE_MCP, "serve", "--transport", "http", "--host", "0.0.0.0", "--port", str(free_port())]
     proc = subprocess.run(
-        [STE_MCP, "serve", "--transport", "http", "--host", "0.0.0.0", "--port", str(free_port())]
-        + ["--spec", str(upstream_spec), "--no-explore"],
+        [*command, "--spec", str(upstream_spec), "--no-explore"],
         env=child_env(data_dir),
         capture_output=True,
         text=True,
@@ -227,3 +232,14 @@ async def test_list_changed_over_http(inprocess_http, mode):
                 with anyio.fail_after(10):
                     event = await sub.__aiter__().__anext__()
             assert type(event).__name__ == "ToolsListChanged"
+
+
+async def test_stdio_with_embedded_defaults_serves_the_toolbox(data_dir):
+    params = StdioServerParameters(
+        command=STE_MCP, args=["serve", "--no-explore"], env=child_env(data_dir), cwd=str(REPO)
+    )
+    async with Client(params) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert {"get_today_date", "add_date", "Car_database__Makes"} <= names
+        today = await client.call_tool("get_today_date", {})
+    assert not today.is_error and today.content[0].text.strip('"')[:2] == "20"

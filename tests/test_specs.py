@@ -301,7 +301,9 @@ def test_refs_into_another_file(tmp_path):
             "/x": {
                 "get": {
                     "operationId": "x",
-                    "parameters": [{"name": "limit", "in": "query", "schema": {"$ref": "common.yaml#/Limit"}}],
+                    "parameters": [
+                        {"name": "limit", "in": "query", "schema": {"$ref": "common.yaml#/Limit"}}
+                    ],
                 }
             }
         }

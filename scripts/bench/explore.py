@@ -36,6 +36,7 @@ from ste_mcp.upstream.settings import UpstreamSettings  # noqa: E402
 from ste_mcp.upstream.tools import Param, Tool  # noqa: E402
 
 SLOTS = 3
+RESULTS = REPO / ".cache" / "bench" / "explore.json"  # latest results of each part, merged
 
 
 def start_canned(latency_s: float) -> tuple[subprocess.Popen[str], str]:
@@ -108,7 +109,9 @@ async def orchestration(base_url: str, concurrency: int, episodes: int) -> dict[
     }
 
 
-async def real_model(tools: list[str], episodes: int, concurrency: int, max_tokens: int) -> dict[str, Any]:
+async def real_model(
+    tools: list[str], episodes: int, concurrency: int, max_tokens: int, llm_url: str | None
+) -> dict[str, Any]:
     from ste_mcp.app import App
     from ste_mcp.config import load_settings
     from ste_mcp.explorer.extension import context_chars
@@ -118,7 +121,12 @@ async def real_model(tools: list[str], episodes: int, concurrency: int, max_toke
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(
             data_dir=tmp,
-            llm={"model": "packaged:smollm2-135m-instruct", "max_model_len": 2048},
+            llm={
+                "model": "packaged:smollm2-135m-instruct",
+                "base_url": llm_url,
+                "served_model_name": "smollm2-135m-instruct" if llm_url else None,
+                "max_model_len": 4096,
+            },
             explorer={
                 "num_episodes": episodes,
                 "num_stm_slots": SLOTS,
@@ -155,13 +163,15 @@ async def real_model(tools: list[str], episodes: int, concurrency: int, max_toke
         "trials_per_min": round(len(trials) / elapsed * 60, 1),
         "share_reaching_successful_call": round(reached / len(trials), 3) if trials else 0.0,
         "share_successful_trials": round(sum(t.success for t in trials) / len(trials), 3) if trials else 0.0,
-        "parse_errors_per_trial": round(sum(t.parse_errors for t in trials) / len(trials), 2) if trials else 0.0,
+        "parse_errors_per_trial": round(sum(t.parse_errors for t in trials) / len(trials), 2)
+        if trials
+        else 0.0,
         "model_start_s": round(model_start_s, 1),
     }
 
 
 def markdown(rows: list[dict[str, Any]], real: dict[str, Any] | None, latency_s: float) -> str:
-    base = rows[0]["episodes_per_min"]
+    base = rows[0]["episodes_per_min"] if rows else 1.0
     lines = [
         "## Explorer",
         "",
@@ -176,7 +186,9 @@ def markdown(rows: list[dict[str, Any]], real: dict[str, Any] | None, latency_s:
     for r in rows:
         speedup = r["episodes_per_min"] / base
         label = "1 (sequential, the paper's loop)" if r["concurrency"] == 1 else str(r["concurrency"])
-        lines.append(f"| {label} | {r['episodes']} | {r['seconds']} | {r['episodes_per_min']} | {speedup:.1f}x |")
+        lines.append(
+            f"| {label} | {r['episodes']} | {r['seconds']} | {r['episodes_per_min']} | {speedup:.1f}x |"
+        )
     if real:
         lines += [
             "",
@@ -208,16 +220,22 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--levels", default="1:4,8:32,32:128", help="concurrency:episodes pairs")
     parser.add_argument("--real", action="store_true", help="also run the real CPU model")
-    parser.add_argument("--real-tools", default="get_weather,calculator,convert_units")
+    parser.add_argument(
+        "--real-tools",
+        default="get_today_date,Numbers__Get_math_fact,getWolframAlphaResults,Places__Geographic_coordinates_by_placename",
+    )
     parser.add_argument("--real-episodes", type=int, default=2)
     parser.add_argument("--real-max-tokens", type=int, default=160)
+    parser.add_argument("--real-concurrency", type=int, default=8)
+    parser.add_argument("--llm-url", help="an already running vLLM serving SmolLM2 (default: start one)")
+    parser.add_argument("--skip-canned", action="store_true", help="only the real-model part")
     parser.add_argument("--write-docs", action="store_true", help="write the '## Explorer' section")
     args = parser.parse_args()
 
+    rows: list[dict[str, Any]] = []
     proc, url = start_canned(args.latency)
     try:
-        rows = []
-        for level in args.levels.split(","):
+        for level in [] if args.skip_canned else args.levels.split(","):
             c, n = (int(x) for x in level.split(":"))
             rows.append(anyio.run(orchestration, url, c, n))
             print(json.dumps(rows[-1]), flush=True)
@@ -227,9 +245,19 @@ def main() -> None:
     real = None
     if args.real:
         tools = args.real_tools.split(",")
-        real = anyio.run(real_model, tools, args.real_episodes, 8, args.real_max_tokens)
+        real = anyio.run(
+            real_model, tools, args.real_episodes, args.real_concurrency, args.real_max_tokens, args.llm_url
+        )
         print(json.dumps(real), flush=True)
-    section = markdown(rows, real, args.latency)
+    results = RESULTS.read_text() if RESULTS.exists() else "{}"
+    merged = json.loads(results)
+    if rows:
+        merged.update(rows=rows, latency_s=args.latency)
+    if real:
+        merged["real"] = real
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(merged, indent=1))
+    section = markdown(merged.get("rows", []), merged.get("real"), merged.get("latency_s", args.latency))
     print(section)
     if args.write_docs:
         write_docs(section)

@@ -296,7 +296,8 @@ def write_results(rows: list, args: argparse.Namespace) -> None:
         f"Command: `.venv/bin/python scripts/bench/proxy.py --rounds {args.rounds} --calls {args.calls} "
         f"--calls-per-client {args.calls_per_client} --concurrency {args.concurrency} --write`  ",
         f"Machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, httpx {httpx.__version__}, "
-        f"{time.strftime('%Y-%m-%d', time.gmtime())} (shared machine: other work was running).",
+        f"{time.strftime('%Y-%m-%d', time.gmtime())}; load average at the end {os.getloadavg()[0]:.1f} "
+        "(a shared machine: other work was running, so absolute numbers are noisy; compare rows of one level).",
         "",
         "| clients | target | calls | p50 ms | p99 ms | calls/s | p50 vs direct |",
         "|---|---|---|---|---|---|---|",

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ste_mcp.llm.base import ChatModel
+from ste_mcp.llm.base import ChatModel, Message
 from ste_mcp.memory.sanitize import clean_text
 from ste_mcp.memory.trials import TrialRecord
 
@@ -71,7 +71,7 @@ class Verdict(BaseModel):
 
 def judge_messages(
     trial: TrialRecord, tool_description: str = "", *, max_observation_chars: int = 800
-) -> list:
+) -> list[Message]:
     """The judge prompt for one trial (upstream text cleaned and capped)."""
     calls = []
     for turn in trial.turns:

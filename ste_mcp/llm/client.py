@@ -180,8 +180,10 @@ class OpenAIChatModel:
                 raise ModelError(
                     f"model server at {self.base_url} rejected{doing} ({r.status_code}): {_error_text(r)}"
                 )
+            if "json" not in r.headers.get("content-type", ""):
+                return r.text  # e.g. vLLM's "Success: LoRA adapter ... added successfully."
             try:
-                return r.json() if r.content else {}
+                return r.json()
             except json.JSONDecodeError:
                 raise ModelError(f"model server at {self.base_url} sent invalid JSON for {path}") from None
         tries = f" (after {self.retries + 1} attempts)" if self.retries else ""

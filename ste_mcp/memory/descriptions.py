@@ -106,22 +106,24 @@ class DescriptionStore:
         exemplar_ids: Sequence[str] = (),
     ) -> DescriptionVersion | None:
         """Store ``text`` as the tool's next version; ``None`` when it equals the current text."""
-        current = self.current(tool)
-        if current is not None and current.hash == text_hash(text):
-            return None
-        version = DescriptionVersion(
-            tool=tool,
-            version=(current.version + 1) if current else 1,
-            text=text,
-            hash=text_hash(text),
-            base_hash=base_hash,
-            reason=reason,
-            source=source,
-            exemplar_ids=list(exemplar_ids),
-        )
-        row = _to_row(version)
-        self.table.merge_insert("id").when_not_matched_insert_all().execute([row])
-        return version
+        for _attempt in range(5):  # another process may take the same version number first
+            current = self.current(tool)
+            if current is not None and current.hash == text_hash(text):
+                return None
+            version = DescriptionVersion(
+                tool=tool,
+                version=(current.version + 1) if current else 1,
+                text=text,
+                hash=text_hash(text),
+                base_hash=base_hash,
+                reason=reason,
+                source=source,
+                exemplar_ids=list(exemplar_ids),
+            )
+            result = self.table.merge_insert("id").when_not_matched_insert_all().execute([_to_row(version)])
+            if result.num_inserted_rows:
+                return version
+        raise RuntimeError(f"could not store a new description version of {tool!r}: concurrent writers")
 
     def rollback(self, tool: str, to_version: int | None = None) -> DescriptionVersion:
         """Serve an earlier text again, stored as a new version (default: the one before current).
@@ -260,11 +262,15 @@ class LiveDescriptions:
         changed = {
             name
             for name in set(latest) | set(self._current)
-            if (latest.get(name) and latest[name].hash)
-            != (self._current.get(name) and self._current[name].hash)
+            if _hash_of(latest, name) != _hash_of(self._current, name)
         }
         self._current, self._seen_version = latest, version
         return changed
+
+
+def _hash_of(versions: dict[str, DescriptionVersion], tool: str) -> str | None:
+    version = versions.get(tool)
+    return version.hash if version else None
 
 
 def _quote(value: str) -> str:

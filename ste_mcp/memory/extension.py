@@ -33,6 +33,8 @@ FIND_TOOL = "find_tool_examples"
 RESOURCE_PREFIX = "ste-mcp://exemplars/"
 MAX_K = 10
 MAX_TASK_CHARS = 2000
+JUDGE_BATCH_ROUNDS = 8  # trials judged per pass = judge_concurrency x this
+OPTIMIZE_EVERY_WRITES = 100  # exemplar table versions between compactions
 
 _FIND_TOOL_DEF = types.Tool(
     name=FIND_TOOL,
@@ -94,7 +96,9 @@ class MemoryExtension(BaseExtension):
         )
         self.live = LiveDescriptions(self.descriptions)
         app.describe = self.live.describe
+        self.steps = 0  # completed background passes
         self._rendered_version: int | None = None
+        self._optimized_at: dict[str, int] = {}  # table -> version after its last compaction
         self._model_error: str | None = None
 
     # ---- tools -------------------------------------------------------------------------------
@@ -173,6 +177,7 @@ class MemoryExtension(BaseExtension):
                 await self.step()
             except Exception:
                 log.exception("memory loop step failed; retrying in %.1f s", self.settings.poll_interval_s)
+            self.steps += 1
             await anyio.sleep(self.settings.poll_interval_s)
 
     async def step(self) -> set[str]:
@@ -181,18 +186,26 @@ class MemoryExtension(BaseExtension):
         Returns the tools whose served description changed.
         """
         pending = await anyio.to_thread.run_sync(self.trials.unjudged)
-        if pending:
-            await self.exploit(pending)
-        version = self.exemplars.version
+        if pending:  # a bounded batch per pass, so descriptions improve while a backlog is judged
+            await self.exploit(pending[: self.settings.judge_concurrency * JUDGE_BATCH_ROUNDS])
+        version = await anyio.to_thread.run_sync(lambda: self.exemplars.version)
         if version != self._rendered_version:
             await anyio.to_thread.run_sync(self.exploiter.render, self.app.toolset.visible())
             self._rendered_version = version
-            await anyio.to_thread.run_sync(self.exemplars.ensure_index, self.settings.index_min_rows)
+            await anyio.to_thread.run_sync(self._maintain)
         changed = await anyio.to_thread.run_sync(self.live.refresh)
         if changed:
             log.info("descriptions changed: %s", ", ".join(sorted(changed)))
             await self.app.notify_tools_changed()
         return changed
+
+    def _maintain(self) -> None:
+        """Index the exemplars once there are many; compact both tables every so many writes."""
+        self.exemplars.ensure_index(self.settings.index_min_rows)
+        for name, table in (("exemplars", self.exemplars.table), ("descriptions", self.descriptions.table)):
+            if table.version - self._optimized_at.get(name, 0) >= OPTIMIZE_EVERY_WRITES:
+                table.optimize()
+                self._optimized_at[name] = table.version
 
     async def exploit(self, pending: list[TrialRecord]) -> ExploitReport | None:
         """Judge ``pending`` with the app's model; postponed (``None``) while no model is reachable."""

@@ -23,9 +23,9 @@ class MemorySettings(BaseModel):
     judge_concurrency: int = Field(
         4, ge=1, description="Trials judged at once (keeps a vLLM server batching)."
     )
-    max_query_chars: int = Field(300, ge=20)
+    max_query_chars: int = Field(300, ge=20, description="Queries (and paraphrases) kept in an exemplar.")
     max_observation_chars: int = Field(300, ge=20, description="Observation summary kept in an exemplar.")
-    max_answer_chars: int = Field(400, ge=20)
+    max_answer_chars: int = Field(400, ge=20, description="Final answer kept in an exemplar.")
     max_argument_chars: int = Field(200, ge=8, description="Per string argument value.")
     index_min_rows: int = Field(
         5000, ge=1, description="Build the vector index once this many exemplars exist."

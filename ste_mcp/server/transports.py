@@ -58,7 +58,10 @@ class OriginCheck:
 
     def _ok(self, origin: str) -> bool:
         for pattern in self.allowed:
-            if origin == pattern or (pattern.endswith(":*") and origin.startswith(pattern[:-1])):
+            if origin == pattern:
+                return True
+            prefix = pattern[:-1]  # "http://localhost:*" -> "http://localhost:", then digits only
+            if pattern.endswith(":*") and origin.startswith(prefix) and origin[len(prefix) :].isdigit():
                 return True
         return False
 

@@ -200,7 +200,10 @@ class UpstreamClient:
                 truncated = True
                 break
         body = b"".join(chunks)[:cap]
-        text = body.decode(response.encoding or "utf-8", errors="replace")
+        try:
+            text = body.decode(response.encoding or "utf-8", errors="replace")
+        except LookupError:  # an unknown charset
+            text = body.decode("utf-8", errors="replace")
         content_type = response.headers.get("content-type")
         structured = None
         if not truncated and content_type and "json" in content_type:
@@ -211,14 +214,15 @@ class UpstreamClient:
         status = response.status_code
         if truncated:
             text += f"\n[truncated: the response exceeded {cap} bytes; only the first {cap} bytes are shown]"
-        if status >= 400 or status < 200:
+        if not 200 <= status < 300:
             short = text[:SHORT_BODY] + ("…" if len(text) > SHORT_BODY else "")
             return ToolResult(
                 is_error=True,
                 error_kind="http",
                 status=status,
                 content_type=content_type,
-                text=f"Upstream returned HTTP {status} {response.reason_phrase}: {short}".rstrip(": "),
+                text=f"Upstream returned HTTP {status} {response.reason_phrase}"
+                + (f": {short}" if short else ""),
             )
         return ToolResult(
             status=status, text=text, content_type=content_type, structured=structured, truncated=truncated

@@ -30,7 +30,7 @@ import re
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import httpx
 import yaml
@@ -128,6 +128,7 @@ class _Resolver:
     def target(self, doc_name: str, ref: str, at: str) -> tuple[str, str, Any]:
         """(document, pointer, value) that ``ref`` (found at ``doc_name#at``) points to."""
         file_part, _, frag = ref.partition("#")
+        frag = unquote(frag)  # a URI fragment may percent-encode the pointer
         name = _relative(doc_name, file_part) if file_part else doc_name
         node = self._doc(name, at)
         if frag and not frag.startswith("/"):
