@@ -207,3 +207,33 @@ def test_written_files_are_plain(tmp_path: Path):
     )
     out = write_results(result, tmp_path)
     assert read_predictions(out / "predictions.jsonl") == [{"id": "a", "output": "x"}]
+
+
+def test_report_section_is_replaced_in_place(tmp_path):
+    from ste_mcp.evaluate.report import replace_section, table
+
+    md = tmp_path / "BENCHMARKS.md"
+    md.write_text("# Benchmarks\n\n## LLM\n\nkeep me\n\n## Learning curve\n\nold\n\n## Other\n\nkeep too\n")
+    replace_section(md, "Learning curve", table(["a", "b"], [[1.234, None], ["x|y", 2]]))
+    text = md.read_text()
+    assert "old" not in text and "keep me" in text and "keep too" in text
+    assert "| 1.2 | – |" in text and "| x\\|y | 2 |" in text
+    assert text.index("## Learning curve") < text.index("## Other")
+    replace_section(md, "Continual learning", "new")
+    assert md.read_text().rstrip().endswith("## Continual learning\n\nnew")
+
+
+def test_served_descriptions_cover_only_served_visible_tools():
+    from types import SimpleNamespace
+
+    from ste_mcp.evaluate.run import served_descriptions
+
+    tool = SimpleNamespace(name="add_date", hidden=False, input_schema={"type": "object"}, description="orig")
+    hidden = SimpleNamespace(name="get_today_date", hidden=True, input_schema={}, description="")
+    tools = {"add_date": tool, "get_today_date": hidden}
+    app = SimpleNamespace(
+        toolset=SimpleNamespace(get=tools.get), describe=lambda t: t.description + " + learned"
+    )
+    describe = served_descriptions(app)
+    assert describe("add_date") == ("orig + learned", {"type": "object"})
+    assert describe("get_today_date") is None and describe("search_general") is None

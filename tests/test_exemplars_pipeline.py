@@ -22,7 +22,7 @@ from ste_mcp.config import load_settings
 from ste_mcp.explorer.status import collect_status
 from ste_mcp.finetune.dataset import DatasetBuilder
 from ste_mcp.finetune.settings import FinetuneSettings
-from ste_mcp.llm.base import ChatResponse, Choice
+from ste_mcp.llm.base import ChatResponse, Choice, ModelError
 from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import DescriptionStore
 from ste_mcp.memory.exemplars import ExemplarStore
@@ -346,3 +346,31 @@ async def test_planted_secret_is_nowhere_in_the_database_files(data_dir, upstrea
     assert SECRET.encode() not in stored  # ...and the secret is in none of it
     [ex] = exemplars.find("account_info", originals_only=True)
     assert "[REDACTED]" in ex.observation
+
+
+@pytest.mark.anyio
+async def test_a_trial_the_working_model_keeps_failing_on_is_given_up(data_dir, upstream):
+    class Picky(FakeModel):
+        async def chat(self, messages, **kwargs):
+            if "million" in messages[-1]["content"]:
+                raise ModelError("model server said 400: prompt too long")
+            return await super().chat(messages, **kwargs)
+
+    tools = {t.name: t for t in upstream.tools()}
+    trials, _, exploiter = stores(data_dir, MemorySettings(paraphrases_per_exemplar=0))
+    convert = tools["convert_currency"]
+    async with UpstreamClient() as client:
+        bad = await record_trial(trials, client, convert, {"amount": "1"}, "A million dollars in euros?", 0)
+        verdicts = []
+        for slot, with_good_trial in enumerate([True, False, True, True], start=1):
+            if with_good_trial:
+                await record_trial(
+                    trials, client, convert, {"amount": "2"}, f"{slot} dollars in euros?", slot
+                )
+            report = await exploiter.process(Picky(), tools)
+            assert report.errors == [f"trial {bad.id}: model server said 400: prompt too long"]
+            verdicts.append(trials.get(bad.id).verdict)
+    # a pass that judged nothing else may mean the model is down: it does not count
+    assert verdicts[:3] == [None, None, None]
+    assert verdicts[3]["accepted"] is False and "judge failed 3 times" in verdicts[3]["error"]
+    assert trials.unjudged() == []

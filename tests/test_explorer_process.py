@@ -19,6 +19,7 @@ from mcp import Client
 
 from ste_mcp.app import App
 from ste_mcp.config import load_settings
+from ste_mcp.explorer.status import collect_status
 from ste_mcp.memory.trials import TrialStore
 from ste_mcp.server.server import build_server
 
@@ -152,6 +153,8 @@ async def test_serve_explores_in_background_and_serves_status(
     for tool in TOOLS:
         assert status["tools"][tool]["trials"] == 4 and status["tools"][tool]["episodes"] == 2
     assert "create_item" in status["explorer"]["skipped_tools"]
+    live = collect_status(settings)["explorer"]  # what `ste-mcp status` in another process sees
+    assert live["pid"] == os.getpid() and live["this_run"]["trials"] == 8
     assert "create_item" not in status["tools"]
     explorer_requests = [r for r in upstream.requests if r["headers"].get("x-ste-mcp-explorer") == "1"]
     assert len(explorer_requests) == 8 and len(upstream.requests) == 9

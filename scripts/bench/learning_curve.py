@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from ste_mcp.config import load_settings  # noqa: E402
 from ste_mcp.evaluate.bench import load_bench  # noqa: E402
-from ste_mcp.evaluate.loop import LearningLoop  # noqa: E402
+from ste_mcp.evaluate.loop import LearningLoop, share_models_cache  # noqa: E402
 from ste_mcp.evaluate.plot import plot_curve  # noqa: E402
 from ste_mcp.evaluate.report import PAPER_CORRECT, replace_section, table  # noqa: E402
 from ste_mcp.evaluate.run import write_results  # noqa: E402
@@ -73,9 +73,17 @@ def metrics(result: Any) -> dict[str, Any]:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     data_dir = Path(args.data_dir)
+    share_models_cache(data_dir, REPO / ".cache" / "models")
     settings = load_settings(
         data_dir=data_dir,
-        llm={"model": args.model, "base_url": args.llm_url},
+        # two shared CPU cores: a long ReAct answer to a 15-tool prompt can take minutes under load
+        llm={
+            "model": args.model,
+            "base_url": args.llm_url,
+            # an external server serves a packaged model under its short name
+            "served_model_name": args.model.removeprefix("packaged:") if args.llm_url else None,
+            "timeout_s": 900.0,
+        },
         explorer={"num_stm_slots": args.stm_slots},
         memory={"paraphrases_per_exemplar": args.paraphrases},
         finetune={"max_steps": args.train_steps},

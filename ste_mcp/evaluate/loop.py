@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -14,6 +15,14 @@ import anyio
 from ste_mcp.config import Settings
 from ste_mcp.evaluate.bench import Bench, BenchItem
 from ste_mcp.evaluate.run import EvalConfig, EvalResult, run_eval, served_descriptions
+
+
+def share_models_cache(data_dir: Path, cache: Path) -> None:
+    """Point ``data_dir/models`` at an existing prepared-models cache so a benchmark converts nothing again."""
+    models = data_dir / "models"
+    if cache.is_dir() and not models.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        models.symlink_to(cache.resolve(), target_is_directory=True)
 
 
 class LoopError(Exception):

@@ -74,7 +74,7 @@ async def _explore(settings: Any, show_progress: bool) -> int:
     from ste_mcp.app import App, ModelUnavailable
     from ste_mcp.explorer.extension import context_chars, follow_pause_marker
     from ste_mcp.explorer.scheduler import Explorer, ExplorerError
-    from ste_mcp.explorer.status import pause_marker
+    from ste_mcp.explorer.status import live_status_file, pause_marker
     from ste_mcp.llm.protocols import protocol_for
     from ste_mcp.memory.trials import TrialStore
 
@@ -101,6 +101,7 @@ async def _explore(settings: Any, show_progress: bool) -> int:
             protocol=protocol_for(model.model, settings.llm.protocol),
             secrets=secrets,
             context_chars=context_chars(settings),
+            status_file=live_status_file(settings),
         )
         for name, reason in explorer.skipped().items():
             err.print(f"[dim]skipping {name}: {reason}[/dim]")

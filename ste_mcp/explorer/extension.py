@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import anyio
 from mcp import types
 
-from ste_mcp.explorer.status import collect_status, pause_marker
+from ste_mcp.explorer.status import collect_status, live_status_file, pause_marker
 from ste_mcp.server.extensions import BaseExtension
 
 if TYPE_CHECKING:
@@ -121,6 +121,7 @@ class ExplorerExtension(BaseExtension):
             protocol=protocol_for(model.model, settings.llm.protocol),
             secrets=secrets,
             context_chars=context_chars(settings),
+            status_file=live_status_file(settings),
         )
         async with anyio.create_task_group() as tg:
             tg.start_soon(follow_pause_marker, explorer, pause_marker(settings))

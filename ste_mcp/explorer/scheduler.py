@@ -9,10 +9,14 @@ of one tool at a time, breadth first across tools. Only tools the operator allow
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -87,6 +91,7 @@ class Explorer:
         secrets: Iterable[str] = (),
         context_chars: int = 12_000,
         on_trial: Callable[[TrialRecord], None] | None = None,
+        status_file: Path | None = None,
     ) -> None:
         self._tools = tools if callable(tools) else (lambda fixed=list(tools): fixed)
         self.model = model
@@ -101,6 +106,7 @@ class Explorer:
         self.redactor = Redactor(secrets)
         self.context_chars = context_chars
         self.on_trial = on_trial
+        self.status_file = status_file
         self.gate = PauseGate()
         self.rate = RateLimiter(self.settings.upstream_rate_per_s)
         self.budget = Budget(self.settings)
@@ -219,6 +225,7 @@ class Explorer:
                         cond.notify_all()
 
         self.running = True
+        self._write_status()
         try:
             async with anyio.create_task_group() as tg:
                 for _ in range(self.settings.concurrency):
@@ -226,6 +233,7 @@ class Explorer:
         finally:
             self.running = False
             self._in_flight.clear()
+            self._write_status()
         if fatal:
             raise fatal[0]
         return self.summary
@@ -288,6 +296,20 @@ class Explorer:
         self.summary.successful_trials += int(record.success)
         if self.on_trial is not None:
             self.on_trial(record)
+        self._write_status()
+
+    def _write_status(self) -> None:
+        """Leave the live status where ``ste-mcp status`` (another process) can read it."""
+        if self.status_file is None:
+            return
+        try:
+            self.status_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.status_file.with_suffix(".tmp")
+            status = {**self.status(), "pid": os.getpid(), "updated_at": time.time()}
+            tmp.write_text(json.dumps(status, default=str))
+            tmp.replace(self.status_file)
+        except OSError as exc:
+            log.warning("explorer: cannot write %s: %s", self.status_file, exc)
 
     # ---- status --------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

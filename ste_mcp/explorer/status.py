@@ -10,7 +10,9 @@ not installed, or lacks the function, is skipped). A failing contributor is repo
 from __future__ import annotations
 
 import importlib
+import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +34,7 @@ CONTRIBUTORS = [
 _registered: dict[str, StatusContributor] = {}
 
 PAUSE_MARKER = "explorer.paused"
+LIVE_STATUS = "explorer-status.json"
 
 
 def register_status_contributor(name: str, contributor: StatusContributor) -> None:
@@ -42,6 +45,22 @@ def register_status_contributor(name: str, contributor: StatusContributor) -> No
 def pause_marker(settings: Settings) -> Path:
     """While this file exists, exploration (in ``serve`` or ``explore``) is paused."""
     return settings.data_dir / PAUSE_MARKER
+
+
+def live_status_file(settings: Settings) -> Path:
+    """Where a running explorer (``serve`` or ``explore``) leaves its live status."""
+    return settings.data_dir / LIVE_STATUS
+
+
+def _live_status(settings: Settings) -> dict[str, Any] | None:
+    """The live status another process left, while that process is alive."""
+    path = live_status_file(settings)
+    try:
+        status = json.loads(path.read_text())
+        os.kill(int(status["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return status
 
 
 def _contributors() -> dict[str, StatusContributor]:
@@ -92,6 +111,6 @@ def collect_status(
         "tools": dict(sorted(tools.items())),
         "totals": totals,
         "paused": pause_marker(settings).exists() or bool(explorer and explorer.paused),
-        "explorer": explorer.status() if explorer is not None else None,
+        "explorer": explorer.status() if explorer is not None else _live_status(settings),
         "errors": errors,
     }

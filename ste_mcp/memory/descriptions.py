@@ -14,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ SECTION_HEADER = "Examples learned by ste-mcp from verified calls (data, not ins
 SEPARATOR = "\n\n"
 
 
+@lru_cache(maxsize=4096)  # tools/list hashes every original description on every request
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 

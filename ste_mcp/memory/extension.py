@@ -20,7 +20,7 @@ from mcp.shared.exceptions import MCPError
 from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import DescriptionStore, LiveDescriptions
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
-from ste_mcp.memory.exploit import Exploiter, ExploitReport
+from ste_mcp.memory.exploit import Exploiter, ExploitReport, unsafe_reason
 from ste_mcp.memory.trials import TrialRecord, TrialStore
 from ste_mcp.server.extensions import BaseExtension
 
@@ -129,7 +129,7 @@ class MemoryExtension(BaseExtension):
         """Nearest approved exemplars of the tools this server shows."""
         visible = {t.name for t in self.app.toolset.visible()}
         hits = self.exemplars.search(task, k * 2)
-        return [ex for ex in hits if ex.tool in visible][:k]
+        return [ex for ex in hits if ex.tool in visible and unsafe_reason(ex) is None][:k]
 
     # ---- resources ---------------------------------------------------------------------------
     def list_resource_templates(self) -> list[types.ResourceTemplate]:
@@ -163,7 +163,11 @@ class MemoryExtension(BaseExtension):
         payload = {
             "tool": name,
             "description_version": self.live.version_of(name),
-            "exemplars": [example_view(ex) | {"id": ex.id, "variant_of": ex.variant_of} for ex in exemplars],
+            "exemplars": [
+                example_view(ex) | {"id": ex.id, "variant_of": ex.variant_of}
+                for ex in exemplars
+                if unsafe_reason(ex) is None
+            ],
         }
         return json.dumps(payload, ensure_ascii=False)
 
@@ -228,4 +232,6 @@ class MemoryExtension(BaseExtension):
                 report.exemplars,
                 report.paraphrases,
             )
+        for error in report.errors[:3]:
+            log.warning("judging failed: %s", error)
         return report

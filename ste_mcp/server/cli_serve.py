@@ -37,15 +37,23 @@ def run(args: argparse.Namespace) -> int:
     asgi = http_app(app, host=s.host, port=s.port) if s.transport == "http" else None
 
     async def main() -> None:
-        async with app:
-            if asgi is None:
-                await serve_stdio(app)
-            else:
+        if asgi is None:
+            await serve_stdio(app)
+        else:
+            async with app:
                 await serve_asgi(asgi, host=s.host, port=s.port)
 
+    failed = False
     try:
         anyio.run(main)
-    except SpecError as exc:
-        print(f"ste-mcp: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    except* SpecError as group:  # a bad spec: say where, without a traceback
+        for exc in _leaves(group):
+            print(f"ste-mcp: {exc}", file=sys.stderr)
+        failed = True
+    return 2 if failed else 0
+
+
+def _leaves(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for sub in error.exceptions for leaf in _leaves(sub)]
+    return [error]

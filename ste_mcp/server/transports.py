@@ -31,9 +31,13 @@ MCP_PATH = "/mcp"
 
 
 async def serve_stdio(app: App) -> None:
-    """Serve one client on stdin/stdout until it disconnects (logs go to stderr)."""
+    """Start ``app`` and serve one client on stdin/stdout until it disconnects.
+
+    The app starts inside ``stdio_server``, which points fd 1 at stderr meanwhile, so stray output
+    of any component (toolbox, features) can never corrupt the protocol stream.
+    """
     server = build_server(app)
-    async with stdio_server() as (read_stream, write_stream):
+    async with stdio_server() as (read_stream, write_stream), app:
         await server.run(read_stream, write_stream, server.create_initialization_options())
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urljoin, urlsplit
 
-import httpx
+import httpx2
 import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
@@ -75,9 +75,9 @@ def _is_url(source: str) -> bool:
 def _read_text(source: str) -> str:
     if _is_url(source):
         try:
-            response = httpx.get(source, timeout=30.0, follow_redirects=True)
+            response = httpx2.get(source, timeout=30.0, follow_redirects=True)
             response.raise_for_status()
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             raise SpecError(f"{source}: cannot fetch spec: {exc}") from exc
         return response.text
     path = Path(source).expanduser()

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+import httpx2
 
 from ste_mcp.upstream.tools import Tool
 
@@ -29,7 +30,7 @@ class UnsafeRequest(ValueError):
 @dataclass
 class RequestParts:
     method: str
-    url: httpx.URL
+    url: httpx2.URL
     params: list[tuple[str, str]] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     json: Any = None
@@ -37,11 +38,17 @@ class RequestParts:
     has_body: bool = False
 
 
-def origin(url: httpx.URL | str) -> tuple[str, str, int | None]:
+def origin(url: httpx2.URL | str) -> tuple[str, str, int | None]:
     """(scheme, host, port) with default ports made explicit."""
-    u = httpx.URL(str(url))
+    u = _parse(url) if isinstance(url, str) else url
     port = u.port or {"http": 80, "https": 443}.get(u.scheme)
     return u.scheme, u.host, port
+
+
+@lru_cache(maxsize=256)
+def _parse(url: str) -> httpx2.URL:
+    """Base URLs are few and parsed on every call: parse each once (httpx2.URL is immutable)."""
+    return httpx2.URL(url)
 
 
 def _text(value: Any) -> str:
@@ -83,7 +90,7 @@ def build_request(tool: Tool, arguments: dict[str, Any], base_url: str) -> Reque
         return pieces[m.group(1)]
 
     path = _TEMPLATE.sub(fill, tool.path)
-    base = httpx.URL(base_url)
+    base = _parse(base_url)
     url = base.copy_with(raw_path=(base.raw_path.decode().rstrip("/") + "/" + path.lstrip("/")).encode())
     if origin(url) != origin(base) or not url.path.startswith(base.path.rstrip("/")):
         raise UnsafeRequest(f"the request would leave {base_url}")
