@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -26,13 +27,13 @@ from ste_mcp.llm.base import ChatResponse, Choice, ModelError
 from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import DescriptionStore
 from ste_mcp.memory.exemplars import ExemplarStore
-from ste_mcp.memory.exploit import Exploiter
+from ste_mcp.memory.exploit import Exploiter, ExploitReport
 from ste_mcp.memory.settings import MemorySettings
 from ste_mcp.memory.trials import TrialRecord, TrialStore, Turn
 from ste_mcp.upstream.client import UpstreamClient
 from ste_mcp.upstream.tools import AuthRef, Param, Tool
 
-SECRET = "s3cr3t-Planted-Value-9f8e7d6c5b4a"
+SECRET = "Planted-Value-77"  # short and plain: only the configured-value redaction can catch it
 SECRET_ENV = "STE_MCP_TEST_PLANTED_SECRET"
 MARKER = "VisibleMarker-0451"  # stored next to the secret: proves the byte grep can see stored text
 INJECTION = (
@@ -330,14 +331,25 @@ async def test_planted_secret_is_nowhere_in_the_database_files(data_dir, upstrea
     monkeypatch.setenv(SECRET_ENV, SECRET)
     tools = {t.name: t for t in upstream.tools()}
     trials, exemplars, exploiter = stores(data_dir, MemorySettings(), secrets=[SECRET])
-    model = FakeModel(
-        reason=f"the answer repeats the key {SECRET}", paraphrases=lambda q: [f"{q} with key {SECRET}"]
-    )
-    async with UpstreamClient() as client:
+    async with httpx.AsyncClient() as raw:  # the upstream really leaks it, in its body and headers
+        leak = await raw.get(f"{upstream.url}/account", headers={"Authorization": f"Bearer {SECRET}"})
+    assert SECRET in leak.text and leak.headers["x-debug-token"] == SECRET
+    headers = "\n".join(f"{k}: {v}" for k, v in leak.headers.items())
+
+    async with UpstreamClient() as client:  # a trial through the real client and trial store...
         trial = await record_trial(trials, client, tools["account_info"], {}, f"Show my account {MARKER}")
-        assert SECRET in trial.turns[0].observation  # the upstream really leaked it (body and header)
-    report = await exploiter.process(model, tools)
-    assert report.exemplars == 1
+    # ...and, as if no earlier layer had redacted anything, the raw leak in every field of the trial
+    leaky = trial.model_copy(
+        update={
+            "query": f"Show my account {MARKER} {SECRET}",
+            "turns": [trial.turns[0].model_copy(update={"observation": f"{leak.text}\n{headers}"})],
+            "final_answer": f"Your key is {SECRET}",
+        }
+    )
+    model = FakeModel(reason=f"it repeats the key {SECRET}", paraphrases=lambda q: [f"{q} (key {SECRET})"])
+    report = ExploitReport()
+    await exploiter.exploit_trial(model, leaky, tools, report)
+    assert (report.exemplars, report.paraphrases) == (1, 1)
     exploiter.render(list(tools.values()))
     exemplars.optimize()
 
@@ -345,7 +357,7 @@ async def test_planted_secret_is_nowhere_in_the_database_files(data_dir, upstrea
     assert MARKER.encode() in stored  # the grep sees stored text...
     assert SECRET.encode() not in stored  # ...and the secret is in none of it
     [ex] = exemplars.find("account_info", originals_only=True)
-    assert "[REDACTED]" in ex.observation
+    assert "[REDACTED]" in ex.observation and "[REDACTED]" in ex.final_answer
 
 
 @pytest.mark.anyio
@@ -374,3 +386,43 @@ async def test_a_trial_the_working_model_keeps_failing_on_is_given_up(data_dir, 
     assert verdicts[:3] == [None, None, None]
     assert verdicts[3]["accepted"] is False and "judge failed 3 times" in verdicts[3]["error"]
     assert trials.unjudged() == []
+
+
+@pytest.mark.anyio
+async def test_trials_recorded_by_the_explorer_become_exemplars(data_dir, upstream):
+    from ste_mcp.explorer.episode import ExploreContext, run_episode
+    from ste_mcp.explorer.settings import ExplorerSettings
+    from ste_mcp.llm.protocols import ReActProtocol
+    from ste_mcp.llm.testing import ScriptedModel
+
+    tools = {t.name: t for t in upstream.tools()}
+    trials, exemplars, exploiter = stores(data_dir, MemorySettings(paraphrases_per_exemplar=1))
+    explorer_model = ScriptedModel(
+        [
+            "How much is 100 dollars in euros?",
+            'Thought: convert it\nAction: convert_currency\nAction Input: {"amount": "100", "to": "EUR"}',
+            "Thought: done\nFinal Answer: 100 dollars are 110 euros.",
+            "yes",
+        ]
+    )
+    async with UpstreamClient() as client:
+        ctx = ExploreContext(
+            model=explorer_model,
+            upstream=client,
+            store=trials,
+            protocol=ReActProtocol(constrained=False),
+            settings=ExplorerSettings(upstream_rate_per_s=0, num_stm_slots=1),
+        )
+        [trial] = await run_episode(ctx, tools["convert_currency"], 0)
+    assert trial.success
+
+    report = await exploiter.process(FakeModel(), tools)
+    assert (report.judged, report.exemplars, report.paraphrases) == (1, 1, 1)
+    [ex] = exemplars.find(originals_only=True)
+    assert (ex.tool, ex.query, ex.arguments) == (
+        "convert_currency",
+        trial.query,
+        {"amount": "100", "to": "EUR"},
+    )
+    assert '"result":110.0' in ex.observation and ex.final_answer == "100 dollars are 110 euros."
+    assert ex.provenance.models == ["scripted", "fake-judge"]

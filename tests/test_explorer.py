@@ -337,6 +337,10 @@ def test_clean_query_and_context_fit() -> None:
     assert clean_query('Request: "What is the weather in Oslo?"\nmore') == "What is the weather in Oslo?"
     assert clean_query("Thought: I should ask\n**Query:** Time in Tokyo now") == "Time in Tokyo now"
     assert clean_query("\n\n") == ""
+    assert (
+        clean_query("Thought: the price of gold in euros today\nAction: get_price")
+        == "the price of gold in euros today"
+    )
     messages = [{"role": "system", "content": "s"}] + [
         {"role": "user", "content": "x" * 1000} for _ in range(6)
     ]
@@ -348,3 +352,29 @@ def test_clean_query_and_context_fit() -> None:
 def test_budget_reasons() -> None:
     b = Budget(ExplorerSettings(max_calls_per_tool=1), used={"a": {"calls": 1, "tokens": 0}})
     assert b.exhausted("a") == "call budget of a (1) used up" and b.exhausted("b") is None
+
+
+async def test_trial_writer_batches_concurrent_trials(store) -> None:
+    from ste_mcp.explorer.episode import TrialWriter
+    from ste_mcp.memory.trials import TrialRecord
+
+    commits: list[int] = []
+    record_many = store.record_many
+
+    def counting(trials):
+        commits.append(len(trials))
+        return record_many(trials)
+
+    store.record_many = counting
+    writer = TrialWriter(store)
+    async with anyio.create_task_group() as tg:
+        for i in range(12):
+            tg.start_soon(writer.record, TrialRecord(tool="t", episode=i, slot=0, query=f"q{i}"))
+    assert store.count() == 12 and sum(commits) == 12 and len(commits) < 12
+
+    def broken(trials):
+        raise OSError("disk full")
+
+    store.record_many = broken
+    with pytest.raises(OSError, match="disk full"):
+        await writer.record(TrialRecord(tool="t", episode=99, slot=0, query="q"))

@@ -44,7 +44,12 @@ async def test_short_exploration_of_two_tools(chat_model, toolbox, data_dir: Pat
     store = TrialStore.open(data_dir / "lancedb")
     model = Recording(chat_model)
     settings = ExplorerSettings(
-        num_episodes=1, num_stm_slots=2, max_turn=2, max_tokens=64, upstream_rate_per_s=0
+        temperature=0.0,  # deterministic: the test must not depend on a lucky sample
+        num_episodes=1,
+        num_stm_slots=2,
+        max_turn=2,
+        max_tokens=64,
+        upstream_rate_per_s=0,
     )
     async with UpstreamClient() as upstream:
         explorer = Explorer(
@@ -72,6 +77,7 @@ async def test_short_exploration_of_two_tools(chat_model, toolbox, data_dir: Pat
         # LTM: a later episode's imagination prompt lists the queries already tried (read from the store)
         model.sent.clear()
         more = ExplorerSettings(
+            temperature=0.0,
             num_episodes=2,
             num_stm_slots=1,
             max_turn=2,

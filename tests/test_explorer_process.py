@@ -98,7 +98,10 @@ def test_kill_9_then_resume_loses_nothing_and_duplicates_nothing(
     assert "skipping create_item" in done.stderr
 
     status = subprocess.run(
-        [*STE_MCP, "status", "--json", "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=60
+        [*STE_MCP, "status", "--json", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert status.returncode == 0, status.stderr
     tools = json.loads(status.stdout)["tools"]
@@ -134,22 +137,27 @@ async def test_serve_explores_in_background_and_serves_status(
         data_dir=str(data_dir),
         specs=[str(upstream_spec)],
         llm={"base_url": canned_llm, "model": "canned"},
-        explorer={"num_episodes": 2, "num_stm_slots": 2, "tools": [*TOOLS, "create_item"], "upstream_rate_per_s": 0},
+        explorer={
+            "num_episodes": 2,
+            "num_stm_slots": 2,
+            "tools": [*TOOLS, "create_item"],
+            "upstream_rate_per_s": 0,
+        },
     )
-    async with App(settings, features=["ste_mcp.explorer.extension:create"]) as app:
-        async with Client(build_server(app)) as client:
-            resources = (await client.list_resources()).resources
-            assert any(str(r.uri) == "ste-mcp://status" for r in resources)
-            # a client call goes through while exploration runs
-            result = await client.call_tool("get_weather", {"city": "Oslo"})
-            assert not result.is_error
-            with anyio.fail_after(60):
-                while True:
-                    contents = (await client.read_resource("ste-mcp://status")).contents
-                    status = json.loads(contents[0].text)
-                    if status["totals"]["trials"] >= 8:
-                        break
-                    await anyio.sleep(0.2)
+    app = App(settings, features=["ste_mcp.explorer.extension:create"])
+    async with app, Client(build_server(app)) as client:
+        resources = (await client.list_resources()).resources
+        assert any(str(r.uri) == "ste-mcp://status" for r in resources)
+        # a client call goes through while exploration runs
+        result = await client.call_tool("get_weather", {"city": "Oslo"})
+        assert not result.is_error
+        with anyio.fail_after(60):
+            while True:
+                contents = (await client.read_resource("ste-mcp://status")).contents
+                status = json.loads(contents[0].text)
+                if status["totals"]["trials"] >= 8:
+                    break
+                await anyio.sleep(0.2)
     for tool in TOOLS:
         assert status["tools"][tool]["trials"] == 4 and status["tools"][tool]["episodes"] == 2
     assert "create_item" in status["explorer"]["skipped_tools"]

@@ -188,7 +188,7 @@ def test_registry_register_promote_rollback(tmp_path: Path):
     incomplete = tmp_path / "partial"
     incomplete.mkdir()
     (incomplete / "adapter_config.json").write_text("{}")
-    with pytest.raises(RegistryError, match="missing adapter_model.safetensors"):
+    with pytest.raises(RegistryError, match=r"missing adapter_model\.safetensors"):
         reg.register(incomplete, manifest("bad"))
     reg.register(fake_adapter(tmp_path, "a"), manifest("a"))
     reg.register(fake_adapter(tmp_path, "b"), manifest("b", parent="a"))
@@ -246,3 +246,76 @@ def test_adapters_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     assert (tmp_path / "exp" / "adapter_config.json").is_file() and (tmp_path / "exp.tar.gz").is_file()
     assert main(["adapters", "promote", "nope", *common]) == 1
     assert "no adapter 'nope'" in capsys.readouterr().err
+
+
+# ---- the trigger in `serve` ----------------------------------------------------------------------
+
+
+class FakeLoraModel:
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    async def load_lora(self, name: str, path: str) -> None:
+        self.calls.append(("load", name, path))
+
+    async def unload_lora(self, name: str) -> None:
+        self.calls.append(("unload", name))
+
+
+class StubApp:
+    def __init__(self, data_dir: Path, **finetune) -> None:
+        from ste_mcp.config import load_settings
+
+        self.settings = load_settings(data_dir=data_dir, finetune=finetune)
+        self.toolset = TOOLS
+        self.model = FakeLoraModel()
+
+    async def get_model(self) -> FakeLoraModel:
+        return self.model
+
+
+def test_trigger_counts_new_exemplars_and_honours_the_schedule(tmp_path: Path):
+    from ste_mcp.finetune.extension import create
+
+    ext = create(StubApp(tmp_path, train_every_n_exemplars=5))
+    assert not ext.due(3) and ext.due(5)
+    scheduled = create(StubApp(tmp_path, train_every_n_exemplars=1000, schedule_minutes=0.001))
+    scheduled._last_round -= 1.0
+    assert scheduled.due(0)
+    assert create(StubApp(tmp_path, enabled_in_serve=False)) is None
+
+
+@pytest.mark.anyio
+async def test_a_promoted_round_is_loaded_into_the_model_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import ste_mcp.finetune.extension as extension
+    from ste_mcp.finetune.rounds import RoundResult
+
+    app = StubApp(tmp_path)
+    reg = AdapterRegistry(app.settings.adapters_dir)
+    reg.register(fake_adapter(tmp_path, "a"), manifest("a"))
+    reg.register(fake_adapter(tmp_path, "b"), manifest("b", parent="a"))
+    reg.promote("a")
+
+    async def fake_round(settings, *, toolset, log):
+        assert toolset is app.toolset and log.name.endswith("finetune.log")
+        return RoundResult(status="promoted", reason="better", adapter=reg.promote("b"))
+
+    monkeypatch.setattr(extension, "round_from_settings", fake_round)
+    monkeypatch.setattr(extension, "approved_count", lambda app: 7)
+    ext = extension.create(app)
+    await ext.sync_adapter()  # at start: the promoted adapter is served
+    assert ext.active_adapter == "a"
+    assert (await ext.run_once()).status == "promoted"
+    assert ext.active_adapter == "b"
+    assert app.model.calls == [
+        ("load", "a", str(reg.path("a"))),
+        ("load", "b", str(reg.path("b"))),
+        ("unload", "a"),
+    ]
+    status = json.loads(await ext.read_resource("ste-mcp://adapters"))
+    assert status["active"] == "b" and [a["id"] for a in status["adapters"]] == ["a", "b"]
+    reg.rollback()  # e.g. `ste-mcp adapters rollback` in another process
+    await ext.sync_adapter()
+    assert ext.active_adapter == "a"

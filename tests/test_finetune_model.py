@@ -15,6 +15,7 @@ from ste_mcp.finetune.dataset import read_jsonl
 from ste_mcp.finetune.gate import decide, evaluate_adapters, generate
 from ste_mcp.finetune.registry import AdapterRegistry
 from ste_mcp.finetune.rounds import BaseModelRef, RoundError, RoundResult, run_round
+from ste_mcp.finetune.serving import AdapterServing
 from ste_mcp.finetune.settings import FinetuneSettings
 from ste_mcp.llm.protocols import ParsedCall, parse_react
 from ste_mcp.memory.db import open_db
@@ -175,6 +176,22 @@ def test_export_is_a_peft_folder_for_vllm(first_round, tmp_path: Path):
     assert tarball.is_file()
 
 
+@pytest.mark.anyio
+async def test_managed_vllm_loads_the_promoted_adapter_at_run_time(first_round, chat_model):
+    registry, result, _, _ = first_round
+    serving = AdapterServing(chat_model, registry)
+    assert await serving.sync() == result.adapter.id
+    row = next(
+        r for r in read_jsonl(registry.path(result.adapter.id) / "dataset.jsonl") if r["source"] == "new"
+    )
+    response = await chat_model.chat(
+        row["prompt"], model=result.adapter.id, max_tokens=40, stop=["Observation:"]
+    )
+    assert response.model == result.adapter.id
+    assert parse_react(response.text, TOOL_NAMES) == parse_react(row["completion"][0]["content"], TOOL_NAMES)
+    assert await serving.sync() == result.adapter.id  # unchanged registry: nothing reloaded
+
+
 def test_kill_9_during_training_registers_nothing_and_the_round_resumes(first_round):
     registry, first, store, base = first_round
     more = [
@@ -193,7 +210,7 @@ def test_kill_9_during_training_registers_nothing_and_the_round_resumes(first_ro
         )
         work = registry.root / ".work"
         deadline = time.monotonic() + 300
-        while not any(work.glob("*/checkpoints/checkpoint-2")):
+        while not any(work.glob("*/checkpoints/checkpoint-2/trainer_state.json")):
             assert time.monotonic() < deadline and not task.done()
             await asyncio.sleep(0.5)
         pid = int(next(work.glob("*/train.pid")).read_text())

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from ste_mcp.llm import sources
-from ste_mcp.llm.sources import ChecksumError, ModelSourceError, assemble_gguf, locate_part, prepare_model
+from ste_mcp.llm.sources import (
+    ChecksumError,
+    ModelSourceError,
+    assemble_gguf,
+    locate_part,
+    prepare_model,
+    served_name,
+)
 
 
 def make_parts(tmp_path: Path, chunks: list[bytes]) -> list[Path]:
@@ -85,6 +92,13 @@ def test_bad_specs_are_explained(tmp_path: Path) -> None:
         prepare_model(str(tmp_path / "folder"), tmp_path)
     with pytest.raises(ModelSourceError, match="is neither packaged:NAME"):
         prepare_model("not a model", tmp_path)
+
+
+def test_served_names_match_what_model_serve_uses(tmp_path: Path) -> None:
+    assert served_name("packaged:smollm2-135m-instruct") == "smollm2-135m-instruct"
+    assert served_name(str(tmp_path / "Some.Q4.gguf")) == "some.q4"
+    assert served_name(str(tmp_path)) == tmp_path.name.lower()
+    assert served_name("Qwen/Qwen2.5-0.5B-Instruct") == "Qwen/Qwen2.5-0.5B-Instruct"
 
 
 def test_local_hf_folder_is_used_in_place(tmp_path: Path) -> None:

@@ -161,7 +161,7 @@ def test_bad_spec_is_a_clear_startup_error(tmp_path, data_dir):
     assert "Traceback" not in proc.stderr
 
 
-def test_claude_config_prints_a_working_entry(tmp_path, upstream_spec):
+async def test_claude_config_prints_a_working_entry(tmp_path, upstream, upstream_spec):
     out = subprocess.run(
         [
             STE_MCP,
@@ -182,6 +182,11 @@ def test_claude_config_prints_a_working_entry(tmp_path, upstream_spec):
     assert entry["args"][:3] == ["serve", "--transport", "stdio"]
     assert str(upstream_spec) in entry["args"] and "--no-explore" in entry["args"]
     assert entry["env"]["STE_MCP_DATA_DIR"] == str(tmp_path / "d")
+    # start it the way Claude Desktop does: that command, those args, that env, from another directory
+    params = StdioServerParameters(command=entry["command"], args=entry["args"], env=entry["env"], cwd="/")
+    async with Client(params) as client:
+        await exercise(client, upstream)
+    assert (tmp_path / "d" / "logs" / "ste-mcp.log").is_file()
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ste_mcp.upstream.client import EXPLORER_HEADER, UpstreamClient
@@ -208,5 +210,8 @@ async def test_auth_from_env_never_in_result(toolset, upstream, monkeypatch):
         result = await client.call(tool, {"item_id": "1"})
     assert not result.is_error
     assert upstream.requests[-1]["headers"]["authorization"] == "Bearer s3cret-token"
+    # the echo upstream sends the credentials back: the client must not see them
+    assert "s3cret" not in result.text and "s3cret" not in json.dumps(result.structured)
+    assert result.structured["headers"]["authorization"] == "Bearer [REDACTED]"
     assert ("key", "s3cret-key") in upstream.requests[-1]["query_params"]
     assert toolset.secret_values() == ["s3cret-key", "s3cret-token"]

@@ -101,6 +101,7 @@ async def orchestration(base_url: str, concurrency: int, episodes: int) -> dict[
     trials = sum(s["trials"] for s in stats.values())
     assert summary.episodes == episodes and trials == episodes * SLOTS, (summary, trials)
     return {
+        "load_avg_1m": round(os.getloadavg()[0], 1),
         "concurrency": concurrency,
         "episodes": episodes,
         "trials": trials,
@@ -157,6 +158,8 @@ async def real_model(
     reached = sum(1 for t in trials if t.successful_calls > 0)
     return {
         "model": "SmolLM2-135M-Instruct (vLLM, CPU)",
+        "max_tokens": max_tokens,
+        "concurrency": concurrency,
         "tools": tools,
         "trials": len(trials),
         "minutes": round(elapsed / 60, 2),
@@ -167,6 +170,7 @@ async def real_model(
         if trials
         else 0.0,
         "model_start_s": round(model_start_s, 1),
+        "load_avg_1m": round(os.getloadavg()[0], 1),
     }
 
 
@@ -180,14 +184,15 @@ def markdown(rows: list[dict[str, Any]], real: dict[str, Any] | None, latency_s:
         f"every request after a fixed {int(latency_s * 1000)} ms, and a trivial local upstream; trials recorded "
         "in LanceDB as usual. This measures orchestration, not the model.",
         "",
-        "| episodes in flight | episodes | seconds | episodes / min | speed-up |",
-        "|---|---|---|---|---|",
+        "| episodes in flight | episodes | seconds | episodes / min | speed-up | load avg (2 cores) |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         speedup = r["episodes_per_min"] / base
         label = "1 (sequential, the paper's loop)" if r["concurrency"] == 1 else str(r["concurrency"])
         lines.append(
-            f"| {label} | {r['episodes']} | {r['seconds']} | {r['episodes_per_min']} | {speedup:.1f}x |"
+            f"| {label} | {r['episodes']} | {r['seconds']} | {r['episodes_per_min']} | {speedup:.1f}x "
+            f"| {r.get('load_avg_1m', '?')} |"
         )
     if real:
         lines += [
@@ -196,7 +201,9 @@ def markdown(rows: list[dict[str, Any]], real: dict[str, Any] | None, latency_s:
             f"{real['trials']} trials in {real['minutes']} min: **{real['trials_per_min']} trials/min**; "
             f"{real['share_reaching_successful_call']:.0%} of trials reach a successful call, "
             f"{real['share_successful_trials']:.0%} end successful (successful call + final answer + reflection yes); "
-            f"{real['parse_errors_per_trial']} parse errors per trial.",
+            f"{real['parse_errors_per_trial']} parse errors per trial "
+            f"(max {real.get('max_tokens', '?')} tokens per turn, {real.get('concurrency', '?')} episodes in flight; "
+            f"load average {real.get('load_avg_1m', '?')} on 2 shared cores during the run).",
         ]
     lines.append("")
     return "\n".join(lines)

@@ -57,6 +57,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--no-adapter", action="store_true", help="skip the fine-tuning stage")
     p.add_argument("--out", default=str(REPO / "docs" / "bench"))
     p.add_argument("--markdown", default=str(REPO / "docs" / "BENCHMARKS.md"))
+    p.add_argument("--report-only", action="store_true", help="write the report from DATA_DIR/partial.json")
     return p.parse_args()
 
 
@@ -113,6 +114,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             row["seconds"] = round(time.monotonic() - t0, 1)
             record["stages"].append(row)
             print(json.dumps(row), flush=True)
+            (data_dir / "partial.json").write_text(json.dumps(record, indent=2))
             return row
 
         await stage("toolbox", 0, "base", items)
@@ -138,14 +140,15 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         last = args.efforts[-1]
         if not args.no_adapter:
             t0 = time.monotonic()
-            result = await loop.train()
-            adapter = result.adapter.id if result.adapter is not None else None
-            record["training"] = {
-                "status": result.status,
-                "reason": result.reason,
-                "adapter": adapter,
-                "seconds": round(time.monotonic() - t0, 1),
-            }
+            try:
+                result = await loop.train()
+            except Exception as exc:  # report what ran so far rather than lose it
+                record["training"] = {"status": "failed", "reason": str(exc), "adapter": None}
+                result = None
+            adapter = result.adapter.id if result is not None and result.adapter is not None else None
+            if result is not None:
+                record["training"] = {"status": result.status, "reason": result.reason, "adapter": adapter}
+            record["training"]["seconds"] = round(time.monotonic() - t0, 1)
             print(json.dumps(record["training"]), flush=True)
             if adapter:
                 await stage("toolbox", last, "adapter", items, adapter=adapter)
@@ -249,6 +252,9 @@ Raw results: `docs/bench/learning_curve.json`.
 
 if __name__ == "__main__":
     arguments = parse_args()
-    result = anyio.run(main, arguments)
+    if arguments.report_only:  # a run cut short: report the stages that finished
+        result = json.loads((Path(arguments.data_dir) / "partial.json").read_text())
+    else:
+        result = anyio.run(main, arguments)
     write_report(result, Path(arguments.out), Path(arguments.markdown))
     print(f"wrote {arguments.out}/learning_curve.json, learning_curve.png and {arguments.markdown}")

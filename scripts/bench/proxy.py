@@ -291,6 +291,7 @@ def main() -> int:
 
 def write_results(rows: list, args: argparse.Namespace) -> None:
     import httpx
+    import httpx2
 
     cpu = next(
         (
@@ -304,7 +305,7 @@ def write_results(rows: list, args: argparse.Namespace) -> None:
         "## Proxy",
         "",
         "`tools/call` of one GET tool (query parameters, small JSON answer) through ste-mcp's Streamable HTTP",
-        "transport, against a direct httpx call to the same local upstream and against FastMCP's OpenAPI server",
+        "transport, against direct httpx / httpx2 calls to the same local upstream and against FastMCP's OpenAPI server",
         "(`FastMCP.from_openapi`), each in its own process on 127.0.0.1; MCP clients are the official SDK",
         "client, one session per concurrent client. The targets take turns round by round within one run, so",
         "load changes on the (shared) machine hit all of them alike.",
@@ -312,6 +313,7 @@ def write_results(rows: list, args: argparse.Namespace) -> None:
         f"Command: `.venv/bin/python scripts/bench/proxy.py --rounds {args.rounds} --calls {args.calls} "
         f"--calls-per-client {args.calls_per_client} --concurrency {args.concurrency} --write`  ",
         f"Machine: {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, httpx {httpx.__version__}, "
+        f"httpx2 {httpx2.__version__}, "
         f"{time.strftime('%Y-%m-%d', time.gmtime())}; load average at the end {os.getloadavg()[0]:.1f} "
         "(a shared machine: other work was running, so absolute numbers are noisy; compare rows of one level).",
         "",
@@ -323,6 +325,22 @@ def write_results(rows: list, args: argparse.Namespace) -> None:
             f"| {clients} | {name} | {s['n']} | {s['errors']} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | "
             f"{s['calls_per_s']:.0f} | {ratio:.2f}x |"
         )
+    ratio = {(c, name): r for c, name, _, r in rows}
+    levels = sorted({c for c, *_ in rows})
+
+    def ratios(name: str) -> str:
+        return " / ".join(f"{ratio[(c, name)]:.2f}x" for c in levels)
+
+    def verdict(name: str) -> str:
+        ok = all(ratio[(c, name)] <= 1.2 for c in levels)
+        return f"{ratios(name)} ({'met' if ok else 'not met'})"
+
+    lines += [
+        "",
+        f"Target ≤ 1.2× the direct httpx call's p50, clients {' / '.join(map(str, levels))}: ste-mcp's own layer "
+        f"{verdict('ste-mcp UpstreamClient (in-process)')}; end to end through MCP "
+        f"{verdict('ste-mcp (MCP over HTTP)')}; FastMCP {verdict('FastMCP from_openapi (MCP over HTTP)')}.",
+    ]
     lines += [
         "",
         "Reading: *UpstreamClient (in-process)* is ste-mcp's own layer (argument validation, URL allowlist,",

@@ -47,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
     )
     live = status.get("explorer")
     if live and live.get("running"):
-        doing = ", ".join(f"{f['tool']} #{f['episode']}.{f['slot']} ({f['phase']})" for f in live["in_flight"])
+        doing = ", ".join(
+            f"{f['tool']} #{f['episode']}.{f['slot']} ({f['phase']})" for f in live["in_flight"]
+        )
         console.print(f"explorer running (pid {live.get('pid', '?')}): {doing or 'starting'}")
     for name, error in status["errors"].items():
         console.print(f"[yellow]{name}: {error}[/yellow]")

@@ -154,7 +154,7 @@ async def imagine(
         messages.append({"role": "user", "content": prompts.IMAGINE_RETRY})
         response = await _chat(ctx, tool, messages, usage, max_tokens=min(ctx.settings.max_tokens, 120))
         messages.append({"role": "assistant", "content": response.text})
-        query = clean_query(response.text)
+        query = clean_query(response.text) or prompts.NO_QUERY
     return ctx.redactor.redact(query)
 
 
@@ -303,7 +303,7 @@ async def _one_trial(
         reflection=reflection,
         reflection_raw=reflection_raw,
         status=status,  # type: ignore[arg-type]
-        messages=ctx.redactor.redact_value(messages[mark:]),
+        messages=messages[mark:],  # redacted by the store
         model=ctx.model.model,
         protocol=getattr(ctx.protocol, "name", ""),
         prompt_version=prompts.PROMPT_VERSION,
@@ -334,15 +334,19 @@ _FORMAT_LINE = re.compile(r"^(?:thought|action|action input|observation|final an
 
 
 def clean_query(text: str) -> str:
-    """The user query in a model's imagination reply: first content line, without labels or quotes."""
+    """The user query in a model's imagination reply: the first content line without labels or
+    quotes (else what a "Thought:" line says); "" when there is none."""
+    thought = ""
     for line in (text or "").splitlines():
         line = line.replace("**", "").strip().strip("*#>").strip()
-        if not line or _FORMAT_LINE.match(line):
+        if _FORMAT_LINE.match(line):
+            if not thought and line.lower().startswith("thought"):
+                thought = line.split(":", 1)[1].strip()
             continue
         line = _ROLE_PREFIX.sub("", line).strip().strip("\"'“”").strip()
         if line:
             return line[:500]
-    return ""
+    return thought[:500]
 
 
 def fit_context(messages: list[Message], max_chars: int) -> list[Message]:

@@ -34,6 +34,7 @@ a different parameter, value or kind of use than earlier in this conversation. \
 Reply with the request only, on one line. Do not answer it yet."""
 
 IMAGINE_RETRY = "Reply with one user request only, on a single line, without answering it."
+NO_QUERY = "(no request was written)"  # recorded when imagination fails twice; the trial still runs
 
 _TRIAL = """\
 Now fulfil this request by calling the tool: {query}

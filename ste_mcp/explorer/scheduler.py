@@ -8,7 +8,6 @@ of one tool at a time, breadth first across tools. Only tools the operator allow
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -185,7 +184,7 @@ class Explorer:
         )
         pending = deque(await self.plan(episodes))
         busy: Counter[str] = Counter()
-        cond = asyncio.Condition()
+        cond = anyio.Condition()
         model_errors = [0]
 
         def stopped(tool: str) -> bool:

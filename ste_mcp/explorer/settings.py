@@ -9,7 +9,9 @@ class ExplorerSettings(BaseModel):
         3, ge=1, description="Trials per episode sharing one conversation (paper: 3-4)."
     )
     max_turn: int = Field(4, ge=1, description="Tool calls per trial (paper: 4).")
-    temperature: float = 1.0
+    temperature: float = Field(
+        1.0, ge=0, description="Sampling temperature of the explorer model (paper: 1.0)."
+    )
     max_tokens: int = Field(360, ge=16, description="New tokens per model turn.")
     concurrency: int = Field(
         8, ge=1, description="Episodes in flight at once (keeps a vLLM server batching)."
@@ -25,9 +27,9 @@ class ExplorerSettings(BaseModel):
     max_calls: int | None = Field(
         None, description="Global budget of upstream calls (lifetime, from the store)."
     )
-    max_calls_per_tool: int | None = None
+    max_calls_per_tool: int | None = Field(None, description="Budget of upstream calls per tool (lifetime).")
     max_tokens_total: int | None = Field(None, description="Global budget of model tokens (lifetime).")
-    max_tokens_per_tool: int | None = None
+    max_tokens_per_tool: int | None = Field(None, description="Budget of model tokens per tool (lifetime).")
     max_episodes_total: int | None = Field(None, description="Episodes started per run, all tools together.")
     explore_tools: list[str] = Field(default_factory=list, description="Opt-in for non-read-only tools.")
     tools: list[str] = Field(

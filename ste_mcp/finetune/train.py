@@ -98,6 +98,17 @@ def _peft_model(job: TrainJob, model: Any) -> Any:
     return get_peft_model(model, config)
 
 
+def last_complete_checkpoint(folder: Path) -> Path | None:
+    """The newest checkpoint the Trainer finished writing (its state file comes last); a half-written
+    newer one (the process was killed while saving) is removed."""
+    found = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]), reverse=True)
+    for checkpoint in found:
+        if (checkpoint / "trainer_state.json").is_file():
+            return checkpoint
+        shutil.rmtree(checkpoint, ignore_errors=True)
+    return None
+
+
 def train(
     job: TrainJob, model: Any, tokenizer: Any, rows: list[dict[str, Any]], device: str
 ) -> dict[str, Any]:
@@ -135,11 +146,11 @@ def train(
     trainer = SFTTrainer(
         model=_peft_model(job, model), args=config, train_dataset=dataset, processing_class=tokenizer
     )
-    resume = any(checkpoints.glob("checkpoint-*"))
+    resume = last_complete_checkpoint(checkpoints)
     if resume:
-        print(f"resuming from the last checkpoint in {checkpoints}", file=sys.stderr)
+        print(f"resuming from {resume}", file=sys.stderr)
     started = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=True if resume else None)
+    output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     seconds = time.perf_counter() - started
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     tokens = int(trainer.state.num_input_tokens_seen)
@@ -153,7 +164,7 @@ def train(
         "tokens": tokens,
         "seconds": round(seconds, 3),
         "tokens_per_s": round(tokens / seconds, 1) if seconds > 0 else None,
-        "resumed": resume,
+        "resumed": resume is not None,
         "device": device,
     }
 

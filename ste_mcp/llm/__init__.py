@@ -26,7 +26,7 @@ from ste_mcp.llm.protocols import (
     protocol_for,
     tool_def,
 )
-from ste_mcp.llm.sources import ChecksumError, ModelSourceError, PreparedModel, prepare_model
+from ste_mcp.llm.sources import ChecksumError, ModelSourceError, PreparedModel, prepare_model, served_name
 
 if TYPE_CHECKING:
     from ste_mcp.config import Settings
@@ -54,6 +54,7 @@ __all__ = [
     "open_model",
     "prepare_model",
     "protocol_for",
+    "served_name",
     "tool_def",
 ]
 
@@ -97,7 +98,7 @@ async def open_model(settings: Settings, *, progress: bool = True) -> AsyncItera
     """
     llm = settings.llm
     if llm.base_url:
-        model = _client(settings, llm.base_url, llm.served_model_name or llm.model)
+        model = _client(settings, llm.base_url, llm.served_model_name or served_name(llm.model))
         try:
             await model.list_models()  # fail now, with the server's address, if it is unreachable
             yield model

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -34,6 +35,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@functools.cache
 def has_cuda() -> bool:
     try:
         import torch

@@ -251,7 +251,7 @@ def _prepare_hub(repo_id: str, models_dir: Path, *, progress: bool) -> PreparedM
         )
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
         raise ModelSourceError(f"cannot download model {repo_id!r} from the Hugging Face hub: {exc}") from exc
-    return PreparedModel(dest, repo_id.rsplit("/", 1)[-1].lower(), repo_id)
+    return PreparedModel(dest, repo_id, repo_id)
 
 
 def prepare_model(spec: str, models_dir: Path, *, progress: bool = True) -> PreparedModel:
@@ -280,3 +280,18 @@ def prepare_model(spec: str, models_dir: Path, *, progress: bool = True) -> Prep
         f"model {spec!r} is neither packaged:NAME ({', '.join(sorted(PACKAGED))}), a .gguf file, "
         "a Hugging Face folder, nor a hub id (org/name)"
     )
+
+
+def served_name(spec: str) -> str:
+    """The name a prepared ``spec`` is served under (what ``ste-mcp model serve`` uses), without preparing.
+
+    ``packaged:NAME`` -> NAME; a local folder or .gguf -> its lower-cased name / stem; anything else as given.
+    """
+    if spec.startswith(PACKAGED_PREFIX):
+        return spec[len(PACKAGED_PREFIX) :]
+    path = Path(spec).expanduser()
+    if path.suffix.lower() == ".gguf":
+        return path.stem.lower()
+    if path.is_dir():
+        return path.name.lower()
+    return spec

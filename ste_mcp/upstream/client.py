@@ -1,8 +1,8 @@
 """Calls to upstream HTTP APIs through one pooled ``httpx2.AsyncClient``.
 
 httpx2 is the maintained httpx fork the MCP SDK itself uses; its connection pool stays fast under
-concurrency, where httpx 0.28's pool rescans every connection per request (~6x fewer calls/s at 64
-concurrent calls here, see docs/BENCHMARKS.md).
+concurrency, where httpx 0.28's pool rescans every connection per request (several times fewer
+calls/s at 64 concurrent calls here, see docs/BENCHMARKS.md).
 
 ``UpstreamClient.call`` never raises for upstream trouble: it returns a ``ToolResult`` with
 ``is_error=True``, an ``error_kind`` and a specific message. Arguments are validated before any
@@ -18,10 +18,12 @@ import time
 from collections import defaultdict
 from types import TracebackType
 from typing import Any, Literal
+from urllib.parse import quote
 
 import anyio
 import httpx2
 
+from ste_mcp.memory.redact import REDACTED
 from ste_mcp.upstream.settings import UpstreamSettings
 from ste_mcp.upstream.tools import Tool, ToolResult
 from ste_mcp.upstream.urls import RequestParts, UnsafeRequest, build_request, origin
@@ -96,6 +98,7 @@ class UpstreamClient:
             parts = build_request(tool, arguments, base_url)
         except UnsafeRequest as exc:
             return ToolResult(is_error=True, error_kind="ssrf", text=f"Refused: {exc}")
+        secrets: list[str] = []
         for auth in tool.auth:
             value = os.environ.get(auth.env)
             if not value:
@@ -104,6 +107,7 @@ class UpstreamClient:
                     error_kind="auth",
                     text=f"Auth not configured: environment variable {auth.env} is not set",
                 )
+            secrets.append(value)
             if auth.kind == "bearer":
                 parts.headers["Authorization"] = f"Bearer {value}"
             elif auth.kind == "header":
@@ -123,7 +127,7 @@ class UpstreamClient:
             )
             if not retryable:
                 break
-        return result
+        return _without_secrets(result, secrets) if secrets else result
 
     async def _attempt(self, parts: RequestParts, base_url: str, stats: dict[str, int]) -> ToolResult:
         assert self._http is not None
@@ -227,6 +231,22 @@ class UpstreamClient:
         return ToolResult(
             status=status, text=text, content_type=content_type, structured=structured, truncated=truncated
         )
+
+
+def _without_secrets(result: ToolResult, secrets: list[str]) -> ToolResult:
+    """An upstream may echo the credential (e.g. in an error message): clients never see it."""
+    text = result.text
+    for secret in {*secrets, *(quote(s, safe="") for s in secrets)}:
+        text = text.replace(secret, REDACTED)
+    if text == result.text:
+        return result
+    structured = None
+    if result.structured is not None and not result.truncated:
+        try:
+            structured = json.loads(text)
+        except ValueError:
+            structured = None
+    return result.model_copy(update={"text": text, "structured": structured})
 
 
 def _where(base_url: str) -> str:
