@@ -207,6 +207,26 @@ def test_registry_register_promote_rollback(tmp_path: Path):
         reg.get("zz")
 
 
+def test_status_fields_name_the_promoted_adapter_per_tool(tmp_path: Path):
+    from ste_mcp.config import load_settings
+    from ste_mcp.finetune.registry import status_fields
+
+    settings = load_settings(data_dir=tmp_path)
+    assert status_fields(settings) == {}
+    reg = AdapterRegistry(settings.adapters_dir)
+    per_tool = {"get_weather": {"correct": 75.0}}
+    reg.register(
+        fake_adapter(tmp_path, "a"),
+        manifest("a", tools=["get_weather"], metrics={"eval": {"per_tool": per_tool}}),
+    )
+    reg.register(fake_adapter(tmp_path, "b"), manifest("b", parent="a", tools=["translate"]))
+    reg.promote("b")
+    assert status_fields(settings) == {
+        "get_weather": {"adapter": "b", "adapter_correct": 75.0},
+        "translate": {"adapter": "b"},
+    }
+
+
 def test_registry_export_writes_peft_folder_manifest_and_tarball(tmp_path: Path):
     reg = AdapterRegistry(tmp_path / "adapters")
     reg.register(
@@ -319,3 +339,12 @@ async def test_a_promoted_round_is_loaded_into_the_model_server(
     reg.rollback()  # e.g. `ste-mcp adapters rollback` in another process
     await ext.sync_adapter()
     assert ext.active_adapter == "a"
+
+
+def test_train_command_skips_a_round_with_nothing_new(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    model_dir = tmp_path / "model"  # a Hugging Face folder as far as model preparation is concerned
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text("{}")
+    assert main(["train", "--data-dir", str(tmp_path / "data"), "--model", str(model_dir)]) == 0
+    assert "skipped: 0 new approved exemplars" in capsys.readouterr().out
+    assert AdapterRegistry(tmp_path / "data" / "adapters").list() == []

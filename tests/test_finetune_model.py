@@ -54,6 +54,7 @@ COUNTRIES = [
 ]
 SETTINGS = FinetuneSettings(
     max_steps=14,
+    cpu_threads=1,  # kind to a shared 2-core machine
     batch_size=4,
     learning_rate=2e-3,
     max_length=512,
@@ -223,9 +224,17 @@ def test_kill_9_during_training_registers_nothing_and_the_round_resumes(first_ro
     assert registry.current().id == first.adapter.id  # the current adapter still serves
 
     resumed: RoundResult = asyncio.run(
-        run_round(adapters_dir=registry.root, base=base, tools=TOOLS, exemplars=approved, settings=settings)
+        run_round(
+            adapters_dir=registry.root,
+            base=base,
+            tools=TOOLS,
+            exemplars=approved,
+            settings=settings,
+            gate=False,
+        )
     )
     assert resumed.adapter is not None and resumed.adapter.metrics["train"]["resumed"]
     assert resumed.adapter.parent == first.adapter.id and resumed.adapter.round == 2
     assert resumed.adapter.counts["replay"] > 0  # continual learning: earlier round replayed
-    assert resumed.status in {"promoted", "rejected"} and resumed.reason
+    assert resumed.status == "registered" and resumed.adapter.status == "candidate"
+    assert registry.current().id == first.adapter.id  # an ungated candidate is never promoted

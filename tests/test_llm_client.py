@@ -177,9 +177,9 @@ async def test_open_model_with_unreachable_url_fails_at_open(tmp_path) -> None:
 
 
 async def test_read_timeout_is_reported_not_retried(serve) -> None:
-    server = serve(lambda path, body: (time.sleep(1.5), (200, completion(), {}))[1])
-    async with OpenAIChatModel(server.url, "m", timeout_s=0.3, retries=3) as model:
-        with pytest.raises(ModelError, match=r"timed out after 0\.3 s"):
+    server = serve(lambda path, body: (time.sleep(4), (200, completion(), {}))[1])
+    async with OpenAIChatModel(server.url, "m", timeout_s=1.5, retries=3) as model:
+        with pytest.raises(ModelError, match=r"timed out after 1\.5 s"):
             await model.chat([{"role": "user", "content": "x"}])
     assert len(server.requests) == 1
 

@@ -141,8 +141,9 @@ def plain_loop(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--epochs", type=float, default=1.0, help="epochs of the whole-round measurement")
     parser.add_argument("--models-dir", default=os.environ.get("STE_MCP_TEST_MODELS_DIR", ".cache/models"))
     args = parser.parse_args()
     prepared = prepare_model("packaged:smollm2-135m-instruct", Path(args.models_dir))
@@ -170,7 +171,9 @@ def main() -> None:
             prepared.path, read_jsonl(work / "dataset.jsonl"), settings, args.steps
         )
 
-        round_settings = settings.model_copy(update={"max_steps": None, "epochs": 2.0, "general_examples": 8})
+        round_settings = settings.model_copy(
+            update={"max_steps": None, "epochs": args.epochs, "general_examples": 8}
+        )
         started = time.perf_counter()
         result = asyncio.run(
             run_round(
@@ -190,7 +193,7 @@ def main() -> None:
     print("| path | steps x batch | tokens | seconds | tokens/s |")
     print("|---|---|---|---|---|")
     print(
-        f"| ste-mcp (TRL SFTTrainer, subprocess) | {ours['steps']} x {args.batch_size} | {ours['tokens']} "
+        f"| ste-mcp training code (TRL SFTTrainer + peft) | {ours['steps']} x {args.batch_size} | {ours['tokens']} "
         f"| {ours['seconds']:.1f} | {ours['tokens_per_s']:.0f} |"
     )
     print(
@@ -199,7 +202,7 @@ def main() -> None:
     )
     print()
     print(
-        f"One round ({len(data.rows)} rows + 8 general, 2 epochs = {m.get('train', {}).get('steps')} steps, "
+        f"One round ({len(data.rows)} rows + 8 general, {args.epochs:g} epochs = {m.get('train', {}).get('steps')} steps, "
         f"gate on {m.get('eval', {}).get('n')} held-out, base model vs candidate): {round_min:.1f} min; "
         f"result: {result.status} ({result.reason})"
     )

@@ -182,3 +182,21 @@ class AdapterRegistry:
         with tarfile.open(tarball, "w:gz") as tar:
             tar.add(dest, arcname=dest.name)
         return dest, tarball
+
+
+def status_fields(settings: Any) -> dict[str, dict[str, Any]]:
+    """Per tool (status contributor for ``ste-mcp status``): the promoted adapter that learned it and
+    its held-out ``correct`` % for that tool when the gate measured one."""
+    registry = AdapterRegistry(settings.adapters_dir)
+    current = registry.current()
+    if current is None:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for manifest in reversed(registry.lineage(current.id)):  # oldest first: newer rounds overwrite
+        per_tool = (manifest.metrics.get("eval") or {}).get("per_tool") or {}
+        for tool in manifest.tools:
+            fields: dict[str, Any] = {"adapter": current.id}
+            if tool in per_tool:
+                fields["adapter_correct"] = per_tool[tool].get("correct")
+            out.setdefault(tool, {}).update(fields)
+    return out

@@ -63,9 +63,12 @@ def _exclusive(root: Path) -> Iterator[None]:
         yield
 
 
-async def _run_process(cmd: list[str], log: IO[str] | None, pid_file: Path) -> int:
+async def _run_process(cmd: list[str], log: IO[str] | None, pid_file: Path, threads: int | None) -> int:
     """Run the training process in its own process group; cancelling the caller kills the group."""
-    proc = await asyncio.create_subprocess_exec(*cmd, stdout=log, stderr=log, start_new_session=True)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=log, stderr=log, env=env, start_new_session=True)
     pid_file.write_text(str(proc.pid))
     try:
         return await proc.wait()
@@ -137,7 +140,7 @@ async def run_round(
         )
         write_json_atomic(work / "job.json", job.model_dump(mode="json"))
         cmd = [sys.executable, "-m", "ste_mcp.finetune.train", "--config", str(work / "job.json")]
-        code = await _run_process(cmd, log, work / "train.pid")
+        code = await _run_process(cmd, log, work / "train.pid", settings.cpu_threads)
         if code != 0:
             raise RoundError(
                 f"training process for {adapter_id} exited with status {code} (work folder: {work})"
@@ -193,17 +196,22 @@ async def round_from_settings(
     log: IO[str] | None = None,
 ) -> RoundResult:
     """A round over what the settings point at: the configured model, the toolset and the exemplar store."""
+    from ste_mcp.app import App
     from ste_mcp.llm.sources import ModelSourceError, prepare_model
     from ste_mcp.memory.db import open_db
     from ste_mcp.memory.exemplars import ExemplarStore
-    from ste_mcp.upstream.specs import load_toolset
+    from ste_mcp.upstream.specs import SpecError
 
     try:
         prepared = await asyncio.to_thread(prepare_model, settings.llm.model, settings.models_dir)
     except ModelSourceError as exc:
         raise RoundError(f"cannot prepare the base model {settings.llm.model!r}: {exc}") from exc
-    if toolset is None:
-        toolset = await asyncio.to_thread(load_toolset, settings)
+    if toolset is None:  # the App loads the specs (starting the offline toolbox when there are none)
+        try:
+            async with App(settings, features=[]) as app:
+                toolset = app.toolset
+        except SpecError as exc:
+            raise RoundError(f"cannot load the tool specs: {exc}") from exc
     exemplars = await asyncio.to_thread(lambda: ExemplarStore(open_db(settings.db_dir)).approved())
     return await run_round(
         adapters_dir=settings.adapters_dir,

@@ -24,6 +24,9 @@ class FinetuneSettings(BaseModel):
         50, ge=1, description="Checkpoint every N steps (a killed round resumes from it)."
     )
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    cpu_threads: int | None = Field(
+        None, ge=1, description="Torch threads of the training process (None: torch's default, all cores)."
+    )
     seed: int = 0
     # data
     replay_fraction: float = Field(0.1, ge=0.0, le=1.0, description="Share of every earlier round replayed.")
