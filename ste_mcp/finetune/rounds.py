@@ -112,7 +112,13 @@ async def run_round(
             )
         parent = lineage[0] if lineage else None
         hyper = settings.model_dump(
-            exclude={"train_every_n_exemplars", "schedule_minutes", "poll_seconds", "enabled_in_serve"}
+            exclude={
+                "train_every_n_exemplars",
+                "schedule_minutes",
+                "poll_seconds",
+                "enabled_in_serve",
+                "cpu_threads",
+            }
         )
         data_hash = data.data_hash({"base": base.base_id, "parent": parent and parent.id, "hyper": hyper})
         adapter_id = f"r{len(lineage) + 1:03d}-{data_hash[:10]}"
