@@ -42,10 +42,15 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--config", metavar="TOML", help="settings file (also $STE_MCP_CONFIG)")
     g.add_argument("--data-dir", metavar="DIR", help="where ste-mcp keeps everything it writes")
     g.add_argument(
-        "--spec", action="append", metavar="PATH_OR_URL", help="tool spec (OpenAPI or native YAML), repeatable"
+        "--spec",
+        action="append",
+        metavar="PATH_OR_URL",
+        help="tool spec (OpenAPI or native YAML), repeatable",
     )
     g.add_argument("--model", metavar="MODEL", help="packaged:NAME, HF folder, .gguf, or hub id")
-    g.add_argument("--llm-url", metavar="URL", help="external OpenAI-compatible server (default: managed vLLM)")
+    g.add_argument(
+        "--llm-url", metavar="URL", help="external OpenAI-compatible server (default: managed vLLM)"
+    )
 
 
 def settings_from_args(args: argparse.Namespace, **overrides: Any):

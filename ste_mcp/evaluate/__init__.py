@@ -1,6 +1,6 @@
 """Evaluation on STE-50: the paper's scorer, the eval runner (`ste-mcp eval`), plots and the learning loop.
 
-    from ste_mcp.evaluate import load_bench, run_eval, EvalConfig, score, score_outputs
+from ste_mcp.evaluate import load_bench, run_eval, EvalConfig, score, score_outputs
 """
 
 from ste_mcp.evaluate.bench import Bench, BenchError, BenchItem, load_bench

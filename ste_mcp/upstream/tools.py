@@ -29,7 +29,8 @@ class ExplorePolicy(BaseModel):
     """Whether and where the explorer may call this tool."""
 
     allowed: bool | None = Field(
-        None, description="None: decided by the method (read-only methods only); True/False: operator's choice."
+        None,
+        description="None: decided by the method (read-only methods only); True/False: operator's choice.",
     )
     sandbox_base_url: str | None = Field(None, description="Explore against this base URL instead.")
 
