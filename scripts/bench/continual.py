@@ -35,7 +35,7 @@ from ste_mcp.evaluate.run import write_results  # noqa: E402
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--bench", default=str(REPO.parent / "shared" / "bench" / "ste50"))
+    p.add_argument("--bench", default=str(REPO / "bench" / "ste50"))
     p.add_argument("--model", default="packaged:smollm2-135m-instruct")
     p.add_argument("--llm-url", help="an already running OpenAI-compatible server (default: managed vLLM)")
     p.add_argument("--data-dir", default=str(REPO / ".cache" / "bench" / "continual"))
