@@ -378,3 +378,33 @@ async def test_trial_writer_batches_concurrent_trials(store) -> None:
     store.record_many = broken
     with pytest.raises(OSError, match="disk full"):
         await writer.record(TrialRecord(tool="t", episode=99, slot=0, query="q"))
+
+
+async def test_explores_with_the_served_adapter_once_one_is_promoted(tools, client, store, upstream) -> None:
+    served: list[str | None] = [None]
+    model = scripted(player({"get_weather": {"city": "Oslo"}}))
+    s = ExplorerSettings(upstream_rate_per_s=0, num_stm_slots=1, num_episodes=2)
+    explorer = Explorer(
+        [tools["get_weather"]],
+        model=model,
+        upstream=client,
+        store=store,
+        settings=s,
+        protocol=ReActProtocol(constrained=False),
+        adapter=lambda: served[0],
+    )
+    await explorer.run(episodes=1)
+    assert {c["model"] for c in model.calls} == {"scripted"}  # no adapter yet: the base model
+    served[0] = "adapter-7"
+    await explorer.run(episodes=2)
+    assert model.calls[-1]["model"] == "adapter-7"
+    assert [t.model for t in store.trials(tool="get_weather")] == ["scripted", "adapter-7"]
+    # the operator can keep exploration on the base model
+    model.calls.clear()
+    off = s.model_copy(update={"use_adapter": False, "num_episodes": 3})
+    explorer = Explorer(
+        [tools["get_weather"]], model=model, upstream=client, store=store, settings=off,
+        protocol=ReActProtocol(constrained=False), adapter=lambda: "adapter-7",
+    )  # fmt: skip
+    await explorer.run(episodes=3)
+    assert {c["model"] for c in model.calls} == {"scripted"}

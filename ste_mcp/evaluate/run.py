@@ -54,6 +54,9 @@ class EvalConfig(BaseModel):
     constrained: bool = Field(
         False, description="constrain ReAct decoding with a grammar (not the paper's protocol)"
     )
+    prefill: bool = Field(
+        True, description="start unconstrained ReAct replies with 'Thought:' (vLLM continue_final_message)"
+    )
     temperature: float = 0.0
     max_tokens: int = 256
     k: int = Field(3, description="demonstrations per query in the retrieval setting")
@@ -77,6 +80,7 @@ class EvalResult(BaseModel):
             "adapter": self.config.adapter,
             "protocol": self.config.protocol,
             "constrained": self.config.constrained,
+            "prefill": self.config.prefill,
             "temperature": self.config.temperature,
             "max_tokens": self.config.max_tokens,
             "errors": self.errors,
@@ -119,7 +123,7 @@ class PromptBuilder:
         if config.setting == "retrieval" and retrieve is None:
             raise ValueError("the retrieval setting needs an exemplar store to retrieve from")
         self.protocol = (
-            ReActProtocol(constrained=config.constrained)
+            ReActProtocol(constrained=config.constrained, prefill=config.prefill)
             if config.protocol == "react"
             else NativeToolProtocol()
         )

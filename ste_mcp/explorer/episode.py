@@ -88,6 +88,12 @@ class ExploreContext:
     on_phase: PhaseHook | None = None
     on_trial: Callable[[TrialRecord], None] | None = None
     writer: TrialWriter | None = None
+    adapter: Callable[[], str | None] | None = None  # the served adapter to explore with, if any
+
+    @property
+    def model_name(self) -> str:
+        """The served model the next call goes to: the current adapter, else the base model."""
+        return (self.adapter() if self.adapter else None) or self.model.model
 
     def __post_init__(self) -> None:
         if self.writer is None:
@@ -126,7 +132,10 @@ async def _chat(
     ctx.budget.check(tool.name)
     kwargs.setdefault("max_tokens", ctx.settings.max_tokens)
     response = await ctx.model.chat(
-        fit_context(messages, ctx.context_chars), temperature=ctx.settings.temperature, **kwargs
+        fit_context(messages, ctx.context_chars),
+        model=ctx.model_name,
+        temperature=ctx.settings.temperature,
+        **kwargs,
     )
     used = response.usage.prompt_tokens + response.usage.completion_tokens
     ctx.budget.add_tokens(tool.name, used)
@@ -269,6 +278,7 @@ async def _one_trial(
     ctx: ExploreContext, tool: Tool, episode: int, slot: int, messages: list[Message]
 ) -> TrialRecord | None:
     started, t0 = datetime.now(UTC), time.perf_counter()
+    model_name = ctx.model_name  # recorded with the trial: the adapter it started with, or the base
     mark = len(messages)
     usage = _Usage()
     phase = ctx.on_phase or (lambda *_: None)
@@ -304,7 +314,7 @@ async def _one_trial(
         reflection_raw=reflection_raw,
         status=status,  # type: ignore[arg-type]
         messages=messages[mark:],  # redacted by the store
-        model=ctx.model.model,
+        model=model_name,
         protocol=getattr(ctx.protocol, "name", ""),
         prompt_version=prompts.PROMPT_VERSION,
         prompt_tokens=usage.prompt_tokens,

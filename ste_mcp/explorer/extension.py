@@ -94,6 +94,13 @@ class ExplorerExtension(BaseExtension):
     def background(self) -> list[Callable[[], Awaitable[None]]]:
         return [self.run] if self.app.settings.server.explore_in_background else []
 
+    def _served_adapter(self) -> str | None:
+        """The adapter the fine-tuning feature serves now, if that feature is installed."""
+        for ext in self.app.extensions:
+            if getattr(ext, "name", "") == "finetune":
+                return getattr(ext, "active_adapter", None)
+        return None
+
     async def run(self) -> None:
         """Explore for the server's lifetime: wait for the model, explore, then look for new work."""
         from ste_mcp.app import ModelUnavailable
@@ -122,6 +129,7 @@ class ExplorerExtension(BaseExtension):
             secrets=secrets,
             context_chars=context_chars(settings),
             status_file=live_status_file(settings),
+            adapter=self._served_adapter,
         )
         async with anyio.create_task_group() as tg:
             tg.start_soon(follow_pause_marker, explorer, pause_marker(settings))

@@ -91,9 +91,11 @@ class Explorer:
         context_chars: int = 12_000,
         on_trial: Callable[[TrialRecord], None] | None = None,
         status_file: Path | None = None,
+        adapter: Callable[[], str | None] | None = None,
     ) -> None:
         self._tools = tools if callable(tools) else (lambda fixed=list(tools): fixed)
         self.model = model
+        self.adapter = adapter  # the served adapter to explore with (None: the base model)
         self.upstream = upstream
         self.store = store
         self.settings = settings or ExplorerSettings()
@@ -181,6 +183,7 @@ class Explorer:
             context_chars=self.context_chars,
             on_phase=self._phase,
             on_trial=self._trial_done,
+            adapter=self.adapter if self.settings.use_adapter else None,
         )
         pending = deque(await self.plan(episodes))
         busy: Counter[str] = Counter()

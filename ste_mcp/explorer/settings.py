@@ -9,6 +9,11 @@ class ExplorerSettings(BaseModel):
         3, ge=1, description="Trials per episode sharing one conversation (paper: 3-4)."
     )
     max_turn: int = Field(4, ge=1, description="Tool calls per trial (paper: 4).")
+    use_adapter: bool = Field(
+        True,
+        description="Explore with the promoted LoRA adapter once one is served (the loop improves itself); "
+        "false: always the base model.",
+    )
     temperature: float = Field(
         1.0, ge=0, description="Sampling temperature of the explorer model (paper: 1.0)."
     )

@@ -21,14 +21,16 @@ import math
 import random
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from ste_mcp.finetune.settings import FinetuneSettings
-from ste_mcp.memory.exemplars import Exemplar
 from ste_mcp.memory.redact import Redactor
-from ste_mcp.upstream.tools import Tool
+
+if TYPE_CHECKING:  # the training process imports this module: no LanceDB or upstream stack there
+    from ste_mcp.memory.exemplars import Exemplar
+    from ste_mcp.upstream.tools import Tool
 
 Row = dict[str, Any]
 

@@ -72,6 +72,7 @@ def managed_server(settings: Settings, prepared: PreparedModel) -> ManagedVLLM:
         enforce_eager=llm.enforce_eager,
         max_lora_rank=llm.max_lora_rank,
         max_loras=llm.max_loras,
+        dtype=llm.dtype,
     )
 
 

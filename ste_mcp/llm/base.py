@@ -74,6 +74,7 @@ class ChatModel(Protocol):
         structured: dict[str, Any] | None = None,
         tools: list[dict[str, Any]] | None = None,
         tool_choice: str | dict[str, Any] | None = None,
+        prefix: str | None = None,
     ) -> ChatResponse: ...
 
 

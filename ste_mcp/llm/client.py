@@ -2,8 +2,8 @@
 
 Async over httpx, with a concurrency limit, retries with exponential backoff and jitter on 429 / 5xx
 / connection errors, cumulative token accounting, and errors that name the server and the failure.
-vLLM extras: ``structured`` (sent as ``structured_outputs``: json / regex / choice / grammar) and
-runtime LoRA adapters (``load_lora`` / ``unload_lora``; then ``model=<adapter name>``).
+vLLM extras: ``structured`` (sent as ``structured_outputs``: json / regex / choice / grammar), ``prefix``
+(the reply's start, continued by the model) and runtime LoRA adapters (``load_lora`` / ``unload_lora``; then ``model=<adapter name>``).
 """
 
 from __future__ import annotations
@@ -92,7 +92,12 @@ class OpenAIChatModel:
         structured: dict[str, Any] | None = None,
         tools: list[dict[str, Any]] | None = None,
         tool_choice: str | dict[str, Any] | None = None,
+        prefix: str | None = None,
     ) -> ChatResponse:
+        """One chat completion. ``prefix``: the reply starts with this text and the model continues it
+        (vLLM's ``continue_final_message``); the response's text includes it."""
+        if prefix:
+            messages = [*messages, {"role": "assistant", "content": prefix}]
         payload: dict[str, Any] = {
             "model": model or self._model,
             "messages": messages,
@@ -108,9 +113,15 @@ class OpenAIChatModel:
             "tool_choice": tool_choice,
         }
         payload.update({k: v for k, v in optional.items() if v is not None})
+        if prefix:
+            payload.update(add_generation_prompt=False, continue_final_message=True)
         t0 = time.perf_counter()
         body = await self._request("POST", "/chat/completions", payload)
         response = _parse_completion(body, payload["model"], self.base_url)
+        if prefix:
+            for choice in response.choices:
+                if not choice.tool_calls:
+                    choice.text = prefix + choice.text
         response.latency_ms = (time.perf_counter() - t0) * 1000
         self.usage.prompt_tokens += response.usage.prompt_tokens
         self.usage.completion_tokens += response.usage.completion_tokens

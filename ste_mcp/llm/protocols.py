@@ -83,8 +83,10 @@ def as_tool_defs(tools: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 def format_react_call(tool: str, arguments: Mapping[str, Any], thought: str = "") -> str:
-    """A call step in the ReAct format (what a model should write, what fine-tuning teaches)."""
-    head = f"Thought: {thought}\n" if thought else ""
+    """A call step in the ReAct format (what a model should write, what fine-tuning teaches); the
+    thought defaults to naming the tool, so that demonstrations and training targets continue
+    ``REACT_PREFIX`` the way the prompt asks."""
+    head = f"Thought: {thought or f'{tool} fits this request.'}\n"
     return f"{head}Action: {tool}\nAction Input: {json.dumps(dict(arguments), ensure_ascii=False)}"
 
 
@@ -114,17 +116,19 @@ class CallProtocol(Protocol):
 
 # ---------------------------------------------------------------------------------------------- ReAct
 
+# The call format comes last: small models imitate the last example in the prompt, and a format that
+# ends with "Final Answer" or "Observation:" gets exactly that back (measured on bench/dev, never on
+# STE-50 test items: docs/BENCHMARKS.md, "Learning curve").
 _REACT_FORMAT = """\
-Use a tool by writing exactly:
-Thought: <what to do next, one line>
+When a tool's result you already have answers the request, reply with "Final Answer: <the answer>". \
+Otherwise call a tool: reply with exactly these three lines and nothing else:
+Thought: <one line: which tool fits and why>
 Action: <the tool name, one of: {names}>
 Action Input: <the arguments as one JSON object, e.g. {{"key_1": "value_1", "key_2": 2}}>
-
-Then stop: the tool's result comes back to you starting with "{obs}". Make ONE call at a time, never \
-a list of calls, and never write "{obs}" yourself. This Thought/Action/Action Input/Observation cycle can \
-repeat. When you have what you need, write:
-Thought: I now know the final answer
-Final Answer: <the answer to the user>"""
+The tool's result comes back to you in a message starting with "{obs}"; never write it yourself. \
+Make one call at a time."""
+# An unconstrained reply starts from this (vLLM continues it): the model cannot open with "Observation:".
+REACT_PREFIX = "Thought:"
 
 _JSON_GRAMMAR = r"""
 object ::= "{" ws (member (ws "," ws member)*)? ws "}"
@@ -162,12 +166,14 @@ def _names(tool_names: Collection[str]) -> str:
 
 
 class ReActProtocol:
-    """The paper's text protocol. ``constrained``: send a vLLM grammar so that every reply parses."""
+    """The paper's text protocol. ``constrained``: send a vLLM grammar so that every reply parses;
+    ``prefill``: otherwise start every reply with ``REACT_PREFIX``."""
 
     name = "react"
 
-    def __init__(self, constrained: bool = True) -> None:
+    def __init__(self, constrained: bool = True, prefill: bool = True) -> None:
         self.constrained = constrained
+        self.prefill = prefill
 
     def system_prompt(self, tools: Sequence[Any], instructions: str = "") -> str:
         fns = [_function(t) for t in tools]
@@ -184,6 +190,8 @@ class ReActProtocol:
         kwargs: dict[str, Any] = {"stop": [OBSERVATION]}
         if self.constrained:
             kwargs["structured"] = {"grammar": react_grammar([_function(t)["name"] for t in tools])}
+        elif self.prefill:
+            kwargs["prefix"] = REACT_PREFIX
         return kwargs
 
     def parse(self, response: ChatResponse, tool_names: Collection[str]) -> Parsed:
