@@ -53,7 +53,9 @@ def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
             cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
         except OSError:
             return False
-    flags = set(re.findall(r"[a-z0-9_]+", " ".join(ln for ln in cpuinfo.splitlines() if ln.startswith("flags"))))
+    flags = set(
+        re.findall(r"[a-z0-9_]+", " ".join(ln for ln in cpuinfo.splitlines() if ln.startswith("flags")))
+    )
     return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
