@@ -337,6 +337,8 @@ def test_clean_query_and_context_fit() -> None:
     assert clean_query('Request: "What is the weather in Oslo?"\nmore') == "What is the weather in Oslo?"
     assert clean_query("Thought: I should ask\n**Query:** Time in Tokyo now") == "Time in Tokyo now"
     assert clean_query("\n\n") == ""
+    # a small model labels its request with the system prompt's last label
+    assert clean_query('Observation: "Convert 1200 dollars to words"') == "Convert 1200 dollars to words"
     assert (
         clean_query("Thought: the price of gold in euros today\nAction: get_price")
         == "the price of gold in euros today"
@@ -408,3 +410,15 @@ async def test_explores_with_the_served_adapter_once_one_is_promoted(tools, clie
     )  # fmt: skip
     await explorer.run(episodes=3)
     assert {c["model"] for c in model.calls} == {"scripted"}
+
+
+async def test_the_first_step_of_a_trial_must_be_a_call(tools, client, store, upstream) -> None:
+    model = scripted(player({"get_weather": {"city": "Oslo"}}))
+    ctx = ExploreContext(
+        model=model, upstream=client, store=store, protocol=ReActProtocol(constrained=True),
+        settings=ExplorerSettings(upstream_rate_per_s=0, num_stm_slots=1),
+    )  # fmt: skip
+    await run_episode(ctx, tools["get_weather"], 0)
+    grammars = [c["structured"]["grammar"] for c in model.calls if "grammar" in (c.get("structured") or {})]
+    assert len(grammars) == 2  # the call, then the final answer
+    assert "(action | final)" not in grammars[0] and "(action | final)" in grammars[1]

@@ -119,6 +119,26 @@ def test_react_grammar_compiles_and_accepts_only_the_format() -> None:
     assert not accepts("It is sunny.")
 
 
+def test_must_call_grammar_refuses_a_final_answer() -> None:
+    grammar = xgrammar.Grammar.from_ebnf(react_grammar(NAMES, must_call=True))
+    tokenizer_info = xgrammar.TokenizerInfo([chr(c) for c in range(32, 127)] + ["\n"])
+    compiled = xgrammar.GrammarCompiler(tokenizer_info).compile_grammar(grammar)
+
+    def accepts(text: str) -> bool:
+        matcher = xgrammar.GrammarMatcher(compiled, terminate_without_stop_token=True)
+        return matcher.accept_string(text) and matcher.is_terminated()
+
+    assert accepts('Thought: go\nAction: get_weather\nAction Input: {"city": "Paris"}')
+    assert not accepts("Final Answer: 42")
+    assert not accepts("Thought: I know it\nFinal Answer: 42")
+    kwargs = ReActProtocol().request_kwargs([WEATHER], must_call=True)
+    assert (
+        "final ::=" in kwargs["structured"]["grammar"]
+        and "(action | final)" not in kwargs["structured"]["grammar"]
+    )
+    assert NativeToolProtocol().request_kwargs([WEATHER], must_call=True)["tool_choice"] == "required"
+
+
 def test_react_round_trip_of_the_training_format() -> None:
     text = format_react_call("add_days", {"date": "2024-01-01", "days": 3}, thought="add them")
     assert parse_react(text, NAMES) == ParsedCall("add_days", {"date": "2024-01-01", "days": 3}, "add them")

@@ -181,9 +181,11 @@ async def trial(
     messages.append({"role": "user", "content": prompts.trial_prompt(query)})
     turns: list[Turn] = []
     try:
-        for _ in range(ctx.settings.max_turn):
+        for turn_index in range(ctx.settings.max_turn):
             before = (usage.prompt_tokens, usage.completion_tokens, usage.llm_ms)
-            response = await _chat(ctx, tool, messages, usage, **ctx.protocol.request_kwargs(tools))
+            # the first step of a trial is a real call: answering from memory teaches nothing
+            kwargs = ctx.protocol.request_kwargs(tools, must_call=turn_index == 0)
+            response = await _chat(ctx, tool, messages, usage, **kwargs)
             parsed = ctx.protocol.parse(response, [tool.name])
             messages.append(ctx.protocol.assistant_message(response))
             turn = Turn(
@@ -345,13 +347,14 @@ _FORMAT_LINE = re.compile(r"^(?:thought|action|action input|observation|final an
 
 def clean_query(text: str) -> str:
     """The user query in a model's imagination reply: the first content line without labels or
-    quotes (else what a "Thought:" line says); "" when there is none."""
+    quotes (else what a "Thought:" or "Observation:" line says: small models label their request with
+    the last label of the system prompt); "" when there is none."""
     thought = ""
     for line in (text or "").splitlines():
         line = line.replace("**", "").strip().strip("*#>").strip()
         if _FORMAT_LINE.match(line):
-            if not thought and line.lower().startswith("thought"):
-                thought = line.split(":", 1)[1].strip()
+            if not thought and line.lower().startswith(("thought", "observation")):
+                thought = line.split(":", 1)[1].strip().strip("\"'“”").strip()
             continue
         line = _ROLE_PREFIX.sub("", line).strip().strip("\"'“”").strip()
         if line:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-PROMPT_VERSION = "ste-explore-1"
+PROMPT_VERSION = "ste-explore-2"
 
 EXPLORER_INSTRUCTIONS = """\
 You are practising how to use a tool. You will invent realistic requests a user might make, \

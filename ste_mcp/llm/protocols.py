@@ -105,7 +105,7 @@ class CallProtocol(Protocol):
 
     def system_prompt(self, tools: Sequence[Any], instructions: str = "") -> str: ...
 
-    def request_kwargs(self, tools: Sequence[Any]) -> dict[str, Any]: ...
+    def request_kwargs(self, tools: Sequence[Any], *, must_call: bool = False) -> dict[str, Any]: ...
 
     def parse(self, response: ChatResponse, tool_names: Collection[str]) -> Parsed: ...
 
@@ -149,11 +149,13 @@ _THOUGHT = re.compile(
 )
 
 
-def react_grammar(tool_names: Collection[str]) -> str:
-    """An EBNF grammar (xgrammar, as vLLM's ``structured_outputs.grammar``) for one ReAct step."""
+def react_grammar(tool_names: Collection[str], *, must_call: bool = False) -> str:
+    """An EBNF grammar (xgrammar, as vLLM's ``structured_outputs.grammar``) for one ReAct step;
+    ``must_call``: the step is a call (no final answer)."""
     names = " | ".join(json.dumps(n) for n in sorted(tool_names)) or '""'
+    step = "action" if must_call else "(action | final)"
     return (
-        'root ::= ("Thought: " line "\\n")? (action | final)\n'
+        f'root ::= ("Thought: " line "\\n")? {step}\n'
         "line ::= [^\\n]*\n"
         'action ::= "Action: " name "\\nAction Input: " object\n'
         f"name ::= {names}\n"
@@ -186,10 +188,12 @@ class ReActProtocol:
         parts.append(_REACT_FORMAT.format(names=_names(fn["name"] for fn in fns), obs=OBSERVATION))
         return "\n\n".join(parts)
 
-    def request_kwargs(self, tools: Sequence[Any]) -> dict[str, Any]:
+    def request_kwargs(self, tools: Sequence[Any], *, must_call: bool = False) -> dict[str, Any]:
+        """Request options for one step; ``must_call``: (constrained) the step is a tool call."""
         kwargs: dict[str, Any] = {"stop": [OBSERVATION]}
         if self.constrained:
-            kwargs["structured"] = {"grammar": react_grammar([_function(t)["name"] for t in tools])}
+            names = [_function(t)["name"] for t in tools]
+            kwargs["structured"] = {"grammar": react_grammar(names, must_call=must_call)}
         elif self.prefill:
             kwargs["prefix"] = REACT_PREFIX
         return kwargs
@@ -286,12 +290,12 @@ class NativeToolProtocol:
     def system_prompt(self, tools: Sequence[Any], instructions: str = "") -> str:
         return instructions.strip()
 
-    def request_kwargs(self, tools: Sequence[Any]) -> dict[str, Any]:
+    def request_kwargs(self, tools: Sequence[Any], *, must_call: bool = False) -> dict[str, Any]:
         defs = as_tool_defs(tools)
         if self.strict:
             for d in defs:
                 d["function"]["strict"] = True
-        return {"tools": defs, "tool_choice": self.tool_choice}
+        return {"tools": defs, "tool_choice": "required" if must_call else self.tool_choice}
 
     def parse(self, response: ChatResponse, tool_names: Collection[str]) -> Parsed:
         calls = response.tool_calls
