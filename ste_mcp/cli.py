@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from typing import Any
 
@@ -88,16 +89,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every ``with``/``finally`` runs: a managed vLLM server or a
+    trainer started by this process is stopped, not left running (``kill``, ``systemctl stop``)."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def install_signal_handlers() -> None:
+    """Make SIGTERM unwind the program like Ctrl-C (main thread only)."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from ste_mcp.config import ConfigError
 
+    install_signal_handlers()
     try:
         return int(args._run(args) or 0)
     except ConfigError as exc:
         print(f"ste-mcp: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        return 143
     except KeyboardInterrupt:
         return 130
 

@@ -182,6 +182,9 @@ Raw results: `docs/bench/continual.json`.
 
 
 if __name__ == "__main__":
+    from ste_mcp.cli import install_signal_handlers
+
+    install_signal_handlers()  # SIGTERM stops the managed vLLM too
     arguments = parse_args()
     if arguments.report_only:  # a run cut short: report what finished
         outcome = json.loads((Path(arguments.data_dir) / "partial.json").read_text())
