@@ -131,6 +131,7 @@ def test_must_call_grammar_refuses_a_final_answer() -> None:
     assert accepts('Thought: go\nAction: get_weather\nAction Input: {"city": "Paris"}')
     assert not accepts("Final Answer: 42")
     assert not accepts("Thought: I know it\nFinal Answer: 42")
+    assert not accepts("Thought: " + "x" * 301 + "\nAction: get_weather\nAction Input: {}")  # one short line
     kwargs = ReActProtocol().request_kwargs([WEATHER], must_call=True)
     assert (
         "final ::=" in kwargs["structured"]["grammar"]

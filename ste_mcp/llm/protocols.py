@@ -156,7 +156,7 @@ def react_grammar(tool_names: Collection[str], *, must_call: bool = False) -> st
     step = "action" if must_call else "(action | final)"
     return (
         f'root ::= ("Thought: " line "\\n")? {step}\n'
-        "line ::= [^\\n]*\n"
+        "line ::= [^\\n]{0,300}\n"  # a thought is one short line: a rambling one would eat max_tokens
         'action ::= "Action: " name "\\nAction Input: " object\n'
         f"name ::= {names}\n"
         'final ::= "Final Answer: " [^\\n] [^\\x00]*\n' + _JSON_GRAMMAR
