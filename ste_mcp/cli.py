@@ -18,6 +18,7 @@ import argparse
 import importlib
 import signal
 import sys
+import threading
 from typing import Any
 
 from ste_mcp import __version__
@@ -99,8 +100,10 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def install_signal_handlers() -> None:
-    """Make SIGTERM unwind the program like Ctrl-C (main thread only)."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    """Make SIGTERM unwind the program like Ctrl-C (only possible from the main thread; elsewhere, e.g.
+    ``main()`` called in a worker thread, the process keeps its handler)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def main(argv: list[str] | None = None) -> int:
