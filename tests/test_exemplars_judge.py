@@ -77,3 +77,10 @@ def test_paraphrases_parsed_deduplicated_and_checked():
     assert clean_paraphrases(lines, query, 5) == ["What's 5 dollars in euros?", "Five dollars to euros"]
     assert clean_paraphrases('["a b c", "d e f", "g h i"]', query, 2) == ["a b c", "d e f"]
     assert clean_paraphrases("", query, 3) == []
+
+
+def test_the_judge_gives_its_reason_before_its_answer():
+    from ste_mcp.explorer.judge import VERDICT_SCHEMA, judge_messages  # noqa: F401
+
+    for question in VERDICT_SCHEMA["properties"].values():
+        assert list(question["properties"]) == ["reason", "answer"]  # decoding follows this order

@@ -27,10 +27,17 @@ QUESTIONS = {
     "appropriate": "Was the tool used appropriately for this query, with sensible arguments?",
 }
 
+# The reason comes before the answer (the decoding follows this order): a model that must say yes/no
+# first commits before it has looked. With the answer first the packaged 0.5B judge rejected every
+# successful exploration trial of the learning-curve run; with the reason first it accepted the correct
+# ones and still rejected the failed ones (docs/BENCHMARKS.md, "Learning curve").
 _ANSWER = {
     "type": "object",
-    "properties": {"answer": {"type": "string", "enum": ["yes", "no"]}, "reason": {"type": "string"}},
-    "required": ["answer", "reason"],
+    "properties": {
+        "reason": {"type": "string", "maxLength": 300},
+        "answer": {"type": "string", "enum": ["yes", "no"]},
+    },
+    "required": ["reason", "answer"],
 }
 VERDICT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -92,9 +99,9 @@ def judge_messages(
         + "Tool calls and outputs:\n"
         + "\n".join(calls)
         + f"\nFinal answer: {clean_text(trial.final_answer or '', 800)}\n\n"
-        + "Answer each question with yes or no and a short reason:\n"
+        + "For each question, first give a short reason, then answer yes or no:\n"
         + questions
-        + '\n\nReply as JSON: {"informative": {"answer": "yes", "reason": "..."}, '
+        + '\n\nReply as JSON: {"informative": {"reason": "...", "answer": "yes"}, '
         '"faithful": {...}, "appropriate": {...}}'
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
