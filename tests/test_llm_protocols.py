@@ -103,14 +103,20 @@ def test_react_request_kwargs_stop_and_grammar() -> None:
     assert "structured" not in ReActProtocol(constrained=False).request_kwargs([WEATHER])
 
 
-def test_react_grammar_compiles_and_accepts_only_the_format() -> None:
-    grammar = xgrammar.Grammar.from_ebnf(react_grammar(NAMES))
+def grammar_acceptor(ebnf: str):
+    """Whether a whole text is a complete sentence of the grammar (xgrammar, as vLLM uses it)."""
     tokenizer_info = xgrammar.TokenizerInfo([chr(c) for c in range(32, 127)] + ["\n"])
-    compiled = xgrammar.GrammarCompiler(tokenizer_info).compile_grammar(grammar)
+    compiled = xgrammar.GrammarCompiler(tokenizer_info).compile_grammar(xgrammar.Grammar.from_ebnf(ebnf))
 
     def accepts(text: str) -> bool:
         matcher = xgrammar.GrammarMatcher(compiled, terminate_without_stop_token=True)
         return matcher.accept_string(text) and matcher.is_terminated()
+
+    return accepts
+
+
+def test_react_grammar_compiles_and_accepts_only_the_format() -> None:
+    accepts = grammar_acceptor(react_grammar(NAMES))
 
     assert accepts('Thought: go\nAction: get_weather\nAction Input: {"city": "Paris", "n": [1, 2.5e3]}')
     assert accepts("Final Answer: 42")
@@ -120,13 +126,7 @@ def test_react_grammar_compiles_and_accepts_only_the_format() -> None:
 
 
 def test_must_call_grammar_refuses_a_final_answer() -> None:
-    grammar = xgrammar.Grammar.from_ebnf(react_grammar(NAMES, must_call=True))
-    tokenizer_info = xgrammar.TokenizerInfo([chr(c) for c in range(32, 127)] + ["\n"])
-    compiled = xgrammar.GrammarCompiler(tokenizer_info).compile_grammar(grammar)
-
-    def accepts(text: str) -> bool:
-        matcher = xgrammar.GrammarMatcher(compiled, terminate_without_stop_token=True)
-        return matcher.accept_string(text) and matcher.is_terminated()
+    accepts = grammar_acceptor(react_grammar(NAMES, must_call=True))
 
     assert accepts('Thought: go\nAction: get_weather\nAction Input: {"city": "Paris"}')
     assert not accepts("Final Answer: 42")
