@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -37,6 +38,13 @@ if TYPE_CHECKING:
 __all__ = ["FEATURES", "App", "ModelUnavailable"]
 
 log = logging.getLogger(__name__)
+
+MODEL_RETRY_FIRST_S = 30.0
+"""After a failed model open, ``get_model()`` fails fast this long before one real retry ..."""
+MODEL_RETRY_MAX_S = 600.0
+"""... doubling after each further failure up to this; a success resets it."""
+
+_monotonic = time.monotonic  # the backoff clock (tests replace it; the event loop keeps its own)
 
 
 class ModelUnavailable(RuntimeError):
@@ -68,7 +76,10 @@ class App:
         self.toolbox_url: str | None = None
         self._stack: AsyncExitStack | None = None
         self._model: ChatModel | None = None
-        self._model_lock = anyio.Lock()
+        self._model_lock = anyio.Lock()  # one in-flight open, shared by concurrent callers
+        self._model_error: tuple[str, Exception] | None = None  # last open failure, re-raised ...
+        self._model_retry_at = 0.0  # ... until this (``_monotonic()``)
+        self._model_failures = 0
 
     @property
     def data_dir(self) -> Path:
@@ -110,6 +121,7 @@ class App:
     async def stop(self) -> None:
         stack, self._stack = self._stack, None
         self._model = None
+        self._model_error, self._model_retry_at, self._model_failures = None, 0.0, 0
         if stack is not None:
             await stack.aclose()
 
@@ -149,19 +161,38 @@ class App:
         await self.notifier.notify()
 
     async def get_model(self) -> ChatModel:
-        """The chat model, opened on first use with ``ste_mcp.llm.open_model(settings)``."""
+        """The chat model, opened on first use with ``ste_mcp.llm.open_model(settings)``.
+
+        A failed open is remembered: until the backoff (``MODEL_RETRY_FIRST_S`` doubling to
+        ``MODEL_RETRY_MAX_S``) has passed, calls raise the same ``ModelUnavailable`` at once, naming
+        when the next attempt will be made; then one call really retries. Success resets the backoff.
+        """
         if self._stack is None:
             raise RuntimeError("App.get_model() before App.start()")
         async with self._model_lock:
-            if self._model is None:
-                try:
-                    from ste_mcp.llm import open_model
-                except ImportError as exc:
-                    raise ModelUnavailable(f"the model side is not installed: {exc}") from exc
-                try:
-                    self._model = await self._stack.enter_async_context(open_model(self.settings))
-                except Exception as exc:
-                    raise ModelUnavailable(f"cannot open model {self.settings.llm.model!r}: {exc}") from exc
+            if self._model is not None:
+                return self._model
+            if self._model_error is not None and _monotonic() < self._model_retry_at:
+                message, cause = self._model_error
+                raise ModelUnavailable(message) from cause
+            try:
+                from ste_mcp.llm import open_model
+            except ImportError as exc:
+                raise ModelUnavailable(f"the model side is not installed: {exc}") from exc
+            try:
+                self._model = await self._stack.enter_async_context(open_model(self.settings))
+            except Exception as exc:
+                delay = min(MODEL_RETRY_FIRST_S * 2**self._model_failures, MODEL_RETRY_MAX_S)
+                self._model_failures += 1
+                self._model_retry_at = _monotonic() + delay
+                when = time.strftime("%H:%M:%S", time.localtime(time.time() + delay))
+                message = (
+                    f"cannot open model {self.settings.llm.model!r}: {exc} (failed "
+                    f"{self._model_failures} time(s); next attempt after {when}, backoff {delay:.0f} s)"
+                )
+                self._model_error = (message, exc)
+                raise ModelUnavailable(message) from exc
+            self._model_error, self._model_retry_at, self._model_failures = None, 0.0, 0
             return self._model
 
 

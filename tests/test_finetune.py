@@ -363,3 +363,80 @@ def test_the_training_process_needs_no_database_or_server_stack():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie nobody reaped yet counts as gone)."""
+    import os
+
+    stat = Path(f"/proc/{pid}/stat")
+    if Path("/proc/self/stat").exists():
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except (OSError, IndexError):
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("pdeathsig", [True, False], ids=["prctl", "watcher-thread"])
+def test_the_training_process_dies_with_its_parent(tmp_path: Path, pdeathsig: bool):
+    """A SIGKILLed ``ste-mcp serve`` / ``train`` leaves no orphan training process behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ready = tmp_path / "ready"
+    child = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from ste_mcp.finetune.train import die_with_parent\n"
+        f"die_with_parent(pdeathsig={pdeathsig})\n"
+        f"Path({str(ready)!r}).write_text('ok')\n"
+        "time.sleep(600)\n"
+    )
+    parent = (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from ste_mcp.finetune.rounds import _run_process\n"
+        "asyncio.run(_run_process([sys.executable, '-c', sys.argv[1]], None, Path(sys.argv[2]), None))\n"
+    )
+    pid_file = tmp_path / "train.pid"
+    proc = subprocess.Popen([sys.executable, "-c", parent, child, str(pid_file)])
+    child_pid = None
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and ready.exists()):
+            assert time.monotonic() < deadline and proc.poll() is None, "the training process never started"
+            time.sleep(0.1)
+        child_pid = int(pid_file.read_text())
+        assert _alive(child_pid)
+        proc.kill()  # SIGKILL: the parent gets no chance to clean up
+        proc.wait()
+        deadline = time.monotonic() + 20
+        while _alive(child_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(child_pid), "the training process outlived its SIGKILLed parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if child_pid is not None and _alive(child_pid):
+            os.kill(child_pid, signal.SIGKILL)
+
+
+def test_die_with_parent_does_nothing_without_a_parent_pid(monkeypatch: pytest.MonkeyPatch):
+    """Run by hand (no parent pid in the environment) the training process arms nothing."""
+    import threading
+
+    from ste_mcp.finetune import train
+
+    monkeypatch.delenv(train.PARENT_PID_ENV, raising=False)
+    before = {t.name for t in threading.enumerate()}
+    train.die_with_parent()
+    assert {t.name for t in threading.enumerate()} == before

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import sys
 import types as pytypes
+from contextlib import asynccontextmanager
 
+import anyio
 import pytest
 
 from ste_mcp.app import App, ModelUnavailable
@@ -50,6 +52,66 @@ async def test_model_unavailable_is_a_clear_error(data_dir, upstream_spec):
         with pytest.raises(ModelUnavailable, match="cannot open model"):
             await app.get_model()
         assert len(app.toolset) > 0  # the proxy keeps working
+
+
+async def test_model_open_failure_backs_off(data_dir, upstream_spec, monkeypatch):
+    """A failed open is remembered: fail fast, one shared in-flight open, a real retry after the window."""
+    import ste_mcp.app as app_module
+    import ste_mcp.llm as llm_module
+
+    calls: list[int] = []
+    outcome = {"fail": True}
+    model = object()
+
+    @asynccontextmanager
+    async def fake_open_model(settings):
+        calls.append(1)
+        await anyio.sleep(0.05)  # an in-flight open the concurrent callers must share
+        if outcome["fail"]:
+            raise ConnectionError("model server at http://127.0.0.1:9 refused the connection")
+        yield model
+
+    now = [1000.0]
+    monkeypatch.setattr(llm_module, "open_model", fake_open_model)
+    monkeypatch.setattr(app_module, "_monotonic", lambda: now[0])
+    settings = load_settings(data_dir=str(data_dir), specs=[str(upstream_spec)])
+    async with App(settings, features=[]) as app:
+        errors: list[str] = []
+
+        async def call() -> None:
+            with pytest.raises(ModelUnavailable) as info:
+                await app.get_model()
+            errors.append(str(info.value))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(call)
+        assert len(calls) == 1  # concurrent callers shared the one failed open
+        assert "refused the connection" in errors[0] and "next attempt after" in errors[0]
+        assert len(set(errors)) == 1
+
+        now[0] += app_module.MODEL_RETRY_FIRST_S - 1
+        with pytest.raises(ModelUnavailable, match="next attempt after") as info:
+            await app.get_model()
+        assert str(info.value) == errors[0]
+        assert isinstance(info.value.__cause__, ConnectionError)
+        assert len(calls) == 1  # failed fast, no new open
+
+        now[0] += 2  # past the window: one real retry, which fails again and doubles the backoff
+        with pytest.raises(ModelUnavailable, match="failed 2 time"):
+            await app.get_model()
+        assert len(calls) == 2
+        now[0] += app_module.MODEL_RETRY_FIRST_S + 1  # within the doubled window
+        with pytest.raises(ModelUnavailable):
+            await app.get_model()
+        assert len(calls) == 2
+
+        outcome["fail"] = False
+        now[0] += app_module.MODEL_RETRY_FIRST_S  # past the doubled window
+        assert await app.get_model() is model
+        assert await app.get_model() is model
+        assert len(calls) == 3
+        assert app._model_error is None and app._model_failures == 0  # success reset the backoff
 
 
 def test_logs_never_contain_secrets(data_dir, monkeypatch):

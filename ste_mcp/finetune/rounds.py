@@ -26,7 +26,7 @@ from ste_mcp.finetune.dataset import GENERAL_PROMPTS, DatasetBuilder, read_jsonl
 from ste_mcp.finetune.gate import Decision, decide
 from ste_mcp.finetune.registry import AdapterRegistry, Manifest, write_json_atomic
 from ste_mcp.finetune.settings import FinetuneSettings
-from ste_mcp.finetune.train import TrainJob
+from ste_mcp.finetune.train import PARENT_PID_ENV, TrainJob
 from ste_mcp.memory.exemplars import Exemplar
 from ste_mcp.upstream.tools import Tool
 
@@ -64,8 +64,11 @@ def _exclusive(root: Path) -> Iterator[None]:
 
 
 async def _run_process(cmd: list[str], log: IO[str] | None, pid_file: Path, threads: int | None) -> int:
-    """Run the training process in its own process group; cancelling the caller kills the group."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    """Run the training process in its own process group; cancelling the caller kills the group.
+
+    The child gets this process's pid (``PARENT_PID_ENV``): ``ste_mcp.finetune.train`` dies with it.
+    """
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", PARENT_PID_ENV: str(os.getpid())}
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     proc = await asyncio.create_subprocess_exec(*cmd, stdout=log, stderr=log, env=env, start_new_session=True)

@@ -4,17 +4,21 @@ Runs apart from the server so that serving and exploration never stall. In ``job
 ``dataset.jsonl`` and ``heldout.jsonl`` (written by ``rounds.py``), trains a LoRA adapter with TRL's
 ``SFTTrainer`` (checkpoints in ``checkpoints/``: a killed run resumes from the last one), saves the
 adapter to ``adapter/`` (atomically), evaluates it and the baseline on the held-out exemplars, and
-writes ``result.json``. It never touches the registry: the parent registers the adapter.
+writes ``result.json``. It never touches the registry: the parent registers the adapter. It dies with
+its parent (``die_with_parent``): a killed ``ste-mcp serve`` / ``train`` leaves no orphan training.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,59 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ste_mcp.finetune.settings import FinetuneSettings
+
+PARENT_PID_ENV = "STE_MCP_TRAIN_PARENT_PID"
+"""Set by the parent (``rounds.py``) to its pid: the training process ends when that process dies."""
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent_pid: int | None = None, *, pdeathsig: bool = True, interval: float = 1.0) -> None:
+    """End this process (SIGKILL) as soon as ``parent_pid`` dies, even when it was killed with SIGKILL.
+
+    ``parent_pid`` defaults to ``$STE_MCP_TRAIN_PARENT_PID`` (removed from the environment, so helper
+    processes do not inherit it); with neither, nothing is done. On Linux the kernel delivers the signal
+    (``PR_SET_PDEATHSIG``); everywhere a daemon thread also checks every ``interval`` s whether this
+    process was re-parented. Dying abruptly is safe: a killed round resumes from its last checkpoint.
+    """
+    if parent_pid is None:
+        value = os.environ.pop(PARENT_PID_ENV, "").strip()
+        if not value.isdigit():
+            return
+        parent_pid = int(value)
+    if pdeathsig and sys.platform.startswith("linux"):
+        _set_pdeathsig(signal.SIGKILL)
+    if os.getppid() != parent_pid:  # it died before the signal was armed
+        _die()
+    watcher = threading.Thread(
+        target=_watch_parent, args=(parent_pid, interval), name="ste-mcp-parent-watch", daemon=True
+    )
+    watcher.start()
+
+
+def _set_pdeathsig(sig: int) -> None:
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+            print(f"prctl(PR_SET_PDEATHSIG) failed: errno {ctypes.get_errno()}", file=sys.stderr)
+    except (OSError, AttributeError) as exc:  # no prctl: the watcher thread still covers it
+        print(f"prctl(PR_SET_PDEATHSIG) unavailable: {exc}", file=sys.stderr)
+
+
+def _watch_parent(parent_pid: int, interval: float) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(interval)
+    print(f"parent process {parent_pid} is gone: stopping training", file=sys.stderr, flush=True)
+    _die()
+
+
+def _die() -> None:
+    if os.getpgrp() == os.getpid():  # leader of its own group (start_new_session): end its helpers too
+        with contextlib.suppress(OSError):
+            os.killpg(os.getpid(), signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 class TrainJob(BaseModel):
@@ -219,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--config", required=True, help="JSON file with the TrainJob")
     args = parser.parse_args(argv)
+    die_with_parent()
     job = TrainJob.model_validate_json(Path(args.config).read_text())
     run_job(job)
     return 0
