@@ -310,3 +310,62 @@ def test_refs_into_another_file(tmp_path):
     )
     tool = load_spec(write(tmp_path, "main.yaml", doc))[0]
     assert tool.input_schema["properties"]["limit"] == {"type": "integer", "maximum": 50}
+
+
+def alias_bomb(levels: int = 9, *, native: bool = False) -> str:
+    """A "billion laughs" document: 9 aliases per level, 9**levels strings once expanded. The native
+    one hangs (or exhausts memory) in anything that walks it, e.g. ``${VAR}`` substitution."""
+    anchors = ["&l0 [" + ", ".join(['"lol"'] * 9) + "]"]
+    anchors += [f"&l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]" for i in range(1, levels + 1)]
+    if native:
+        lines = ["base_url: http://api.test", "tools:", "  - name: lol", "    path: /lol", "    description:"]
+        return "\n".join(lines + [f"      - {a}" for a in anchors]) + "\n"
+    lines = ["openapi: 3.0.0", *(f"l{i}: {a}" for i, a in enumerate(anchors))]
+    return "\n".join(lines) + f"\npaths: {{/x: {{get: {{x-lol: *l{levels}}}}}}}\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (alias_bomb(), "too many YAML aliases: they expand the document by more than 1,000,000 nodes"),
+        (alias_bomb(native=True), "too many YAML aliases: they expand the document by more than"),
+        ("openapi: 3.0.0\na: &a [1]\nb: [" + ", ".join(["*a"] * 10_001) + "]\n", "too many YAML aliases"),
+        ("openapi: 3.0.0\nloop: &loop {self: *loop}\npaths: {}\n", "recursive YAML alias"),
+        ("openapi: 3.0.0\nloop: &loop [*loop]\npaths: {}\n", "recursive YAML alias"),
+    ],
+    ids=["billion-laughs", "billion-laughs-native", "many-aliases", "recursive-mapping", "recursive-list"],
+)
+def test_yaml_alias_bombs_are_refused(tmp_path, text, expected):
+    path = write(tmp_path, "bomb.yaml", text)
+    with pytest.raises(SpecError, match=r"bomb\.yaml: ") as err:
+        load_spec(path)
+    assert expected in str(err.value)
+
+
+def test_yaml_anchors_and_aliases_still_work(tmp_path):
+    text = """
+base_url: http://api.test
+tools:
+  - name: add
+    path: /add
+    params:
+      a: &number {type: number, in: query, required: true}
+      b: {<<: *number, description: Second.}
+  - name: neg
+    path: /neg
+    params:
+      a: *number
+"""
+    tools = {t.name: t for t in load_spec(write(tmp_path, "anchors.yaml", text))}
+    assert tools["add"].input_schema["properties"] == {
+        "a": {"type": "number"},
+        "b": {"type": "number", "description": "Second."},
+    }
+    assert tools["neg"].input_schema["required"] == ["a"]
+
+
+def test_spec_size_is_capped(tmp_path, monkeypatch):
+    monkeypatch.setattr("ste_mcp.upstream.specs.MAX_SPEC_BYTES", 1024)
+    path = write(tmp_path, "big.yaml", "openapi: 3.0.0\npaths: {}\n# " + "x" * 2048 + "\n")
+    with pytest.raises(SpecError, match=r"big\.yaml: spec is larger than"):
+        load_spec(path)

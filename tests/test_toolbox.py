@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import signal
 import socket
 import string
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
 
-from ste_mcp.toolbox import start_toolbox
+from ste_mcp.toolbox import start_toolbox, wolfram
 from ste_mcp.toolbox.api import catalog
 from ste_mcp.toolbox.server import ENDPOINTS
 
@@ -325,6 +327,8 @@ def test_wolfram_computes(toolbox_http, query, expected):
         "birth date of Albert Einstein",
         "__import__('os').system('id')",
         "9^9^9^9",
+        "9**9**9**9",
+        "10^10^10",
         "x.__class__",
         "molar mass of H2O)",
         "capital of Atlantis",
@@ -339,6 +343,51 @@ def test_wolfram_no_result(toolbox_http, query):
         "numpods": 0,
         "inputstring": query,
     }
+
+
+@pytest.fixture
+def math_workers(monkeypatch) -> list:
+    """Fresh math workers, each recorded when it starts."""
+    started = []
+    original = wolfram._Worker.__init__
+
+    def record(worker) -> None:
+        original(worker)
+        started.append(worker)
+
+    monkeypatch.setattr(wolfram._Worker, "__init__", record)
+    wolfram._workers.close()
+    yield started
+    wolfram._workers.close()
+
+
+def test_wolfram_reuses_a_warm_math_worker(toolbox_http, math_workers):
+    for query, expected in (
+        ("2+2", "4"),
+        ("derivative of x^3", "3*x^2"),
+        ("factor x^2 - 1", "(x - 1)*(x + 1)"),
+    ):
+        answer = get(toolbox_http, "getWolframAlphaResults", input=query).json()
+        assert result_pod(answer) == expected
+    assert len(math_workers) == 1 and math_workers[0].alive()
+
+
+def test_wolfram_stops_a_runaway_computation(toolbox_http, math_workers, monkeypatch):
+    monkeypatch.setattr(wolfram, "MATH_TIME_LIMIT_S", 1.0)
+    assert result_pod(get(toolbox_http, "getWolframAlphaResults", input="2+2").json()) == "4"  # warm
+    start = time.monotonic()
+    response = get(toolbox_http, "getWolframAlphaResults", input="expand (x+y+z+a+b+c+t)^30")
+    assert time.monotonic() - start < 60  # sympy alone takes minutes (and gigabytes) for this one
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "parameter 'input' could not be computed within the time limit of 1 s; try a simpler query",
+        "field": "input",
+    }
+    runaway = math_workers[0]
+    assert runaway.process.poll() == -signal.SIGKILL  # the computation was stopped, not left running
+    answer = get(toolbox_http, "getWolframAlphaResults", input="square root of 16").json()
+    assert result_pod(answer) == "4"  # a fresh worker
+    assert len(math_workers) == 2
 
 
 def test_wolfram_requires_input(toolbox_http):

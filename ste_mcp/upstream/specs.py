@@ -19,6 +19,9 @@ Native YAML (hand-written tools, or overrides for an imported OpenAPI document):
                  explore: {allowed: true, sandbox_base_url: "http://sandbox:8080"}}
 
 Everything that is wrong raises ``SpecError`` naming the file and the JSON pointer of the place.
+Untrusted documents are bounded: at most ``MAX_SPEC_BYTES`` are read, and YAML aliases may not expand
+the document by more than ``MAX_YAML_EXPANSION`` nodes (a "billion laughs" alias bomb is refused
+before anything walks it).
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ TOOL_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _IGNORED_HEADERS = {"accept", "content-type", "authorization"}
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+MAX_SPEC_BYTES = 32 * 1024 * 1024  # a spec (file or URL) larger than this is refused
+MAX_YAML_ALIASES = 10_000  # alias uses per document
+MAX_YAML_EXPANSION = 1_000_000  # nodes that aliases may add to a document once expanded
 _NATIVE_KEYS = {"base_url", "auth", "import", "tools", "overrides"}
 _OVERRIDE_KEYS = {"name", "description", "hidden", "read_only", "explore"}
 _NATIVE_TOOL_KEYS = {
@@ -72,27 +78,121 @@ def _is_url(source: str) -> bool:
     return urlsplit(source).scheme in ("http", "https")
 
 
+def _too_big(source: str) -> SpecError:
+    return SpecError(f"{source}: spec is larger than {MAX_SPEC_BYTES:,} bytes")
+
+
 def _read_text(source: str) -> str:
     if _is_url(source):
         try:
-            response = httpx2.get(source, timeout=30.0, follow_redirects=True)
-            response.raise_for_status()
+            with httpx2.stream("GET", source, timeout=30.0, follow_redirects=True) as response:
+                response.raise_for_status()
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > MAX_SPEC_BYTES:
+                        raise _too_big(source)
+                    chunks.append(chunk)
+                encoding = response.charset_encoding or "utf-8"
         except httpx2.HTTPError as exc:
             raise SpecError(f"{source}: cannot fetch spec: {exc}") from exc
-        return response.text
+        try:
+            return b"".join(chunks).decode(encoding, errors="replace")
+        except LookupError:  # an unknown charset in Content-Type
+            return b"".join(chunks).decode("utf-8", errors="replace")
     path = Path(source).expanduser()
     if not path.is_file():
         raise SpecError(f"{source}: spec file does not exist")
-    return path.read_text(encoding="utf-8")
+    with path.open("rb") as f:
+        data = f.read(MAX_SPEC_BYTES + 1)
+    if len(data) > MAX_SPEC_BYTES:
+        raise _too_big(source)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{source}: not UTF-8 text (byte {exc.start})") from exc
+
+
+class _AliasBomb(Exception):
+    """A YAML document whose aliases expand too far (or into a cycle); the message says which."""
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, bounded: it counts composed nodes and alias uses while composing, and
+    before constructing anything checks what the aliases expand to (shared nodes counted each time
+    they are used), so an alias bomb or a recursive alias is refused instead of hanging whatever walks
+    the document later."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.nodes = 0
+        self.aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_YAML_ALIASES:
+                raise _AliasBomb(f"too many YAML aliases (more than {MAX_YAML_ALIASES})")
+        else:
+            self.nodes += 1
+        return super().compose_node(parent, index)
+
+    def check_expansion(self, root: yaml.Node) -> None:
+        """Raise ``_AliasBomb`` if the aliases add more than ``MAX_YAML_EXPANSION`` nodes or recurse."""
+        if not self.aliases:
+            return
+        limit = self.nodes + MAX_YAML_EXPANSION
+        sizes: dict[int, int] = {}  # id(node) -> size with aliases expanded
+        visiting: set[int] = set()
+        stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+        while stack:
+            node, done = stack.pop()
+            key = id(node)
+            children = _children(node)
+            if done:
+                visiting.discard(key)
+                size = 1 + sum(sizes[id(child)] for child in children)
+                if size > limit:
+                    raise _AliasBomb(
+                        f"too many YAML aliases: they expand the document by more than "
+                        f"{MAX_YAML_EXPANSION:,} nodes (an alias bomb?)"
+                    )
+                sizes[key] = size
+            elif key not in sizes:
+                if key in visiting:
+                    raise _AliasBomb("recursive YAML alias (a node that contains itself)")
+                visiting.add(key)
+                stack.append((node, True))
+                stack.extend((child, False) for child in children if id(child) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def _parse(source: str, text: str) -> Any:
+    loader = _SpecLoader(text)  # JSON is YAML
     try:
-        return yaml.safe_load(text)  # JSON is YAML
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        loader.check_expansion(node)
+        return loader.construct_document(node)
+    except _AliasBomb as exc:
+        raise SpecError(f"{source}: {exc}") from None
+    except RecursionError:
+        raise SpecError(f"{source}: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise SpecError(f"{source}: not valid JSON/YAML{where}: {getattr(exc, 'problem', exc)}") from exc
+    finally:
+        loader.dispose()
 
 
 def _relative(base: str, ref: str) -> str:
