@@ -179,7 +179,7 @@ def write_report(record: dict[str, Any], out: Path, markdown: Path) -> None:
         efforts,
         series,
         out / "learning_curve.png",
-        title=f"{record['model']} on the toolbox tools' STE-50 items (n={record['items']})",
+        title=f"{record['model'].removeprefix('packaged:')}\non the toolbox tools' STE-50 items (n={record['items']})",
     )
     rows = [
         [
