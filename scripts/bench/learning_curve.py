@@ -207,7 +207,7 @@ def write_report(record: dict[str, Any], out: Path, markdown: Path) -> None:
         ],
     )
     explored = table(
-        ["episodes/tool", "trials", "successful", "approved exemplars", "seconds"],
+        ["episodes/tool", "trials", "successful (own reflection)", "approved exemplars", "seconds"],
         [
             [e["effort"], e["trials"], e["successful_trials"], e["approved_exemplars"], e["seconds"]]
             for e in record.get("exploration", [])
