@@ -143,6 +143,14 @@ def test_dangling_ref_names_the_place(tmp_path):
     assert "'#/components/schemas/Nope' does not resolve" in message
 
 
+def refusal(tmp_path, text: str) -> str:
+    """The SpecError message for a spec file with ``text`` (it must name the file)."""
+    path = write(tmp_path, "bad.yaml", text)
+    with pytest.raises(SpecError, match=r"bad\.yaml: ") as err:
+        load_spec(path)
+    return str(err.value)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -155,14 +163,6 @@ def test_dangling_ref_names_the_place(tmp_path):
         ("hello: world\n", "neither an OpenAPI document"),
     ],
 )
-def refusal(tmp_path, text: str) -> str:
-    """The SpecError message for a spec file with ``text`` (it must name the file)."""
-    path = write(tmp_path, "bad.yaml", text)
-    with pytest.raises(SpecError, match=r"bad\.yaml: ") as err:
-        load_spec(path)
-    return str(err.value)
-
-
 def test_malformed_specs(tmp_path, text, expected):
     assert expected in refusal(tmp_path, text)
 
