@@ -160,6 +160,10 @@ class App:
         """Tell every connected client (both protocol generations) that tools/list changed."""
         await self.notifier.notify()
 
+    def extension(self, name: str) -> ServerExtension | None:
+        """The installed feature called ``name`` (``memory``, ``finetune``, ...), if any."""
+        return next((e for e in self.extensions if getattr(e, "name", "") == name), None)
+
     async def get_model(self) -> ChatModel:
         """The chat model, opened on first use with ``ste_mcp.llm.open_model(settings)``.
 

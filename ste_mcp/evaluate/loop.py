@@ -36,7 +36,7 @@ class LearningLoop:
         self.app = app
         self.model = model
         self.bench = bench
-        self.memory = next((e for e in app.extensions if getattr(e, "name", "") == "memory"), None)
+        self.memory = app.extension("memory")
         if self.memory is None:
             raise LoopError("the memory feature is not installed: no exemplars or live descriptions")
         names = set(bench.tool_names)

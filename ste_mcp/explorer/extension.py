@@ -96,10 +96,7 @@ class ExplorerExtension(BaseExtension):
 
     def _served_adapter(self) -> str | None:
         """The adapter the fine-tuning feature serves now, if that feature is installed."""
-        for ext in self.app.extensions:
-            if getattr(ext, "name", "") == "finetune":
-                return getattr(ext, "active_adapter", None)
-        return None
+        return getattr(self.app.extension("finetune"), "active_adapter", None)
 
     async def run(self) -> None:
         """Explore for the server's lifetime: wait for the model, explore, then look for new work."""
