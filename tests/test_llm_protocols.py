@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import xgrammar
@@ -123,6 +124,48 @@ def test_react_grammar_compiles_and_accepts_only_the_format() -> None:
     assert not accepts('Action: get_wether\nAction Input: {"city": "Paris"}')
     assert not accepts("Action: get_weather\nAction Input: [1]")
     assert not accepts("It is sunny.")
+
+
+def test_grammar_holds_arguments_to_the_tool_parameters() -> None:
+    """Small models copy the schema into the call ({"type": "object", ...}) or invent keys: the grammar
+    admits only declared names, each with its type or enum, required ones first."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "city": {"type": "string"},
+            "units": {"enum": ["C", "F"]},
+            "days": {"type": "integer"},
+            "rain": {"type": "boolean"},
+            "café": {"type": ["number", "null"]},
+        },
+        "required": ["city"],
+    }
+    tools = [tool_def("get_weather", "w", schema), tool_def("now", "t"), "add_days"]
+    accepts = grammar_acceptor(react_grammar(tools))
+    call = "Action: get_weather\nAction Input: "
+
+    assert accepts(call + '{"city": "Paris"}')
+    assert accepts(call + '{"city": "Paris", "units": "F", "days": 3, "rain": false, "café": 1.5}')
+    assert accepts(call + '{"city": "Paris", "café": null}')
+    assert not accepts(call + '{"units": "C", "city": "Paris"}')  # required first
+    assert not accepts(call + '{"units": "C"}')  # required missing
+    assert not accepts(call + '{"city": "Paris", "units": "K"}')  # not in the enum
+    assert not accepts(call + '{"city": "Paris", "days": 2.5}')  # not an integer
+    assert not accepts(call + '{"city": 3}')
+    assert not accepts(call + '{"city": "Paris", "country": "FR"}')  # undeclared
+    assert not accepts(call + '{"type": "object", "properties": {}}')  # the schema copied
+    assert accepts("Action: now\nAction Input: {}")
+    assert not accepts('Action: now\nAction Input: {"type": "object"}')
+    assert accepts('Action: add_days\nAction Input: {"anything": [1]}')  # a bare name: any object
+
+
+def test_grammar_for_every_ste50_tool_compiles() -> None:
+    tools = json.loads((Path(__file__).parents[1] / "bench" / "ste50" / "tools.json").read_text())
+    accepts = grammar_acceptor(
+        react_grammar([tool_def(t["name"], t["description"], t["parameters"]) for t in tools])
+    )
+    assert accepts('Action: add_date\nAction Input: {"date": "2024-01-31", "days": 30}')
+    assert not accepts('Action: add_date\nAction Input: {"date": "2024-01-31", "days": "30"}')
 
 
 def test_must_call_grammar_refuses_a_final_answer() -> None:

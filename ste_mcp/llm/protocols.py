@@ -136,7 +136,8 @@ member ::= string ws ":" ws value
 value ::= object | array | string | number | "true" | "false" | "null"
 array ::= "[" ws (value (ws "," ws value)*)? ws "]"
 string ::= "\"" ([^"\\\x00-\x1f] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4}))* "\""
-number ::= "-"? ("0" | [1-9] [0-9]*) ("." [0-9]+)? ([eE] [-+]? [0-9]+)?
+number ::= integer ("." [0-9]+)? ([eE] [-+]? [0-9]+)?
+integer ::= "-"? ("0" | [1-9] [0-9]*)
 ws ::= [ \t\n]{0,8}
 """
 
@@ -149,18 +150,87 @@ _THOUGHT = re.compile(
 )
 
 
-def react_grammar(tool_names: Collection[str], *, must_call: bool = False) -> str:
-    """An EBNF grammar (xgrammar, as vLLM's ``structured_outputs.grammar``) for one ReAct step;
-    ``must_call``: the step is a call (no final answer)."""
-    names = " | ".join(json.dumps(n) for n in sorted(tool_names)) or '""'
+def react_grammar(tools: Sequence[Any], *, must_call: bool = False) -> str:
+    """An EBNF grammar (xgrammar, as vLLM's ``structured_outputs.grammar``) for one ReAct step.
+
+    ``tools``: tool dicts or upstream ``Tool`` objects, whose Action Input is held to their parameters
+    (only the declared names, each value of its declared type or enum, required ones first), or bare
+    tool names (any JSON object). ``must_call``: the step is a call (no final answer).
+    """
+    calls, rules = [], []
+    for i, tool in enumerate(sorted(tools, key=_tool_name)):
+        if isinstance(tool, str):
+            name, args = tool, "object"
+        else:
+            fn = _function(tool)
+            name, args = fn["name"], f"args{i}"
+            rules.extend(_arguments_rules(args, fn["parameters"]))
+        calls.append(f'{json.dumps(name)} "\\nAction Input: " {args}')
     step = "action" if must_call else "(action | final)"
-    return (
-        f'root ::= ("Thought: " line "\\n")? {step}\n'
-        "line ::= [^\\n]{0,300}\n"  # a thought is one short line: a rambling one would eat max_tokens
-        'action ::= "Action: " name "\\nAction Input: " object\n'
-        f"name ::= {names}\n"
-        'final ::= "Final Answer: " [^\\n] [^\\x00]*\n' + _JSON_GRAMMAR
-    )
+    head = [
+        f'root ::= ("Thought: " line "\\n")? {step}',
+        "line ::= [^\\n]{0,300}",  # a thought is one short line: a rambling one would eat max_tokens
+        'action ::= "Action: " (' + (" | ".join(calls) or '""') + ")",
+        'final ::= "Final Answer: " [^\\n] [^\\x00]*',
+    ]
+    return "\n".join([*head, *rules]) + _JSON_GRAMMAR
+
+
+def _tool_name(tool: Any) -> str:
+    return tool if isinstance(tool, str) else _function(tool)["name"]
+
+
+def _arguments_rules(rule: str, schema: Mapping[str, Any]) -> list[str]:
+    """Rules for one tool's arguments object: declared keys only (what ``validate_arguments`` accepts),
+    required keys first in their declared order, then optional ones."""
+    properties = schema.get("properties") or {}
+    if not properties:
+        return [f'{rule} ::= "{{" ws "}}"']
+    required = [k for k in dict.fromkeys(schema.get("required") or []) if k in properties]
+    optional = [k for k in properties if k not in required]
+    rules, members = [], {}
+    for j, key in enumerate(properties):
+        members[key] = f"{rule}k{j}"
+        value = _value_rule(properties[key])
+        rules.append(
+            f'{members[key]} ::= {json.dumps(json.dumps(key, ensure_ascii=False))} ws ":" ws {value}'
+        )
+    sep = 'ws "," ws'
+    head = f" {sep} ".join(members[k] for k in required)
+    if optional:
+        rules.append(f"{rule}o ::= {' | '.join(members[k] for k in optional)}")
+        tail = f"({sep} {rule}o)*" if required else f"({rule}o ({sep} {rule}o)*)?"
+    else:
+        tail = ""
+    rules.insert(0, f'{rule} ::= "{{" ws {head} {tail} ws "}}"')
+    return rules
+
+
+_TYPE_RULES = {
+    "string": "string",
+    "integer": "integer",
+    "number": "number",
+    "boolean": '("true" | "false")',
+    "array": "array",
+    "object": "object",
+    "null": '"null"',
+}
+
+
+def _value_rule(schema: Any) -> str:
+    """The grammar expression of one parameter's value: its enum, its type(s), or any JSON value."""
+    if not isinstance(schema, Mapping):
+        return "value"
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        return "(" + " | ".join(json.dumps(json.dumps(v, ensure_ascii=False)) for v in enum) + ")"
+    types = schema.get("type")
+    types = [types] if isinstance(types, str) else types
+    if not isinstance(types, list) or not all(t in _TYPE_RULES for t in types):
+        return "value"
+    if "integer" in types and "number" in types:
+        types = [t for t in types if t != "integer"]
+    return "(" + " | ".join(_TYPE_RULES[t] for t in types) + ")"
 
 
 def _names(tool_names: Collection[str]) -> str:
@@ -192,8 +262,7 @@ class ReActProtocol:
         """Request options for one step; ``must_call``: (constrained) the step is a tool call."""
         kwargs: dict[str, Any] = {"stop": [OBSERVATION]}
         if self.constrained:
-            names = [_function(t)["name"] for t in tools]
-            kwargs["structured"] = {"grammar": react_grammar(names, must_call=must_call)}
+            kwargs["structured"] = {"grammar": react_grammar(tools, must_call=must_call)}
         elif self.prefill:
             kwargs["prefix"] = REACT_PREFIX
         return kwargs
