@@ -182,3 +182,19 @@ def test_dtype_follows_the_cpu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     assert "--dtype auto" in " ".join(ManagedVLLM(tmp_path, "n", logs_dir=tmp_path).command())
     pinned = ManagedVLLM(tmp_path, "n", logs_dir=tmp_path, dtype="bfloat16")
     assert "--dtype bfloat16" in " ".join(pinned.command())
+
+
+def test_reserved_cores_follow_the_machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """vLLM keeps one core out of inference by default: on two cores that is half the machine."""
+    from ste_mcp.llm import managed
+
+    monkeypatch.setattr(managed, "has_cuda", lambda: False)
+    monkeypatch.delenv("VLLM_CPU_NUM_OF_RESERVED_CPU", raising=False)
+    monkeypatch.setattr(managed, "usable_cores", lambda: 2)
+    assert ManagedVLLM(tmp_path, "n", logs_dir=tmp_path).environment()["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
+    monkeypatch.setattr(managed, "usable_cores", lambda: 16)
+    assert "VLLM_CPU_NUM_OF_RESERVED_CPU" not in ManagedVLLM(tmp_path, "n", logs_dir=tmp_path).environment()
+    pinned = ManagedVLLM(tmp_path, "n", logs_dir=tmp_path, reserved_cores=1)
+    assert pinned.environment()["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "1"
+    monkeypatch.setattr(managed, "has_cuda", lambda: True)
+    assert "VLLM_CPU_NUM_OF_RESERVED_CPU" not in pinned.environment()

@@ -1,7 +1,7 @@
 """Benchmark: the packaged models on managed vLLM-CPU.
 
     .venv/bin/python scripts/bench/llm.py [--models smollm2-135m-instruct qwen2.5-coder-0.5b-instruct]
-        [--tokens 128] [--dtypes auto] [--convert] [--write]
+        [--tokens 128] [--dtypes auto] [--reserved auto] [--convert] [--write]
 
 Per model: GGUF -> safetensors conversion time and peak memory (``--convert``: into a fresh temporary
 folder, in a subprocess), managed vLLM start-up time (eager), decode tokens/s for one request and the
@@ -9,7 +9,8 @@ aggregate for 8 concurrent requests (through ``OpenAIChatModel``, temperature 0,
 tokens each), prefill tokens/s of an uncached ~2,000-token prompt (a tool-listing system prompt the size
 of an STE-50 candidates-15 one), and the server's resident memory (its whole process group, KV cache
 included). ``--dtypes bfloat16 float32`` compares weight dtypes in the same run (``auto`` is what ste-mcp
-picks on this machine).
+picks on this machine); ``--reserved auto 1 0`` compares the cores vLLM keeps out of inference
+(``llm.cpu_reserved_cores``; auto: ste-mcp's choice here).
 Results print as Markdown; ``--write`` replaces the "## LLM" section of docs/BENCHMARKS.md.
 """
 
@@ -28,7 +29,7 @@ import uuid
 from pathlib import Path
 
 from ste_mcp.llm.client import OpenAIChatModel
-from ste_mcp.llm.managed import ManagedVLLM, resolve_dtype
+from ste_mcp.llm.managed import ManagedVLLM, resolve_dtype, resolve_reserved_cores
 from ste_mcp.llm.sources import prepare_model
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,15 +102,26 @@ async def prefill_rate(url: str, name: str) -> float:
     return max(rates)
 
 
-def bench(model: str, tokens: int, convert: bool, models_dir: Path, dtype: str = "auto") -> dict[str, str]:
+def bench(
+    model: str, tokens: int, convert: bool, models_dir: Path, dtype: str = "auto", reserved: str = "auto"
+) -> dict[str, str]:
+    cores = None if reserved == "auto" else int(reserved)
+    resolved = resolve_reserved_cores(cores)
     row: dict[str, str] = {"model": model, "dtype": resolve_dtype(dtype)}
+    row["reserved cores"] = "vLLM default" if resolved is None else str(resolved)
     if convert:
         seconds, peak = convert_fresh(f"packaged:{model}")
         row["convert"] = f"{seconds:.0f} s / {peak:.1f} GiB"
     prepared = prepare_model(f"packaged:{model}", models_dir, progress=False)
     with tempfile.TemporaryDirectory() as logs:
         server = ManagedVLLM(
-            prepared.path, prepared.name, logs_dir=Path(logs), progress=None, kv_cache_gib=2, dtype=dtype
+            prepared.path,
+            prepared.name,
+            logs_dir=Path(logs),
+            progress=None,
+            kv_cache_gib=2,
+            dtype=dtype,
+            reserved_cores=cores,
         )
         t0 = time.monotonic()
         with server:
@@ -123,13 +135,23 @@ def bench(model: str, tokens: int, convert: bool, models_dir: Path, dtype: str =
 
 
 def markdown(rows: list[dict[str, str]], args: argparse.Namespace) -> str:
-    cols = ["model", "dtype", "convert", "start", "prefill", "1 request", "8 concurrent", "server RSS"]
+    cols = [
+        "model",
+        "dtype",
+        "reserved cores",
+        "convert",
+        "start",
+        "prefill",
+        "1 request",
+        "8 concurrent",
+        "server RSS",
+    ]
     cols = [c for c in cols if any(c in r for r in rows)]
     lines = [
         "## LLM",
         "",
         "`scripts/bench/llm.py` (issue 4). Command: `.venv/bin/python scripts/bench/llm.py"
-        f"{' --convert' if args.convert else ''} --tokens {args.tokens} --dtypes {' '.join(args.dtypes)} --write`. "
+        f"{' --convert' if args.convert else ''} --tokens {args.tokens} --dtypes {' '.join(args.dtypes)} --reserved {' '.join(args.reserved)} --write`. "
         "Managed vLLM-CPU 0.32 (`--enforce-eager`, 2 GiB KV cache); prefill = prompt tokens/s of an uncached "
         "~2,000-token tool-listing prompt (best of 2); decode rates in generated tokens/s through "
         f"`OpenAIChatModel` ({args.tokens} new tokens per request, temperature 0; best of 2 single requests; "
@@ -165,14 +187,21 @@ def main() -> None:
     parser.add_argument(
         "--dtypes", nargs="+", default=["auto"], help="weight dtypes to compare (auto: ste-mcp's choice here)"
     )
+    parser.add_argument(
+        "--reserved",
+        nargs="+",
+        default=["auto"],
+        help="cores vLLM keeps out of inference (auto: ste-mcp's choice)",
+    )
     parser.add_argument("--convert", action="store_true", help="also time a fresh conversion of each model")
     parser.add_argument("--models-dir", type=Path, default=REPO / ".cache" / "models")
     parser.add_argument("--write", action="store_true", help="update the LLM section of docs/BENCHMARKS.md")
     args = parser.parse_args()
     rows = []
     for model in args.models:
-        for n, dtype in enumerate(args.dtypes):
-            rows.append(bench(model, args.tokens, args.convert and n == 0, args.models_dir, dtype))
+        variants = [(d, r) for d in args.dtypes for r in args.reserved]
+        for n, (dtype, reserved) in enumerate(variants):
+            rows.append(bench(model, args.tokens, args.convert and n == 0, args.models_dir, dtype, reserved))
             print(rows[-1], file=sys.stderr, flush=True)
     text = markdown(rows, args)
     print(text)

@@ -73,6 +73,7 @@ def managed_server(settings: Settings, prepared: PreparedModel) -> ManagedVLLM:
         max_lora_rank=llm.max_lora_rank,
         max_loras=llm.max_loras,
         dtype=llm.dtype,
+        reserved_cores=llm.cpu_reserved_cores,
     )
 
 

@@ -69,6 +69,22 @@ def resolve_dtype(dtype: str = "auto") -> str:
     return "bfloat16" if cpu_has_bf16() else "float32"
 
 
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def resolve_reserved_cores(reserved: int | None = None) -> int | None:
+    """``VLLM_CPU_NUM_OF_RESERVED_CPU``: None (unset) leaves vLLM's default, which keeps one core out of
+    inference for its scheduler; on a machine with two cores or fewer that halves the compute, so
+    ``None`` there means 0 (``docs/BENCHMARKS.md``, LLM)."""
+    if reserved is not None:
+        return reserved
+    return 0 if usable_cores() <= 2 else None
+
+
 def _stderr(message: str) -> None:
     print(f"[ste-mcp vllm] {message}", file=sys.stderr, flush=True)
 
@@ -90,6 +106,7 @@ class ManagedVLLM:
         max_lora_rank: int = 16,
         max_loras: int = 2,
         dtype: str = "auto",
+        reserved_cores: int | None = None,
         max_restarts: int = 3,
         extra_args: Sequence[str] = (),
         progress: Callable[[str], None] | None = _stderr,
@@ -105,6 +122,7 @@ class ManagedVLLM:
         self.max_lora_rank = max_lora_rank
         self.max_loras = max_loras
         self.dtype = resolve_dtype(dtype)
+        self.reserved_cores = resolve_reserved_cores(reserved_cores)
         self.max_restarts = max_restarts
         self.extra_args = list(extra_args)
         self.progress = progress
@@ -151,6 +169,8 @@ class ManagedVLLM:
             VLLM_NO_USAGE_STATS="1",
             DO_NOT_TRACK="1",
         )
+        if self.reserved_cores is not None and not has_cuda():
+            env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(self.reserved_cores)
         return env
 
     # ------------------------------------------------------------------------------------ lifecycle

@@ -35,6 +35,12 @@ class LLMSettings(BaseModel):
         description="Managed vLLM: weights' dtype (auto: the model's on a GPU; on a CPU bfloat16 only "
         "where the CPU computes it natively, else float32, ~3.6x faster prefill there).",
     )
+    cpu_reserved_cores: int | None = Field(
+        None,
+        ge=0,
+        description="Managed vLLM on CPU: cores kept out of inference (VLLM_CPU_NUM_OF_RESERVED_CPU); "
+        "unset: 0 on machines with two cores or fewer, else vLLM's default (one).",
+    )
     max_lora_rank: int = Field(16, ge=1, description="Managed vLLM: largest LoRA rank that can be loaded.")
     max_loras: int = Field(2, ge=1, description="Managed vLLM: LoRA adapters usable in one batch.")
     protocol: Literal["auto", "react", "native"] = Field("auto", description="Call protocol (auto: ReAct).")
