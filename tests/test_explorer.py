@@ -13,7 +13,7 @@ import pytest
 
 from ste_mcp.explorer import prompts
 from ste_mcp.explorer.budget import Budget
-from ste_mcp.explorer.episode import ExploreContext, clean_query, fit_context, run_episode
+from ste_mcp.explorer.episode import ExploreContext, clean_query, fit_context, read_request, run_episode
 from ste_mcp.explorer.scheduler import Explorer, eligibility
 from ste_mcp.explorer.settings import ExplorerSettings
 from ste_mcp.explorer.status import collect_status, register_status_contributor
@@ -103,8 +103,8 @@ async def test_parse_errors_get_corrective_observations(tools, client, store, up
         ]
     )
     records = await run_episode(
-        context(model, client, store, num_stm_slots=1, max_turn=4), tools["get_weather"], 0
-    )
+        context(model, client, store, num_stm_slots=1, max_turn=3), tools["get_weather"], 0
+    )  # three steps that may call, then one that must answer: four model turns
     (record,) = records
     assert record.status == "turns_exhausted" and record.final_answer is None and not record.success
     assert [t.kind for t in record.turns] == ["parse_error"] * 4 and record.parse_errors == 4
@@ -422,3 +422,72 @@ async def test_the_first_step_of_a_trial_must_be_a_call(tools, client, store, up
     grammars = [c["structured"]["grammar"] for c in model.calls if "grammar" in (c.get("structured") or {})]
     assert len(grammars) == 2  # the call, then the final answer
     assert "(action | final)" not in grammars[0] and "(action | final)" in grammars[1]
+
+
+def constrained(model, client, store, **settings: Any) -> ExploreContext:
+    s = ExplorerSettings(**{"upstream_rate_per_s": 0, "num_stm_slots": 1, **settings})
+    return ExploreContext(
+        model=model, upstream=client, store=store, protocol=ReActProtocol(constrained=True), settings=s
+    )
+
+
+def step_kinds(model: ScriptedModel) -> list[str]:
+    """What each grammar-constrained request allowed: call, answer, or either."""
+    grammars = [c["structured"]["grammar"] for c in model.calls if "grammar" in (c.get("structured") or {})]
+    root = [g.splitlines()[0] for g in grammars]
+    return [
+        "either" if "(action | final)" in r else "call" if r.endswith("action") else "answer" for r in root
+    ]
+
+
+async def test_a_repeated_call_is_not_made_again_and_asks_for_the_answer(
+    tools, client, store, upstream
+) -> None:
+    """A small model repeats a good call until its turns run out; the repeat is answered by asking for
+    the final answer, and the trial ends answered (judgeable) instead of exhausted."""
+    call = 'Thought: go\nAction: get_weather\nAction Input: {"city": "Oslo"}'
+    model = scripted(["Weather in Oslo?", call, call, "Final Answer: 21 °C in Oslo", "yes"])
+    (record,) = await run_episode(constrained(model, client, store), tools["get_weather"], 0)
+    assert [t.kind for t in record.turns] == ["call", "repeat", "final"]
+    assert upstream.count == 1  # the repeat reached no upstream
+    assert record.status == "answered" and record.judgeable and record.calls == 1
+    assert record.turns[1].observation == prompts.REPEATED_CALL
+    assert step_kinds(model) == ["call", "either", "answer"]
+    assert store.get(record.id).turns[1].kind == "repeat"  # recorded as it happened
+
+
+async def test_after_max_turn_calls_the_model_must_answer(tools, client, store, upstream) -> None:
+    replies = [
+        "Weather in Oslo and Rome?",
+        'Action: get_weather\nAction Input: {"city": "Oslo"}',
+        'Action: get_weather\nAction Input: {"city": "Rome"}',
+        "Final Answer: both fetched",
+        "yes",
+    ]
+    model = scripted(replies)
+    (record,) = await run_episode(constrained(model, client, store, max_turn=2), tools["get_weather"], 0)
+    assert [t.kind for t in record.turns] == ["call", "call", "final"] and upstream.count == 2
+    assert step_kinds(model) == ["call", "either", "answer"]
+
+
+async def test_an_unconstrained_call_on_the_answer_step_is_not_made(tools, client, store, upstream) -> None:
+    call = 'Action: get_weather\nAction Input: {"city": "Oslo", "days": %d}'
+    model = scripted(["Weather in Oslo?", call % 1, call % 2, "", ""])
+    (record,) = await run_episode(
+        context(model, client, store, num_stm_slots=1, max_turn=1), tools["get_weather"], 0
+    )
+    assert [t.kind for t in record.turns] == ["call", "parse_error"] and upstream.count == 1
+    assert record.turns[1].observation == prompts.TURNS_EXHAUSTED and record.status == "turns_exhausted"
+
+
+async def test_imagination_asks_for_the_request_as_json(tools, client, store, upstream) -> None:
+    """The request comes back in a JSON field (constrained): a small model otherwise answers in the
+    system prompt's ReAct format. The conversation keeps the plain request."""
+    call = 'Action: get_weather\nAction Input: {"city": "Oslo"}'
+    model = scripted(['{"request": "Weather in Oslo tomorrow?"}', call, "Final Answer: 21 °C", "yes"])
+    (record,) = await run_episode(constrained(model, client, store), tools["get_weather"], 0)
+    assert record.query == "Weather in Oslo tomorrow?"
+    assert model.calls[0]["response_format"] == prompts.REQUEST_FORMAT
+    assert model.calls[1]["messages"][2] == {"role": "assistant", "content": "Weather in Oslo tomorrow?"}
+    assert read_request('{"request": "Observation: Convert 12 to words"}') == "Convert 12 to words"
+    assert read_request("Request: Time in Tokyo?") == "Time in Tokyo?"  # a server without structured output

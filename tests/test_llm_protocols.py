@@ -183,6 +183,17 @@ def test_must_call_grammar_refuses_a_final_answer() -> None:
     assert NativeToolProtocol().request_kwargs([WEATHER], must_call=True)["tool_choice"] == "required"
 
 
+def test_must_answer_grammar_refuses_a_call() -> None:
+    accepts = grammar_acceptor(react_grammar([WEATHER], must_answer=True))
+
+    assert accepts("Thought: I have it\nFinal Answer: 21 °C")
+    assert accepts("Final Answer: 21 °C")
+    assert not accepts('Action: get_weather\nAction Input: {"city": "Paris"}')
+    with pytest.raises(ValueError, match="both"):
+        react_grammar([WEATHER], must_call=True, must_answer=True)
+    assert NativeToolProtocol().request_kwargs([WEATHER], must_answer=True)["tool_choice"] == "none"
+
+
 def test_react_round_trip_of_the_training_format() -> None:
     text = format_react_call("add_days", {"date": "2024-01-01", "days": 3}, thought="add them")
     assert parse_react(text, NAMES) == ParsedCall("add_days", {"date": "2024-01-01", "days": 3}, "add them")

@@ -248,8 +248,9 @@ with {record["efforts"][-1]} episode(s) per tool on two CPU cores. Its exemplars
 test subset is small ({record["items"]} items: one item is {100 / max(record["items"], 1):.1f} points), so these
 numbers show that the loop runs end to end and in which direction each stage moves, not what STE achieves
 with a capable model (a served 7B model is the setting for that). Tool selection over all 750 items was not
-run here: at ~15 s to read each tool listing on this CPU it costs about 40 min per stage, and the all-50
-listing (~6,000 tokens) does not fit the managed server's 4,096-token context.
+run here: at ~10 s per item on this CPU (reading a ~2,000-token listing, then ~40 tokens of answer) it costs
+about 2 h per stage, and the all-50 listing (~6,000 tokens) does not fit the managed server's 4,096-token
+context; `--selection N` measures it on N items spread over all 50 tools.
 Raw results: `docs/bench/learning_curve.json`.
 """
     replace_section(markdown, "Learning curve", body)

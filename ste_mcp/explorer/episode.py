@@ -155,36 +155,66 @@ async def imagine(
         prompt = prompts.imagine_first(tool.name, tool.description, ltm, max_items=ctx.settings.ltm_max_items)
     else:
         prompt = prompts.IMAGINE_NEXT
-    messages.append({"role": "user", "content": prompt})
-    response = await _chat(ctx, tool, messages, usage, max_tokens=min(ctx.settings.max_tokens, 120))
-    messages.append({"role": "assistant", "content": response.text})
-    query = clean_query(response.text)
+    query = await _ask_request(ctx, tool, messages, prompt, usage)
     if not query:  # one corrective retry, as in the trial loop
-        messages.append({"role": "user", "content": prompts.IMAGINE_RETRY})
-        response = await _chat(ctx, tool, messages, usage, max_tokens=min(ctx.settings.max_tokens, 120))
-        messages.append({"role": "assistant", "content": response.text})
-        query = clean_query(response.text) or prompts.NO_QUERY
+        query = await _ask_request(ctx, tool, messages, prompts.IMAGINE_RETRY, usage) or prompts.NO_QUERY
     return ctx.redactor.redact(query)
+
+
+async def _ask_request(
+    ctx: ExploreContext, tool: Tool, messages: list[Message], prompt: str, usage: _Usage
+) -> str:
+    """One imagination turn: the request as the conversation keeps it ("" when there is none)."""
+    messages.append({"role": "user", "content": prompt})
+    response = await _chat(
+        ctx,
+        tool,
+        messages,
+        usage,
+        max_tokens=min(ctx.settings.max_tokens, 160),
+        response_format=prompts.REQUEST_FORMAT,
+    )
+    query = read_request(response.text)
+    messages.append({"role": "assistant", "content": query or response.text})
+    return query
+
+
+def read_request(text: str) -> str:
+    """The user request in an imagination reply: the ``request`` field of the JSON the model was asked
+    for, else (a server without structured output) the reply's text, cleaned by ``clean_query``."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("request"), str):
+        text = data["request"]
+    return clean_query(text)
 
 
 async def trial(
     ctx: ExploreContext, tool: Tool, messages: list[Message], query: str, *, usage: _Usage | None = None
 ) -> tuple[list[Turn], str | None]:
-    """Try to fulfil ``query`` with the tool: at most ``max_turn`` model turns, each call really executed.
+    """Try to fulfil ``query`` with the tool: at most ``max_turn`` steps that may call it, each call
+    really executed, then one that must answer.
 
-    Returns the turns and the final answer (None when the turns ran out). Raises ``BudgetExhausted``
-    with the turns so far in ``exc.turns`` when a budget stops the trial.
+    The first step must call (answering from memory teaches nothing). A call identical to the one before
+    is not made again: the model is asked for its final answer instead (a small model otherwise repeats
+    a good call until its turns run out, and the trial is lost). Returns the turns and the final answer
+    (None when there is none: an unconstrained model kept calling). Raises ``BudgetExhausted`` with the
+    turns so far in ``exc.turns`` when a budget stops the trial.
     """
     usage = usage or _Usage()
     assert ctx.budget is not None and ctx.rate is not None and ctx.gate is not None
     tools = [tool_definition(tool)]
     messages.append({"role": "user", "content": prompts.trial_prompt(query)})
     turns: list[Turn] = []
+    previous: tuple[str, dict[str, Any]] | None = None  # the last call made
+    answer_now = False
     try:
-        for turn_index in range(ctx.settings.max_turn):
+        for turn_index in range(ctx.settings.max_turn + 1):
             before = (usage.prompt_tokens, usage.completion_tokens, usage.llm_ms)
-            # the first step of a trial is a real call: answering from memory teaches nothing
-            kwargs = ctx.protocol.request_kwargs(tools, must_call=turn_index == 0)
+            last = answer_now or turn_index == ctx.settings.max_turn
+            kwargs = ctx.protocol.request_kwargs(tools, must_call=turn_index == 0, must_answer=last)
             response = await _chat(ctx, tool, messages, usage, **kwargs)
             parsed = ctx.protocol.parse(response, [tool.name])
             messages.append(ctx.protocol.assistant_message(response))
@@ -204,6 +234,20 @@ async def trial(
                 messages.append(ctx.protocol.observation_message(parsed, parsed.message))
                 continue
             assert isinstance(parsed, ParsedCall)
+            if last:  # an unconstrained model called when it had to answer: the call is not made
+                turn.observation, turn.is_error, turn.error_kind = prompts.TURNS_EXHAUSTED, True, "turns"
+                break
+            if previous == (parsed.tool, parsed.arguments):
+                turn.kind, turn.tool, turn.arguments, turn.thought = (
+                    "repeat",
+                    parsed.tool,
+                    parsed.arguments,
+                    parsed.thought,
+                )
+                turn.observation, answer_now = prompts.REPEATED_CALL, True
+                messages.append(ctx.protocol.observation_message(parsed, turn.observation))
+                continue
+            previous = (parsed.tool, parsed.arguments)
             try:
                 ctx.budget.reserve_call(tool.name)
             except BudgetExhausted:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-PROMPT_VERSION = "ste-explore-2"
+PROMPT_VERSION = "ste-explore-3"
 
 EXPLORER_INSTRUCTIONS = """\
 You are practising how to use a tool. You will invent realistic requests a user might make, \
@@ -34,6 +34,14 @@ a different parameter, value or kind of use than earlier in this conversation. \
 Reply with the request only, on one line. Do not answer it yet."""
 
 IMAGINE_RETRY = "Reply with one user request only, on a single line, without answering it."
+# the request comes back in one JSON field (constrained decoding): a small model otherwise often writes
+# it in the ReAct format of the system prompt, or answers it (prompt development: docs/BENCHMARKS.md)
+REQUEST_SCHEMA = {
+    "type": "object",
+    "properties": {"request": {"type": "string", "maxLength": 300}},
+    "required": ["request"],
+}
+REQUEST_FORMAT = {"type": "json_schema", "json_schema": {"name": "request", "schema": REQUEST_SCHEMA}}
 NO_QUERY = "(no request was written)"  # recorded when imagination fails twice; the trial still runs
 
 _TRIAL = """\
@@ -47,6 +55,8 @@ Answer yes or no."""
 
 REFLECT_CHOICES = ("yes", "no")
 TURNS_EXHAUSTED = "No more tool calls are allowed for this request."
+REPEATED_CALL = """\
+You already made exactly this call; its result is above. Give the final answer to the user now."""
 
 
 def imagine_first(name: str, description: str, ltm: Sequence[tuple[str, bool]], *, max_items: int) -> str:

@@ -15,7 +15,10 @@ class ExplorerSettings(BaseModel):
         "false: always the base model.",
     )
     temperature: float = Field(
-        1.0, ge=0, description="Sampling temperature of the explorer model (paper: 1.0)."
+        0.6,
+        ge=0,
+        description="Sampling temperature of the explorer model (paper: 1.0, with GPT-3.5; a 0.5B model "
+        "writes incoherent requests at 1.0).",
     )
     max_tokens: int = Field(360, ge=16, description="New tokens per model turn.")
     concurrency: int = Field(

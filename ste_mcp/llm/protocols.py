@@ -105,7 +105,9 @@ class CallProtocol(Protocol):
 
     def system_prompt(self, tools: Sequence[Any], instructions: str = "") -> str: ...
 
-    def request_kwargs(self, tools: Sequence[Any], *, must_call: bool = False) -> dict[str, Any]: ...
+    def request_kwargs(
+        self, tools: Sequence[Any], *, must_call: bool = False, must_answer: bool = False
+    ) -> dict[str, Any]: ...
 
     def parse(self, response: ChatResponse, tool_names: Collection[str]) -> Parsed: ...
 
@@ -150,13 +152,16 @@ _THOUGHT = re.compile(
 )
 
 
-def react_grammar(tools: Sequence[Any], *, must_call: bool = False) -> str:
+def react_grammar(tools: Sequence[Any], *, must_call: bool = False, must_answer: bool = False) -> str:
     """An EBNF grammar (xgrammar, as vLLM's ``structured_outputs.grammar``) for one ReAct step.
 
     ``tools``: tool dicts or upstream ``Tool`` objects, whose Action Input is held to their parameters
     (only the declared names, each value of its declared type or enum, required ones first), or bare
-    tool names (any JSON object). ``must_call``: the step is a call (no final answer).
+    tool names (any JSON object). ``must_call``: the step is a call (no final answer); ``must_answer``:
+    the step is the final answer (no call).
     """
+    if must_call and must_answer:
+        raise ValueError("a step cannot be both a call and the final answer")
     calls, rules = [], []
     for i, tool in enumerate(sorted(tools, key=_tool_name)):
         if isinstance(tool, str):
@@ -166,7 +171,7 @@ def react_grammar(tools: Sequence[Any], *, must_call: bool = False) -> str:
             name, args = fn["name"], f"args{i}"
             rules.extend(_arguments_rules(args, fn["parameters"]))
         calls.append(f'{json.dumps(name)} "\\nAction Input: " {args}')
-    step = "action" if must_call else "(action | final)"
+    step = "action" if must_call else "final" if must_answer else "(action | final)"
     head = [
         f'root ::= ("Thought: " line "\\n")? {step}',
         "line ::= [^\\n]{0,300}",  # a thought is one short line: a rambling one would eat max_tokens
@@ -258,11 +263,15 @@ class ReActProtocol:
         parts.append(_REACT_FORMAT.format(names=_names(fn["name"] for fn in fns), obs=OBSERVATION))
         return "\n\n".join(parts)
 
-    def request_kwargs(self, tools: Sequence[Any], *, must_call: bool = False) -> dict[str, Any]:
-        """Request options for one step; ``must_call``: (constrained) the step is a tool call."""
+    def request_kwargs(
+        self, tools: Sequence[Any], *, must_call: bool = False, must_answer: bool = False
+    ) -> dict[str, Any]:
+        """Request options for one step; (constrained) ``must_call``: the step is a tool call,
+        ``must_answer``: the step is the final answer."""
         kwargs: dict[str, Any] = {"stop": [OBSERVATION]}
         if self.constrained:
-            kwargs["structured"] = {"grammar": react_grammar(tools, must_call=must_call)}
+            grammar = react_grammar(tools, must_call=must_call, must_answer=must_answer)
+            kwargs["structured"] = {"grammar": grammar}
         elif self.prefill:
             kwargs["prefix"] = REACT_PREFIX
         return kwargs
@@ -359,12 +368,15 @@ class NativeToolProtocol:
     def system_prompt(self, tools: Sequence[Any], instructions: str = "") -> str:
         return instructions.strip()
 
-    def request_kwargs(self, tools: Sequence[Any], *, must_call: bool = False) -> dict[str, Any]:
+    def request_kwargs(
+        self, tools: Sequence[Any], *, must_call: bool = False, must_answer: bool = False
+    ) -> dict[str, Any]:
         defs = as_tool_defs(tools)
         if self.strict:
             for d in defs:
                 d["function"]["strict"] = True
-        return {"tools": defs, "tool_choice": "required" if must_call else self.tool_choice}
+        choice = "required" if must_call else "none" if must_answer else self.tool_choice
+        return {"tools": defs, "tool_choice": choice}
 
     def parse(self, response: ChatResponse, tool_names: Collection[str]) -> Parsed:
         calls = response.tool_calls

@@ -26,7 +26,8 @@ from ste_mcp.memory.redact import Redactor
 
 TABLE = "trials"
 TrialStatus = Literal["answered", "turns_exhausted", "stopped"]
-TurnKind = Literal["call", "final", "parse_error"]
+# "repeat": the same call as the one before, not executed again (the model is asked for its answer)
+TurnKind = Literal["call", "final", "parse_error", "repeat"]
 
 
 class Turn(BaseModel):
