@@ -13,11 +13,18 @@ import pytest
 
 from ste_mcp.explorer import prompts
 from ste_mcp.explorer.budget import Budget
-from ste_mcp.explorer.episode import ExploreContext, clean_query, fit_context, read_request, run_episode
+from ste_mcp.explorer.episode import (
+    ExploreContext,
+    clean_query,
+    fit_context,
+    imagine,
+    read_request,
+    run_episode,
+)
 from ste_mcp.explorer.scheduler import Explorer, eligibility
 from ste_mcp.explorer.settings import ExplorerSettings
 from ste_mcp.explorer.status import collect_status, register_status_contributor
-from ste_mcp.llm.base import ModelError
+from ste_mcp.llm.base import ContextTooLong, ModelError
 from ste_mcp.llm.protocols import NativeToolProtocol, ReActProtocol
 from ste_mcp.llm.testing import ScriptedModel, tool_call_response
 from ste_mcp.memory.trials import TrialStore
@@ -491,3 +498,32 @@ async def test_imagination_asks_for_the_request_as_json(tools, client, store, up
     assert model.calls[1]["messages"][2] == {"role": "assistant", "content": "Weather in Oslo tomorrow?"}
     assert read_request('{"request": "Observation: Convert 12 to words"}') == "Convert 12 to words"
     assert read_request("Request: Time in Tokyo?") == "Time in Tokyo?"  # a server without structured output
+
+
+async def test_a_prompt_too_long_for_the_model_is_shrunk_once(tools, client, store) -> None:
+    """Digits and JSON take more tokens per character than the budget guesses: when the server refuses
+    the prompt, the conversation is shortened harder (half the budget, only the last message whole)."""
+    sizes = []
+
+    def reply(messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> str:
+        sizes.append(sum(len(m["content"] or "") for m in messages))
+        if sizes[-1] > 6_000:
+            raise ContextTooLong("model server at x rejected the request (400): maximum context length")
+        return '{"request": "Weather in Oslo?"}'
+
+    model = scripted(reply)
+    ctx = context(model, client, store)
+    ctx.context_chars = 10_000
+    history = [{"role": "system", "content": "s"}] + [{"role": "user", "content": "1" * 2_000}] * 4
+    assert await imagine(ctx, tools["get_weather"], history, first=False) == "Weather in Oslo?"
+    assert sizes[0] > 8_000 and sizes[1] <= 5_000 and len(sizes) == 2
+
+
+async def test_an_episode_too_long_for_the_model_is_left_not_retried(tools, client, store) -> None:
+    def reply(messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> str:
+        raise ContextTooLong("model server at x rejected the request (400): maximum context length")
+
+    model = scripted(reply)
+    explorer = explorer_for([tools["get_weather"]], client, store, model, num_episodes=3)
+    summary = await explorer.run()  # no ExplorerError: the other episodes go on
+    assert summary.errors == 3 and len(model.calls) == 6 and store.count() == 0  # each tried twice

@@ -16,7 +16,7 @@ import pytest
 
 from ste_mcp.config import load_settings
 from ste_mcp.llm import open_model
-from ste_mcp.llm.base import ModelError
+from ste_mcp.llm.base import ContextTooLong, ModelError
 from ste_mcp.llm.client import OpenAIChatModel
 
 pytestmark = pytest.mark.anyio
@@ -168,6 +168,16 @@ async def test_client_error_is_not_retried_and_says_why(serve) -> None:
     server = serve(lambda path, body: (400, {"error": {"message": "max_tokens too large"}}, {}))
     async with OpenAIChatModel(server.url + "/v1/", "m", backoff_s=0.01) as model:
         with pytest.raises(ModelError, match=r"rejected the request \(400\): max_tokens too large"):
+            await model.chat([{"role": "user", "content": "x"}])
+    assert len(server.requests) == 1
+
+
+async def test_a_prompt_longer_than_the_context_is_its_own_error(serve) -> None:
+    """vLLM's 400 for a prompt over max_model_len: callers shrink the prompt rather than retry it."""
+    text = "This model's maximum context length is 4096 tokens. However, your prompt contains at least 4097"
+    server = serve(lambda path, body: (400, {"error": {"message": text}}, {}))
+    async with OpenAIChatModel(server.url + "/v1/", "m", backoff_s=0.01) as model:
+        with pytest.raises(ContextTooLong, match="maximum context length is 4096"):
             await model.chat([{"role": "user", "content": "x"}])
     assert len(server.requests) == 1
 

@@ -148,6 +148,8 @@ def test_grammar_holds_arguments_to_the_tool_parameters() -> None:
     assert accepts(call + '{"city": "Paris", "units": "F", "days": 3, "rain": false, "café": 1.5}')
     assert accepts(call + '{"city": "Paris", "café": null}')
     assert not accepts(call + '{"units": "C", "city": "Paris"}')  # required first
+    assert not accepts(call + '{"city": "Paris", "days": 1, "days": 2}')  # each key once
+    assert not accepts(call + '{"city": "Paris", "days": 1, "units": "C"}')  # in declared order
     assert not accepts(call + '{"units": "C"}')  # required missing
     assert not accepts(call + '{"city": "Paris", "units": "K"}')  # not in the enum
     assert not accepts(call + '{"city": "Paris", "days": 2.5}')  # not an integer
@@ -157,6 +159,12 @@ def test_grammar_holds_arguments_to_the_tool_parameters() -> None:
     assert accepts("Action: now\nAction Input: {}")
     assert not accepts('Action: now\nAction Input: {"type": "object"}')
     assert accepts('Action: add_days\nAction Input: {"anything": [1]}')  # a bare name: any object
+    only_optional = tool_def("t", "", {"type": "object", "properties": {"a": {"type": "integer"}, "b": {}}})
+    accepts = grammar_acceptor(react_grammar([only_optional]))
+    for args in ("{}", '{"a": 1}', '{"b": "x"}', '{"a": 1, "b": [2]}'):
+        assert accepts(f"Action: t\nAction Input: {args}"), args
+    for args in ('{"b": 1, "a": 1}', '{"a": 1, "a": 2}', '{, "a": 1}', '{"a": 1,}'):
+        assert not accepts(f"Action: t\nAction Input: {args}"), args
 
 
 def test_grammar_for_every_ste50_tool_compiles() -> None:

@@ -21,7 +21,7 @@ import anyio
 from ste_mcp.explorer import prompts
 from ste_mcp.explorer.budget import Budget, BudgetExhausted, PauseGate, RateLimiter
 from ste_mcp.explorer.settings import ExplorerSettings
-from ste_mcp.llm.base import ChatModel, ChatResponse, Message
+from ste_mcp.llm.base import ChatModel, ChatResponse, ContextTooLong, Message
 from ste_mcp.llm.protocols import FinalAnswer, ParsedCall, ParseError, tool_def
 from ste_mcp.memory.redact import Redactor
 from ste_mcp.memory.trials import TrialRecord, TrialStore, Turn
@@ -131,12 +131,11 @@ async def _chat(
     await ctx.gate.wait()
     ctx.budget.check(tool.name)
     kwargs.setdefault("max_tokens", ctx.settings.max_tokens)
-    response = await ctx.model.chat(
-        fit_context(messages, ctx.context_chars),
-        model=ctx.model_name,
-        temperature=ctx.settings.temperature,
-        **kwargs,
-    )
+    options = {"model": ctx.model_name, "temperature": ctx.settings.temperature, **kwargs}
+    try:
+        response = await ctx.model.chat(fit_context(messages, ctx.context_chars), **options)
+    except ContextTooLong:  # the character budget guessed tokens wrong (digits, JSON): halve it, once
+        response = await ctx.model.chat(fit_context(messages, ctx.context_chars // 2, keep_last=1), **options)
     used = response.usage.prompt_tokens + response.usage.completion_tokens
     ctx.budget.add_tokens(tool.name, used)
     usage.prompt_tokens += response.usage.prompt_tokens
@@ -406,14 +405,14 @@ def clean_query(text: str) -> str:
     return thought[:500]
 
 
-def fit_context(messages: list[Message], max_chars: int) -> list[Message]:
-    """The conversation within ``max_chars``: older message texts are shortened first (system and
-    the last three messages are kept whole)."""
+def fit_context(messages: list[Message], max_chars: int, *, keep_last: int = 3) -> list[Message]:
+    """The conversation within ``max_chars``: older message texts are shortened first (the system
+    message and the last ``keep_last`` messages are kept whole)."""
     total = sum(len(m.get("content") or "") for m in messages)
     if total <= max_chars:
         return messages
     out = [dict(m) for m in messages]
-    for m in out[1:-3]:
+    for m in out[1:-keep_last]:
         content = m.get("content") or ""
         if len(content) > 200:
             total -= len(content) - 200

@@ -37,10 +37,10 @@ def create(app: App) -> ExplorerExtension:
 
 
 def context_chars(app_settings) -> int:
-    """Conversation budget: the configured one, else ~3 characters per token of the model's context
-    left after one reply."""
+    """Conversation budget: the configured one, else ~2 characters per token of the model's context
+    left after one reply (numbers and JSON take a token per one or two characters)."""
     s = app_settings.explorer
-    return s.context_chars or 3 * max(512, app_settings.llm.max_model_len - s.max_tokens)
+    return s.context_chars or 2 * max(512, app_settings.llm.max_model_len - s.max_tokens)
 
 
 async def follow_pause_marker(explorer: Explorer, marker: Path) -> None:

@@ -24,7 +24,7 @@ import anyio.abc
 from ste_mcp.explorer.budget import Budget, BudgetExhausted, PauseGate, RateLimiter
 from ste_mcp.explorer.episode import ExploreContext, ToolCaller, run_episode
 from ste_mcp.explorer.settings import ExplorerSettings
-from ste_mcp.llm.base import ChatModel, ModelError
+from ste_mcp.llm.base import ChatModel, ContextTooLong, ModelError
 from ste_mcp.memory.redact import Redactor
 from ste_mcp.memory.trials import TrialRecord, TrialStore
 from ste_mcp.upstream.tools import Tool
@@ -252,6 +252,11 @@ class Explorer:
             model_errors[0] = 0
         except BudgetExhausted as exc:
             self._stop(self._scope(name), str(exc))
+            return None
+        except ContextTooLong as exc:  # the same episode would fail the same way: skip it, go on
+            self.summary.errors += 1
+            self.last_error = str(exc)
+            log.warning("explorer: %s episode %d left: %s", name, job.episode, exc)
             return None
         except ModelError as exc:
             model_errors[0] += 1

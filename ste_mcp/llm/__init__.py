@@ -13,7 +13,16 @@ import os
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from ste_mcp.llm.base import ChatModel, ChatResponse, Choice, Message, ModelError, ToolCall, Usage
+from ste_mcp.llm.base import (
+    ChatModel,
+    ChatResponse,
+    Choice,
+    ContextTooLong,
+    Message,
+    ModelError,
+    ToolCall,
+    Usage,
+)
 from ste_mcp.llm.client import OpenAIChatModel
 from ste_mcp.llm.managed import ManagedVLLM
 from ste_mcp.llm.protocols import (
@@ -36,6 +45,7 @@ __all__ = [
     "ChatResponse",
     "ChecksumError",
     "Choice",
+    "ContextTooLong",
     "FinalAnswer",
     "ManagedVLLM",
     "Message",

@@ -80,3 +80,7 @@ class ChatModel(Protocol):
 
 class ModelError(Exception):
     """The model server failed; the message says which server and what went wrong."""
+
+
+class ContextTooLong(ModelError):
+    """The server refused a prompt longer than the model's context (retrying it unchanged cannot help)."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from ste_mcp.llm.base import ChatResponse, Choice, Message, ModelError, ToolCall, Usage
+from ste_mcp.llm.base import ChatResponse, Choice, ContextTooLong, Message, ModelError, ToolCall, Usage
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 # connection-level failures worth another try; a read timeout is not retried (the request may be running)
@@ -188,9 +188,9 @@ class OpenAIChatModel:
                 continue
             if r.status_code >= 400:
                 doing = f" {what}" if what else " the request"
-                raise ModelError(
-                    f"model server at {self.base_url} rejected{doing} ({r.status_code}): {_error_text(r)}"
-                )
+                text = _error_text(r)
+                error = ContextTooLong if r.status_code == 400 and "context length" in text else ModelError
+                raise error(f"model server at {self.base_url} rejected{doing} ({r.status_code}): {text}")
             if "json" not in r.headers.get("content-type", ""):
                 return r.text  # e.g. vLLM's "Success: LoRA adapter ... added successfully."
             try:

@@ -187,7 +187,8 @@ def _tool_name(tool: Any) -> str:
 
 def _arguments_rules(rule: str, schema: Mapping[str, Any]) -> list[str]:
     """Rules for one tool's arguments object: declared keys only (what ``validate_arguments`` accepts),
-    required keys first in their declared order, then optional ones."""
+    each at most once, required keys first, then any optional ones, each in declared order (a free
+    order would let a small model repeat one key until it runs out of tokens)."""
     properties = schema.get("properties") or {}
     if not properties:
         return [f'{rule} ::= "{{" ws "}}"']
@@ -201,13 +202,20 @@ def _arguments_rules(rule: str, schema: Mapping[str, Any]) -> list[str]:
             f'{members[key]} ::= {json.dumps(json.dumps(key, ensure_ascii=False))} ws ":" ws {value}'
         )
     sep = 'ws "," ws'
-    head = f" {sep} ".join(members[k] for k in required)
-    if optional:
-        rules.append(f"{rule}o ::= {' | '.join(members[k] for k in optional)}")
-        tail = f"({sep} {rule}o)*" if required else f"({rule}o ({sep} {rule}o)*)?"
-    else:
-        tail = ""
-    rules.insert(0, f'{rule} ::= "{{" ws {head} {tail} ws "}}"')
+    # tail{i}: optional keys i.. , each present or not, each after a comma
+    for i, key in enumerate(optional):
+        rest = f" {rule}t{i + 1}" if i + 1 < len(optional) else ""
+        rules.append(f"{rule}t{i} ::= ({sep} {members[key]})?{rest}")
+    tail = f" {rule}t0" if optional else ""
+    if required:
+        body = f" {sep} ".join(members[k] for k in required) + tail
+    else:  # the first optional key present has no comma before it
+        starts = [
+            members[key] + (f" {rule}t{i + 1}" if i + 1 < len(optional) else "")
+            for i, key in enumerate(optional)
+        ]
+        body = f"({' | '.join(starts)})?"
+    rules.insert(0, f'{rule} ::= "{{" ws {body} ws "}}"')
     return rules
 
 
