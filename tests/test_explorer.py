@@ -527,3 +527,15 @@ async def test_an_episode_too_long_for_the_model_is_left_not_retried(tools, clie
     explorer = explorer_for([tools["get_weather"]], client, store, model, num_episodes=3)
     summary = await explorer.run()  # no ExplorerError: the other episodes go on
     assert summary.errors == 3 and len(model.calls) == 6 and store.count() == 0  # each tried twice
+
+
+async def test_a_request_already_tried_is_asked_again_once(tools, client, store, upstream) -> None:
+    call = 'Action: get_weather\nAction Input: {"city": "%s"}'
+    replies = ['{"request": "Weather in Oslo?"}', call % "Oslo", "Final Answer: 21 °C", "yes"]
+    replies += ['{"request": "weather in  OSLO?"}', '{"request": "Weather in Rome?"}', call % "Rome"]
+    replies += ["Final Answer: 25 °C", "yes"]
+    model = scripted(replies)
+    records = await run_episode(constrained(model, client, store, num_stm_slots=2), tools["get_weather"], 0)
+    assert [r.query for r in records] == ["Weather in Oslo?", "Weather in Rome?"]
+    assert model.calls[5]["messages"][-1]["content"] == prompts.IMAGINE_DIFFERENT
+    assert [r["query_params"] for r in upstream.requests] == [[("city", "Oslo")], [("city", "Rome")]]

@@ -147,17 +147,28 @@ async def _chat(
 async def imagine(
     ctx: ExploreContext, tool: Tool, messages: list[Message], *, first: bool, usage: _Usage | None = None
 ) -> str:
-    """Ask for a new user query (appending to ``messages``). The first one of an episode carries the LTM."""
+    """Ask for a new user query (appending to ``messages``). The first one of an episode carries the LTM.
+
+    One corrective retry when the reply holds no request, or repeats one already tried with this tool
+    (a small model copies its last request; the repeat is kept if the retry repeats too).
+    """
     usage = usage or _Usage()
+    ltm = await anyio.to_thread.run_sync(ctx.store.ltm, tool.name)
     if first:
-        ltm = await anyio.to_thread.run_sync(ctx.store.ltm, tool.name)
         prompt = prompts.imagine_first(tool.name, tool.description, ltm, max_items=ctx.settings.ltm_max_items)
     else:
         prompt = prompts.IMAGINE_NEXT
-    query = await _ask_request(ctx, tool, messages, prompt, usage)
-    if not query:  # one corrective retry, as in the trial loop
-        query = await _ask_request(ctx, tool, messages, prompts.IMAGINE_RETRY, usage) or prompts.NO_QUERY
-    return ctx.redactor.redact(query)
+    query = ctx.redactor.redact(await _ask_request(ctx, tool, messages, prompt, usage))
+    if not query:
+        query = ctx.redactor.redact(await _ask_request(ctx, tool, messages, prompts.IMAGINE_RETRY, usage))
+    elif _same_text(query) in {_same_text(q) for q, _ in ltm}:
+        retry = await _ask_request(ctx, tool, messages, prompts.IMAGINE_DIFFERENT, usage)
+        query = ctx.redactor.redact(retry) or query
+    return query or prompts.NO_QUERY
+
+
+def _same_text(text: str) -> str:
+    return " ".join(text.lower().split())
 
 
 async def _ask_request(

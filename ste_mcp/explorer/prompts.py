@@ -34,6 +34,9 @@ a different parameter, value or kind of use than earlier in this conversation. \
 Reply with the request only, on one line. Do not answer it yet."""
 
 IMAGINE_RETRY = "Reply with one user request only, on a single line, without answering it."
+IMAGINE_DIFFERENT = (
+    "That request was already tried. Invent a different one: other values or another kind of use."
+)
 # the request comes back in one JSON field (constrained decoding): a small model otherwise often writes
 # it in the ReAct format of the system prompt, or answers it (prompt development: docs/BENCHMARKS.md)
 REQUEST_SCHEMA = {
