@@ -45,6 +45,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--paraphrases", type=int, default=2)
     p.add_argument("--train-steps", type=int, default=None, help="cap LoRA optimiser steps per round")
     p.add_argument("--lr", type=float, default=None, help="LoRA learning rate (default: the settings')")
+    p.add_argument(
+        "--max-heldout",
+        type=int,
+        default=None,
+        help="held-out rows of each round's gate (default: the settings')",
+    )
     p.add_argument("--stm-slots", type=int, default=3, help="trials per episode (paper: 3-4)")
     p.add_argument("--out", default=str(REPO / "docs" / "bench"))
     p.add_argument("--markdown", default=str(REPO / "docs" / "BENCHMARKS.md"))
@@ -68,7 +74,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         memory={"paraphrases_per_exemplar": args.paraphrases},
         explorer={"num_stm_slots": args.stm_slots},
         finetune={"max_steps": args.train_steps}
-        | ({"learning_rate": args.lr} if args.lr is not None else {}),
+        | ({"learning_rate": args.lr} if args.lr is not None else {})
+        | ({"max_heldout": args.max_heldout} if args.max_heldout is not None else {}),
     )
     replay = settings.finetune.replay_fraction if args.replay is None else args.replay
     bench = load_bench(args.bench)
