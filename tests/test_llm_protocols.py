@@ -195,6 +195,8 @@ def test_must_answer_grammar_refuses_a_call() -> None:
     accepts = grammar_acceptor(react_grammar([WEATHER], must_answer=True))
 
     assert accepts("Thought: I have it\nFinal Answer: 21 °C")
+    # one line: an answer that went on into a call would not parse ("not both")
+    assert not accepts('Final Answer: 21 °C\nAction: get_weather\nAction Input: {"city": "Paris"}')
     assert accepts("Final Answer: 21 °C")
     assert not accepts('Action: get_weather\nAction Input: {"city": "Paris"}')
     with pytest.raises(ValueError, match="both"):

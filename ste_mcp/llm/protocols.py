@@ -176,7 +176,7 @@ def react_grammar(tools: Sequence[Any], *, must_call: bool = False, must_answer:
         f'root ::= ("Thought: " line "\\n")? {step}',
         "line ::= [^\\n]{0,300}",  # a thought is one short line: a rambling one would eat max_tokens
         'action ::= "Action: " (' + (" | ".join(calls) or '""') + ")",
-        'final ::= "Final Answer: " [^\\n] [^\\x00]*',
+        'final ::= "Final Answer: " [^\\n]{1,2000}',  # one line: text after it could hold a stray Action
     ]
     return "\n".join([*head, *rules]) + _JSON_GRAMMAR
 
