@@ -5,7 +5,7 @@ model server serve every stage, so the numbers of different stages differ only b
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -105,9 +105,18 @@ class LearningLoop:
         )
 
     async def evaluate(
-        self, items: Sequence[BenchItem], setting: str, *, adapter: str | None = None, **config: Any
+        self,
+        items: Sequence[BenchItem],
+        setting: str,
+        *,
+        adapter: str | None = None,
+        progress: Callable[[], None] | None = None,
+        **config: Any,
     ) -> EvalResult:
-        """Evaluate ``items`` in a setting (``adapter``: that adapter, loaded for the run and unloaded after)."""
+        """Evaluate ``items`` in a setting (``adapter``: that adapter, loaded for the run and unloaded after).
+
+        ``progress`` is called once per answered item; ``config`` holds ``EvalConfig`` fields.
+        """
         describe = retrieve = None
         if setting == "descriptions":
             await anyio.to_thread.run_sync(self.memory.live.refresh)
@@ -116,12 +125,14 @@ class LearningLoop:
             retrieve = self.memory.exemplars.search
         cfg = EvalConfig(setting=setting, adapter=adapter, **config)  # type: ignore[arg-type]
         if adapter is None:
-            return await run_eval(self.model, self.bench, items, cfg, describe=describe, retrieve=retrieve)
+            return await run_eval(
+                self.model, self.bench, items, cfg, describe=describe, retrieve=retrieve, progress=progress
+            )
         from ste_mcp.finetune.registry import AdapterRegistry
 
         path = AdapterRegistry(self.settings.adapters_dir).path(adapter)
         await self.model.load_lora(adapter, str(path))
         try:
-            return await run_eval(self.model, self.bench, items, cfg)
+            return await run_eval(self.model, self.bench, items, cfg, progress=progress)
         finally:
             await self.model.unload_lora(adapter)
