@@ -118,6 +118,10 @@ def test_round_trains_gates_and_promotes_an_adapter(first_round):
     assert adapter.metrics["eval"]["correct"] > adapter.metrics["baseline"]["correct"]
     assert adapter.counts["heldout"] > 0 and adapter.counts["general"] == 2
     folder = registry.path(adapter.id)
+    # both were asked as the evaluation asks: the reply prefilled with "Thought:", never cut to nothing
+    asked = read_jsonl(folder / "predictions.jsonl")
+    assert asked and all(p["baseline"].startswith("Thought:") for p in asked)
+    assert all(p["candidate"].startswith("Thought:") for p in asked)
     assert json.loads((folder / "adapter_config.json").read_text())["base_model_name_or_path"] == BASE_ID
     assert not (registry.root / ".work" / adapter.id).exists()
 

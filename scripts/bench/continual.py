@@ -165,6 +165,14 @@ def write_report(record: dict[str, Any], out: Path, markdown: Path) -> None:
             for label, r in record["rounds"].items()
         ],
     )
+    measured = {r["model"] for r in record["results"]}
+    missing = [m for m in ("base", "A1", "A2 no replay", "A2 replay") if m not in measured]
+    cut = (
+        f"\n**This run stopped before {', '.join(missing)}**: the forgetting comparison below is not"
+        " measured by it.\n"
+        if missing
+        else ""
+    )
     batches = "; ".join(
         f"{name}: {', '.join(f'`{t}`' for t in ts)}" for name, ts in record["batches"].items()
     )
@@ -174,7 +182,7 @@ batches ({record["episodes"]} episode(s) per tool). Round 2 continues from A1's 
 exemplars, once without replay and once replaying {record["replay_fraction"]:.0%} of round 1's rows
 (plus general-ability rows in both). Each adapter is evaluated whatever the gate decided.
 Batches — {batches}.
-
+{cut}
 {results}
 
 {rounds}

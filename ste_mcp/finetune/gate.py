@@ -1,8 +1,9 @@
 """The promotion gate: a candidate adapter replaces the current one only if it is better.
 
-Both are asked the held-out exemplars' queries (greedy, first call only, stopping at
-"Observation:"), their outputs are scored with the evaluation's scorer (the paper's metrics:
-well-formed / API match / correct), and ``decide`` compares the numbers and says why.
+Both are asked the held-out exemplars' queries as the evaluation asks them (greedy, each reply
+prefilled with "Thought:", first call only, stopping at "Observation:"), their outputs are scored
+with the evaluation's scorer (the paper's metrics: well-formed / API match / correct), and
+``decide`` compares the numbers and says why.
 """
 
 from __future__ import annotations
@@ -28,13 +29,19 @@ def generate(
     *,
     max_new_tokens: int,
     batch_size: int = 8,
+    prefix: str = "",
 ) -> list[str]:
-    """Greedy replies to chat conversations (rendered with the model's chat template), cut at "Observation:"."""
+    """Greedy replies to chat conversations (rendered with the model's chat template), cut at "Observation:".
+
+    ``prefix`` starts every reply (prefilled, and part of the returned text). Without "Thought:" a
+    small base model may open a ReAct reply with "Observation:", which the stop cuts to nothing.
+    """
     import torch
 
     tokenizer.padding_side = "left"
     texts = [
-        tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in conversations
+        tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) + prefix
+        for c in conversations
     ]
     outputs: list[str] = []
     model.eval()
@@ -52,7 +59,8 @@ def generate(
                 tokenizer=tokenizer,
             )
         for row in ids[:, batch["input_ids"].shape[1] :]:
-            outputs.append(tokenizer.decode(row, skip_special_tokens=True).split(STOP)[0].rstrip())
+            text = prefix + tokenizer.decode(row, skip_special_tokens=True)
+            outputs.append(text.split(STOP)[0].rstrip())
     return outputs
 
 
@@ -78,18 +86,24 @@ def evaluate_adapters(
     """Metrics of the candidate adapter and of the baseline (an adapter, or the base model) on ``heldout``."""
     from peft import PeftModel
 
+    from ste_mcp.llm.protocols import REACT_PREFIX
+
     names = list(tool_names) or sorted({item["tool"] for item in heldout})
     conversations = [item["prompt"] for item in heldout]
+
+    def ask(m: Any) -> list[str]:
+        return generate(m, tokenizer, conversations, max_new_tokens=max_new_tokens, prefix=REACT_PREFIX)
+
     peft_model = PeftModel.from_pretrained(model, candidate, adapter_name="candidate")
     try:
-        candidate_out = generate(peft_model, tokenizer, conversations, max_new_tokens=max_new_tokens)
+        candidate_out = ask(peft_model)
         if baseline:
             peft_model.load_adapter(baseline, adapter_name="baseline")
             peft_model.set_adapter("baseline")
-            baseline_out = generate(peft_model, tokenizer, conversations, max_new_tokens=max_new_tokens)
+            baseline_out = ask(peft_model)
         else:
             with peft_model.disable_adapter():
-                baseline_out = generate(peft_model, tokenizer, conversations, max_new_tokens=max_new_tokens)
+                baseline_out = ask(peft_model)
     finally:
         peft_model.unload()  # the base model is left as it was given
     return {
