@@ -350,6 +350,13 @@ def test_train_command_skips_a_round_with_nothing_new(tmp_path: Path, capsys: py
     assert AdapterRegistry(tmp_path / "data" / "adapters").list() == []
 
 
+def test_the_gate_prefills_like_the_evaluation():
+    from ste_mcp.finetune.gate import PREFIX
+    from ste_mcp.llm.protocols import REACT_PREFIX
+
+    assert PREFIX == REACT_PREFIX
+
+
 def test_the_training_process_needs_no_database_or_server_stack():
     """The trainer runs on a training box with only torch/transformers/peft/trl (+ pydantic): importing
     what it imports must not pull in LanceDB, the MCP SDK or the upstream client."""
@@ -358,7 +365,7 @@ def test_the_training_process_needs_no_database_or_server_stack():
 
     code = (
         "import sys, ste_mcp.finetune.train, ste_mcp.finetune.dataset, ste_mcp.finetune.gate, "
-        "ste_mcp.finetune.registry\n"
+        "ste_mcp.finetune.registry, ste_mcp.evaluate.score\n"  # the gate scores with it at run time
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'lancedb', 'mcp', 'httpx', 'httpx2', 'pyarrow'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

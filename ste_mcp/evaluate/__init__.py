@@ -3,9 +3,22 @@
 from ste_mcp.evaluate import load_bench, run_eval, EvalConfig, score, score_outputs
 """
 
+from typing import Any
+
 from ste_mcp.evaluate.bench import Bench, BenchError, BenchItem, load_bench
-from ste_mcp.evaluate.run import EvalConfig, EvalResult, run_eval, write_results
 from ste_mcp.evaluate.score import ItemScore, Metrics, Summary, score, score_outputs, score_prediction
+
+# The runner needs the LLM layer (httpx); the scorer must not: the training process scores the gate with it.
+_RUNNER = {"EvalConfig", "EvalResult", "run_eval", "write_results"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RUNNER:
+        from ste_mcp.evaluate import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Bench",

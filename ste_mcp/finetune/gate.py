@@ -15,6 +15,9 @@ from pydantic import BaseModel
 
 METRICS = ("correct", "api_match", "wellformed")  # compared in this order
 STOP = "Observation:"
+# The ReAct protocol's REACT_PREFIX (ste_mcp.llm.protocols), which the evaluation prefills; not imported
+# from there because the training process must not load the LLM client stack.
+PREFIX = "Thought:"
 
 
 class Decision(BaseModel):
@@ -86,13 +89,11 @@ def evaluate_adapters(
     """Metrics of the candidate adapter and of the baseline (an adapter, or the base model) on ``heldout``."""
     from peft import PeftModel
 
-    from ste_mcp.llm.protocols import REACT_PREFIX
-
     names = list(tool_names) or sorted({item["tool"] for item in heldout})
     conversations = [item["prompt"] for item in heldout]
 
     def ask(m: Any) -> list[str]:
-        return generate(m, tokenizer, conversations, max_new_tokens=max_new_tokens, prefix=REACT_PREFIX)
+        return generate(m, tokenizer, conversations, max_new_tokens=max_new_tokens, prefix=PREFIX)
 
     peft_model = PeftModel.from_pretrained(model, candidate, adapter_name="candidate")
     try:
