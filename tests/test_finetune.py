@@ -447,3 +447,14 @@ def test_die_with_parent_does_nothing_without_a_parent_pid(monkeypatch: pytest.M
     before = {t.name for t in threading.enumerate()}
     train.die_with_parent()
     assert {t.name for t in threading.enumerate()} == before
+
+
+def test_training_dtype_is_bfloat16_only_where_the_device_computes_it(monkeypatch):
+    from ste_mcp import hardware
+    from ste_mcp.finetune.train import pick_dtype
+
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda cpuinfo=None: True)
+    assert pick_dtype("auto", "cpu") == "bfloat16"
+    monkeypatch.setattr(hardware, "cpu_has_bf16", lambda cpuinfo=None: False)
+    assert pick_dtype("auto", "cpu") == "float32"
+    assert pick_dtype("bfloat16", "cpu") == "bfloat16" and pick_dtype("float32", "cuda") == "float32"

@@ -4,6 +4,9 @@ plain transformers + peft loop on the same rows, and the wall time of one whole 
 
     .venv/bin/python scripts/bench/train.py [--steps 20] [--batch-size 4] [--models-dir .cache/models]
 
+``--only-ours --model packaged:qwen2.5-coder-0.5b-instruct --dtype float32|bfloat16 [--no-gc]`` times just our
+training code on another model, dtype and gradient-checkpointing setting (one table row per run).
+
 Prints a Markdown table (paste it under "## Fine-tuning" in docs/BENCHMARKS.md).
 """
 
@@ -145,14 +148,20 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--epochs", type=float, default=1.0, help="epochs of the whole-round measurement")
     parser.add_argument("--models-dir", default=os.environ.get("STE_MCP_TEST_MODELS_DIR", ".cache/models"))
+    parser.add_argument("--model", default="packaged:smollm2-135m-instruct")
+    parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="float32")
+    parser.add_argument("--no-gc", action="store_true", help="without gradient checkpointing")
+    parser.add_argument("--only-ours", action="store_true", help="time only our training code")
     args = parser.parse_args()
-    prepared = prepare_model("packaged:smollm2-135m-instruct", Path(args.models_dir))
+    prepared = prepare_model(args.model, Path(args.models_dir))
     settings = FinetuneSettings(
         max_steps=args.steps,
         batch_size=args.batch_size,
         general_examples=0,
         heldout_fraction=0.2,
         save_steps=10_000,
+        dtype=args.dtype,
+        gradient_checkpointing=not args.no_gc,
     )
     data = DatasetBuilder(TOOLS, settings).build(exemplars(), set(), [])
     with tempfile.TemporaryDirectory() as tmp:
@@ -167,6 +176,12 @@ def main() -> None:
             evaluate=False,
         )
         ours = run_job(job)["train"]
+        if args.only_ours:
+            print(
+                f"| {args.model} | {args.dtype} | {'off' if args.no_gc else 'on'} | {ours['steps']} x "
+                f"{args.batch_size} | {ours['tokens']} | {ours['seconds']:.1f} | {ours['tokens_per_s']:.0f} |"
+            )
+            return
         plain_tokens, plain_s = plain_loop(
             prepared.path, read_jsonl(work / "dataset.jsonl"), settings, args.steps
         )

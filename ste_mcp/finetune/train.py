@@ -104,6 +104,19 @@ def pick_device(choice: str) -> str:
     return choice
 
 
+def pick_dtype(choice: str, device: str) -> str:
+    """``auto``: bfloat16 where ``device`` computes it natively, else float32."""
+    if choice != "auto":
+        return choice
+    if device == "cuda":
+        import torch
+
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+    from ste_mcp.hardware import cpu_has_bf16
+
+    return "bfloat16" if cpu_has_bf16() else "float32"
+
+
 def load_base(job: TrainJob, device: str) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -111,7 +124,7 @@ def load_base(job: TrainJob, device: str) -> tuple[Any, Any]:
     tokenizer = AutoTokenizer.from_pretrained(job.base_model_path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    dtype = getattr(torch, pick_dtype(job.settings.dtype, device))
     model = AutoModelForCausalLM.from_pretrained(job.base_model_path, dtype=dtype).to(device)
     return model, tokenizer
 
@@ -187,6 +200,7 @@ def train(
         warmup_steps=s.warmup_ratio,  # below 1: a ratio of the total steps
         lr_scheduler_type="cosine",
         max_length=s.max_length,
+        gradient_checkpointing=s.gradient_checkpointing,
         completion_only_loss=True,
         logging_steps=1,
         save_strategy="steps",

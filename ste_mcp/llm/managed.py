@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import functools
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -25,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from ste_mcp.hardware import cpu_has_bf16, has_cuda
 from ste_mcp.llm.base import ModelError
 
 LOG_NAME = "vllm.log"
@@ -34,29 +33,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@functools.cache
-def has_cuda() -> bool:
-    try:
-        import torch
-    except ImportError:
-        return False
-    return torch.cuda.is_available()
-
-
-def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX). Without it vLLM-CPU emulates
-    bfloat16 and prefill runs ~3.6x slower than float32 (``docs/BENCHMARKS.md``, LLM)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
-        except OSError:
-            return False
-    flags = set(
-        re.findall(r"[a-z0-9_]+", " ".join(ln for ln in cpuinfo.splitlines() if ln.startswith("flags")))
-    )
-    return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def resolve_dtype(dtype: str = "auto") -> str:
