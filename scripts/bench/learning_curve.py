@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from ste_mcp.config import load_settings  # noqa: E402
 from ste_mcp.evaluate.bench import load_bench  # noqa: E402
-from ste_mcp.evaluate.loop import LearningLoop, share_models_cache  # noqa: E402
+from ste_mcp.evaluate.loop import LearningLoop, add_run_arguments, run_llm_settings, share_models_cache  # noqa: E402
 from ste_mcp.evaluate.plot import plot_curve  # noqa: E402
 from ste_mcp.evaluate.report import PAPER_CORRECT, replace_section, table  # noqa: E402
 from ste_mcp.evaluate.run import write_results  # noqa: E402
@@ -42,9 +42,7 @@ from ste_mcp.evaluate.run import write_results  # noqa: E402
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--bench", default=str(REPO / "bench" / "ste50"))
-    p.add_argument("--model", default="packaged:qwen2.5-coder-0.5b-instruct")
-    p.add_argument("--llm-url", help="an already running OpenAI-compatible server (default: managed vLLM)")
+    add_run_arguments(p, REPO)
     p.add_argument("--data-dir", default=str(REPO / ".cache" / "bench" / "learning_curve"))
     p.add_argument("--efforts", type=int, nargs="+", default=[1, 2], help="cumulative episodes per tool")
     p.add_argument("--per-tool", type=int, default=5, help="STE-50 items per toolbox tool (max 15)")
@@ -78,14 +76,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     share_models_cache(data_dir, REPO / ".cache" / "models")
     settings = load_settings(
         data_dir=data_dir,
-        # two shared CPU cores: a long ReAct answer to a 15-tool prompt can take minutes under load
-        llm={
-            "model": args.model,
-            "base_url": args.llm_url,
-            # an external server serves a packaged model under its short name
-            "served_model_name": args.model.removeprefix("packaged:") if args.llm_url else None,
-            "timeout_s": 900.0,
-        },
+        llm=run_llm_settings(args),
         explorer={"num_stm_slots": args.stm_slots},
         memory={"paraphrases_per_exemplar": args.paraphrases},
         finetune={"max_steps": args.train_steps}

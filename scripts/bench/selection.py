@@ -28,7 +28,13 @@ sys.path.insert(0, str(REPO))
 
 from ste_mcp.config import load_settings  # noqa: E402
 from ste_mcp.evaluate.bench import load_bench  # noqa: E402
-from ste_mcp.evaluate.loop import LearningLoop, LoopError, share_models_cache  # noqa: E402
+from ste_mcp.evaluate.loop import (  # noqa: E402
+    LearningLoop,
+    LoopError,
+    add_run_arguments,
+    run_llm_settings,
+    share_models_cache,
+)
 from ste_mcp.evaluate.plot import plot_settings  # noqa: E402
 from ste_mcp.evaluate.report import PAPER_CORRECT, replace_section, table  # noqa: E402
 from ste_mcp.evaluate.run import write_results  # noqa: E402
@@ -37,9 +43,7 @@ from ste_mcp.evaluate.score import Metrics  # noqa: E402
 
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--bench", default=str(REPO / "bench" / "ste50"))
-    p.add_argument("--model", default="packaged:qwen2.5-coder-0.5b-instruct")
-    p.add_argument("--llm-url", help="an already running OpenAI-compatible server (default: managed vLLM)")
+    add_run_arguments(p, REPO)
     p.add_argument("--data-dir", required=True, help="a learning run's data dir (exemplars, adapters)")
     p.add_argument(
         "--settings", nargs="+", choices=["base", "retrieval", "adapter"], default=["base", "retrieval"]
@@ -66,15 +70,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
     data_dir = Path(args.data_dir)
     share_models_cache(data_dir, REPO / ".cache" / "models")
-    llm: dict[str, Any] = {
-        "model": args.model,
-        "base_url": args.llm_url,
-        "served_model_name": args.model.removeprefix("packaged:") if args.llm_url else None,
-        "timeout_s": 900.0,
-    }
-    if args.max_model_len:
-        llm["max_model_len"] = args.max_model_len
-    settings = load_settings(data_dir=data_dir, llm=llm)
+    extra = {"max_model_len": args.max_model_len} if args.max_model_len else {}
+    settings = load_settings(data_dir=data_dir, llm=run_llm_settings(args, **extra))
     bench = load_bench(args.bench)
     items = bench.select(limit=args.limit)
     record: dict[str, Any] = {

@@ -5,6 +5,7 @@ model server serve every stage, so the numbers of different stages differ only b
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +16,30 @@ import anyio
 from ste_mcp.config import Settings
 from ste_mcp.evaluate.bench import Bench, BenchItem
 from ste_mcp.evaluate.run import EvalConfig, EvalResult, run_eval, served_descriptions
+
+DEFAULT_MODEL = "packaged:qwen2.5-coder-0.5b-instruct"
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, repo: Path) -> None:
+    """The benchmark scripts' common options: the bench folder, the model and an optional external server."""
+    parser.add_argument("--bench", default=str(repo / "bench" / "ste50"))
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument(
+        "--llm-url", help="an already running OpenAI-compatible server (default: managed vLLM)"
+    )
+
+
+def run_llm_settings(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
+    """The ``llm`` settings section for ``add_run_arguments``' options (plus ``extra`` fields)."""
+    return {
+        "model": args.model,
+        "base_url": args.llm_url,
+        # an external server serves a packaged model under its short name
+        "served_model_name": args.model.removeprefix("packaged:") if args.llm_url else None,
+        # two shared CPU cores: a long ReAct answer to a 15-tool prompt can take minutes under load
+        "timeout_s": 900.0,
+        **extra,
+    }
 
 
 def share_models_cache(data_dir: Path, cache: Path) -> None:
