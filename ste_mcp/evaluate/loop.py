@@ -16,8 +16,7 @@ import anyio
 from ste_mcp.config import Settings
 from ste_mcp.evaluate.bench import Bench, BenchItem
 from ste_mcp.evaluate.run import EvalConfig, EvalResult, run_eval, served_descriptions
-
-DEFAULT_MODEL = "packaged:qwen2.5-coder-0.5b-instruct"
+from ste_mcp.llm.sources import DEFAULT_MODEL
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, repo: Path) -> None:
