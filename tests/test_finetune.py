@@ -458,3 +458,35 @@ def test_training_dtype_is_bfloat16_only_where_the_device_computes_it(monkeypatc
     monkeypatch.setattr(hardware, "cpu_has_bf16", lambda cpuinfo=None: False)
     assert pick_dtype("auto", "cpu") == "float32"
     assert pick_dtype("bfloat16", "cpu") == "bfloat16" and pick_dtype("float32", "cuda") == "float32"
+
+
+def test_a_memory_setting_does_not_make_a_new_round():
+    """A round killed for memory resumes after gradient checkpointing is turned on (same adapter id)."""
+    from ste_mcp.finetune.rounds import hyperparameters, round_key
+
+    plain = FinetuneSettings(gradient_checkpointing=False)
+    assert round_key(plain) == round_key(plain.model_copy(update={"gradient_checkpointing": True}))
+    assert round_key(plain) != round_key(plain.model_copy(update={"batch_size": 2}))
+    assert round_key(plain) != round_key(plain.model_copy(update={"learning_rate": 1e-3}))
+    assert hyperparameters(plain)["gradient_checkpointing"] is False  # still recorded in the manifest
+    assert "cpu_threads" not in round_key(plain) and "cpu_threads" not in hyperparameters(plain)
+
+
+def test_a_slow_round_checkpoints_by_time_as_well_as_by_steps(monkeypatch: pytest.MonkeyPatch):
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    from ste_mcp.finetune import train
+
+    clock = [1000.0]
+    monkeypatch.setattr(train.time, "monotonic", lambda: clock[0])
+    callback = train.checkpoint_every(600)
+    args, state = TrainingArguments(output_dir="unused", report_to=[]), TrainerState()
+
+    clock[0] += 599
+    assert not callback.on_step_end(args, state, TrainerControl()).should_save
+    clock[0] += 2  # ten minutes since the start
+    assert callback.on_step_end(args, state, TrainerControl()).should_save
+    callback.on_save(args, state, TrainerControl())
+    clock[0] += 300
+    assert not callback.on_step_end(args, state, TrainerControl()).should_save  # counted from the save
+    assert FinetuneSettings().save_minutes == 10.0

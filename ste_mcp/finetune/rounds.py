@@ -18,7 +18,7 @@ import signal
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
@@ -82,6 +82,40 @@ async def _run_process(cmd: list[str], log: IO[str] | None, pid_file: Path, thre
         raise
 
 
+# Settings that say when and where rounds run, not what they learn.
+_SCHEDULING = {
+    "train_every_n_exemplars",
+    "schedule_minutes",
+    "poll_seconds",
+    "enabled_in_serve",
+    "cpu_threads",
+}
+# Settings that leave the trained adapter unchanged (memory for speed, how often to checkpoint): a
+# round killed for memory resumes from its checkpoint after one of them is changed.
+_SAME_RESULT = {"gradient_checkpointing", "save_steps", "save_minutes"}
+
+
+def hyperparameters(settings: FinetuneSettings) -> dict[str, Any]:
+    """The settings a round trains with (recorded in its manifest)."""
+    return settings.model_dump(exclude=_SCHEDULING)
+
+
+def round_key(settings: FinetuneSettings) -> dict[str, Any]:
+    """The settings that make a round a different round (part of its adapter id)."""
+    return settings.model_dump(exclude=_SCHEDULING | _SAME_RESULT)
+
+
+def _exit_hint(code: int) -> str:
+    """What a training process's exit status most likely means, for the error message."""
+    if code != -signal.SIGKILL:
+        return ""
+    return (
+        ": killed (SIGKILL) from outside, on Linux most often by the out-of-memory killer. Turn"
+        " finetune.gradient_checkpointing on and run the round again (it resumes from its last saved"
+        " checkpoint), or lower finetune.batch_size (it starts over)"
+    )
+
+
 async def run_round(
     *,
     adapters_dir: Path,
@@ -114,16 +148,10 @@ async def run_round(
                 f"(a round needs {settings.min_new_exemplars})",
             )
         parent = lineage[0] if lineage else None
-        hyper = settings.model_dump(
-            exclude={
-                "train_every_n_exemplars",
-                "schedule_minutes",
-                "poll_seconds",
-                "enabled_in_serve",
-                "cpu_threads",
-            }
+        hyper = hyperparameters(settings)
+        data_hash = data.data_hash(
+            {"base": base.base_id, "parent": parent and parent.id, "hyper": round_key(settings)}
         )
-        data_hash = data.data_hash({"base": base.base_id, "parent": parent and parent.id, "hyper": hyper})
         adapter_id = f"r{len(lineage) + 1:03d}-{data_hash[:10]}"
         if (registry.path(adapter_id)).exists():
             return RoundResult(
@@ -152,7 +180,8 @@ async def run_round(
         code = await _run_process(cmd, log, work / "train.pid", settings.cpu_threads)
         if code != 0:
             raise RoundError(
-                f"training process for {adapter_id} exited with status {code} (work folder: {work})"
+                f"training process for {adapter_id} exited with status {code}{_exit_hint(code)} "
+                f"(work folder: {work})"
             )
         result = read_json(work / "result.json")
         decision = (

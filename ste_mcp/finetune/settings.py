@@ -23,6 +23,11 @@ class FinetuneSettings(BaseModel):
     save_steps: int = Field(
         50, ge=1, description="Checkpoint every N steps (a killed round resumes from it)."
     )
+    save_minutes: float | None = Field(
+        10.0,
+        gt=0,
+        description="Also checkpoint when this many minutes passed since the last one (CPU steps take minutes).",
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16"] = Field(
         "auto",

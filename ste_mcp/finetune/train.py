@@ -168,6 +168,27 @@ def _peft_model(job: TrainJob, model: Any) -> Any:
     return get_peft_model(model, config)
 
 
+def checkpoint_every(seconds: float) -> Any:
+    """A Trainer callback that also saves a checkpoint once ``seconds`` passed since the last save
+    (or the start): on a CPU a step can take minutes, and ``save_steps`` alone would lose them all."""
+    from transformers import TrainerCallback
+
+    class CheckpointEvery(TrainerCallback):
+        def __init__(self) -> None:
+            self.last = time.monotonic()
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            if time.monotonic() - self.last >= seconds:
+                control.should_save = True
+            return control
+
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            self.last = time.monotonic()
+            return control
+
+    return CheckpointEvery()
+
+
 def last_complete_checkpoint(folder: Path) -> Path | None:
     """The newest checkpoint the Trainer finished writing (its state file comes last); a half-written
     newer one (the process was killed while saving) is removed."""
@@ -215,7 +236,11 @@ def train(
         disable_tqdm=False,
     )
     trainer = SFTTrainer(
-        model=_peft_model(job, model), args=config, train_dataset=dataset, processing_class=tokenizer
+        model=_peft_model(job, model),
+        args=config,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=[checkpoint_every(s.save_minutes * 60)] if s.save_minutes else None,
     )
     resume = last_complete_checkpoint(checkpoints)
     if resume:
