@@ -35,6 +35,7 @@ from ste_mcp.evaluate.loop import (  # noqa: E402
     run_llm_settings,
     share_models_cache,
 )
+from ste_mcp.evaluate.plot import plot_settings  # noqa: E402
 from ste_mcp.evaluate.report import replace_section, table  # noqa: E402
 from ste_mcp.evaluate.run import write_results  # noqa: E402
 
@@ -144,6 +145,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 def write_report(record: dict[str, Any], out: Path, markdown: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "continual.json").write_text(json.dumps(record, indent=2) + "\n")
+    plot_settings(
+        {f"{r['model']}\n{r['items']}": r for r in record["results"]},
+        out / "continual.png",
+        title="Continual learning: each batch's STE-50 items after each round",
+    )
     rows = [
         [r["model"], r["items"], r["n"], r["wellformed"], r["api_match"], r["correct"]]
         for r in record["results"]
@@ -188,7 +194,9 @@ The question is batch-1 accuracy after batch 2: compare "A1" with "A2 no replay"
 batch 1 (the paper, with a 7B model: API match on batch 1 fell to ~2% without replay, kept most with it).
 With a 0.5B model, {record["episodes"]} episode(s) per tool and {" / ".join(str(n) for n in record["items_per_batch"].values())} test items per batch, a
 difference of one or two items is within noise.
-Raw results: `docs/bench/continual.json`.
+Raw results: `docs/bench/continual.json`; plot: `docs/bench/continual.png`.
+
+![continual learning](bench/continual.png)
 """
     replace_section(markdown, "Continual learning", body)
 
