@@ -197,6 +197,25 @@ async def test_managed_vllm_loads_the_promoted_adapter_at_run_time(first_round, 
     assert await serving.sync() == result.adapter.id  # unchanged registry: nothing reloaded
 
 
+def test_rows_too_long_for_max_length_are_left_out_not_cut(smollm2_dir: Path, first_round):
+    from transformers import AutoTokenizer
+
+    from ste_mcp.finetune.train import rows_that_fit
+
+    def row(question: str) -> dict:
+        return {
+            "prompt": [{"role": "user", "content": question}],
+            "completion": [{"role": "assistant", "content": "Final Answer: yes"}],
+        }
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
+    short, long = row("Is it cold in Oslo?"), row("Is it cold in Oslo? " * 300)
+    assert rows_that_fit([short, long, short], tokenizer, 1024) == [short, short]
+    assert rows_that_fit([short, long], tokenizer, 4096) == [short, long]
+    _, result, _, _ = first_round
+    assert result.adapter.metrics["train"]["too_long"] == 0  # the round's own rows all fit
+
+
 def test_kill_9_during_training_registers_nothing_and_the_round_resumes(first_round):
     registry, first, store, base = first_round
     more = [

@@ -19,7 +19,11 @@ class FinetuneSettings(BaseModel):
     warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
     batch_size: int = Field(4, ge=1)
     gradient_accumulation_steps: int = Field(1, ge=1)
-    max_length: int = Field(1024, ge=64)
+    max_length: int = Field(
+        1024,
+        ge=64,
+        description="Tokens per training row; a longer row is left out (cutting it would cut its target).",
+    )
     save_steps: int = Field(
         50, ge=1, description="Checkpoint every N steps (a killed round resumes from it)."
     )

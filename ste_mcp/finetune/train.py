@@ -279,6 +279,22 @@ def _save_adapter(model: Any, work: Path, base_model_id: str) -> None:
     os.replace(partial, target)
 
 
+def rows_that_fit(rows: list[dict[str, Any]], tokenizer: Any, max_length: int) -> list[dict[str, Any]]:
+    """The rows whose prompt and completion fit in ``max_length`` tokens. A longer row would be cut from
+    the end, which is its completion: the very target it is there to teach."""
+
+    def length(row: dict[str, Any]) -> int:
+        ids = tokenizer.apply_chat_template(
+            row["prompt"] + row["completion"], tokenize=True, return_dict=True
+        )
+        return len(ids["input_ids"])
+
+    kept = [row for row in rows if length(row) <= max_length]
+    if len(kept) < len(rows):
+        print(f"{len(rows) - len(kept)} rows longer than {max_length} tokens left out", file=sys.stderr)
+    return kept
+
+
 def run_job(job: TrainJob) -> dict[str, Any]:
     from ste_mcp.finetune.dataset import general_rows, read_jsonl
     from ste_mcp.finetune.gate import evaluate_adapters
@@ -289,8 +305,12 @@ def run_job(job: TrainJob) -> dict[str, Any]:
     model, tokenizer = load_base(job, device)
     rows = read_jsonl(work / "dataset.jsonl")
     general = general_rows(general_answers(job, model, tokenizer))
-    result: dict[str, Any] = {"train": train(job, model, tokenizer, rows + general, device)}
+    fitting = rows_that_fit(rows + general, tokenizer, job.settings.max_length)
+    if not fitting:
+        raise ValueError(f"no training row fits in finetune.max_length = {job.settings.max_length} tokens")
+    result: dict[str, Any] = {"train": train(job, model, tokenizer, fitting, device)}
     result["train"]["general_rows"] = len(general)
+    result["train"]["too_long"] = len(rows) + len(general) - len(fitting)
     if job.evaluate:
         heldout = read_jsonl(work / "heldout.jsonl")
         model, tokenizer = load_base(job, device)  # a clean base: SFTTrainer wrapped the trained one
