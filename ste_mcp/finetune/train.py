@@ -210,7 +210,10 @@ def train(
     s = job.settings
     work = Path(job.work_dir)
     checkpoints = work / "checkpoints"
-    dataset = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
+    fitting = rows_that_fit(rows, tokenizer, s.max_length)  # SFTConfig's max_length would cut the rest
+    if not fitting:
+        raise ValueError(f"no training row fits in finetune.max_length = {s.max_length} tokens")
+    dataset = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in fitting])
     config = SFTConfig(
         output_dir=str(checkpoints),
         per_device_train_batch_size=s.batch_size,
@@ -253,7 +256,8 @@ def train(
     _save_adapter(trainer.model, work, job.base_model_id)
     return {
         "steps": int(output.global_step),
-        "rows": len(rows),
+        "rows": len(fitting),
+        "too_long": len(rows) - len(fitting),
         "loss_first": losses[0] if losses else None,
         "loss_last": losses[-1] if losses else None,
         "train_loss": float(output.training_loss),
@@ -305,12 +309,8 @@ def run_job(job: TrainJob) -> dict[str, Any]:
     model, tokenizer = load_base(job, device)
     rows = read_jsonl(work / "dataset.jsonl")
     general = general_rows(general_answers(job, model, tokenizer))
-    fitting = rows_that_fit(rows + general, tokenizer, job.settings.max_length)
-    if not fitting:
-        raise ValueError(f"no training row fits in finetune.max_length = {job.settings.max_length} tokens")
-    result: dict[str, Any] = {"train": train(job, model, tokenizer, fitting, device)}
+    result: dict[str, Any] = {"train": train(job, model, tokenizer, rows + general, device)}
     result["train"]["general_rows"] = len(general)
-    result["train"]["too_long"] = len(rows) + len(general) - len(fitting)
     if job.evaluate:
         heldout = read_jsonl(work / "heldout.jsonl")
         model, tokenizer = load_base(job, device)  # a clean base: SFTTrainer wrapped the trained one
