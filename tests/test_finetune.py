@@ -164,7 +164,18 @@ def test_gate_promotes_only_a_better_candidate():
     assert not decide(metrics(40), metrics(40)).promote  # equal is not better
     assert decide(metrics(40, api=70), metrics(40, api=60)).promote  # tie on correct, better API match
     assert not decide(metrics(45), metrics(40), min_delta=10).promote
-    assert "no held-out" in decide(metrics(0, n=0), metrics(0, n=0)).reason
+    assert decide(metrics(60), metrics(40)).judged and decide(metrics(30), metrics(40)).judged
+
+
+def test_gate_does_not_judge_on_too_few_held_out_rows():
+    """Two rows swing 'correct' by 50 points: the gate leaves such a candidate to the operator."""
+    few = decide(metrics(100, n=2), metrics(0, n=2), min_heldout=8)
+    assert not few.promote and not few.judged
+    assert "2 held-out exemplars, fewer than the 8" in few.reason and "gate_min_heldout" in few.reason
+    assert not decide(metrics(0, n=2), metrics(100, n=2), min_heldout=8).judged  # nor rejected
+    assert decide(metrics(100, n=8), metrics(0, n=8), min_heldout=8).promote
+    none = decide(metrics(0, n=0), metrics(0, n=0), min_heldout=0)
+    assert not none.promote and not none.judged and "0 held-out" in none.reason
 
 
 # ---- registry -----------------------------------------------------------------------------------
@@ -339,6 +350,37 @@ async def test_a_promoted_round_is_loaded_into_the_model_server(
     reg.rollback()  # e.g. `ste-mcp adapters rollback` in another process
     await ext.sync_adapter()
     assert ext.active_adapter == "a"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("held_out", "status", "current"), [(2, "registered", None), (8, "promoted", "new")])
+async def test_a_round_with_too_few_held_out_rows_is_left_to_the_operator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, held_out: int, status: str, current: str | None
+):
+    """Orchestration only (the training process is scripted; test_finetune_model runs the real one)."""
+    from ste_mcp.finetune import rounds
+
+    async def scripted_training(cmd, log, pid_file, threads) -> int:
+        work = Path(cmd[-1]).parent
+        fake_adapter(work, "x").rename(work / "adapter")
+        scores = {"eval": metrics(100, n=held_out), "baseline": metrics(0, n=held_out), "train": {}}
+        (work / "result.json").write_text(json.dumps(scores))
+        return 0
+
+    monkeypatch.setattr(rounds, "_run_process", scripted_training)
+    result = await rounds.run_round(
+        adapters_dir=tmp_path / "adapters",
+        base=rounds.BaseModelRef(path=str(tmp_path), base_id="org/base"),
+        tools=TOOLS,
+        exemplars=[weather(c) for c in CITIES],
+        settings=FinetuneSettings(general_examples=0, gate_min_heldout=8),
+    )
+    assert result.status == status and result.adapter is not None
+    registry = AdapterRegistry(tmp_path / "adapters")
+    assert registry.get(result.adapter.id).status == {"registered": "candidate"}.get(status, status)
+    assert (registry.current() and registry.current().id) == (current and result.adapter.id)
+    if status == "registered":
+        assert "not judged: 2 held-out exemplars" in result.reason
 
 
 def test_train_command_skips_a_round_with_nothing_new(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

@@ -62,7 +62,8 @@ SETTINGS = FinetuneSettings(
     general_examples=2,
     include_final_answer=False,
     tools_in_prompt=2,
-    heldout_fraction=0.25,
+    heldout_fraction=0.25,  # 8 of these 22 exemplars
+    gate_min_heldout=4,
     eval_max_new_tokens=40,
 )
 

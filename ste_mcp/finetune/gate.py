@@ -21,8 +21,11 @@ PREFIX = "Thought:"
 
 
 class Decision(BaseModel):
+    """The gate's word on a candidate; ``judged`` is False when it had too few held-out rows to say."""
+
     promote: bool
     reason: str
+    judged: bool = True
 
 
 def generate(
@@ -117,11 +120,23 @@ def evaluate_adapters(
     }
 
 
-def decide(candidate: dict[str, Any], baseline: dict[str, Any], min_delta: float = 0.0) -> Decision:
-    """Promote only if the candidate beats the baseline on (correct, api_match, wellformed), in that order."""
+def decide(
+    candidate: dict[str, Any], baseline: dict[str, Any], min_delta: float = 0.0, min_heldout: int = 1
+) -> Decision:
+    """Promote only if the candidate beats the baseline on (correct, api_match, wellformed), in that order.
+
+    Fewer than ``min_heldout`` held-out rows decide nothing (one row of two is 50 points): the candidate
+    is left unjudged, for the operator to promote or not.
+    """
     n = int(candidate.get("n", 0))
-    if n == 0:
-        return Decision(promote=False, reason="refused: no held-out exemplars to evaluate on")
+    if n < max(min_heldout, 1):
+        return Decision(
+            promote=False,
+            judged=False,
+            reason=f"not judged: {n} held-out exemplars, fewer than the {max(min_heldout, 1)} the gate "
+            "needs (finetune.gate_min_heldout); registered as a candidate "
+            "(`ste-mcp adapters promote <id>` serves it)",
+        )
     summary = (
         ", ".join(f"{m} {candidate.get(m, 0.0):.1f}% vs {baseline.get(m, 0.0):.1f}%" for m in METRICS)
         + f" on {n} held-out exemplars"

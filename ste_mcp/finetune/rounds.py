@@ -185,9 +185,9 @@ async def run_round(
             )
         result = read_json(work / "result.json")
         decision = (
-            decide(result["eval"], result["baseline"], settings.gate_min_delta)
+            decide(result["eval"], result["baseline"], settings.gate_min_delta, settings.gate_min_heldout)
             if gate
-            else Decision(promote=False, reason="not gated (registered as a candidate)")
+            else Decision(promote=False, judged=False, reason="not gated (registered as a candidate)")
         )
         manifest = Manifest(
             id=adapter_id,
@@ -196,7 +196,7 @@ async def run_round(
             data_hash=data_hash,
             parent=parent.id if parent else None,
             round=len(lineage) + 1,
-            status="candidate" if not gate else "rejected",
+            status="rejected" if decision.judged else "candidate",
             status_reason=decision.reason,
             tools=data.tools,
             exemplar_ids=data.new_exemplar_ids,
@@ -215,7 +215,7 @@ async def run_round(
             manifest = registry.promote(adapter_id, decision.reason)
             return RoundResult(status="promoted", reason=decision.reason, adapter=manifest)
         return RoundResult(
-            status="registered" if not gate else "rejected", reason=decision.reason, adapter=manifest
+            status="rejected" if decision.judged else "registered", reason=decision.reason, adapter=manifest
         )
 
 

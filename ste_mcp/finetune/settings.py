@@ -63,6 +63,11 @@ class FinetuneSettings(BaseModel):
     # gate
     eval_max_new_tokens: int = Field(96, ge=8)
     gate_min_delta: float = Field(0.0, ge=0.0, description="Points of 'correct' a candidate must gain.")
+    gate_min_heldout: int = Field(
+        8,
+        ge=1,
+        description="Fewer held-out rows than this: the gate does not judge; the adapter stays a candidate.",
+    )
     # triggers in `ste-mcp serve`
     train_every_n_exemplars: int = Field(
         50, description="Trigger a round in `serve` after N new approved exemplars."
