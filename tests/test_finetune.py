@@ -122,6 +122,30 @@ def test_later_rounds_learn_only_new_exemplars_and_replay_earlier_rounds():
     assert {r["exemplar_id"] for r in kept.rows if r["source"] == "replay"} == {e.id for e in exemplars[2:8]}
 
 
+def test_rows_too_long_list_fewer_tools_and_always_the_target():
+    """A scripted token counter (a token per character); test_finetune_model counts with a real tokenizer."""
+
+    def listed(row: dict) -> set[str]:
+        return {t.name for t in TOOLS if f"{t.name}:" in row["prompt"][0]["content"]}
+
+    def build(max_length: int):
+        settings = FinetuneSettings(heldout_fraction=0.0, tools_in_prompt=4, max_length=max_length)
+        count = lambda messages: sum(len(m["content"]) for m in messages)  # noqa: E731
+        return DatasetBuilder(TOOLS, settings, count_tokens=count).build([weather("Oslo")], set(), [])
+
+    roomy = build(100_000)
+    assert roomy.shortened == 0 and all(len(listed(r)) == 4 for r in roomy.rows)
+    lengths = [sum(len(m["content"]) for m in r["prompt"] + r["completion"]) for r in roomy.rows]
+    tight = build(max(lengths) - 1)  # one character short: one tool fewer is enough
+    assert tight.shortened == 1 and all(len(listed(r)) == 3 for r in tight.rows)
+    assert all("get_weather" in listed(r) for r in tight.rows)
+    hopeless = build(64)  # not even the target alone fits: kept at one tool, the trainer drops it
+    assert hopeless.shortened == 1 and [listed(r) for r in hopeless.rows] == [{"get_weather"}] * 2
+    # without a counter (no tokenizer in the model folder) nothing is shortened
+    plain = DatasetBuilder(TOOLS, FinetuneSettings(heldout_fraction=0.0, max_length=64))
+    assert plain.build([weather("Oslo")], set(), []).shortened == 0
+
+
 def test_exemplars_of_unknown_tools_are_skipped():
     ghost = weather("Paris").model_copy(update={"tool": "removed_tool", "id": "ex-ghost"})
     data = DatasetBuilder(TOOLS, FinetuneSettings(heldout_fraction=0.0)).build([ghost], set(), [])

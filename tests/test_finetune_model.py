@@ -201,6 +201,7 @@ async def test_managed_vllm_loads_the_promoted_adapter_at_run_time(first_round, 
 def test_rows_too_long_for_max_length_are_left_out_not_cut(smollm2_dir: Path, first_round):
     from transformers import AutoTokenizer
 
+    from ste_mcp.finetune.dataset import load_chat_tokens
     from ste_mcp.finetune.train import rows_that_fit
 
     def row(question: str) -> dict:
@@ -212,6 +213,12 @@ def test_rows_too_long_for_max_length_are_left_out_not_cut(smollm2_dir: Path, fi
     tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
     short, long = row("Is it cold in Oslo?"), row("Is it cold in Oslo? " * 300)
     assert rows_that_fit([short, long, short], tokenizer, 1024) == [short, short]
+    # the dataset builder measures rows as the trainer does, from the model folder alone
+    count = load_chat_tokens(smollm2_dir)
+    text = tokenizer.apply_chat_template(long["prompt"] + long["completion"], tokenize=False)
+    tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    assert count is not None and count(long["prompt"] + long["completion"]) == tokens > 1024
+    assert load_chat_tokens(smollm2_dir.parent) is None  # no tokenizer there: nothing to measure
     assert rows_that_fit([short, long], tokenizer, 4096) == [short, long]
     _, result, _, _ = first_round
     assert result.adapter.metrics["train"]["too_long"] == 0  # the round's own rows all fit

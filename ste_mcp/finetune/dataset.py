@@ -6,6 +6,9 @@ chat template and puts the loss on the completion only):
 * system (the ReAct protocol's prompt over a few tools) + query -> ``Action: <tool>\\nAction Input: {json}``
 * optionally + that call + the observation -> ``Final Answer: ...``
 
+A row longer than ``max_length`` tokens (under the base model's chat template) lists fewer tools, down to
+the target alone, rather than be cut through its completion by the trainer.
+
 A round trains on the exemplars no earlier round of the current lineage learned, plus a replay of
 ``replay_fraction`` of every earlier round's own rows (continual learning, STE.md), plus general-ability
 rows (the base model's answers to ordinary prompts, produced in the training process). Exemplar
@@ -19,7 +22,7 @@ import hashlib
 import json
 import math
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +73,7 @@ class RoundData(BaseModel):
     heldout: list[Row]  # {"id", "tool", "query", "arguments", "prompt": [...]}
     new_exemplar_ids: list[str] = Field(default_factory=list)
     skipped: dict[str, int] = Field(default_factory=dict)
+    shortened: int = 0  # exemplars whose rows list fewer than tools_in_prompt tools, to fit max_length
 
     @property
     def counts(self) -> dict[str, int]:
@@ -117,6 +121,31 @@ def observation_message(text: str) -> dict[str, str]:
     return message(text)
 
 
+Messages = list[dict[str, str]]
+TokenCounter = Callable[[Messages], int]
+
+
+def chat_tokens(tokenizer: Any) -> TokenCounter:
+    """Tokens of a conversation under ``tokenizer``'s chat template: the length TRL trains on."""
+
+    def count(messages: Messages) -> int:
+        return len(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"])
+
+    return count
+
+
+def load_chat_tokens(model_path: str | Path) -> TokenCounter | None:
+    """A token counter from the base model's folder; ``None`` where it holds no tokenizer with a chat
+    template (rows are then kept at ``tools_in_prompt`` tools, and the trainer drops any that are too long)."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+    except (OSError, ValueError, KeyError):
+        return None
+    return chat_tokens(tokenizer) if getattr(tokenizer, "chat_template", None) else None
+
+
 def _shown_tools(target: Tool, toolset: Sequence[Tool], k: int, seed: str) -> list[Tool]:
     """The target tool and ``k - 1`` others, in a stable shuffled order."""
     rng = random.Random(seed)
@@ -130,24 +159,43 @@ class DatasetBuilder:
     """Turns exemplars into rows for one round."""
 
     def __init__(
-        self, tools: Sequence[Tool], settings: FinetuneSettings, secrets: Iterable[str] = ()
+        self,
+        tools: Sequence[Tool],
+        settings: FinetuneSettings,
+        secrets: Iterable[str] = (),
+        count_tokens: TokenCounter | None = None,
     ) -> None:
         self.tools = {t.name: t for t in tools}
         self.settings = settings
         self.redactor = Redactor(secrets)
+        self.count_tokens = count_tokens
 
-    def _prompt(self, ex: Exemplar) -> list[dict[str, str]]:
-        shown = _shown_tools(
-            self.tools[ex.tool], list(self.tools.values()), self.settings.tools_in_prompt, ex.id
-        )
+    def _prompt(self, ex: Exemplar, k: int | None = None) -> Messages:
+        k = self.settings.tools_in_prompt if k is None else k
+        shown = _shown_tools(self.tools[ex.tool], list(self.tools.values()), k, ex.id)
         return [
             {"role": "system", "content": system_prompt(shown)},
             {"role": "user", "content": self.redactor.redact(ex.query)},
         ]
 
-    def rows_for(self, ex: Exemplar) -> list[Row]:
-        """The call row (and the final-answer row) of one exemplar."""
-        prompt = self._prompt(ex)
+    def _fits(self, rows: list[Row]) -> bool:
+        if self.count_tokens is None:
+            return True
+        limit = self.settings.max_length
+        return all(self.count_tokens(r["prompt"] + r["completion"]) <= limit for r in rows)
+
+    def rows_for(self, ex: Exemplar) -> tuple[list[Row], int]:
+        """The call row (and the final-answer row) of one exemplar, and how many tools they list: as
+        many of ``tools_in_prompt`` as fit in ``max_length`` tokens (the target always)."""
+        k = self.settings.tools_in_prompt
+        rows = self._rows(ex, k)
+        while k > 1 and not self._fits(rows):
+            k -= 1
+            rows = self._rows(ex, k)
+        return rows, k
+
+    def _rows(self, ex: Exemplar, k: int) -> list[Row]:
+        prompt = self._prompt(ex, k)
         call = format_call(ex.tool, self.redactor.redact_value(ex.arguments))
         meta = {"source": "new", "exemplar_id": ex.id, "tool": ex.tool}
         rows = [{"prompt": prompt, "completion": [{"role": "assistant", "content": call}], **meta}]
@@ -176,6 +224,7 @@ class DatasetBuilder:
         rows: list[Row] = []
         heldout: list[Row] = []
         new_ids: list[str] = []
+        shortened = 0
         for ex in exemplars:
             if ex.tool not in self.tools:
                 skipped["unknown_tool"] += 1
@@ -191,8 +240,10 @@ class DatasetBuilder:
                     }
                 )
             elif ex.id not in learned:
-                rows.extend(self.rows_for(ex))
+                own, listed = self.rows_for(ex)
+                rows.extend(own)
                 new_ids.append(ex.id)
+                shortened += listed < self.settings.tools_in_prompt
         heldout = _cap(heldout, self.settings.max_heldout)
         for index, previous in enumerate(earlier):
             # rows of exemplars no longer approved (revoked, rejected) are not replayed
@@ -200,7 +251,9 @@ class DatasetBuilder:
             n = math.ceil(self.settings.replay_fraction * len(kept))
             for row in random.Random(f"replay:{index}").sample(kept, min(n, len(kept))):
                 rows.append({**row, "source": "replay"})
-        return RoundData(rows=rows, heldout=heldout, new_exemplar_ids=new_ids, skipped=skipped)
+        return RoundData(
+            rows=rows, heldout=heldout, new_exemplar_ids=new_ids, skipped=skipped, shortened=shortened
+        )
 
 
 def _cap(items: list[Row], limit: int) -> list[Row]:

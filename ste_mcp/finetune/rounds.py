@@ -22,7 +22,13 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
-from ste_mcp.finetune.dataset import GENERAL_PROMPTS, DatasetBuilder, read_jsonl, write_jsonl
+from ste_mcp.finetune.dataset import (
+    GENERAL_PROMPTS,
+    DatasetBuilder,
+    load_chat_tokens,
+    read_jsonl,
+    write_jsonl,
+)
 from ste_mcp.finetune.gate import Decision, decide
 from ste_mcp.finetune.registry import AdapterRegistry, Manifest, write_json_atomic
 from ste_mcp.finetune.settings import FinetuneSettings
@@ -140,7 +146,8 @@ async def run_round(
         lineage = [] if from_scratch or current is None else registry.lineage(current.id)
         learned = {i for m in lineage for i in m.exemplar_ids}
         earlier = [read_jsonl(registry.path(m.id) / "dataset.jsonl") for m in lineage]
-        data = DatasetBuilder(tools, settings, secrets).build(exemplars, learned, earlier)
+        builder = DatasetBuilder(tools, settings, secrets, count_tokens=load_chat_tokens(base.path))
+        data = builder.build(exemplars, learned, earlier)
         if len(data.new_exemplar_ids) < settings.min_new_exemplars:
             return RoundResult(
                 status="skipped",
@@ -200,7 +207,11 @@ async def run_round(
             status_reason=decision.reason,
             tools=data.tools,
             exemplar_ids=data.new_exemplar_ids,
-            counts={**data.counts, "general": int(result["train"].get("general_rows", 0))},
+            counts={
+                **data.counts,
+                "general": int(result["train"].get("general_rows", 0)),
+                "shortened": data.shortened,
+            },
             metrics={k: result[k] for k in ("train", "eval", "baseline") if k in result},
             hyperparameters=hyper,
         )

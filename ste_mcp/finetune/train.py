@@ -285,15 +285,13 @@ def _save_adapter(model: Any, work: Path, base_model_id: str) -> None:
 
 def rows_that_fit(rows: list[dict[str, Any]], tokenizer: Any, max_length: int) -> list[dict[str, Any]]:
     """The rows whose prompt and completion fit in ``max_length`` tokens. A longer row would be cut from
-    the end, which is its completion: the very target it is there to teach."""
+    the end, which is its completion: the very target it is there to teach. (The dataset builder lists
+    fewer tools to make rows fit; this catches what it could not shorten.)"""
 
-    def length(row: dict[str, Any]) -> int:
-        ids = tokenizer.apply_chat_template(
-            row["prompt"] + row["completion"], tokenize=True, return_dict=True
-        )
-        return len(ids["input_ids"])
+    from ste_mcp.finetune.dataset import chat_tokens
 
-    kept = [row for row in rows if length(row) <= max_length]
+    count = chat_tokens(tokenizer)
+    kept = [row for row in rows if count(row["prompt"] + row["completion"]) <= max_length]
     if len(kept) < len(rows):
         print(f"{len(rows) - len(kept)} rows longer than {max_length} tokens left out", file=sys.stderr)
     return kept
