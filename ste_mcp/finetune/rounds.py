@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from ste_mcp.finetune.dataset import (
     GENERAL_PROMPTS,
     DatasetBuilder,
+    RoundData,
     load_chat_tokens,
     read_jsonl,
     write_jsonl,
@@ -122,6 +123,20 @@ def _exit_hint(code: int) -> str:
     )
 
 
+def build_data(
+    base: BaseModelRef,
+    tools: Sequence[Tool],
+    settings: FinetuneSettings,
+    secrets: Sequence[str],
+    exemplars: Sequence[Exemplar],
+    learned: set[str],
+    earlier: Sequence[list[dict[str, Any]]],
+) -> RoundData:
+    """The round's rows, each measured with the base model's tokenizer (blocking: run it in a thread)."""
+    builder = DatasetBuilder(tools, settings, secrets, count_tokens=load_chat_tokens(base.path))
+    return builder.build(exemplars, learned, earlier)
+
+
 async def run_round(
     *,
     adapters_dir: Path,
@@ -146,8 +161,9 @@ async def run_round(
         lineage = [] if from_scratch or current is None else registry.lineage(current.id)
         learned = {i for m in lineage for i in m.exemplar_ids}
         earlier = [read_jsonl(registry.path(m.id) / "dataset.jsonl") for m in lineage]
-        builder = DatasetBuilder(tools, settings, secrets, count_tokens=load_chat_tokens(base.path))
-        data = builder.build(exemplars, learned, earlier)
+        data = await asyncio.to_thread(
+            build_data, base, tools, settings, secrets, exemplars, learned, earlier
+        )
         if len(data.new_exemplar_ids) < settings.min_new_exemplars:
             return RoundResult(
                 status="skipped",
