@@ -532,6 +532,7 @@ def test_a_memory_setting_does_not_make_a_new_round():
 
     plain = FinetuneSettings(gradient_checkpointing=False)
     assert round_key(plain) == round_key(plain.model_copy(update={"gradient_checkpointing": True}))
+    assert round_key(plain) == round_key(plain.model_copy(update={"gate_min_heldout": 2}))  # after training
     assert round_key(plain) != round_key(plain.model_copy(update={"batch_size": 2}))
     assert round_key(plain) != round_key(plain.model_copy(update={"learning_rate": 1e-3}))
     assert hyperparameters(plain)["gradient_checkpointing"] is False  # still recorded in the manifest

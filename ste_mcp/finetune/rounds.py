@@ -97,9 +97,10 @@ _SCHEDULING = {
     "enabled_in_serve",
     "cpu_threads",
 }
-# Settings that leave the trained adapter unchanged (memory for speed, how often to checkpoint): a
-# round killed for memory resumes from its checkpoint after one of them is changed.
-_SAME_RESULT = {"gradient_checkpointing", "save_steps", "save_minutes"}
+# Settings that leave the trained adapter unchanged (memory for speed, how often to checkpoint, the
+# gate's thresholds, applied after training): changing one does not make a new round, so a round killed
+# for memory resumes from its checkpoint after one of them is changed.
+_SAME_RESULT = {"gradient_checkpointing", "save_steps", "save_minutes", "gate_min_delta", "gate_min_heldout"}
 
 
 def hyperparameters(settings: FinetuneSettings) -> dict[str, Any]:

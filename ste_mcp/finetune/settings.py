@@ -22,7 +22,7 @@ class FinetuneSettings(BaseModel):
     max_length: int = Field(
         1024,
         ge=64,
-        description="Tokens per training row; a longer row is left out (cutting it would cut its target).",
+        description="Tokens per training row: a longer row lists fewer tools; one still too long is left out.",
     )
     save_steps: int = Field(
         50, ge=1, description="Checkpoint every N steps (a killed round resumes from it)."
