@@ -12,7 +12,14 @@ import pytest
 from ste_mcp.cli import main
 from ste_mcp.evaluate.bench import BenchError, load_bench
 from ste_mcp.evaluate.cli import compare_runs
-from ste_mcp.evaluate.run import EvalConfig, PromptBuilder, read_predictions, run_eval, write_results
+from ste_mcp.evaluate.run import (
+    EvalConfig,
+    PromptBuilder,
+    bench_schemas,
+    read_predictions,
+    run_eval,
+    write_results,
+)
 from ste_mcp.evaluate.score import score
 from ste_mcp.llm.base import ChatResponse, Choice, ModelError, ToolCall
 
@@ -138,7 +145,10 @@ async def test_run_eval_scores_first_calls_and_files_rescore_equal(bench, tmp_pa
     summary = json.loads((out / "summary.json").read_text())
     assert summary["setting"] == "base" and summary["errors"] == 1 and summary["n"] == 30
     again = score(
-        read_predictions(out / "predictions.jsonl"), [it.model_dump() for it in items], bench.tool_names
+        read_predictions(out / "predictions.jsonl"),
+        [it.model_dump() for it in items],
+        bench.tool_names,
+        bench_schemas(bench),
     )
     assert again.model_dump(exclude={"items"}) == {k: summary[k] for k in again.model_dump(exclude={"items"})}
     assert len((out / "scores.jsonl").read_text().splitlines()) == 30
@@ -148,9 +158,10 @@ async def test_run_eval_scores_first_calls_and_files_rescore_equal(bench, tmp_pa
 async def test_native_protocol_and_adapter_name_are_passed(bench):
     items = bench.select(["add_date"], limit=2)
     model = ScriptedModel(lambda m: ToolCall(name="add_date", arguments='{"date": "2022-10-14", "days": 90}'))
-    result = await run_eval(model, bench, items, EvalConfig(protocol="native", adapter="a1"))
+    result = await run_eval(model, bench, items, EvalConfig(prompt="native", adapter="a1"))
     assert result.model == "a1" and model.requests[0]["model"] == "a1"
-    assert len(model.requests[0]["tools"]) == 15
+    assert len(model.requests[0]["tools"]) == 15 and model.requests[0]["tool_choice"] == "auto"
+    assert result.summary_json()["prompt"] == "native" and result.summary_json()["protocol"] == "native"
     assert result.predictions[0]["tool_calls"][0]["name"] == "add_date"
     assert result.summary.correct == 50.0
 
@@ -237,3 +248,143 @@ def test_served_descriptions_cover_only_served_visible_tools():
     describe = served_descriptions(app)
     assert describe("add_date") == ("orig + learned", {"type": "object"})
     assert describe("get_today_date") is None and describe("search_general") is None
+
+
+def test_must_call_prompt_lists_the_apis_and_asks_for_exactly_one_call(bench):
+    item = bench.select(["add_date"])[0]
+    messages, kwargs = PromptBuilder(bench, EvalConfig(prompt="must-call")).request(item)
+    system = messages[0]["content"]
+    assert messages[-1] == {"role": "user", "content": item.query}
+    assert system.startswith("You have access to the following APIs:")
+    assert "Answer by calling exactly one of the APIs above, in this format:" in system
+    assert "Final Answer" not in system and "Thought" not in system
+    names_line = system.splitlines()[-2]
+    assert names_line.startswith("Action: <the API name, one of: ")
+    assert all(name in names_line for name in bench.candidates["add_date"])
+    assert kwargs == {"stop": ["Observation:"], "prefix": "Action:"}
+    _, kwargs = PromptBuilder(bench, EvalConfig(prompt="must-call", prefill=False)).request(item)
+    assert "prefix" not in kwargs
+    _, kwargs = PromptBuilder(bench, EvalConfig(prompt="must-call", constrained=True)).request(item)
+    grammar = kwargs["structured"]["grammar"]
+    assert "root ::=" in grammar and "final" not in grammar.split("\n")[0]  # a call, never an answer
+    _, kwargs = PromptBuilder(bench, EvalConfig()).request(item)
+    assert kwargs["prefix"] == "Thought:"  # the paper's variant is unchanged
+
+
+def test_learned_settings_are_framed_by_the_prompt_variant(bench):
+    item = bench.select(["add_date"])[0]
+    demo = Demo("add_date", "What day is 3 days after 2020-02-27?", {"date": "2020-02-27", "days": 3})
+    expected = {
+        "paper": 'Thought: add_date fits this request.\nAction: add_date\nAction Input: {"date": "2020-02-27"',
+        "must-call": 'What day is 3 days after 2020-02-27?\nAction: add_date\nAction Input: {"date"',
+        "native": 'What day is 3 days after 2020-02-27?\nAction: add_date\nAction Input: {"date"',
+    }
+    for prompt, shot in expected.items():
+        config = EvalConfig(setting="retrieval", prompt=prompt, k=1)
+        messages, kwargs = PromptBuilder(bench, config, retrieve=lambda q, k: [demo]).request(item)
+        system = messages[0]["content"]
+        assert "Examples of correct calls for similar requests:" in system and shot in system, prompt
+        assert ("tools" in kwargs) is (prompt == "native")
+    served = {"add_date": ("Adds days to a date.", {"type": "object"})}
+    config = EvalConfig(setting="descriptions", prompt="must-call")
+    system = PromptBuilder(bench, config, describe=served.get).request(item)[0][0]["content"]
+    assert "add_date: Adds days to a date." in system and "exactly one of the APIs" in system
+
+
+@pytest.mark.anyio
+async def test_strict_metric_is_in_the_run_summary(bench, tmp_path):
+    items = bench.select(["add_date"], limit=3)
+    calls = iter(
+        [
+            'Action: add_date\nAction Input: {"date": "2022-10-14", "days": 90}',  # item 0: strict
+            'Action: add-date\nAction Input: {"date": "2022-10-14", "days": 90}',  # near name: lenient only
+            'Action: add_date\nAction Input: {"date": "2022-10-14", "days": "90", "x": 1}',
+        ]
+    )
+    first = {it.id: it for it in items}[items[0].id]
+
+    def reply(messages):
+        text = next(calls)
+        # every item gets item 0's ground truth; the others' are not matched either way
+        return text if messages[-1]["content"] == first.query else text.replace("2022-10-14", "1999-01-01")
+
+    result = await run_eval(ScriptedModel(reply), bench, items, EvalConfig(prompt="must-call", concurrency=1))
+    s = result.summary
+    assert (s.n_correct, s.n_strict_correct, s.n_exact_name) == (1, 1, 2)
+    summary = json.loads((write_results(result, tmp_path) / "summary.json").read_text())
+    assert summary["strict_correct"] == pytest.approx(33.33) and summary["prompt"] == "must-call"
+    assert summary["per_tool"]["add_date"]["exact_name"] == pytest.approx(66.67)
+
+
+def test_cli_score_reports_strict_and_refuses_best_without_a_model(ste50_dir, tmp_path, capsys):
+    items = load_bench(ste50_dir).select(["add_date"])
+    preds = [
+        {"id": it.id, "output": f"Action: AddDate\nAction Input: {json.dumps(it.arguments)}"} for it in items
+    ]
+    src = tmp_path / "near.jsonl"
+    src.write_text("".join(json.dumps(p) + "\n" for p in preds))
+    args = ["eval", "--bench", str(ste50_dir), "--tools", "add_date", "--score", str(src)]
+    assert main([*args, "--out", str(tmp_path / "near")]) == 0
+    out = capsys.readouterr().out
+    assert "strict" in out and "exact" in out
+    summary = json.loads((tmp_path / "near" / "summary.json").read_text())
+    assert (summary["correct"], summary["exact_name"], summary["strict_correct"]) == (100.0, 0.0, 0.0)
+    assert main([*args, "--prompt", "best"]) == 2
+    assert "--prompt best is measured with a model" in capsys.readouterr().err
+
+
+class PromptSensitiveModel(ScriptedModel):
+    """Calls the right tool (with the dev item's ground truth) only when asked with the must-call prompt."""
+
+    def __init__(self, items, name: str = "scripted"):
+        self.name = name
+        truth = {it.query: it for it in items}
+
+        def reply(messages):
+            item = truth[messages[-1]["content"]]
+            if "exactly one of the APIs" in messages[0]["content"]:
+                return f"Action: {item.mcp_name}\nAction Input: {json.dumps(item.arguments)}"
+            return "Thought: no idea\nFinal Answer: no idea"
+
+        super().__init__(reply)
+
+    @property
+    def model(self) -> str:
+        return self.name
+
+
+@pytest.mark.anyio
+async def test_best_prompt_is_measured_once_per_model_and_cached(tmp_path):
+    from ste_mcp.evaluate.best import CACHE_NAME, DEV_BENCH, best_prompt, dev_correct
+
+    dev = load_bench(DEV_BENCH)
+    model = PromptSensitiveModel(dev.items)
+    prompt, entry = await best_prompt(model, dev, EvalConfig(setting="adapter", adapter="a1"), tmp_path)
+    assert prompt == "must-call"
+    assert dev_correct(entry) == {"paper": 0.0, "must-call": 100.0, "native": 0.0}
+    assert len(model.requests) == 3 * len(dev.items)
+    assert all(r["model"] is None for r in model.requests)  # measured zero-shot, without the adapter
+    assert (tmp_path / CACHE_NAME).is_file()
+
+    again = PromptSensitiveModel(dev.items)
+    assert (await best_prompt(again, dev, EvalConfig(), tmp_path))[0] == "must-call"
+    assert again.requests == []  # read back, not measured again
+    other = PromptSensitiveModel(dev.items, name="another-model")
+    await best_prompt(other, dev, EvalConfig(), tmp_path)
+    assert len(other.requests) == 3 * len(dev.items)
+    changed = PromptSensitiveModel(dev.items)
+    await best_prompt(changed, dev, EvalConfig(max_tokens=64), tmp_path)
+    assert len(changed.requests) == 3 * len(dev.items)  # other decoding options: another key
+
+
+def test_best_prompt_ties_go_to_strict_then_to_the_paper():
+    from types import SimpleNamespace
+
+    from ste_mcp.evaluate.best import pick
+
+    def result(correct, strict):
+        return SimpleNamespace(summary=SimpleNamespace(correct=correct, strict_correct=strict))
+
+    assert pick({"paper": result(10, 5), "must-call": result(10, 8), "native": result(9, 9)}) == "must-call"
+    assert pick({"paper": result(10, 8), "must-call": result(10, 8), "native": result(10, 8)}) == "paper"
+    assert pick({"paper": result(1, 1), "must-call": result(2, 0), "native": result(3, None)}) == "native"

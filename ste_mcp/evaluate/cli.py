@@ -1,4 +1,5 @@
-"""`ste-mcp eval`: the STE paper's protocol on STE-50 (well-formed / API match / correct)."""
+"""`ste-mcp eval`: the STE paper's protocol on STE-50 (well-formed / API match / correct), zero-shot
+prompt variants (``--prompt``), and a strict metric (exact name, arguments our proxy accepts)."""
 
 from __future__ import annotations
 
@@ -54,18 +55,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--adapter", metavar="ID", help="adapter for --setting adapter (default: the promoted one)"
     )
     parser.add_argument(
-        "--protocol", choices=["react", "native"], default="react", help="call format (default react)"
+        "--prompt",
+        choices=["paper", "must-call", "native", "best"],
+        default="paper",
+        help="prompt variant, in every setting: paper (ReAct as the STE paper, default); must-call (the "
+        "tools, then 'answer by calling exactly one of the APIs above' as Action / Action Input, no final "
+        "answer); native (OpenAI tool calls); best (the variant with the highest correct %% on --dev-bench "
+        "for this model, measured once and cached in the data dir)",
+    )
+    parser.add_argument(
+        "--dev-bench",
+        metavar="DIR",
+        help="the bench --prompt best is chosen on (default: bench/dev of this checkout)",
     )
     parser.add_argument(
         "--constrained",
         action="store_true",
-        help="grammar-constrained ReAct decoding (not the paper's protocol)",
+        help="grammar-constrained decoding of text replies (not the paper's protocol)",
     )
     parser.add_argument(
         "--no-prefill",
         dest="prefill",
         action="store_false",
-        help="do not start ReAct replies with 'Thought:' (needs vLLM's continue_final_message otherwise)",
+        help="do not start text replies with 'Thought:' (paper) or 'Action:' (must-call) "
+        "(needs vLLM's continue_final_message otherwise)",
     )
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight (default 4)")
     parser.add_argument(
@@ -79,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     import anyio
 
     from ste_mcp.evaluate.bench import BenchError, load_bench
-    from ste_mcp.evaluate.run import EvalConfig, EvalResult, read_predictions, write_results
+    from ste_mcp.evaluate.run import EvalConfig, EvalResult, bench_schemas, read_predictions, write_results
     from ste_mcp.evaluate.score import score
 
     if args.limit is not None and args.limit < 1:
@@ -91,10 +104,14 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     if not items:
         return _fail("no items selected")
+    if args.score and args.prompt == "best":
+        return _fail(
+            "--prompt best is measured with a model; with --score give the variant the predictions were made with"
+        )
     config = EvalConfig(
         setting=args.setting,
         shown=args.shown,
-        protocol=args.protocol,
+        prompt="paper" if args.prompt == "best" else args.prompt,
         constrained=args.constrained,
         prefill=args.prefill,
         temperature=args.temperature,
@@ -108,7 +125,9 @@ def run(args: argparse.Namespace) -> int:
             predictions = read_predictions(args.score)
         except (OSError, ValueError) as exc:
             return _fail(str(exc))
-        summary = score(predictions, [it.model_dump() for it in items], bench.tool_names)
+        summary = score(
+            predictions, [it.model_dump() for it in items], bench.tool_names, bench_schemas(bench)
+        )
         result = EvalResult(config=config, model="(scored file)", predictions=predictions, summary=summary)
     else:
         from ste_mcp.cli import settings_from_args
@@ -118,8 +137,9 @@ def run(args: argparse.Namespace) -> int:
         from ste_mcp.llm import ModelError, ModelSourceError
 
         try:
-            result = anyio.run(_evaluate, settings, bench, items, config)
-        except (EvalError, ModelError, ModelSourceError, ModelUnavailable) as exc:
+            dev = _dev_bench(args.dev_bench) if args.prompt == "best" else None
+            result = anyio.run(_evaluate, settings, bench, items, config, dev)
+        except (BenchError, EvalError, ModelError, ModelSourceError, ModelUnavailable) as exc:
             return _fail(str(exc))
     print_summary(result)
     if args.out:
@@ -140,7 +160,20 @@ class EvalError(Exception):
     """The evaluation cannot run; the message says why."""
 
 
-async def _evaluate(settings: Settings, bench: Bench, items: list, config: EvalConfig) -> EvalResult:
+def _dev_bench(path: str | None) -> Bench:
+    """The bench ``--prompt best`` is chosen on: ``path``, else this checkout's bench/dev."""
+    from ste_mcp.evaluate.bench import load_bench
+    from ste_mcp.evaluate.best import DEV_BENCH
+
+    if path is None and not DEV_BENCH.is_dir():
+        raise EvalError(f"--prompt best needs a dev bench: {DEV_BENCH} does not exist, pass --dev-bench DIR")
+    return load_bench(path or DEV_BENCH)
+
+
+async def _evaluate(
+    settings: Settings, bench: Bench, items: list, config: EvalConfig, dev: Bench | None = None
+) -> EvalResult:
+    """Run the eval; ``dev``: first resolve ``--prompt best`` on that bench (measured once per model)."""
     from rich.progress import Progress
 
     from ste_mcp.evaluate.run import run_eval, served_descriptions
@@ -164,7 +197,9 @@ async def _evaluate(settings: Settings, bench: Bench, items: list, config: EvalC
                 update={"adapter": await load_adapter(model, settings, config.adapter)}
             )
         with Progress(transient=True) as progress:
-            task = progress.add_task(f"eval {config.setting}", total=len(items))
+            if dev is not None:
+                config = await _resolve_best(model, dev, config, settings, progress)
+            task = progress.add_task(f"eval {config.setting} · {config.prompt}", total=len(items))
             return await run_eval(
                 model,
                 bench,
@@ -174,6 +209,23 @@ async def _evaluate(settings: Settings, bench: Bench, items: list, config: EvalC
                 retrieve=retrieve,
                 progress=lambda: progress.advance(task),
             )
+
+
+async def _resolve_best(
+    model: Any, dev: Bench, config: EvalConfig, settings: Settings, progress: Any
+) -> EvalConfig:
+    """``config`` with the best prompt variant for ``model`` on ``dev`` (cached in the data dir)."""
+    from ste_mcp.evaluate.best import best_prompt, dev_correct
+
+    def step(label: str, total: int):
+        task = progress.add_task(label, total=total)
+        return lambda: progress.advance(task)
+
+    prompt, entry = await best_prompt(model, dev, config, settings.data_dir / "eval", progress=step)
+    scores = dev_correct(entry)
+    listed = ", ".join(f"{p} {c:.1f}" for p, c in scores.items())
+    print(f"--prompt best: {prompt} (correct % on {entry.get('bench')}, {entry.get('n')} items: {listed})")
+    return config.model_copy(update={"prompt": prompt, "prompt_dev": scores})
 
 
 def exemplar_retriever(settings: Settings):
@@ -209,17 +261,29 @@ def print_summary(result: EvalResult) -> None:
     s = result.summary
     c = result.config
     table = Table(
-        title=f"STE-50 · setting {c.setting} · shown {c.shown} · {result.model} · temperature {c.temperature:g}"
+        title=f"STE-50 · setting {c.setting} · prompt {c.prompt} · shown {c.shown} · {result.model} · "
+        f"temperature {c.temperature:g} · %"
     )
-    for column in ("tool", "n", "well-formed %", "API match %", "correct %"):
-        table.add_column(column, justify="left" if column == "tool" else "right")
+    table.add_column("tool", overflow="fold")
+    for column in ("n", "well-formed", "API match", "correct", "exact name", "strict correct"):
+        table.add_column(column, justify="right")
     for tool, m in s.per_tool.items():
-        table.add_row(tool, str(m.n), f"{m.wellformed:.1f}", f"{m.api_match:.1f}", f"{m.correct:.1f}")
+        table.add_row(tool, *_metric_cells(m))
     table.add_section()
-    table.add_row(
-        "overall", str(s.n), f"{s.wellformed:.1f}", f"{s.api_match:.1f}", f"{s.correct:.1f}", style="bold"
-    )
+    table.add_row("overall", *_metric_cells(s), style="bold")
     Console().print(table)
+
+
+def _metric_cells(m: Any) -> list[str]:
+    strict = "–" if m.strict_correct is None else f"{m.strict_correct:.1f}"
+    return [
+        str(m.n),
+        f"{m.wellformed:.1f}",
+        f"{m.api_match:.1f}",
+        f"{m.correct:.1f}",
+        f"{m.exact_name:.1f}",
+        strict,
+    ]
 
 
 def compare_runs(parent: Path) -> Path | None:

@@ -6,8 +6,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-METRICS = ("wellformed", "api_match", "correct")
-LABELS = {"wellformed": "well-formed", "api_match": "API match", "correct": "correct"}
+METRICS = ("wellformed", "api_match", "correct", "strict_correct")
+LABELS = {
+    "wellformed": "well-formed",
+    "api_match": "API match",
+    "correct": "correct",
+    "strict_correct": "strict correct",
+}
 
 
 def _pyplot() -> Any:
@@ -20,13 +25,15 @@ def _pyplot() -> Any:
 
 
 def plot_settings(summaries: Mapping[str, Mapping[str, Any]], path: Path | str, title: str = "") -> Path:
-    """Grouped bars: the three metrics (%) for each labelled summary (e.g. one per setting)."""
+    """Grouped bars: the metrics (%) for each labelled summary (e.g. one per setting); strict correct
+    only when every summary has it (older summaries do not)."""
     plt = _pyplot()
     labels = list(summaries)
-    width = 0.8 / len(METRICS)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(labels) + 2), 3.6))
-    for i, metric in enumerate(METRICS):
-        xs = [j + (i - 1) * width for j in range(len(labels))]
+    metrics = [m for m in METRICS if all(summaries[label].get(m) is not None for label in labels)]
+    width = 0.8 / len(metrics)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.6 * len(labels) + 2), 3.6))
+    for i, metric in enumerate(metrics):
+        xs = [j + (i - (len(metrics) - 1) / 2) * width for j in range(len(labels))]
         values = [float(summaries[label].get(metric, 0.0)) for label in labels]
         bars = ax.bar(xs, values, width, label=LABELS[metric])
         ax.bar_label(bars, fmt="%.0f", fontsize=7)

@@ -9,10 +9,12 @@ Settings (what differs between runs, everything else equal):
   in-context demonstrations.
 - ``adapter``: ``base`` with ``model=<adapter>`` (a LoRA adapter loaded in the model server).
 
-The prompt is the one the LLM layer's protocol builds (ReAct by default, the format STE explores and
-fine-tunes with): the tools in the system message, the query as the user message. Greedy decoding by
-default (the paper sampled all-50 runs at temperature 1.0), at most 256 new tokens, stop at
-"Observation:".
+The prompt is a variant of ``ste_mcp.evaluate.prompts`` (``paper``: the ReAct protocol the LLM layer
+builds, the format STE explores and fine-tunes with; ``must-call``; ``native`` tool calls), in every
+setting: the tools in the system message (or the request's ``tools``), the query as the user message.
+Greedy decoding by default (the paper sampled all-50 runs at temperature 1.0), at most 256 new tokens,
+stop at "Observation:". Every run is scored by the paper's lenient metrics and the strict one (the
+bench's parameters as the tools' input schemas).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import anyio
 from pydantic import BaseModel, Field
 
 from ste_mcp.evaluate.bench import Bench, BenchItem
+from ste_mcp.evaluate.prompts import Prompt, format_demo, protocol_for_prompt, protocol_name
 from ste_mcp.evaluate.score import Summary, score
 from ste_mcp.llm.base import ChatModel, ModelError
 
@@ -50,12 +53,17 @@ Retrieve = Callable[[str, int], Sequence[Demo]]
 class EvalConfig(BaseModel):
     setting: Setting = "base"
     shown: Literal["all", "candidates"] = "candidates"
-    protocol: Literal["react", "native"] = "react"
+    prompt: Prompt = Field("paper", description="the prompt variant (ste_mcp.evaluate.prompts)")
     constrained: bool = Field(
-        False, description="constrain ReAct decoding with a grammar (not the paper's protocol)"
+        False, description="constrain text replies with a grammar (not the paper's protocol)"
     )
     prefill: bool = Field(
-        True, description="start unconstrained ReAct replies with 'Thought:' (vLLM continue_final_message)"
+        True,
+        description="start unconstrained text replies with 'Thought:' (paper) or 'Action:' (must-call) "
+        "(vLLM continue_final_message)",
+    )
+    prompt_dev: dict[str, float] | None = Field(
+        None, description="--prompt best: each variant's correct % on bench/dev that chose this one"
     )
     temperature: float = 0.0
     max_tokens: int = 256
@@ -78,7 +86,9 @@ class EvalResult(BaseModel):
             "shown": self.config.shown,
             "model": self.model,
             "adapter": self.config.adapter,
-            "protocol": self.config.protocol,
+            "prompt": self.config.prompt,
+            "prompt_dev": self.config.prompt_dev,
+            "protocol": protocol_name(self.config.prompt),
             "constrained": self.config.constrained,
             "prefill": self.config.prefill,
             "temperature": self.config.temperature,
@@ -114,18 +124,14 @@ class PromptBuilder:
         describe: Describe | None = None,
         retrieve: Retrieve | None = None,
     ) -> None:
-        from ste_mcp.llm.protocols import NativeToolProtocol, ReActProtocol
-
         self.bench = bench
         self.config = config
         self.describe = describe if config.setting == "descriptions" else None
         self.retrieve = retrieve if config.setting == "retrieval" else None
         if config.setting == "retrieval" and retrieve is None:
             raise ValueError("the retrieval setting needs an exemplar store to retrieve from")
-        self.protocol = (
-            ReActProtocol(constrained=config.constrained, prefill=config.prefill)
-            if config.protocol == "react"
-            else NativeToolProtocol()
+        self.protocol = protocol_for_prompt(
+            config.prompt, constrained=config.constrained, prefill=config.prefill
         )
         self._test_queries = {_normal(it.query) for it in bench.items}
 
@@ -147,13 +153,11 @@ class PromptBuilder:
         return kept[: self.config.k]
 
     def request(self, item: BenchItem) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        from ste_mcp.llm.protocols import format_react_call
-
         tools = self.tools(item)
         system = self.protocol.system_prompt(tools)
         demos = self.demos(item, {t["name"] for t in tools})
         if demos:
-            shots = "\n\n".join(f"Query: {d.query}\n{format_react_call(d.tool, d.arguments)}" for d in demos)
+            shots = "\n\n".join(format_demo(self.config.prompt, d.query, d.tool, d.arguments) for d in demos)
             system = f"{system}\n\nExamples of correct calls for similar requests:\n\n{shots}".strip()
         messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
         messages.append({"role": "user", "content": item.query})
@@ -199,7 +203,7 @@ async def run_eval(
         for index, item in enumerate(items):
             tg.start_soon(one, index, item)
     preds = [p for p in predictions if p is not None]
-    summary = score(preds, [it.model_dump() for it in items], bench.tool_names)
+    summary = score(preds, [it.model_dump() for it in items], bench.tool_names, bench_schemas(bench))
     return EvalResult(
         config=config,
         model=config.adapter or model.model,
@@ -207,6 +211,12 @@ async def run_eval(
         summary=summary,
         errors=sum(1 for p in preds if "error" in p),
     )
+
+
+def bench_schemas(bench: Bench) -> dict[str, dict[str, Any]]:
+    """The bench tools' input schemas by name, for the strict metric (the toolbox serves its 13 tools
+    with exactly these schemas)."""
+    return {t.mcp_name: t.parameters for t in bench.tools}
 
 
 def _prediction(item_id: str, text: str, tool_calls: Sequence[Any]) -> dict[str, Any]:

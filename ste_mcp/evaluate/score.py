@@ -14,6 +14,16 @@ A prediction is ``{"id", "output"}`` (raw ReAct text) or ``{"id", "tool_calls": 
   same value (strings trimmed, case-folded, whitespace collapsed; numbers as numbers; booleans as
   true/false); an empty ground-truth value may be left out; extra arguments are allowed.
 
+Beside them, stricter than the paper, what the product would do with the call (our proxy serves tools
+by their exact MCP name and validates arguments before any upstream request):
+
+- **exact_name** (over all items): well-formed, and the called name is the ground-truth tool's name
+  exactly (no ``<tool_…>`` stripping, no closest-name mapping).
+- **strict_correct** (over all items): exact name, arguments the proxy accepts (valid against the tool's
+  input schema by ``ste_mcp.upstream.validation.validate_arguments``: declared keys only, types,
+  required keys) and equal to the ground truth by the same comparison as **correct**. Judged only when
+  the scorer is given the tools' input schemas (``schemas``); otherwise ``None``.
+
 See ``../shared/bench/ste50/README.md`` for the protocol.
 """
 
@@ -51,6 +61,9 @@ class ItemScore(BaseModel):
     api_match: bool = False
     correct: bool = False
     reason: str = ""  # why it is not correct ("" when correct)
+    exact_name: bool = False  # well-formed and the called name is exactly the ground-truth tool's
+    strict_correct: bool | None = None  # None: not judged (no input schemas given)
+    strict_reason: str = ""  # why it is not strictly correct ("" when it is, or when not judged)
 
 
 class Metrics(BaseModel):
@@ -64,6 +77,10 @@ class Metrics(BaseModel):
     api_match: float = 0.0  # % of the well-formed items (the paper's convention)
     api_match_all: float = 0.0  # % of n (stricter)
     correct: float = 0.0  # % of n
+    n_exact_name: int = 0
+    exact_name: float = 0.0  # % of n
+    n_strict_correct: int | None = None  # None: some item was not judged strictly (no schemas)
+    strict_correct: float | None = None  # % of n
 
     @classmethod
     def of(cls, scores: Sequence[ItemScore]) -> Metrics:
@@ -71,6 +88,9 @@ class Metrics(BaseModel):
         w = sum(s.wellformed for s in scores)
         a = sum(s.api_match for s in scores)
         c = sum(s.correct for s in scores)
+        e = sum(s.exact_name for s in scores)
+        judged = all(s.strict_correct is not None for s in scores)
+        strict = sum(bool(s.strict_correct) for s in scores) if judged else None
         return cls(
             n=n,
             n_wellformed=w,
@@ -80,6 +100,10 @@ class Metrics(BaseModel):
             api_match=_pct(a, w),
             api_match_all=_pct(a, n),
             correct=_pct(c, n),
+            n_exact_name=e,
+            exact_name=_pct(e, n),
+            n_strict_correct=strict,
+            strict_correct=None if strict is None else _pct(strict, n),
         )
 
 
@@ -237,30 +261,62 @@ def item_tool(item: Mapping[str, Any]) -> str:
 
 
 def score_prediction(
-    pred: Mapping[str, Any], item: Mapping[str, Any], tool_names: Sequence[str]
+    pred: Mapping[str, Any],
+    item: Mapping[str, Any],
+    tool_names: Sequence[str],
+    schemas: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ItemScore:
-    """Score one prediction; ``tool_names`` are ALL the tools the model was shown (for name resolution)."""
+    """Score one prediction; ``tool_names`` are ALL the tools the model was shown (for name resolution),
+    ``schemas`` the tools' input schemas by name (for the strict metric; ``None``: not judged)."""
     gt = item_tool(item)
     result = ItemScore(id=str(item.get("id", "")), tool=gt)
     call = first_call(pred)
     if call.error is not None or call.name is None or call.arguments is None:
         result.reason = f"not well-formed: {call.error}"
-        return result
+        return _strict(result, schemas, result.reason)
     result.wellformed = True
+    result.exact_name = call.name == gt
     result.called = resolve_name(call.name, tool_names)
     if result.called not in {gt, item.get("tool"), item.get("mcp_name")}:
         result.reason = f"called {result.called!r}, expected {gt!r}"
-        return result
+        return _strict(result, schemas, f"called {call.name!r}, expected {gt!r}")
     result.api_match = True
     result.reason = argument_mismatch(item.get("arguments") or {}, call.arguments)
     result.correct = not result.reason
+    if not result.exact_name:
+        return _strict(result, schemas, f"called {call.name!r}, not exactly {gt!r}")
+    invalid = proxy_rejects(gt, schemas.get(gt), call.arguments) if schemas is not None else ""
+    return _strict(result, schemas, invalid or result.reason)
+
+
+def _strict(result: ItemScore, schemas: Mapping[str, Any] | None, reason: str) -> ItemScore:
+    if schemas is not None:
+        result.strict_correct = not reason
+        result.strict_reason = reason
     return result
 
 
+def proxy_rejects(tool: str, schema: Mapping[str, Any] | None, arguments: Mapping[str, Any]) -> str:
+    """Why our proxy would refuse these arguments for ``tool`` ("" when it accepts them): the same
+    validation it runs before any upstream request (unknown keys, types, required keys)."""
+    if schema is None:
+        return f"no input schema for tool {tool!r}"
+    from ste_mcp.upstream.tools import Tool
+    from ste_mcp.upstream.validation import validate_arguments
+
+    spec = Tool(name=tool, description="", input_schema=dict(schema), method="GET", path="/", base_url="")
+    problem = validate_arguments(spec, dict(arguments))
+    return f"the proxy rejects the arguments: {problem}" if problem else ""
+
+
 def score(
-    predictions: Iterable[Mapping[str, Any]], items: Sequence[Mapping[str, Any]], tool_names: Sequence[str]
+    predictions: Iterable[Mapping[str, Any]],
+    items: Sequence[Mapping[str, Any]],
+    tool_names: Sequence[str],
+    schemas: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Summary:
-    """Score predictions (joined to items by ``id``) over exactly ``items``.
+    """Score predictions (joined to items by ``id``) over exactly ``items``; ``schemas`` (the tools'
+    input schemas by name) turn on the strict metric.
 
     An item without a prediction counts as not well-formed; predictions for other ids are ignored.
     """
@@ -272,10 +328,14 @@ def score(
         if key in by_id:
             raise ValueError(f"two predictions for item {key!r}")
         by_id[key] = pred
-    scores = [score_prediction(by_id.get(str(item.get("id")), {}), item, tool_names) for item in items]
+    scores = [
+        score_prediction(by_id.get(str(item.get("id")), {}), item, tool_names, schemas) for item in items
+    ]
     for s in scores:
         if str(s.id) not in by_id:
             s.reason = "no prediction"
+            if s.strict_correct is not None:
+                s.strict_reason = s.reason
     return summarize(scores)
 
 

@@ -1,0 +1,130 @@
+"""``--prompt best``: the zero-shot prompt variant with the highest correct % on the dev bench, per model.
+
+Which variant is best is a property of the model (and of the decoding options), so it is measured with
+the model under evaluation, once, and cached in the data dir (``<data_dir>/eval/best_prompt.json``),
+keyed by the model's served name, the dev bench's content and the options that change answers. A later
+run with the same key reads the choice back; a changed dev bench or another model measures again. A
+measurement with failed requests is used but not cached.
+Ties go to the higher strict correct %, then to the earlier variant in ``PROMPTS`` (``paper`` first).
+The measurement is the base setting (the bench's descriptions, no demonstrations, no adapter): the
+learned settings are then built on the variant it picks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ste_mcp.evaluate.bench import Bench
+from ste_mcp.evaluate.prompts import PROMPTS
+from ste_mcp.evaluate.run import EvalConfig, EvalResult, run_eval
+from ste_mcp.llm.base import ChatModel
+
+CACHE_NAME = "best_prompt.json"
+DEV_BENCH = Path(__file__).resolve().parents[2] / "bench" / "dev"  # in a source checkout
+
+
+def fingerprint(bench: Bench) -> str:
+    """A short hash of the bench's files that decide the answers (tools, queries, candidates)."""
+    digest = hashlib.sha256()
+    for name in ("tools.json", "test.jsonl", "candidates.json"):
+        path = bench.root / name
+        digest.update(name.encode())
+        digest.update(path.read_bytes() if path.is_file() else b"")
+    return digest.hexdigest()[:16]
+
+
+def cache_key(model: str, bench: Bench, config: EvalConfig) -> dict[str, Any]:
+    """What a cached choice is valid for."""
+    return {
+        "model": model,
+        "dev_bench": fingerprint(bench),
+        "shown": config.shown,
+        "temperature": config.temperature,
+        "max_tokens": config.max_tokens,
+        "constrained": config.constrained,
+        "prefill": config.prefill,
+    }
+
+
+def pick(results: dict[str, EvalResult]) -> str:
+    """The variant with the highest correct %, then strict correct %, then the earlier in ``PROMPTS``."""
+    order = {p: i for i, p in enumerate(PROMPTS)}
+
+    def rank(prompt: str) -> tuple[float, float, int]:
+        s = results[prompt].summary
+        return (s.correct, s.strict_correct or 0.0, -order[prompt])
+
+    return max(results, key=rank)
+
+
+def read_cache(path: Path) -> list[dict[str, Any]]:
+    """The cached measurements (a list of entries); a missing or unreadable file is an empty cache."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [e for e in data.get("entries", []) if isinstance(e, dict)] if isinstance(data, dict) else []
+
+
+async def best_prompt(
+    model: ChatModel,
+    dev: Bench,
+    config: EvalConfig,
+    cache_dir: Path,
+    *,
+    progress: Callable[[str, int], Callable[[], None]] | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """The best variant for ``model`` and the cache entry that says why (measured now or read back).
+
+    ``progress(label, total)`` returns the per-item callback of one measurement run.
+    """
+    key = cache_key(model.model, dev, config)
+    path = cache_dir / CACHE_NAME
+    entries = read_cache(path)
+    for entry in entries:
+        if entry.get("key") == key and entry.get("best") in PROMPTS:
+            return str(entry["best"]), entry
+    base = config.model_copy(update={"setting": "base", "adapter": None, "prompt_dev": None})
+    results: dict[str, EvalResult] = {}
+    for prompt in PROMPTS:
+        step = progress(f"bench/dev · {prompt}", len(dev.items)) if progress else None
+        results[prompt] = await run_eval(
+            model, dev, dev.items, base.model_copy(update={"prompt": prompt}), progress=step
+        )
+    best = pick(results)
+    entry = {
+        "key": key,
+        "best": best,
+        "bench": str(dev.root),
+        "n": len(dev.items),
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "results": {
+            p: {
+                "correct": r.summary.correct,
+                "strict_correct": r.summary.strict_correct,
+                "api_match": r.summary.api_match,
+                "wellformed": r.summary.wellformed,
+                "errors": r.errors,
+            }
+            for p, r in results.items()
+        },
+    }
+    if any(r.errors for r in results.values()):  # a failed request is not the variant's answer
+        entry["cached"] = False
+        return best, entry
+    entries = [e for e in entries if e.get("key") != key] + [entry]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps({"entries": entries}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return best, entry
+
+
+def dev_correct(entry: dict[str, Any]) -> dict[str, float]:
+    """Each variant's correct % in a cache entry (what summary.json records as ``prompt_dev``)."""
+    return {p: float(r.get("correct", 0.0)) for p, r in entry.get("results", {}).items()}

@@ -1,0 +1,122 @@
+"""Zero-shot prompt variants for ``ste-mcp eval --prompt``: how the tools and the request are put to the model.
+
+- ``paper``: the STE paper's ReAct protocol as the LLM layer builds it (``ReActProtocol``: Thought /
+  Action / Action Input, with a Final Answer option); the replies start from ``Thought:`` (prefill).
+- ``must-call``: the candidates, then "Answer by calling exactly one of the APIs above" in the
+  Action / Action Input format, the names listed, no Thought and no Final Answer option; the replies
+  start from ``Action:`` (prefill).
+- ``native``: OpenAI-style tool calls (``tools`` / ``tool_calls``; vLLM's hermes parser), the model
+  free to call or answer (``tool_choice: auto``).
+
+Every variant also frames the learned settings (descriptions, retrieval's demonstrations, the adapter),
+so each can be compared with the best zero-shot prompt and built on it. ``best`` is not a variant:
+``ste_mcp.evaluate.best`` resolves it to one, measured on ``bench/dev``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, Literal
+
+from ste_mcp.llm.base import ChatResponse, Message
+from ste_mcp.llm.protocols import (
+    OBSERVATION,
+    NativeToolProtocol,
+    Parsed,
+    ReActProtocol,
+    format_react_call,
+    observation_message,
+    parse_react,
+    react_grammar,
+)
+
+Prompt = Literal["paper", "must-call", "native"]
+PROMPTS: tuple[str, ...] = ("paper", "must-call", "native")
+BEST = "best"
+
+MUST_CALL_PREFIX = "Action:"
+_MUST_CALL = """\
+Answer by calling exactly one of the APIs above, in this format:
+Action: <the API name, one of: {names}>
+Action Input: <the arguments as one JSON object>"""
+
+
+def _function(tool: Mapping[str, Any]) -> dict[str, Any]:
+    fn = tool.get("function", tool)
+    return {
+        "name": fn["name"],
+        "description": str(fn.get("description") or ""),
+        "parameters": fn.get("parameters") or {"type": "object", "properties": {}},
+    }
+
+
+class MustCallProtocol:
+    """The APIs, then an instruction to call exactly one of them (no final answer, no thought).
+    ``constrained``: a vLLM grammar holds the reply to one call of a shown tool; ``prefill``: otherwise
+    the reply starts from ``Action:``."""
+
+    name = "must-call"
+
+    def __init__(self, constrained: bool = False, prefill: bool = True) -> None:
+        self.constrained = constrained
+        self.prefill = prefill
+
+    def system_prompt(self, tools: Sequence[Mapping[str, Any]], instructions: str = "") -> str:
+        fns = [_function(t) for t in tools]
+        listing = "\n\n".join(
+            f"{fn['name']}: {fn['description'].strip()}\n"
+            f"Parameters: {json.dumps(fn['parameters'], ensure_ascii=False)}"
+            for fn in fns
+        )
+        parts = [instructions.strip()] if instructions.strip() else []
+        parts.append(f"You have access to the following APIs:\n\n{listing}")
+        parts.append(_MUST_CALL.format(names=", ".join(fn["name"] for fn in fns)))
+        return "\n\n".join(parts)
+
+    def request_kwargs(
+        self, tools: Sequence[Mapping[str, Any]], *, must_call: bool = True, must_answer: bool = False
+    ) -> dict[str, Any]:
+        """Stop at ``Observation:``; the grammar (constrained) or the ``Action:`` prefill."""
+        kwargs: dict[str, Any] = {"stop": [OBSERVATION]}
+        if self.constrained:
+            kwargs["structured"] = {"grammar": react_grammar(tools, must_call=True)}
+        elif self.prefill:
+            kwargs["prefix"] = MUST_CALL_PREFIX
+        return kwargs
+
+    def parse(self, response: ChatResponse, tool_names: Collection[str]) -> Parsed:
+        return parse_react(response.text, tool_names)
+
+    def assistant_message(self, response: ChatResponse) -> Message:
+        return {"role": "assistant", "content": response.text.split(OBSERVATION, 1)[0].rstrip()}
+
+    def observation_message(self, call: Parsed | None, text: str) -> Message:
+        return observation_message(text)
+
+
+def protocol_for_prompt(
+    prompt: str, *, constrained: bool = False, prefill: bool = True
+) -> ReActProtocol | MustCallProtocol | NativeToolProtocol:
+    """The call protocol of a prompt variant (``constrained`` / ``prefill``: the text variants only)."""
+    if prompt == "paper":
+        return ReActProtocol(constrained=constrained, prefill=prefill)
+    if prompt == "must-call":
+        return MustCallProtocol(constrained=constrained, prefill=prefill)
+    if prompt == "native":
+        return NativeToolProtocol()
+    raise ValueError(f"unknown prompt variant {prompt!r}: use one of {', '.join(PROMPTS)} or {BEST}")
+
+
+def format_demo(prompt: str, query: str, tool: str, arguments: Mapping[str, Any]) -> str:
+    """One worked example (retrieval's demonstrations) in the reply format the variant asks for."""
+    if prompt == "paper":
+        call = format_react_call(tool, arguments)
+    else:  # must-call's own format; native has no text format, so it is shown the same plain call
+        call = f"Action: {tool}\nAction Input: {json.dumps(dict(arguments), ensure_ascii=False)}"
+    return f"Query: {query}\n{call}"
+
+
+def protocol_name(prompt: str) -> str:
+    """How the variant's calls travel: ``react`` (text) or ``native`` (tool calls)."""
+    return "native" if prompt == "native" else "react"
