@@ -8,6 +8,10 @@
 With no specs configured it starts the offline toolbox and serves its packaged spec. Features
 (explorer, memory, finetune; ``server.features``, default ``FEATURES``) plug in through factories
 ``create(app) -> ServerExtension | None``; a feature whose module is not installed is skipped.
+
+Models are opened lazily, one per role: ``await app.model_for("judge")`` is the app's own model unless
+``llm.judge`` names another (``LLMSettings.for_role``); roles naming the same model share one client
+and server. The app owns them all and closes them on stop.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from ste_mcp.upstream.tools import Tool
 
 if TYPE_CHECKING:
     from ste_mcp.llm.base import ChatModel
+    from ste_mcp.llm.settings import LLMSettings, Role
 
 __all__ = ["FEATURES", "App", "ModelUnavailable"]
 
@@ -53,6 +58,19 @@ class ModelUnavailable(RuntimeError):
 
 def default_describe(tool: Tool) -> str:
     return tool.description
+
+
+class _ModelSlot:
+    """One model server / client (shared by the roles that name it) and its open-failure backoff."""
+
+    def __init__(self, llm: LLMSettings, role: Role) -> None:
+        self.llm = llm
+        self.role = role  # the first role that asked for it: names its log folder and error messages
+        self.model: ChatModel | None = None
+        self.lock = anyio.Lock()  # one in-flight open, shared by concurrent callers
+        self.error: tuple[str, Exception] | None = None  # last open failure, re-raised ...
+        self.retry_at = 0.0  # ... until this (``_monotonic()``)
+        self.failures = 0
 
 
 class App:
@@ -75,11 +93,7 @@ class App:
         self.notifier = ToolsChangedNotifier()
         self.toolbox_url: str | None = None
         self._stack: AsyncExitStack | None = None
-        self._model: ChatModel | None = None
-        self._model_lock = anyio.Lock()  # one in-flight open, shared by concurrent callers
-        self._model_error: tuple[str, Exception] | None = None  # last open failure, re-raised ...
-        self._model_retry_at = 0.0  # ... until this (``_monotonic()``)
-        self._model_failures = 0
+        self._models: dict[tuple[str, str | None, str | None, str], _ModelSlot] = {}  # by server key
 
     @property
     def data_dir(self) -> Path:
@@ -120,8 +134,7 @@ class App:
 
     async def stop(self) -> None:
         stack, self._stack = self._stack, None
-        self._model = None
-        self._model_error, self._model_retry_at, self._model_failures = None, 0.0, 0
+        self._models.clear()
         if stack is not None:
             await stack.aclose()
 
@@ -165,39 +178,64 @@ class App:
         return next((e for e in self.extensions if getattr(e, "name", "") == name), None)
 
     async def get_model(self) -> ChatModel:
-        """The chat model, opened on first use with ``ste_mcp.llm.open_model(settings)``.
+        """The app's own model (the one served and trained): ``model_for("main")``."""
+        return await self.model_for("main")
 
-        A failed open is remembered: until the backoff (``MODEL_RETRY_FIRST_S`` doubling to
-        ``MODEL_RETRY_MAX_S``) has passed, calls raise the same ``ModelUnavailable`` at once, naming
-        when the next attempt will be made; then one call really retries. Success resets the backoff.
+    def uses_main_model(self, role: Role) -> bool:
+        """Whether ``role`` is played by the app's own model (then it may use the served adapter)."""
+        return self.settings.llm.for_role(role) is self.settings.llm
+
+    async def model_for(self, role: Role) -> ChatModel:
+        """The model ``role`` uses, opened on first use with ``ste_mcp.llm.open_model``.
+
+        ``main`` and every role without a model of its own get the same client; a role with one
+        (``llm.explorer`` / ``llm.judge`` / ``llm.paraphrase``) gets an external client or a managed
+        vLLM of its own, logging under ``logs/<role>/``. A failed open is remembered per model: until
+        the backoff (``MODEL_RETRY_FIRST_S`` doubling to ``MODEL_RETRY_MAX_S``) has passed, calls
+        raise the same ``ModelUnavailable`` at once, naming when the next attempt will be made; then
+        one call really retries. Success resets the backoff.
         """
         if self._stack is None:
-            raise RuntimeError("App.get_model() before App.start()")
-        async with self._model_lock:
-            if self._model is not None:
-                return self._model
-            if self._model_error is not None and _monotonic() < self._model_retry_at:
-                message, cause = self._model_error
+            raise RuntimeError(f"App.model_for({role!r}) before App.start()")
+        llm = self.settings.llm.for_role(role)
+        slot = self._models.get(llm.server_key())
+        if slot is None:
+            slot = self._models[llm.server_key()] = _ModelSlot(llm, role)
+        async with slot.lock:
+            if slot.model is not None:
+                return slot.model
+            if slot.error is not None and _monotonic() < slot.retry_at:
+                message, cause = slot.error
                 raise ModelUnavailable(message) from cause
             try:
                 from ste_mcp.llm import open_model
             except ImportError as exc:
                 raise ModelUnavailable(f"the model side is not installed: {exc}") from exc
-            try:
-                self._model = await self._stack.enter_async_context(open_model(self.settings))
-            except Exception as exc:
-                delay = min(MODEL_RETRY_FIRST_S * 2**self._model_failures, MODEL_RETRY_MAX_S)
-                self._model_failures += 1
-                self._model_retry_at = _monotonic() + delay
-                when = time.strftime("%H:%M:%S", time.localtime(time.time() + delay))
-                message = (
-                    f"cannot open model {self.settings.llm.model!r}: {exc} (failed "
-                    f"{self._model_failures} time(s); next attempt after {when}, backoff {delay:.0f} s)"
+            own = llm is self.settings.llm
+            opener = (
+                open_model(self.settings)
+                if own
+                else open_model(
+                    self.settings.model_copy(update={"llm": llm}),
+                    logs_dir=self.settings.logs_dir / slot.role,
                 )
-                self._model_error = (message, exc)
+            )
+            try:
+                slot.model = await self._stack.enter_async_context(opener)
+            except Exception as exc:
+                delay = min(MODEL_RETRY_FIRST_S * 2**slot.failures, MODEL_RETRY_MAX_S)
+                slot.failures += 1
+                slot.retry_at = _monotonic() + delay
+                when = time.strftime("%H:%M:%S", time.localtime(time.time() + delay))
+                whose = "" if own else f" (llm.{slot.role})"
+                message = (
+                    f"cannot open model {llm.model!r}{whose}: {exc} (failed "
+                    f"{slot.failures} time(s); next attempt after {when}, backoff {delay:.0f} s)"
+                )
+                slot.error = (message, exc)
                 raise ModelUnavailable(message) from exc
-            self._model_error, self._model_retry_at, self._model_failures = None, 0.0, 0
-            return self._model
+            slot.error, slot.retry_at, slot.failures = None, 0.0, 0
+            return slot.model
 
 
 def _create_feature(factory: str, app: App) -> ServerExtension | None:

@@ -111,7 +111,8 @@ async def test_model_open_failure_backs_off(data_dir, upstream_spec, monkeypatch
         assert await app.get_model() is model
         assert await app.get_model() is model
         assert len(calls) == 3
-        assert app._model_error is None and app._model_failures == 0  # success reset the backoff
+        [slot] = app._models.values()  # one model: no role names another
+        assert slot.error is None and slot.failures == 0  # success reset the backoff
 
 
 def test_logs_never_contain_secrets(data_dir, monkeypatch):

@@ -67,85 +67,86 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _explore(settings: Any, show_progress: bool) -> int:
-    import anyio
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ste_mcp.app import App, ModelUnavailable
-    from ste_mcp.explorer.extension import context_chars, follow_pause_marker
-    from ste_mcp.explorer.scheduler import Explorer, ExplorerError
-    from ste_mcp.explorer.status import live_status_file, pause_marker
-    from ste_mcp.llm.protocols import protocol_for
-    from ste_mcp.memory.trials import TrialStore
+    from ste_mcp.explorer.scheduler import ExplorerError
 
     err = Console(stderr=True)
     async with App(settings, features=[]) as app:
-        unknown = sorted(set(settings.explorer.tools) - {t.name for t in app.toolset})
+        unknown = unknown_tools(app)
         if unknown:
-            known = ", ".join(sorted(t.name for t in app.toolset.visible()))
-            err.print(f"ste-mcp explore: unknown tool(s) {', '.join(unknown)}; known tools: {known}")
+            err.print(f"ste-mcp explore: {unknown}")
             return 2
         try:
-            model = await app.get_model()
-        except ModelUnavailable as exc:
+            summary = await explore_with_progress(app, err, show_progress)
+        except (ModelUnavailable, ExplorerError) as exc:
             err.print(f"ste-mcp explore: {exc}")
             return 1
-        secrets = app.toolset.secret_values()
-        store = await anyio.to_thread.run_sync(lambda: TrialStore.open(settings.db_dir, secrets=secrets))
-        explorer = Explorer(
-            app.toolset.visible(),
-            model=model,
-            upstream=app.upstream,
-            store=store,
-            settings=settings.explorer,
-            protocol=protocol_for(model.model, settings.llm.protocol),
-            secrets=secrets,
-            context_chars=context_chars(settings),
-            status_file=live_status_file(settings),
-        )
-        for name, reason in explorer.skipped().items():
-            err.print(f"[dim]skipping {name}: {reason}[/dim]")
-        jobs = await explorer.plan()
-        total = sum(settings.explorer.num_stm_slots - job.start_slot for job in jobs)
-        if not jobs:
-            err.print(
-                "nothing to explore: every selected tool has its episodes (raise --episodes to do more)"
-            )
-        progress = Progress(
-            TextColumn("[bold]exploring[/bold]"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("trials  {task.fields[ok]} successful  {task.fields[last]}"),
-            TimeElapsedColumn(),
-            console=err,
-            disable=not show_progress,
-        )
-        task = progress.add_task("explore", total=total, ok=0, last="")
-
-        def on_trial(record: Any) -> None:
-            mark = "ok" if record.success else record.status
-            progress.update(
-                task,
-                advance=1,
-                ok=explorer.summary.successful_trials,
-                last=f"{record.tool} #{record.episode}.{record.slot}: {mark}",
-            )
-
-        explorer.on_trial = on_trial
-        try:
-            with progress:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(follow_pause_marker, explorer, pause_marker(settings))
-                    summary = await explorer.run()
-                    tg.cancel_scope.cancel()
-        except ExplorerError as exc:
-            err.print(f"ste-mcp explore: {exc}")
-            return 1
-    for scope, reason in summary.stopped.items():
-        err.print(f"stopped {'all tools' if scope == '*' else scope}: {reason}")
     print(
         f"explored {summary.episodes} episode(s), {summary.trials} trial(s), "
         f"{summary.successful_trials} successful, {summary.errors} error(s)",
         file=sys.stdout,
     )
     return 0
+
+
+def unknown_tools(app: Any) -> str | None:
+    """The error for ``explorer.tools`` naming tools the app does not serve, or None."""
+    unknown = sorted(set(app.settings.explorer.tools) - {t.name for t in app.toolset})
+    if not unknown:
+        return None
+    known = ", ".join(sorted(t.name for t in app.toolset.visible()))
+    return f"unknown tool(s) {', '.join(unknown)}; known tools: {known}"
+
+
+async def explore_with_progress(app: Any, err: Any, show_progress: bool) -> Any:
+    """Explore over the open ``app`` until the selected tools have their episodes, with a progress bar on
+    the console ``err``, following the pause marker; returns the ``RunSummary``.
+
+    Raises ``ModelUnavailable`` (no explorer model) or ``ExplorerError`` (the model keeps failing).
+    """
+    import anyio
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ste_mcp.explorer.extension import follow_pause_marker
+    from ste_mcp.explorer.scheduler import Explorer
+    from ste_mcp.explorer.status import pause_marker
+
+    settings = app.settings
+    explorer = await Explorer.from_app(app)
+    for name, reason in explorer.skipped().items():
+        err.print(f"[dim]skipping {name}: {reason}[/dim]")
+    jobs = await explorer.plan()
+    total = sum(settings.explorer.num_stm_slots - job.start_slot for job in jobs)
+    if not jobs:
+        err.print("nothing to explore: every selected tool has its episodes (raise --episodes to do more)")
+    progress = Progress(
+        TextColumn("[bold]exploring[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("trials  {task.fields[ok]} successful  {task.fields[last]}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not show_progress,
+    )
+    task = progress.add_task("explore", total=total, ok=0, last="")
+
+    def on_trial(record: Any) -> None:
+        mark = "ok" if record.success else record.status
+        progress.update(
+            task,
+            advance=1,
+            ok=explorer.summary.successful_trials,
+            last=f"{record.tool} #{record.episode}.{record.slot}: {mark}",
+        )
+
+    explorer.on_trial = on_trial
+    with progress:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(follow_pause_marker, explorer, pause_marker(settings))
+            summary = await explorer.run()
+            tg.cancel_scope.cancel()
+    for scope, reason in summary.stopped.items():
+        err.print(f"stopped {'all tools' if scope == '*' else scope}: {reason}")
+    return summary

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import anyio
 from mcp import types
 
-from ste_mcp.explorer.status import collect_status, live_status_file, pause_marker
+from ste_mcp.explorer.status import collect_status, pause_marker
 from ste_mcp.server.extensions import BaseExtension
 
 if TYPE_CHECKING:
@@ -34,13 +34,6 @@ PAUSE_POLL_S = 2.0
 
 def create(app: App) -> ExplorerExtension:
     return ExplorerExtension(app)
-
-
-def context_chars(app_settings) -> int:
-    """Conversation budget: the configured one, else ~2 characters per token of the model's context
-    left after one reply (numbers and JSON take a token per one or two characters)."""
-    s = app_settings.explorer
-    return s.context_chars or 2 * max(512, app_settings.llm.max_model_len - s.max_tokens)
 
 
 async def follow_pause_marker(explorer: Explorer, marker: Path) -> None:
@@ -94,40 +87,21 @@ class ExplorerExtension(BaseExtension):
     def background(self) -> list[Callable[[], Awaitable[None]]]:
         return [self.run] if self.app.settings.server.explore_in_background else []
 
-    def _served_adapter(self) -> str | None:
-        """The adapter the fine-tuning feature serves now, if that feature is installed."""
-        return getattr(self.app.extension("finetune"), "active_adapter", None)
-
     async def run(self) -> None:
         """Explore for the server's lifetime: wait for the model, explore, then look for new work."""
         from ste_mcp.app import ModelUnavailable
         from ste_mcp.explorer.scheduler import Explorer, ExplorerError
-        from ste_mcp.llm.protocols import protocol_for
-        from ste_mcp.memory.trials import TrialStore
 
         settings = self.app.settings
         while True:
             try:
-                model = await self.app.get_model()
+                explorer = await Explorer.from_app(self.app)
                 break
             except ModelUnavailable as exc:
                 self.state = f"model unavailable: {exc}"
                 log.warning("explorer waiting: %s", exc)
                 await anyio.sleep(MODEL_RETRY_S)
-        secrets = self.app.toolset.secret_values()
-        store = await anyio.to_thread.run_sync(lambda: TrialStore.open(settings.db_dir, secrets=secrets))
-        self.explorer = explorer = Explorer(
-            self.app.toolset.visible,
-            model=model,
-            upstream=self.app.upstream,
-            store=store,
-            settings=settings.explorer,
-            protocol=protocol_for(model.model, settings.llm.protocol),
-            secrets=secrets,
-            context_chars=context_chars(settings),
-            status_file=live_status_file(settings),
-            adapter=self._served_adapter,
-        )
+        self.explorer = explorer
         async with anyio.create_task_group() as tg:
             tg.start_soon(follow_pause_marker, explorer, pause_marker(settings))
             while True:

@@ -1,6 +1,7 @@
 """The explorer: runs episodes of many tools concurrently, within budgets, safely, resumably.
 
-Work is planned from the trial store (episodes already recorded per tool, interrupted episodes
+``await Explorer.from_app(app)`` builds it as every entry point runs it (``serve``, ``explore``,
+``learn``, the benchmarks). Work is planned from the trial store (episodes already recorded per tool, interrupted episodes
 resumed first), then handed to ``concurrency`` asyncio workers, at most ``tool_concurrency`` episodes
 of one tool at a time, breadth first across tools. Only tools the operator allows are explored
 (``eligibility``).
@@ -16,7 +17,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
@@ -28,6 +29,10 @@ from ste_mcp.llm.base import ChatModel, ContextTooLong, ModelError
 from ste_mcp.memory.redact import Redactor
 from ste_mcp.memory.trials import TrialRecord, TrialStore
 from ste_mcp.upstream.tools import Tool
+
+if TYPE_CHECKING:
+    from ste_mcp.app import App
+    from ste_mcp.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,13 @@ def eligibility(tool: Tool, settings: ExplorerSettings) -> str | None:
     if tool.is_read_only:
         return None
     return f"{tool.method.upper()} is not read-only: opt in with explorer.explore_tools or a sandbox URL"
+
+
+def context_budget(settings: Settings) -> int:
+    """Conversation budget in characters: ``explorer.context_chars``, else ~2 characters per token of
+    the model's context left after one reply (numbers and JSON take a token per one or two characters)."""
+    s = settings.explorer
+    return s.context_chars or 2 * max(512, settings.llm.max_model_len - s.max_tokens)
 
 
 @dataclass
@@ -115,6 +127,50 @@ class Explorer:
         self.last_error: str | None = None
         self.summary = RunSummary()
         self._in_flight: dict[tuple[str, int], dict[str, Any]] = {}
+
+    @classmethod
+    async def from_app(
+        cls,
+        app: App,
+        *,
+        tools: Iterable[Tool] | Callable[[], Iterable[Tool]] | None = None,
+        settings: ExplorerSettings | None = None,
+        on_trial: Callable[[TrialRecord], None] | None = None,
+    ) -> Explorer:
+        """The explorer over an open ``App``, wired the same for every caller: the explorer role's model
+        (``app.model_for("explorer")``; raises ``ModelUnavailable``), the app's upstream client, trial
+        store, secrets, call protocol (``llm.protocol``), context budget, live status file and, when the
+        explorer is the app's own model, the adapter the fine-tuning feature serves.
+
+        ``tools`` defaults to the app's visible tools (re-read on every plan, so spec reloads count);
+        ``settings`` to ``app.settings.explorer``.
+        """
+        from ste_mcp.explorer.status import live_status_file
+        from ste_mcp.llm.protocols import protocol_for
+
+        model = await app.model_for("explorer")
+        full = app.settings
+        secrets = app.toolset.secret_values()
+        store = await anyio.to_thread.run_sync(lambda: TrialStore.open(full.db_dir, secrets=secrets))
+        # an adapter trained on the app's model only fits that model: the one the finetune feature serves now
+        adapter = (
+            (lambda: getattr(app.extension("finetune"), "active_adapter", None))
+            if app.uses_main_model("explorer")
+            else None
+        )
+        return cls(
+            app.toolset.visible if tools is None else tools,
+            model=model,
+            upstream=app.upstream,
+            store=store,
+            settings=full.explorer if settings is None else settings,
+            protocol=protocol_for(model.model, full.llm.protocol),
+            secrets=secrets,
+            context_chars=context_budget(full),
+            on_trial=on_trial,
+            status_file=live_status_file(full),
+            adapter=adapter,
+        )
 
     # ---- what to explore -----------------------------------------------------------------------
     def selected(self) -> list[Tool]:

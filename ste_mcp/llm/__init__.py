@@ -11,6 +11,7 @@ import atexit
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ste_mcp.llm.base import (
@@ -69,13 +70,16 @@ __all__ = [
 ]
 
 
-def managed_server(settings: Settings, prepared: PreparedModel) -> ManagedVLLM:
-    """A (not yet started) managed vLLM for ``prepared`` configured from ``settings``."""
+def managed_server(
+    settings: Settings, prepared: PreparedModel, *, logs_dir: Path | None = None
+) -> ManagedVLLM:
+    """A (not yet started) managed vLLM for ``prepared`` configured from ``settings``; its log goes to
+    ``logs_dir`` (default ``settings.logs_dir``)."""
     llm = settings.llm
     return ManagedVLLM(
         prepared.path,
         llm.served_model_name or prepared.name,
-        logs_dir=settings.logs_dir,
+        logs_dir=logs_dir or settings.logs_dir,
         max_model_len=llm.max_model_len,
         kv_cache_gib=llm.kv_cache_gib,
         startup_timeout_s=llm.startup_timeout_s,
@@ -103,8 +107,11 @@ def _client(
 
 
 @contextlib.asynccontextmanager
-async def open_model(settings: Settings, *, progress: bool = True) -> AsyncIterator[OpenAIChatModel]:
-    """Yield a ``ChatModel`` for ``settings``: an external server, or a managed vLLM stopped on exit.
+async def open_model(
+    settings: Settings, *, progress: bool = True, logs_dir: Path | None = None
+) -> AsyncIterator[OpenAIChatModel]:
+    """Yield a ``ChatModel`` for ``settings``: an external server, or a managed vLLM stopped on exit
+    (``logs_dir``: where it logs, default ``settings.logs_dir``; a second server needs its own).
 
     Raises ``ModelError`` (server unreachable / failed to start) or ``ModelSourceError`` (bad model).
     """
@@ -118,7 +125,7 @@ async def open_model(settings: Settings, *, progress: bool = True) -> AsyncItera
             await model.aclose()
         return
     prepared = await asyncio.to_thread(prepare_model, llm.model, settings.models_dir, progress=progress)
-    server = managed_server(settings, prepared)
+    server = managed_server(settings, prepared, logs_dir=logs_dir)
     if not progress:
         server.progress = None
     atexit.register(server.stop)

@@ -1,8 +1,33 @@
-"""Settings of the model side: which model, which server."""
+"""Settings of the model side: which model, which server, and which model plays which role."""
+
+from __future__ import annotations
 
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+Role = Literal["main", "explorer", "judge", "paraphrase"]
+"""Who uses a model: ``main`` is the served / trained (student) model; the others are the loop's roles."""
+ROLES: tuple[Role, ...] = ("explorer", "judge", "paraphrase")
+
+
+class RoleModelSettings(BaseModel):
+    """The model one role of the loop uses; all unset: the app's model (``llm.model``)."""
+
+    model: str = Field(
+        "",
+        description="Empty: the app's model; else a model source as llm.model (packaged:NAME, a local HF "
+        "folder, a local .gguf, a hub id), served by a managed vLLM of its own unless base_url is set.",
+    )
+    base_url: str | None = Field(
+        None, description="External OpenAI-compatible server for this role; unset: managed vLLM."
+    )
+    served_model_name: str | None = Field(
+        None, description="Model name on this role's server (default: from the model)."
+    )
+    api_key_env: str | None = Field(
+        None, description="Env var holding this role's server key (default: llm.api_key_env)."
+    )
 
 
 class LLMSettings(BaseModel):
@@ -44,3 +69,36 @@ class LLMSettings(BaseModel):
     max_lora_rank: int = Field(16, ge=1, description="Managed vLLM: largest LoRA rank that can be loaded.")
     max_loras: int = Field(2, ge=1, description="Managed vLLM: LoRA adapters usable in one batch.")
     protocol: Literal["auto", "react", "native"] = Field("auto", description="Call protocol (auto: ReAct).")
+    explorer: RoleModelSettings = Field(
+        default_factory=RoleModelSettings,
+        description="The explorer's model (imagines queries, calls tools, reflects): the teacher.",
+    )
+    judge: RoleModelSettings = Field(
+        default_factory=RoleModelSettings, description="The judge's model (filters trials into exemplars)."
+    )
+    paraphrase: RoleModelSettings = Field(
+        default_factory=RoleModelSettings, description="The paraphraser's model (augments exemplars)."
+    )
+
+    def for_role(self, role: Role) -> LLMSettings:
+        """The settings of the model ``role`` uses: ``self`` (the same object) when that is the app's own
+        model, else a copy naming the role's model and server (other fields, e.g. timeouts and the
+        managed vLLM's context length, are shared)."""
+        if role == "main":
+            return self
+        r: RoleModelSettings = getattr(self, role)
+        if not r.model and not r.base_url:
+            return self
+        resolved = self.model_copy(
+            update={
+                "model": r.model or self.model,
+                "base_url": r.base_url,
+                "served_model_name": r.served_model_name,
+                "api_key_env": r.api_key_env or self.api_key_env,
+            }
+        )
+        return self if resolved.server_key() == self.server_key() else resolved
+
+    def server_key(self) -> tuple[str, str | None, str | None, str]:
+        """What identifies a model server and client: roles with equal keys share one."""
+        return (self.model, self.base_url, self.served_model_name, self.api_key_env)

@@ -212,9 +212,11 @@ class MemoryExtension(BaseExtension):
                 self._optimized_at[name] = table.version
 
     async def exploit(self, pending: list[TrialRecord]) -> ExploitReport | None:
-        """Judge ``pending`` with the app's model; postponed (``None``) while no model is reachable."""
+        """Judge ``pending`` with the judge's model, paraphrase with the paraphraser's (``llm.judge``,
+        ``llm.paraphrase``; default the app's model); postponed (``None``) while one is unreachable."""
         try:
-            model = await self.app.get_model()
+            model = await self.app.model_for("judge")
+            paraphraser = await self.app.model_for("paraphrase")
         except Exception as exc:  # ModelUnavailable: the proxy and descriptions keep working
             if str(exc) != self._model_error:
                 log.warning("judging postponed: %s", exc)
@@ -222,7 +224,7 @@ class MemoryExtension(BaseExtension):
             return None
         self._model_error = None
         tools = {t.name: t for t in self.app.toolset}
-        report = await self.exploiter.process(model, tools, pending=pending)
+        report = await self.exploiter.process(model, tools, pending=pending, paraphraser=paraphraser)
         if report.judged:
             log.info(
                 "judged %d trial(s): %d accepted, %d refused as unsafe, %d exemplar(s), %d paraphrase(s)",
