@@ -27,12 +27,10 @@ import anyio
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from ste_mcp.app import App  # noqa: E402
+from ste_mcp.config import load_settings  # noqa: E402
 from ste_mcp.explorer.scheduler import Explorer  # noqa: E402
-from ste_mcp.explorer.settings import ExplorerSettings  # noqa: E402
-from ste_mcp.llm.protocols import ReActProtocol  # noqa: E402
-from ste_mcp.memory.trials import TrialStore  # noqa: E402
-from ste_mcp.upstream.client import UpstreamClient  # noqa: E402
-from ste_mcp.upstream.settings import UpstreamSettings  # noqa: E402
+from ste_mcp.upstream.specs import Toolset  # noqa: E402
 from ste_mcp.upstream.tools import Param, Tool  # noqa: E402
 
 SLOTS = 3
@@ -69,35 +67,28 @@ def bench_tools(root: str, n: int) -> list[Tool]:
 
 
 async def orchestration(base_url: str, concurrency: int, episodes: int) -> dict[str, Any]:
-    from ste_mcp.llm.client import OpenAIChatModel
-
     root = base_url.removesuffix("/v1")
     tools = bench_tools(root, min(32, episodes))
-    settings = ExplorerSettings(
-        num_episodes=-(-episodes // len(tools)),
-        max_episodes_total=episodes,
-        num_stm_slots=SLOTS,
-        concurrency=concurrency,
-        tool_concurrency=concurrency,
-        upstream_rate_per_s=0,
-    )
-    model = OpenAIChatModel(base_url, "canned", max_concurrency=256, timeout_s=30)
     with tempfile.TemporaryDirectory() as tmp:
-        store = TrialStore.open(Path(tmp) / "lancedb")
-        async with UpstreamClient(UpstreamSettings(max_connections=256)) as upstream:
-            explorer = Explorer(
-                tools,
-                model=model,
-                upstream=upstream,
-                store=store,
-                settings=settings,
-                protocol=ReActProtocol(constrained=False),
-            )
+        settings = load_settings(
+            data_dir=tmp,
+            llm={"model": "canned", "base_url": base_url, "max_concurrency": 256, "timeout_s": 30},
+            upstream={"max_connections": 256},
+            explorer={
+                "num_episodes": -(-episodes // len(tools)),
+                "max_episodes_total": episodes,
+                "num_stm_slots": SLOTS,
+                "concurrency": concurrency,
+                "tool_concurrency": concurrency,
+                "upstream_rate_per_s": 0,
+            },
+        )
+        async with App(settings, toolset=Toolset(tools), features=[]) as app:
+            explorer = await Explorer.from_app(app)  # wired as `serve` wires it
             started = time.perf_counter()
             summary = await explorer.run()
             elapsed = time.perf_counter() - started
-        stats = store.stats()
-    await model.aclose()
+            stats = explorer.store.stats()
     trials = sum(s["trials"] for s in stats.values())
     assert summary.episodes == episodes and trials == episodes * SLOTS, (summary, trials)
     return {
@@ -113,11 +104,6 @@ async def orchestration(base_url: str, concurrency: int, episodes: int) -> dict[
 async def real_model(
     tools: list[str], episodes: int, concurrency: int, max_tokens: int, llm_url: str | None
 ) -> dict[str, Any]:
-    from ste_mcp.app import App
-    from ste_mcp.config import load_settings
-    from ste_mcp.explorer.extension import context_chars
-    from ste_mcp.llm.protocols import protocol_for
-
     models_dir = os.environ.get("STE_MCP_TEST_MODELS_DIR", str(REPO / ".cache" / "models"))
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(
@@ -139,22 +125,12 @@ async def real_model(
         os.environ.setdefault("STE_MCP_MODELS_DIR", models_dir)
         async with App(settings, features=[]) as app:
             started_model = time.perf_counter()
-            model = await app.get_model()
+            explorer = await Explorer.from_app(app)  # opens the model: its start is timed apart
             model_start_s = time.perf_counter() - started_model
-            store = TrialStore.open(settings.db_dir)
-            explorer = Explorer(
-                app.toolset.visible(),
-                model=model,
-                upstream=app.upstream,
-                store=store,
-                settings=settings.explorer,
-                protocol=protocol_for(model.model, settings.llm.protocol),
-                context_chars=context_chars(settings),
-            )
             started = time.perf_counter()
             await explorer.run()
             elapsed = time.perf_counter() - started
-            trials = store.trials()
+            trials = explorer.store.trials()
     reached = sum(1 for t in trials if t.successful_calls > 0)
     return {
         "model": "SmolLM2-135M-Instruct (vLLM, CPU)",

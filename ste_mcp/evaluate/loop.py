@@ -85,18 +85,12 @@ class LearningLoop:
         return [t.name for t in self.tools]
 
     async def explore(self, tools: Sequence[str], episodes: int) -> Any:
-        """Explore ``tools`` until each has ``episodes`` episodes in total; returns the run summary."""
+        """Explore ``tools`` until each has ``episodes`` episodes in total (with the explorer role's model,
+        wired as ``serve`` wires it); returns the run summary."""
         from ste_mcp.explorer import Explorer
 
         settings = self.settings.explorer.model_copy(update={"tools": list(tools)})
-        explorer = Explorer(
-            self.tools,
-            model=self.model,
-            upstream=self.app.upstream,
-            store=self.memory.trials,
-            settings=settings,
-            secrets=self.app.toolset.secret_values(),
-        )
+        explorer = await Explorer.from_app(self.app, tools=self.tools, settings=settings)
         return await explorer.run(episodes=episodes)
 
     async def exploit(self) -> dict[str, int]:
