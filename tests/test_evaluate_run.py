@@ -388,3 +388,29 @@ def test_best_prompt_ties_go_to_strict_then_to_the_paper():
     assert pick({"paper": result(10, 5), "must-call": result(10, 8), "native": result(9, 9)}) == "must-call"
     assert pick({"paper": result(10, 8), "must-call": result(10, 8), "native": result(10, 8)}) == "paper"
     assert pick({"paper": result(1, 1), "must-call": result(2, 0), "native": result(3, None)}) == "native"
+
+
+@pytest.mark.anyio
+async def test_dev_bench_covers_every_toolbox_tool_and_the_proxy_answers_its_ground_truth(data_dir):
+    from collections import Counter
+
+    from mcp import Client
+
+    from ste_mcp.app import App
+    from ste_mcp.config import load_settings
+    from ste_mcp.evaluate.best import DEV_BENCH
+    from ste_mcp.server.server import build_server
+    from ste_mcp.toolbox.api import catalog
+
+    dev = load_bench(DEV_BENCH)
+    per_tool = Counter(it.mcp_name for it in dev.items)
+    assert set(per_tool) == set(catalog()) and min(per_tool.values()) >= 4 and len(dev.items) >= 60
+    assert len({it.query for it in dev.items}) == len(dev.items)
+    settings = load_settings(data_dir=str(data_dir), specs=[])
+    async with App(settings, features=[]) as app, Client(build_server(app)) as client:
+        for item in dev.items:
+            result = await client.call_tool(item.mcp_name, item.arguments)
+            text = result.content[0].text
+            assert not result.is_error, (item.id, text)
+            if item.mcp_name == "getWolframAlphaResults":  # an answer, not "no result"
+                assert json.loads(text)["queryresult"]["success"] is True, (item.id, text)
