@@ -6,8 +6,10 @@ keyed by the model's served name, the dev bench's content and the options that c
 run with the same key reads the choice back; a changed dev bench or another model measures again. A
 measurement with failed requests is used but not cached.
 Ties go to the higher strict correct %, then to the earlier variant in ``PROMPTS`` (``paper`` first).
-The measurement is the base setting (the bench's descriptions, no demonstrations, no adapter): the
-learned settings are then built on the variant it picks.
+The measurement is the base setting (the bench's descriptions, no demonstrations, no adapter) with the
+run's tool listing (``--shown all`` or ``candidates``; ``search`` is measured with the candidates, its
+index being the data dir's, not the dev bench's): the learned settings are then built on the variant it
+picks.
 """
 
 from __future__ import annotations
@@ -38,12 +40,17 @@ def fingerprint(bench: Bench) -> str:
     return digest.hexdigest()[:16]
 
 
+def measured_shown(config: EvalConfig) -> str:
+    """The tool listing the variants are measured with on the dev bench."""
+    return config.shown if config.shown in ("all", "candidates") else "candidates"
+
+
 def cache_key(model: str, bench: Bench, config: EvalConfig) -> dict[str, Any]:
     """What a cached choice is valid for."""
     return {
         "model": model,
         "dev_bench": fingerprint(bench),
-        "shown": config.shown,
+        "shown": measured_shown(config),
         "temperature": config.temperature,
         "max_tokens": config.max_tokens,
         "constrained": config.constrained,
@@ -89,7 +96,9 @@ async def best_prompt(
     for entry in entries:
         if entry.get("key") == key and entry.get("best") in PROMPTS:
             return str(entry["best"]), entry
-    base = config.model_copy(update={"setting": "base", "adapter": None, "prompt_dev": None})
+    base = config.model_copy(
+        update={"setting": "base", "adapter": None, "prompt_dev": None, "shown": measured_shown(config)}
+    )
     results: dict[str, EvalResult] = {}
     for prompt in PROMPTS:
         step = progress(f"bench/dev · {prompt}", len(dev.items)) if progress else None
