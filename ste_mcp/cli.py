@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "toolbox": "ste_mcp.toolbox.cli",
     "model": "ste_mcp.llm.cli",
     "explore": "ste_mcp.explorer.cli_explore",
+    "learn": "ste_mcp.explorer.cli_learn",
     "status": "ste_mcp.explorer.cli_status",
     "exemplars": "ste_mcp.memory.cli_exemplars",
     "descriptions": "ste_mcp.memory.cli_descriptions",

@@ -79,7 +79,7 @@ async def _explore(settings: Any, show_progress: bool) -> int:
             err.print(f"ste-mcp explore: {unknown}")
             return 2
         try:
-            summary = await explore_with_progress(app, err, show_progress)
+            summary = (await explore_with_progress(app, err, show_progress)).summary
         except (ModelUnavailable, ExplorerError) as exc:
             err.print(f"ste-mcp explore: {exc}")
             return 1
@@ -102,7 +102,7 @@ def unknown_tools(app: Any) -> str | None:
 
 async def explore_with_progress(app: Any, err: Any, show_progress: bool) -> Any:
     """Explore over the open ``app`` until the selected tools have their episodes, with a progress bar on
-    the console ``err``, following the pause marker; returns the ``RunSummary``.
+    the console ``err``, following the pause marker; returns the explorer (``.summary``: what it did).
 
     Raises ``ModelUnavailable`` (no explorer model) or ``ExplorerError`` (the model keeps failing).
     """
@@ -149,4 +149,4 @@ async def explore_with_progress(app: Any, err: Any, show_progress: bool) -> Any:
             tg.cancel_scope.cancel()
     for scope, reason in summary.stopped.items():
         err.print(f"stopped {'all tools' if scope == '*' else scope}: {reason}")
-    return summary
+    return explorer

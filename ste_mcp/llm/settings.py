@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 Role = Literal["main", "explorer", "judge", "paraphrase"]
 """Who uses a model: ``main`` is the served / trained (student) model; the others are the loop's roles."""
@@ -13,6 +13,9 @@ ROLES: tuple[Role, ...] = ("explorer", "judge", "paraphrase")
 
 class RoleModelSettings(BaseModel):
     """The model one role of the loop uses; all unset: the app's model (``llm.model``)."""
+
+    # a misspelt key must not silently leave the role on the app's model
+    model_config = ConfigDict(extra="forbid")
 
     model: str = Field(
         "",

@@ -1,0 +1,248 @@
+"""`ste-mcp learn`: the learning loop ``serve`` runs in the background, once, in the foreground.
+
+explore (STE trials, resumable) -> judge (new trials of the selected tools) -> exemplars and
+paraphrases -> description versions -> with ``--train`` one gated fine-tuning round; with progress on
+stderr, then a summary table on stdout. Each role uses its configured model (``llm.explorer``,
+``llm.judge``, ``llm.paraphrase``; default the app's). The models are closed before training, so the
+trainer has the machine to itself. Exit codes: 0 done, 1 a stage failed (the message says which),
+2 bad usage (unknown tool, invalid configuration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ste_mcp.app import App
+    from ste_mcp.config import Settings
+    from ste_mcp.explorer.scheduler import RunSummary
+    from ste_mcp.finetune.rounds import RoundResult
+    from ste_mcp.memory.exploit import ExploitReport
+    from ste_mcp.memory.extension import MemoryExtension
+
+HELP = (
+    "run the learning loop once in the foreground: explore, judge, exemplars, descriptions (--train: a round)"
+)
+
+MEMORY_FEATURE = "ste_mcp.memory.extension:create"
+TRAIN_LOG = "learn-train.log"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tools",
+        nargs="+",
+        action="extend",
+        metavar="TOOL",
+        help="learn only these tools (default: all eligible)",
+    )
+    parser.add_argument("--episodes", type=int, metavar="N", help="target episodes per tool (default: 15)")
+    parser.add_argument(
+        "--allow",
+        nargs="+",
+        action="extend",
+        metavar="TOOL",
+        help="opt in non-read-only tools (they get real calls)",
+    )
+    parser.add_argument(
+        "--train", action="store_true", help="then run one fine-tuning round on the approved exemplars"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    import anyio
+
+    from ste_mcp.cli import settings_from_args
+
+    settings = settings_from_args(args, explorer={"num_episodes": args.episodes, "tools": args.tools})
+    if args.allow:
+        settings.explorer.explore_tools = sorted({*settings.explorer.explore_tools, *args.allow})
+    return anyio.run(learn, settings, args.train, not args.no_progress)
+
+
+@dataclass
+class JudgeTotals:
+    """What judging did over all batches (``ExploitReport`` summed)."""
+
+    judged: int = 0
+    accepted: int = 0
+    refused: int = 0
+    exemplars: int = 0
+    paraphrases: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, report: ExploitReport) -> None:
+        self.judged += report.judged
+        self.accepted += report.accepted
+        self.refused += report.refused
+        self.exemplars += report.exemplars
+        self.paraphrases += report.paraphrases
+        self.errors += report.errors
+
+
+@dataclass
+class Outcome:
+    """Everything ``learn`` did, for the summary."""
+
+    tools: list[str] = field(default_factory=list)
+    before: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-tool status before the run
+    after: dict[str, dict[str, Any]] = field(default_factory=dict)
+    explored: RunSummary | None = None
+    judged: JudgeTotals = field(default_factory=JudgeTotals)
+    descriptions: int = 0  # description versions written
+    round: RoundResult | None = None
+
+
+async def learn(settings: Settings, train: bool, show_progress: bool) -> int:
+    """The whole command; returns its exit code."""
+    import anyio
+    from rich.console import Console
+
+    from ste_mcp.app import App, ModelUnavailable
+    from ste_mcp.explorer.cli_explore import explore_with_progress, unknown_tools
+    from ste_mcp.explorer.scheduler import ExplorerError
+    from ste_mcp.memory.extension import MemoryExtension
+
+    err = Console(stderr=True)
+    outcome = Outcome()
+    async with App(settings, features=[MEMORY_FEATURE]) as app:
+        unknown = unknown_tools(app)
+        if unknown:
+            err.print(f"ste-mcp learn: {unknown}")
+            return 2
+        memory = app.extension("memory")
+        if not isinstance(memory, MemoryExtension):
+            err.print("ste-mcp learn: the memory feature is not installed: nothing can judge the trials")
+            return 1
+        toolset = app.toolset
+        outcome.before = await anyio.to_thread.run_sync(_tool_status, settings)
+        try:
+            explorer = await explore_with_progress(app, err, show_progress)
+            outcome.explored = explorer.summary
+            outcome.tools = sorted(t.name for t in explorer.selected())
+            outcome.judged = await _judge(app, memory, outcome.tools, err, show_progress)
+        except (ModelUnavailable, ExplorerError, LearnError) as exc:
+            err.print(f"ste-mcp learn: {exc}")
+            return 1
+        written = await anyio.to_thread.run_sync(memory.exploiter.render, toolset.visible())
+        outcome.descriptions = len(written)
+    if train:
+        try:
+            outcome.round = await _train(settings, toolset, err)
+        except LearnError as exc:
+            err.print(f"ste-mcp learn: {exc}")
+            return 1
+    outcome.after = await anyio.to_thread.run_sync(_tool_status, settings)
+    # piped: wide enough that no tool name wraps (a terminal's own width otherwise)
+    print_summary(outcome, Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200))
+    return 0
+
+
+class LearnError(Exception):
+    """A stage of ``learn`` failed; the message says which and why."""
+
+
+def _tool_status(settings: Settings) -> dict[str, dict[str, Any]]:
+    from ste_mcp.explorer.status import collect_status
+
+    return collect_status(settings)["tools"]
+
+
+async def _judge(
+    app: App, memory: MemoryExtension, tools: list[str], err: Console, show_progress: bool
+) -> JudgeTotals:
+    """Judge every unjudged trial of ``tools`` in the batches ``serve`` uses, with a progress bar."""
+    import anyio
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ste_mcp.memory.extension import JUDGE_BATCH_ROUNDS
+
+    await app.model_for("judge")  # fail here, with the model's error, rather than postpone
+    await app.model_for("paraphrase")
+    wanted = set(tools)
+    unjudged = await anyio.to_thread.run_sync(memory.trials.unjudged)
+    pending = [t for t in unjudged if t.tool in wanted]
+    totals = JudgeTotals()
+    progress = Progress(
+        TextColumn("[bold]judging[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("trials  {task.fields[accepted]} accepted"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not show_progress,
+    )
+    task = progress.add_task("judge", total=len(pending), accepted=0)
+    batch = memory.settings.judge_concurrency * JUDGE_BATCH_ROUNDS
+    with progress:
+        for start in range(0, len(pending), batch):
+            chunk = pending[start : start + batch]
+            report = await memory.exploit(chunk)
+            if report is None:
+                raise LearnError("judging stopped: the judge's model became unreachable")
+            totals.add(report)
+            progress.update(task, advance=len(chunk), accepted=totals.accepted)
+    for error in totals.errors[:3]:
+        err.print(f"[yellow]judging failed: {error}[/yellow]")
+    return totals
+
+
+async def _train(settings: Settings, toolset: Any, err: Console) -> RoundResult:
+    """One gated fine-tuning round; the trainer's output goes to ``logs/learn-train.log``."""
+    from ste_mcp.finetune.rounds import RoundError, round_from_settings
+
+    path = settings.logs_dir / TRAIN_LOG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with err.status(f"training one round (log: {path})"), path.open("a") as log:
+        try:
+            return await round_from_settings(settings, toolset=toolset, log=log)
+        except RoundError as exc:
+            raise LearnError(f"training failed: {exc} (log: {path})") from exc
+
+
+def print_summary(outcome: Outcome, out: Console) -> None:
+    """The table per tool (totals, with this run's additions) and one line per stage."""
+    from rich.table import Table
+
+    def cell(tool: str, key: str) -> str:
+        now = outcome.after.get(tool, {}).get(key, 0) or 0
+        new = now - (outcome.before.get(tool, {}).get(key, 0) or 0)
+        return f"{now} (+{new})" if new else str(now)
+
+    table = Table(title="ste-mcp learn", title_justify="left")
+    table.add_column("tool", no_wrap=True)
+    for header in ("trials", "successful", "approved exemplars", "description", "adapter"):
+        table.add_column(header)
+    for tool in outcome.tools:
+        after = outcome.after.get(tool, {})
+        version = after.get("description_version")
+        table.add_row(
+            tool,
+            cell(tool, "trials"),
+            cell(tool, "successful_trials"),
+            cell(tool, "exemplars"),
+            f"v{version}" if version is not None else "-",
+            str(after.get("adapter") or "-"),
+        )
+    out.print(table)
+    s, j = outcome.explored, outcome.judged
+    if s is not None:
+        out.print(
+            f"explored: {s.episodes} episode(s), {s.trials} trial(s), {s.successful_trials} successful, "
+            f"{s.errors} error(s)"
+        )
+    out.print(
+        f"judged: {j.judged} trial(s), {j.accepted} accepted, {j.refused} refused as unsafe, "
+        f"{j.exemplars} exemplar(s) + {j.paraphrases} paraphrase(s), {len(j.errors)} error(s)"
+    )
+    out.print(f"descriptions: {outcome.descriptions} new version(s)")
+    if outcome.round is not None:
+        r = outcome.round
+        adapter = f"adapter {r.adapter.id} " if r.adapter is not None else ""
+        out.print(f"training: {adapter}{r.status}: {r.reason}")

@@ -1,0 +1,190 @@
+"""`ste-mcp learn`: the loop in the foreground (explore -> judge -> exemplars -> descriptions -> a round)
+against the offline toolbox. Orchestration with scripted models standing in for a student and a
+teacher (judge + paraphraser); the model test runs the judge role on its own managed vLLM."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ste_mcp.llm as llm_module
+from ste_mcp.cli import main
+from ste_mcp.finetune.rounds import RoundError, RoundResult
+from ste_mcp.llm.testing import ScriptedModel
+from ste_mcp.memory.db import open_db
+from ste_mcp.memory.descriptions import DescriptionStore
+from ste_mcp.memory.exemplars import ExemplarStore
+from ste_mcp.memory.trials import TrialStore
+
+TOOLS = ["get_today_date", "Numbers_Translator__Numbers_Translator"]  # toolbox tools without required args
+STUDENT = "packaged:student"
+TEACHER = "packaged:teacher"
+
+VERDICT = {
+    key: {"reason": "the answer uses the tool's output", "answer": "yes"}
+    for key in ("informative", "faithful", "appropriate")
+}
+
+
+def play(messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> str:
+    """Every part: the explorer (a request, one call, a final answer, yes), the judge, the paraphraser."""
+    system, last = messages[0]["content"] or "", messages[-1]["content"] or ""
+    if system.startswith("You review attempts"):
+        return json.dumps(VERDICT)
+    if system.startswith("You rewrite user requests"):
+        request = last.splitlines()[1]
+        return json.dumps({"paraphrases": [f"Please tell me: {request}", f"I would like to know {request}"]})
+    if last.startswith("Observation:"):
+        return "Thought: done\nFinal Answer: here is what it returned."
+    if "Answer yes or no" in last:
+        return "yes"
+    if last.startswith("Now fulfil"):
+        tool = next(t for t in TOOLS if f"\n{t}:" in system)
+        return f"Thought: call it\nAction: {tool}\nAction Input: {{}}"
+    play.counter += 1  # type: ignore[attr-defined]
+    return f"Help me with errand number {play.counter} for my trip to Oslo."  # type: ignore[attr-defined]
+
+
+play.counter = 0  # type: ignore[attr-defined]
+
+
+class Models:
+    """A fake ``open_model``: the student and the teacher as scripted models; opens and closes recorded."""
+
+    def __init__(self, failing: str | None = None) -> None:
+        self.failing = failing
+        self.models: dict[str, ScriptedModel] = {}
+        self.events: list[str] = []
+
+    @asynccontextmanager
+    async def __call__(self, settings: Any, **kwargs: Any) -> AsyncIterator[ScriptedModel]:
+        source = settings.llm.model
+        self.events.append(f"open {source}")
+        if source == self.failing:
+            raise ConnectionError(f"vLLM for {source} exited with code 1")
+        model = self.models[source] = ScriptedModel([play], model=source.split(":")[1], repeat_last=True)
+        try:
+            yield model
+        finally:
+            self.events.append(f"close {source}")
+
+    def calls(self, source: str) -> list[str]:
+        """The system prompts' first words of every request ``source`` answered."""
+        return [" ".join((c["messages"][0]["content"] or "").split()[:2]) for c in self.models[source].calls]
+
+
+@pytest.fixture
+def models(monkeypatch: pytest.MonkeyPatch) -> Models:
+    fake = Models()
+    monkeypatch.setattr(llm_module, "open_model", fake)
+    monkeypatch.setenv("STE_MCP_LLM__JUDGE__MODEL", TEACHER)
+    monkeypatch.setenv("STE_MCP_LLM__PARAPHRASE__MODEL", TEACHER)
+    monkeypatch.setenv("STE_MCP_EXPLORER__NUM_STM_SLOTS", "2")
+    monkeypatch.setenv("STE_MCP_EXPLORER__UPSTREAM_RATE_PER_S", "0")
+    monkeypatch.setenv("STE_MCP_MEMORY__PARAPHRASES_PER_EXEMPLAR", "2")
+    return fake
+
+
+def learn(data_dir: Path, *extra: str) -> int:
+    args = ["learn", "--data-dir", str(data_dir), "--model", STUDENT, "--no-progress", "--tools", *TOOLS]
+    return main([*args, *extra])
+
+
+def test_learn_explores_judges_and_renders_with_each_roles_model(
+    data_dir: Path, models: Models, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert learn(data_dir, "--episodes", "1") == 0
+    out = capsys.readouterr().out
+
+    trials = TrialStore.open(data_dir / "lancedb").trials()
+    assert sorted(t.id for t in trials) == sorted(f"{tool}:0:{slot}" for tool in TOOLS for slot in (0, 1))
+    assert all(t.model == "student" and t.success and t.verdict["accepted"] for t in trials)
+    assert {t.verdict["model"] for t in trials} == {"teacher"}
+
+    db = open_db(data_dir / "lancedb")
+    exemplars = ExemplarStore(db).find()
+    originals = [ex for ex in exemplars if ex.variant_of is None]
+    paraphrases = [ex for ex in exemplars if ex.variant_of is not None]
+    assert len(originals) == 4 and len(paraphrases) == 8
+    assert all(ex.status == "approved" for ex in exemplars)
+    assert all(ex.provenance.models == ["student", "teacher"] for ex in originals)  # explorer, judge
+    assert all(ex.provenance.models == ["student", "teacher", "teacher"] for ex in paraphrases)
+    current = DescriptionStore(db).current_all()
+    assert set(current) == set(TOOLS) and all(v.exemplar_ids for v in current.values())
+
+    # each role's requests went to its model: the student explored, the teacher judged and paraphrased
+    assert set(models.calls(STUDENT)) <= {"You are"}  # the explorer's instructions
+    assert set(models.calls(TEACHER)) == {"You review", "You rewrite"}
+    assert models.events[:2] == [f"open {STUDENT}", f"open {TEACHER}"]
+
+    for tool in TOOLS:
+        assert f"{tool}" in out
+    assert "explored: 2 episode(s), 4 trial(s), 4 successful" in out
+    assert "judged: 4 trial(s), 4 accepted, 0 refused as unsafe, 4 exemplar(s) + 8 paraphrase(s)" in out
+    assert "descriptions: 2 new version(s)" in out
+    assert "training:" not in out
+
+    # run again: nothing new to explore or judge, the totals stay
+    assert learn(data_dir, "--episodes", "1") == 0
+    again = capsys.readouterr()
+    assert "nothing to explore" in again.err
+    assert "judged: 0 trial(s)" in again.out and "descriptions: 0 new version(s)" in again.out
+    assert TrialStore.open(data_dir / "lancedb").count() == 4
+
+
+def test_learn_trains_one_round_after_closing_the_models(
+    data_dir: Path, models: Models, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import ste_mcp.finetune.rounds as rounds
+
+    seen: dict[str, Any] = {}
+
+    async def fake_round(
+        settings: Any, *, toolset: Any = None, log: Any = None, **kwargs: Any
+    ) -> RoundResult:
+        seen["events"] = list(models.events)
+        seen["approved"] = len(ExemplarStore(open_db(settings.db_dir)).approved())
+        seen["tools"] = {t.name for t in toolset}
+        seen["log"] = log.name
+        return RoundResult(status="rejected", reason="gate: +0.0 points on held-out items (needs +2.0)")
+
+    monkeypatch.setattr(rounds, "round_from_settings", fake_round)
+    assert learn(data_dir, "--episodes", "1", "--train") == 0
+    out = capsys.readouterr().out
+    closed = {e for e in seen["events"] if e.startswith("close")}
+    assert closed == {f"close {STUDENT}", f"close {TEACHER}"}  # the trainer has the machine to itself
+    assert seen["approved"] == 12 and set(TOOLS) <= seen["tools"]
+    assert seen["log"].endswith("logs/learn-train.log")
+    assert "training: rejected: gate: +0.0 points" in out
+
+    async def failing_round(settings: Any, **kwargs: Any) -> RoundResult:
+        raise RoundError("the training process exited with code 137 (out of memory?)")
+
+    monkeypatch.setattr(rounds, "round_from_settings", failing_round)
+    assert learn(data_dir, "--train") == 1
+    err = capsys.readouterr().err
+    assert "ste-mcp learn: training failed: the training process exited with code 137" in err
+
+
+def test_learn_errors_and_exit_codes(
+    data_dir: Path, models: Models, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["learn", "--data-dir", str(data_dir), "--tools", "no_such_tool", "--no-progress"]) == 2
+    assert "unknown tool(s) no_such_tool" in capsys.readouterr().err
+
+    models.failing = TEACHER  # the judge's model cannot start: after exploring, learn says so and fails
+    assert learn(data_dir, "--episodes", "1") == 1
+    err = capsys.readouterr().err
+    assert f"cannot open model '{TEACHER}' (llm.judge)" in err and "exited with code 1" in err
+    assert TrialStore.open(data_dir / "lancedb").count() == 4  # the trials are kept for the next run
+    assert all(t.verdict is None for t in TrialStore.open(data_dir / "lancedb").trials())
+
+    config = data_dir / "bad.toml"
+    config.write_text("[llm.judge]\nmodle = 'typo'\n")
+    assert main(["learn", "--config", str(config), "--data-dir", str(data_dir)]) == 2
+    assert "modle" in capsys.readouterr().err
