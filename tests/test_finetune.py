@@ -102,7 +102,9 @@ def test_heldout_groups_are_stable_and_never_trained_on():
 
 
 def test_later_rounds_learn_only_new_exemplars_and_replay_earlier_rounds():
-    settings = FinetuneSettings(heldout_fraction=0.0, include_final_answer=False, replay_fraction=0.25)
+    settings = FinetuneSettings(
+        heldout_fraction=0.0, include_final_answer=False, replay="fraction", replay_fraction=0.25
+    )
     builder = DatasetBuilder(TOOLS, settings)
     first = builder.build([weather(c) for c in CITIES[:8]], learned=set(), earlier=[])
     assert len(first.rows) == 8
@@ -120,6 +122,58 @@ def test_later_rounds_learn_only_new_exemplars_and_replay_earlier_rounds():
     full = DatasetBuilder(TOOLS, settings.model_copy(update={"replay_fraction": 1.0}))
     kept = full.build(exemplars[2:], set(first.new_exemplar_ids), [first.rows])
     assert {r["exemplar_id"] for r in kept.rows if r["source"] == "replay"} == {e.id for e in exemplars[2:8]}
+
+
+def test_cumulative_replay_trains_every_earlier_rounds_rows_again():
+    """replay = cumulative (the default): round 3 trains on rounds 1 and 2's rows again, never on a held-out
+    exemplar (even one trained on before a larger heldout_fraction), the same rows every time."""
+    assert FinetuneSettings().replay == "cumulative"
+    settings = FinetuneSettings(heldout_fraction=0.0)
+    builder = DatasetBuilder(TOOLS, settings)
+    batches = [CITIES[:4], CITIES[4:7], CITIES[7:]]
+    rounds: list = []
+    learned: set[str] = set()
+    for i, batch in enumerate(batches):
+        exemplars = [weather(c) for b in batches[: i + 1] for c in b]
+        earlier = [r.rows for r in reversed(rounds)]  # the lineage, newest first
+        data = builder.build(exemplars, learned, earlier)
+        assert sorted(data.new_exemplar_ids) == sorted(f"ex-{c.lower()}" for c in batch)
+        learned |= set(data.new_exemplar_ids)
+        rounds.append(data)
+    third = rounds[2]
+    replayed = [r for r in third.rows if r["source"] == "replay"]
+    earlier_new = [r for r in rounds[0].rows + rounds[1].rows if r["source"] == "new"]
+    assert len(replayed) == len(earlier_new) == 2 * 7  # call + final-answer row of each of 7 exemplars
+    key = lambda r: json.dumps([r["prompt"], r["completion"]], sort_keys=True)  # noqa: E731
+    assert sorted(map(key, replayed)) == sorted(map(key, earlier_new))
+    assert third.counts == {"new": 6, "replay": 14, "heldout": 0}
+    # deterministic: the same inputs give the same rows, in the same order (and so the same adapter id)
+    again = builder.build(
+        [weather(c) for c in CITIES], learned - set(third.new_exemplar_ids), [rounds[1].rows, rounds[0].rows]
+    )
+    assert again.rows == third.rows and again.data_hash() == third.data_hash()
+    # a larger held-out share later: exemplars trained on before but held out now are not replayed
+    wider = DatasetBuilder(TOOLS, settings.model_copy(update={"heldout_fraction": 0.5}))
+    data = wider.build(
+        [weather(c) for c in CITIES], learned, [rounds[2].rows, rounds[1].rows, rounds[0].rows]
+    )
+    held = {h["id"] for h in data.heldout}
+    assert held and not held & {r["exemplar_id"] for r in data.rows}
+    assert {r["exemplar_id"] for r in data.rows} == {f"ex-{c.lower()}" for c in CITIES} - held
+    # rows of exemplars no longer approved are not replayed
+    fewer = builder.build([weather(c) for c in CITIES[2:]], learned, [r.rows for r in reversed(rounds)])
+    assert {r["exemplar_id"] for r in fewer.rows} == {f"ex-{c.lower()}" for c in CITIES[2:]}
+
+
+def test_every_round_re_warms_the_learning_rate():
+    from ste_mcp.finetune.train import optimizer_steps, warmup_steps
+
+    settings = FinetuneSettings(batch_size=4, epochs=2.0, warmup_ratio=0.03, warmup_steps=2)
+    assert optimizer_steps(settings, 40) == 20 and warmup_steps(settings, 40) == 2
+    assert warmup_steps(settings, 4000) == 60  # the ratio, where it is more (0.03 x 2,000 steps)
+    assert warmup_steps(settings.model_copy(update={"max_steps": 3}), 40) == 1  # at most half the round
+    accumulated = settings.model_copy(update={"gradient_accumulation_steps": 4, "epochs": 1.0})
+    assert optimizer_steps(accumulated, 40) == 2 and warmup_steps(accumulated, 40) == 1
 
 
 def test_rows_too_long_list_fewer_tools_and_always_the_target():
@@ -431,7 +485,7 @@ def test_the_training_process_needs_no_database_or_server_stack():
 
     code = (
         "import sys, ste_mcp.finetune.train, ste_mcp.finetune.dataset, ste_mcp.finetune.gate, "
-        "ste_mcp.finetune.registry, ste_mcp.evaluate.score\n"  # the gate scores with it at run time
+        "ste_mcp.finetune.registry, ste_mcp.finetune.merge, ste_mcp.evaluate.score\n"  # the gate scores with it
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'lancedb', 'mcp', 'httpx', 'httpx2', 'pyarrow'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

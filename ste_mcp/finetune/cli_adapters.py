@@ -17,9 +17,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("list", help="every adapter with its base model, metrics and status")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     add_common_arguments(p)
-    p = sub.add_parser("export", help="copy an adapter to DIR (PEFT folder + manifest) and write DIR.tar.gz")
+    p = sub.add_parser(
+        "export",
+        help="copy an adapter to DIR (PEFT folder + manifest) and write DIR.tar.gz; "
+        "--merged DIR2: the base model with the adapter merged in",
+    )
     p.add_argument("id", help="adapter id (see `ste-mcp adapters list`)")
-    p.add_argument("dir", help="destination folder (created; must be empty)")
+    p.add_argument("dir", nargs="?", help="destination of the PEFT adapter (created; must be empty)")
+    p.add_argument(
+        "--merged",
+        metavar="DIR",
+        help="also (or only) write the base model with the adapter merged into its weights: a model "
+        "folder served at base-model speed (`vllm serve DIR`); created, must be empty",
+    )
     add_common_arguments(p)
     p = sub.add_parser("promote", help="make an adapter the one in use")
     p.add_argument("id", help="adapter id")
@@ -56,6 +66,48 @@ def _print_table(rows: list[dict]) -> None:
     Console().print(table)
 
 
+def _export(args: argparse.Namespace, registry) -> int:
+    import asyncio
+
+    from ste_mcp.finetune.merge import MergeError, base_folder, export_merged
+
+    if not args.dir and not args.merged:
+        print("ste-mcp adapters export: give DIR (the PEFT adapter), --merged DIR, or both", file=sys.stderr)
+        return 2
+    if args.dir:
+        folder, tarball = registry.export(args.id, args.dir)
+        print(f"exported {args.id} to {folder} and {tarball}")
+        print(f"serve it with: vllm serve BASE --enable-lora --lora-modules {args.id}={folder}")
+    if args.merged:
+        try:
+            manifest = registry.get(args.id)
+            try:
+                base = base_folder(manifest)
+            except MergeError:  # the folder it was trained on is gone: the configured model, if the same
+                base = base_folder(manifest, _configured_base(args, manifest.base_model))
+            print(f"merging {args.id} into {base} (a child process; about a minute for a 0.5B model)")
+            folder = asyncio.run(export_merged(registry, args.id, args.merged, base))
+        except MergeError as exc:
+            print(f"ste-mcp adapters export: {exc}", file=sys.stderr)
+            return 1
+        print(f"exported {args.id} merged into its base model to {folder}")
+        print(f"serve it with: vllm serve {folder}")
+    return 0
+
+
+def _configured_base(args: argparse.Namespace, base_id: str):
+    """The configured model's folder (prepared if needed) when it is the model ``base_id``, else None."""
+    from ste_mcp.cli import settings_from_args
+    from ste_mcp.llm.sources import ModelSourceError, prepare_model
+
+    settings = settings_from_args(args)
+    try:
+        prepared = prepare_model(settings.llm.model, settings.models_dir)
+    except ModelSourceError:
+        return None
+    return prepared.path if prepared.base_id == base_id else None
+
+
 def run(args: argparse.Namespace) -> int:
     from ste_mcp.cli import settings_from_args
     from ste_mcp.finetune.registry import AdapterRegistry, RegistryError
@@ -71,9 +123,7 @@ def run(args: argparse.Namespace) -> int:
             else:
                 print(f"no adapters yet in {registry.root} (run `ste-mcp train`)")
         elif args.action == "export":
-            folder, tarball = registry.export(args.id, args.dir)
-            print(f"exported {args.id} to {folder} and {tarball}")
-            print(f"serve it with: vllm serve BASE --enable-lora --lora-modules {args.id}={folder}")
+            return _export(args, registry)
         elif args.action == "promote":
             registry.promote(args.id)
             print(f"{args.id} is now the promoted adapter")

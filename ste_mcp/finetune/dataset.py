@@ -9,8 +9,9 @@ chat template and puts the loss on the completion only):
 A row longer than ``max_length`` tokens (under the base model's chat template) lists fewer tools, down to
 the target alone, rather than be cut through its completion by the trainer.
 
-A round trains on the exemplars no earlier round of the current lineage learned, plus a replay of
-``replay_fraction`` of every earlier round's own rows (continual learning, STE.md), plus general-ability
+A round trains on the exemplars no earlier round of the current lineage learned, plus every earlier
+round's own rows again (``replay = cumulative``) or ``replay_fraction`` of them (``replay = fraction``;
+continual learning, STE.md), plus general-ability
 rows (the base model's answers to ordinary prompts, produced in the training process). Exemplar
 groups (an original and its paraphrases) whose stable hash falls under ``heldout_fraction`` are never
 trained on: they are the gate's held-out set.
@@ -216,8 +217,8 @@ class DatasetBuilder:
     ) -> RoundData:
         """Rows for a round.
 
-        ``learned``: exemplar ids that earlier rounds of the lineage trained on; ``earlier``: the
-        ``new`` rows of each earlier round (replayed at ``replay_fraction``).
+        ``learned``: exemplar ids that earlier rounds of the lineage trained on; ``earlier``: each earlier
+        round's rows (their ``new`` ones are replayed: all, or ``replay_fraction`` of each round).
         """
         skipped = {"unknown_tool": 0}
         approved_ids = {ex.id for ex in exemplars}
@@ -244,16 +245,27 @@ class DatasetBuilder:
                 rows.extend(own)
                 new_ids.append(ex.id)
                 shortened += listed < self.settings.tools_in_prompt
+        held_ids = {h["id"] for h in heldout}  # before the cap: none of them is ever trained on
         heldout = _cap(heldout, self.settings.max_heldout)
-        for index, previous in enumerate(earlier):
-            # rows of exemplars no longer approved (revoked, rejected) are not replayed
-            kept = [r for r in previous if r.get("source") == "new" and r.get("exemplar_id") in approved_ids]
-            n = math.ceil(self.settings.replay_fraction * len(kept))
-            for row in random.Random(f"replay:{index}").sample(kept, min(n, len(kept))):
-                rows.append({**row, "source": "replay"})
+        rows.extend(self._replay(earlier, approved_ids, held_ids))
         return RoundData(
             rows=rows, heldout=heldout, new_exemplar_ids=new_ids, skipped=skipped, shortened=shortened
         )
+
+    def _replay(self, earlier: Sequence[list[Row]], approved: set[str], heldout: set[str]) -> list[Row]:
+        """Earlier rounds' own rows, again: all of them (cumulative) or a stable sample of each round.
+
+        Rows of exemplars no longer approved (revoked, rejected) are not replayed, nor any of this
+        round's held-out exemplars (held out since, e.g. under a larger ``heldout_fraction``)."""
+        replayable = approved - heldout
+        out: list[Row] = []
+        for index, previous in enumerate(earlier):
+            kept = [r for r in previous if r.get("source") == "new" and r.get("exemplar_id") in replayable]
+            if self.settings.replay == "fraction":
+                n = math.ceil(self.settings.replay_fraction * len(kept))
+                kept = random.Random(f"replay:{index}").sample(kept, min(n, len(kept)))
+            out.extend({**row, "source": "replay"} for row in kept)
+        return out
 
 
 def _cap(items: list[Row], limit: int) -> list[Row]:

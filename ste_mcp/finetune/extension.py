@@ -1,7 +1,8 @@
 """The fine-tuning feature in ``ste-mcp serve``: periodic rounds and the live adapter.
 
-Every ``finetune.poll_seconds`` it loads the promoted adapter into the model server if that changed
-(also after ``ste-mcp adapters promote|rollback`` in another process), and it starts a round when
+Every ``finetune.poll_seconds`` it serves the promoted adapter if that changed (also after ``ste-mcp
+adapters promote|rollback`` in another process): loaded as a runtime LoRA, or merged into the base
+weights with the managed vLLM restarted on them (``finetune.serve_merged``), and it starts a round when
 ``train_every_n_exemplars`` new approved exemplars arrived since the last one, or when
 ``schedule_minutes`` passed. The round trains in a child process, so serving never stalls.
 """
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from ste_mcp.finetune.merge import MergedModels, merged_dir
 from ste_mcp.finetune.registry import AdapterRegistry
 from ste_mcp.finetune.rounds import RoundError, RoundResult, round_from_settings
 from ste_mcp.finetune.serving import AdapterServing, ServingError
@@ -57,7 +59,7 @@ class FinetuneExtension(BaseExtension):
 
     @property
     def active_adapter(self) -> str | None:
-        """The adapter name to pass as ``model=`` (None: the base model)."""
+        """The adapter name to pass as ``model=`` (None: the served model, base or merged adapter)."""
         return self.serving.active if self.serving else None
 
     def due(self, approved: int) -> bool:
@@ -74,7 +76,14 @@ class FinetuneExtension(BaseExtension):
         if self.serving is None:
             if self.registry.current() is None:
                 return  # nothing to serve: do not open the model just for this
-            self.serving = AdapterServing(await self.app.get_model(), self.registry)
+            settings = self.app.settings
+            self.serving = AdapterServing(
+                await self.app.get_model(),
+                self.registry,
+                serve_merged=self.settings.serve_merged,
+                merged=MergedModels(merged_dir(settings)),
+                log_path=settings.logs_dir / "finetune.log",
+            )
         await self.serving.sync()
 
     async def run_once(self) -> RoundResult:
@@ -123,6 +132,7 @@ class FinetuneExtension(BaseExtension):
         return json.dumps(
             {
                 "active": self.active_adapter,
+                "merged": self.serving.merged_id if self.serving else None,
                 "promoted": current.id if current else None,
                 "last_round": self.last_result.model_dump(mode="json") if self.last_result else None,
                 "adapters": [

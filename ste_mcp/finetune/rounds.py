@@ -96,6 +96,7 @@ _SCHEDULING = {
     "poll_seconds",
     "enabled_in_serve",
     "cpu_threads",
+    "serve_merged",
 }
 # Settings that leave the trained adapter unchanged (memory for speed, how often to checkpoint, the
 # gate's thresholds, applied after training): changing one does not make a new round, so a round killed

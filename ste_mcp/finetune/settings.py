@@ -17,6 +17,13 @@ class FinetuneSettings(BaseModel):
     )
     learning_rate: float = Field(2e-4, gt=0)
     warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
+    warmup_steps: int = Field(
+        2,
+        ge=0,
+        description="At least this many warm-up steps in every round: each round re-warms the learning rate "
+        "from 0, so a round continuing an earlier adapter does not start at the full rate "
+        "(the larger of this and warmup_ratio x the round's steps).",
+    )
     batch_size: int = Field(4, ge=1)
     gradient_accumulation_steps: int = Field(1, ge=1)
     max_length: int = Field(
@@ -47,7 +54,14 @@ class FinetuneSettings(BaseModel):
     )
     seed: int = 0
     # data
-    replay_fraction: float = Field(0.1, ge=0.0, le=1.0, description="Share of every earlier round replayed.")
+    replay: Literal["cumulative", "fraction"] = Field(
+        "cumulative",
+        description="What a round keeps of earlier rounds. cumulative: every earlier round's rows are trained "
+        "again (the adapter remembers every round; rounds grow). fraction: replay_fraction of each.",
+    )
+    replay_fraction: float = Field(
+        0.1, ge=0.0, le=1.0, description="replay = fraction: share of every earlier round replayed."
+    )
     general_examples: int = Field(
         16, ge=0, description="Ordinary prompts answered by the base model, mixed in to keep general ability."
     )
@@ -67,6 +81,12 @@ class FinetuneSettings(BaseModel):
         8,
         ge=1,
         description="Fewer held-out rows than this: the gate does not judge; the adapter stays a candidate.",
+    )
+    # serving the promoted adapter
+    serve_merged: Literal["auto", "always", "never"] = Field(
+        "auto",
+        description="Serve the promoted adapter merged into the base weights (the managed vLLM restarts on "
+        "the merged folder: base-model speed) or as a runtime LoRA. auto: merged on a CPU, LoRA on a GPU.",
     )
     # triggers in `ste-mcp serve`
     train_every_n_exemplars: int = Field(

@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -200,6 +201,23 @@ def last_complete_checkpoint(folder: Path) -> Path | None:
     return None
 
 
+def optimizer_steps(settings: FinetuneSettings, rows: int) -> int:
+    """The optimiser steps a round of ``rows`` rows takes (as the Trainer counts them)."""
+    if settings.max_steps:
+        return settings.max_steps
+    batches = math.ceil(rows / settings.batch_size)
+    per_epoch = max(batches // settings.gradient_accumulation_steps, 1)
+    return math.ceil(settings.epochs * per_epoch)
+
+
+def warmup_steps(settings: FinetuneSettings, rows: int) -> int:
+    """Warm-up steps of a round: the learning rate re-warms from 0 in every round (a fresh scheduler),
+    for ``max(warmup_steps, warmup_ratio x steps)`` steps, at most half the round's steps."""
+    total = optimizer_steps(settings, rows)
+    wanted = max(settings.warmup_steps, math.ceil(settings.warmup_ratio * total))
+    return min(wanted, total // 2)
+
+
 def train(
     job: TrainJob, model: Any, tokenizer: Any, rows: list[dict[str, Any]], device: str
 ) -> dict[str, Any]:
@@ -214,6 +232,7 @@ def train(
     if not fitting:
         raise ValueError(f"no training row fits in finetune.max_length = {s.max_length} tokens")
     dataset = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in fitting])
+    warmup = warmup_steps(s, len(fitting))
     config = SFTConfig(
         output_dir=str(checkpoints),
         per_device_train_batch_size=s.batch_size,
@@ -221,7 +240,7 @@ def train(
         num_train_epochs=s.epochs,
         max_steps=s.max_steps or -1,
         learning_rate=s.learning_rate,
-        warmup_steps=s.warmup_ratio,  # below 1: a ratio of the total steps
+        warmup_steps=warmup,
         lr_scheduler_type="cosine",
         max_length=s.max_length,
         gradient_checkpointing=s.gradient_checkpointing,
@@ -264,6 +283,7 @@ def train(
         "tokens": tokens,
         "seconds": round(seconds, 3),
         "tokens_per_s": round(tokens / seconds, 1) if seconds > 0 else None,
+        "warmup_steps": warmup,
         "resumed": resume is not None,
         "device": device,
     }

