@@ -5,8 +5,11 @@ concurrency, where httpx 0.28's pool rescans every connection per request (sever
 calls/s at 64 concurrent calls here, see docs/BENCHMARKS.md).
 
 ``UpstreamClient.call`` never raises for upstream trouble: it returns a ``ToolResult`` with
-``is_error=True``, an ``error_kind`` and a specific message. Arguments are validated before any
-request; the tool's base URL is an allowlist (see ``urls.py``); redirects to another origin are refused.
+``is_error=True``, an ``error_kind`` and a specific message (an unexpected exception too: ``internal``).
+Arguments are validated before any request (scalars bound for a string query/path/header parameter are
+first written as OpenAPI serialises them: ``true`` -> ``"true"``); the tool's base URL is an allowlist
+(see ``urls.py``); a redirect is followed only inside it (same origin and base path). JSON responses
+nested deeper than ``MAX_JSON_DEPTH`` come back as text only (no structured content).
 """
 
 from __future__ import annotations
@@ -16,18 +19,25 @@ import logging
 import os
 import time
 from collections import defaultdict
+from functools import lru_cache
 from types import TracebackType
 from typing import Any, Literal
-from urllib.parse import quote
 
 import anyio
 import httpx2
 
-from ste_mcp.memory.redact import REDACTED
+from ste_mcp.memory.redact import Redactor
 from ste_mcp.upstream.settings import UpstreamSettings
 from ste_mcp.upstream.tools import Tool, ToolResult
-from ste_mcp.upstream.urls import RequestParts, UnsafeRequest, build_request, origin
-from ste_mcp.upstream.validation import validate_arguments
+from ste_mcp.upstream.urls import (
+    InvalidArgument,
+    RequestParts,
+    UnsafeRequest,
+    build_request,
+    origin,
+    within_base,
+)
+from ste_mcp.upstream.validation import MAX_JSON_DEPTH, coerce_scalars, json_depth, validate_arguments
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +91,15 @@ class UpstreamClient:
         stats = self.stats[key]
         stats["calls"] += 1
         started = time.perf_counter()
-        result = await self._call(tool, arguments, base_url, purpose, stats)
+        try:
+            result = await self._call(tool, arguments, base_url, purpose, stats)
+        except Exception as exc:  # a bug must reach the client as an error result, not a protocol error
+            log.exception("tool %s: unexpected error", tool.name)
+            result = ToolResult(
+                is_error=True,
+                error_kind="internal",
+                text=f"ste-mcp failed to call {tool.name}: {type(exc).__name__} (details are in its log)",
+            )
         result.elapsed_ms = (time.perf_counter() - started) * 1000
         if result.is_error:
             stats["errors"] += 1
@@ -91,11 +109,14 @@ class UpstreamClient:
     async def _call(
         self, tool: Tool, arguments: dict[str, Any], base_url: str, purpose: str, stats: dict[str, int]
     ) -> ToolResult:
+        arguments = coerce_scalars(tool, arguments)
         problem = validate_arguments(tool, arguments)
         if problem:
             return ToolResult(is_error=True, error_kind="validation", text=f"Invalid arguments: {problem}")
         try:
             parts = build_request(tool, arguments, base_url)
+        except InvalidArgument as exc:
+            return ToolResult(is_error=True, error_kind="validation", text=f"Invalid arguments: {exc}")
         except UnsafeRequest as exc:
             return ToolResult(is_error=True, error_kind="ssrf", text=f"Refused: {exc}")
         secrets: list[str] = []
@@ -131,15 +152,25 @@ class UpstreamClient:
 
     async def _attempt(self, parts: RequestParts, base_url: str, stats: dict[str, int]) -> ToolResult:
         assert self._http is not None
-        request = self._http.build_request(
-            parts.method,
-            parts.url,
-            params=parts.params,
-            headers=parts.headers,
-            json=parts.json,
-            data=parts.data,
-        )
-        allowed = origin(base_url)
+        try:
+            request = self._http.build_request(
+                parts.method,
+                parts.url,
+                params=parts.params,
+                headers=parts.headers,
+                json=parts.json,
+                data=parts.data,
+            )
+        except httpx2.InvalidURL as exc:
+            return ToolResult(
+                is_error=True, error_kind="validation", text=f"Invalid arguments: {_too_long(parts, exc)}"
+            )
+        except ValueError as exc:  # a value HTTP cannot carry (e.g. a non-ASCII auth header value)
+            return ToolResult(
+                is_error=True,
+                error_kind="validation",
+                text=f"Invalid arguments: the request cannot be encoded ({type(exc).__name__}: {exc})",
+            )
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 stats["requests"] += 1
@@ -164,12 +195,17 @@ class UpstreamClient:
             try:
                 if response.is_redirect and response.next_request is not None:
                     target = response.next_request
-                    if origin(target.url) != allowed:
+                    if not within_base(target.url, base_url):
+                        where = (
+                            f"to another origin ({target.url.scheme}://{target.url.host})"
+                            if origin(target.url) != origin(base_url)
+                            else f"outside the tool's base URL {base_url} (to {target.url.path[:200]})"
+                        )
                         return ToolResult(
                             is_error=True,
                             status=response.status_code,
                             error_kind="ssrf",
-                            text=f"Refused: upstream redirected to another origin ({target.url.scheme}://{target.url.host})",
+                            text=f"Refused: upstream redirected {where}",
                         )
                     request = target
                     continue
@@ -209,12 +245,9 @@ class UpstreamClient:
         except LookupError:  # an unknown charset
             text = body.decode("utf-8", errors="replace")
         content_type = response.headers.get("content-type")
-        structured = None
-        if not truncated and content_type and "json" in content_type:
-            try:
-                structured = json.loads(text)
-            except ValueError:
-                structured = None
+        structured = (
+            _json_or_none(text) if not truncated and content_type and "json" in content_type else None
+        )
         status = response.status_code
         if truncated:
             text += f"\n[truncated: the response exceeded {cap} bytes; only the first {cap} bytes are shown]"
@@ -233,20 +266,39 @@ class UpstreamClient:
         )
 
 
+def _json_or_none(text: str) -> Any:
+    """Parsed JSON, or None when ``text`` is not JSON or nests deeper than ``MAX_JSON_DEPTH``
+    (such a value could not be serialised back to a client)."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return value if json_depth(value) <= MAX_JSON_DEPTH else None
+
+
+@lru_cache(maxsize=64)
+def _redactor(secrets: tuple[str, ...]) -> Redactor:
+    return Redactor(secrets)
+
+
 def _without_secrets(result: ToolResult, secrets: list[str]) -> ToolResult:
-    """An upstream may echo the credential (e.g. in an error message): clients never see it."""
-    text = result.text
-    for secret in {*secrets, *(quote(s, safe="") for s in secrets)}:
-        text = text.replace(secret, REDACTED)
+    """An upstream may echo the credential (e.g. in an error message), in any encoding: clients never
+    see it."""
+    text = _redactor(tuple(sorted(set(secrets)))).redact_known(result.text)
     if text == result.text:
         return result
-    structured = None
-    if result.structured is not None and not result.truncated:
-        try:
-            structured = json.loads(text)
-        except ValueError:
-            structured = None
+    structured = _json_or_none(text) if result.structured is not None and not result.truncated else None
     return result.model_copy(update={"text": text, "structured": structured})
+
+
+def _too_long(parts: RequestParts, exc: Exception) -> str:
+    """Which argument made the URL too long for HTTP (httpx refuses URL parts over 65,536 characters)."""
+    longest = max(parts.params, key=lambda p: len(p[1]), default=None)
+    if longest is not None and len(longest[1]) >= len(parts.url.raw_path):
+        culprit = f"query parameter '{longest[0]}' has {len(longest[1]):,} characters"
+    else:
+        culprit = f"the path has {len(parts.url.raw_path):,} characters"
+    return f"the request URL would be too long ({exc}; {culprit})"
 
 
 def _where(base_url: str) -> str:

@@ -2,6 +2,7 @@
 
 The tool's base URL is an allowlist: arguments can never change the scheme, host or port, nor leave
 the base path. Path values are percent-encoded; ``..``, absolute URLs and CR/LF in values are refused.
+Header values must be printable ASCII (surrounding blanks are trimmed, as every HTTP parser does).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ _TEMPLATE = re.compile(r"\{([^{}]+)\}")
 
 class UnsafeRequest(ValueError):
     """An argument would make the request leave the tool's allowlisted origin or inject headers."""
+
+
+class InvalidArgument(ValueError):
+    """An argument value that HTTP cannot carry where the tool puts it (e.g. non-ASCII in a header)."""
 
 
 @dataclass
@@ -51,7 +56,20 @@ def _parse(url: str) -> httpx2.URL:
     return httpx2.URL(url)
 
 
-def _text(value: Any) -> str:
+def within_base(url: httpx2.URL, base_url: str) -> bool:
+    """Whether ``url`` is on the origin of ``base_url`` and inside its path (whole segments, no ``..``)."""
+    base = _parse(base_url)
+    if origin(url) != origin(base):
+        return False
+    prefix = base.path.rstrip("/")
+    path = url.path
+    if ".." in path.split("/"):
+        return False
+    return not prefix or path == prefix or path.startswith(prefix + "/")
+
+
+def wire_text(value: Any) -> str:
+    """A scalar or JSON value as OpenAPI puts it in a query, path or header (``true``, ``12``, JSON)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
@@ -65,8 +83,22 @@ def _check_line(name: str, value: str) -> str:
     return value
 
 
+def _header_value(name: str, value: Any) -> str:
+    text = _check_line(name, wire_text(value)).strip(" \t")
+    for i, char in enumerate(text):
+        if char != "\t" and (char < " " or char == "\x7f"):
+            raise InvalidArgument(
+                f"argument '{name}': control character {char!r} at position {i} is not allowed in a header"
+            )
+        if char > "\x7f":
+            raise InvalidArgument(
+                f"argument '{name}': header values must be ASCII (found {char!r} at position {i})"
+            )
+    return text
+
+
 def _path_value(name: str, value: Any) -> str:
-    text = _check_line(name, _text(value))
+    text = _check_line(name, wire_text(value))
     if ".." in text:
         raise UnsafeRequest(f"argument '{name}': '..' is not allowed in a path parameter")
     if _ABSOLUTE.match(text):
@@ -91,8 +123,15 @@ def build_request(tool: Tool, arguments: dict[str, Any], base_url: str) -> Reque
 
     path = _TEMPLATE.sub(fill, tool.path)
     base = _parse(base_url)
-    url = base.copy_with(raw_path=(base.raw_path.decode().rstrip("/") + "/" + path.lstrip("/")).encode())
-    if origin(url) != origin(base) or not url.path.startswith(base.path.rstrip("/")):
+    try:
+        url = base.copy_with(raw_path=(base.raw_path.decode().rstrip("/") + "/" + path.lstrip("/")).encode())
+    except httpx2.InvalidURL as exc:
+        longest = max(pieces, key=lambda wire: len(pieces[wire]), default=None)
+        culprit = f"argument '{by_wire[longest].name}': " if longest else ""
+        raise InvalidArgument(
+            f"{culprit}the request URL would be too long ({exc}; the encoded path has {len(path):,} characters)"
+        ) from None
+    if not within_base(url, base_url):
         raise UnsafeRequest(f"the request would leave {base_url}")
     parts = RequestParts(method=tool.method.upper(), url=url)
     body: dict[str, Any] = {}
@@ -103,17 +142,17 @@ def build_request(tool: Tool, arguments: dict[str, Any], base_url: str) -> Reque
         value, wire = arguments[param.name], param.wire_name or param.name
         if param.location == "query":
             values = value if isinstance(value, list) else [value]
-            parts.params += [(wire, _check_line(param.name, _text(v))) for v in values]
+            parts.params += [(wire, _check_line(param.name, wire_text(v))) for v in values]
         elif param.location == "header":
             if wire.lower() in _FORBIDDEN_HEADERS:
                 raise UnsafeRequest(f"argument '{param.name}': header '{wire}' cannot be set by a client")
-            parts.headers[wire] = _check_line(param.name, _text(value))
+            parts.headers[wire] = _header_value(param.name, value)
         elif param.location == "cookie":
-            cookies.append(f"{wire}={quote(_check_line(param.name, _text(value)), safe='')}")
+            cookies.append(f"{wire}={quote(_check_line(param.name, wire_text(value)), safe='')}")
         elif wire == WHOLE_BODY:
             parts.has_body = True
             if tool.body_mode == "form" and isinstance(value, dict):
-                parts.data = {k: _text(v) for k, v in value.items()}
+                parts.data = {k: wire_text(v) for k, v in value.items()}
             else:
                 parts.json = value
         else:
@@ -123,7 +162,7 @@ def build_request(tool: Tool, arguments: dict[str, Any], base_url: str) -> Reque
     if body:
         parts.has_body = True
         if tool.body_mode == "form":
-            parts.data = {k: _text(v) for k, v in body.items()}
+            parts.data = {k: wire_text(v) for k, v in body.items()}
         else:
             parts.json = body
     return parts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from functools import lru_cache
 from typing import Any
 
@@ -10,8 +11,71 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from ste_mcp.upstream.tools import Tool
+from ste_mcp.upstream.urls import wire_text
 
 MAX_ERRORS = 3
+MAX_JSON_DEPTH = 64  # arguments nested deeper are refused; upstream JSON deeper is passed as text only
+_WIRE_LOCATIONS = ("query", "path", "header", "cookie")
+_JSON_TYPES = {bool: {"boolean"}, int: {"integer", "number"}, float: {"number"}, str: {"string"}}
+
+
+def json_depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and dicts (a scalar: 0), without recursion."""
+    depth, level = 0, [value]
+    while True:
+        containers = [v for v in level if isinstance(v, dict | list)]
+        if not containers:
+            return depth
+        depth += 1
+        level = [child for v in containers for child in (v.values() if isinstance(v, dict) else v)]
+
+
+def _non_finite(arguments: dict[str, Any]) -> str | None:
+    """The path of the first NaN / Infinity number in ``arguments`` (JSON has neither), or None."""
+    stack: list[tuple[str, Any]] = list(arguments.items())
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return path
+        if isinstance(value, dict):
+            stack += [(f"{path}.{k}", v) for k, v in value.items()]
+        elif isinstance(value, list):
+            stack += [(f"{path}.{i}", v) for i, v in enumerate(value)]
+    return None
+
+
+def _accepts(schema: Any, value: Any) -> tuple[bool, bool]:
+    """(whether the schema's ``type`` admits ``value``'s JSON type, whether it admits a string)."""
+    declared = schema.get("type") if isinstance(schema, dict) else None
+    types = {declared} if isinstance(declared, str) else set(declared or ())
+    kind = _JSON_TYPES.get(type(value), set())
+    if isinstance(value, float) and value.is_integer():
+        kind = kind | {"integer"}
+    return bool(kind & types), "string" in types
+
+
+def coerce_scalars(tool: Tool, arguments: dict[str, Any]) -> dict[str, Any]:
+    """``arguments`` with booleans and numbers bound for a query, path, header or cookie parameter
+    declared as a string written as OpenAPI serialises them there (``true`` -> ``"true"``, ``7`` ->
+    ``"7"``; array items too): on the wire they are the same text. Other values are left as they are."""
+    properties = tool.input_schema.get("properties") or {}
+    out = dict(arguments)
+    for param in tool.params:
+        if param.location not in _WIRE_LOCATIONS or param.name not in out:
+            continue
+        schema, value = properties.get(param.name), out[param.name]
+        if isinstance(value, list) and isinstance(schema, dict) and isinstance(schema.get("items"), dict):
+            out[param.name] = [_as_text(schema["items"], v) for v in value]
+        else:
+            out[param.name] = _as_text(schema, value)
+    return out
+
+
+def _as_text(schema: Any, value: Any) -> Any:
+    if not isinstance(value, bool | int | float) or (isinstance(value, float) and not math.isfinite(value)):
+        return value
+    admits_value, admits_string = _accepts(schema, value)
+    return wire_text(value) if admits_string and not admits_value else value
 
 
 @lru_cache(maxsize=1024)
@@ -32,6 +96,11 @@ def validate_arguments(tool: Tool, arguments: Any) -> str | None:
     """A message naming the field and the rule for each problem (first few), or ``None`` when valid."""
     if not isinstance(arguments, dict):
         return f"arguments must be an object, got {type(arguments).__name__}"
+    if json_depth(arguments) > MAX_JSON_DEPTH:
+        return f"arguments are nested deeper than {MAX_JSON_DEPTH} levels"
+    where = _non_finite(arguments)
+    if where is not None:
+        return f"argument '{where}': NaN and Infinity are not JSON numbers (nor is a number too large for a double)"
     known = tool.input_schema.get("properties") or {}
     unknown = [k for k in arguments if k not in known]
     if unknown:
