@@ -116,7 +116,9 @@ async def best_prompt(
             p: {
                 "correct": r.summary.correct,
                 "strict_correct": r.summary.strict_correct,
+                "exact_name": r.summary.exact_name,
                 "api_match": r.summary.api_match,
+                "api_match_all": r.summary.api_match_all,
                 "wellformed": r.summary.wellformed,
                 "errors": r.errors,
             }
