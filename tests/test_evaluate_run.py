@@ -414,3 +414,33 @@ async def test_dev_bench_covers_every_toolbox_tool_and_the_proxy_answers_its_gro
             assert not result.is_error, (item.id, text)
             if item.mcp_name == "getWolframAlphaResults":  # an answer, not "no result"
                 assert json.loads(text)["queryresult"]["success"] is True, (item.id, text)
+
+
+def test_cli_prompt_best_measures_on_the_dev_bench_then_evaluates_with_the_winner(
+    tmp_path, monkeypatch, capsys
+):
+    from contextlib import asynccontextmanager
+
+    import ste_mcp.llm
+    from ste_mcp.evaluate.best import CACHE_NAME, DEV_BENCH
+
+    dev = load_bench(DEV_BENCH)
+    models: list[PromptSensitiveModel] = []
+
+    @asynccontextmanager
+    async def open_model(settings, **kwargs):
+        models.append(PromptSensitiveModel(dev.items))
+        yield models[-1]
+
+    monkeypatch.setattr(ste_mcp.llm, "open_model", open_model)
+    args = ["eval", "--bench", str(DEV_BENCH), "--tools", "add_date", "--prompt", "best"]
+    args += ["--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "runs" / "best")]
+    assert main(args) == 0
+    assert "--prompt best: must-call" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "runs" / "best" / "summary.json").read_text())
+    assert summary["prompt"] == "must-call" and summary["n"] == 5 and summary["strict_correct"] == 100.0
+    assert summary["prompt_dev"] == {"paper": 0.0, "must-call": 100.0, "native": 0.0}
+    assert len(models[0].requests) == 3 * len(dev.items) + 5
+    assert (tmp_path / "data" / "eval" / CACHE_NAME).is_file()
+    assert main(args) == 0
+    assert len(models[1].requests) == 5  # the choice is read back from the data dir
