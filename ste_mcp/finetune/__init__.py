@@ -2,7 +2,8 @@
 
 A round (``run_round`` / ``round_from_settings``) builds the paper-shaped dataset with replay of earlier
 rounds, trains in a child process (``python -m ste_mcp.finetune.train``, TRL + peft), gates the
-candidate against the current adapter on held-out exemplars, and registers it atomically.
+candidate against the current adapter on held-out exemplars, and registers it atomically. The promoted
+adapter is served as a runtime LoRA or merged into the base weights (``merge``, ``serving``).
 Public names are imported lazily so that reading settings does not load torch or LanceDB.
 """
 
@@ -28,6 +29,8 @@ _EXPORTS = {
     "run_round": "ste_mcp.finetune.rounds",
     "round_from_settings": "ste_mcp.finetune.rounds",
     "AdapterServing": "ste_mcp.finetune.serving",
+    "MergedModels": "ste_mcp.finetune.merge",
+    "MergeError": "ste_mcp.finetune.merge",
     "ServingError": "ste_mcp.finetune.serving",
 }
 
