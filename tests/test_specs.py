@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from ste_mcp.config import load_settings
+from ste_mcp.upstream.settings import UpstreamSettings
 from ste_mcp.upstream.specs import TOOL_NAME_RE, SpecError, Toolset, load_spec, load_toolset
 
 
@@ -366,8 +367,7 @@ tools:
     assert tools["neg"].input_schema["required"] == ["a"]
 
 
-def test_spec_size_is_capped(tmp_path, monkeypatch):
-    monkeypatch.setattr("ste_mcp.upstream.specs.MAX_SPEC_BYTES", 1024)
+def test_spec_size_is_capped(tmp_path):
     path = write(tmp_path, "big.yaml", "openapi: 3.0.0\npaths: {}\n# " + "x" * 2048 + "\n")
-    with pytest.raises(SpecError, match=r"big\.yaml: spec is larger than"):
-        load_spec(path)
+    with pytest.raises(SpecError, match=r"big\.yaml: spec is larger than 1,024 bytes"):
+        load_spec(path, settings=UpstreamSettings(spec_max_bytes=1024))

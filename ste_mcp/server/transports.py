@@ -1,8 +1,9 @@
 """Run the MCP server over stdio or Streamable HTTP.
 
 Over HTTP a bearer token (from the env var named by ``server.auth_token_env``) is required whenever
-the server binds beyond loopback, and checked whenever it is set; the ``Origin`` header is checked
-against loopback origins plus ``server.allowed_origins``.
+the server binds beyond loopback, and checked whenever it is set; a token must be at least
+``MIN_TOKEN_CHARS`` printable characters without blanks. The ``Origin`` header is checked against
+loopback origins (with or without a port) plus ``server.allowed_origins``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,28 @@ from ste_mcp.server.server import build_server
 log = logging.getLogger(__name__)
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+LOOPBACK_ORIGINS = [
+    *(f"http://{host}{port}" for host in ("127.0.0.1", "localhost", "[::1]") for port in (":*", ""))
+]
 MCP_PATH = "/mcp"
+MIN_TOKEN_CHARS = 16
+MIN_TOKEN_DISTINCT = 6  # distinct characters: "aaaaaaaaaaaaaaaa" or "abababab..." is no secret
+
+
+def check_token(token: str, env: str) -> None:
+    """Raise ``ConfigError`` unless ``token`` (from ``$env``) is strong enough to guard the server."""
+    if len(token) < MIN_TOKEN_CHARS:
+        problem = f"has {len(token)} characters; at least {MIN_TOKEN_CHARS} are required"
+    elif not all("!" <= c <= "~" for c in token):
+        problem = "may only hold printable ASCII characters without spaces (it is sent in an HTTP header)"
+    elif len(set(token)) < MIN_TOKEN_DISTINCT:
+        problem = f"repeats too few characters (fewer than {MIN_TOKEN_DISTINCT} different ones)"
+    else:
+        return
+    raise ConfigError(
+        f"the bearer token in {env} is too weak: it {problem}; generate one, e.g. "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+    )
 
 
 async def serve_stdio(app: App) -> None:
@@ -83,6 +104,8 @@ def http_app(app: App, *, host: str, port: int) -> Any:
     """The Starlette app serving MCP at ``/mcp``; raises ConfigError when a token is needed but unset."""
     settings = app.settings.server
     token = os.environ.get(settings.auth_token_env) or None
+    if token is not None:
+        check_token(token, settings.auth_token_env)
     loopback = host in LOOPBACK_HOSTS
     if not loopback and not token:
         raise ConfigError(

@@ -1,6 +1,8 @@
-"""Settings of upstream HTTP calls."""
+"""Settings of upstream HTTP calls and of loading tool specs."""
 
-from pydantic import BaseModel, Field
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, field_validator
 
 
 class UpstreamSettings(BaseModel):
@@ -9,3 +11,22 @@ class UpstreamSettings(BaseModel):
     retries: int = Field(2, description="Retries (with backoff) for idempotent methods only.")
     max_response_bytes: int = Field(1_000_000, description="Larger bodies are truncated with a notice.")
     max_connections: int = 100
+    spec_load_timeout_s: float = Field(
+        30.0, gt=0, description="Deadline for loading one spec, every document it references included."
+    )
+    spec_max_bytes: int = Field(
+        32 * 1024 * 1024, gt=0, description="Bytes one spec may read, every document it references included."
+    )
+    spec_ref_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) that a spec loaded from a URL may reference besides its own.",
+    )
+
+    @field_validator("spec_ref_origins")
+    @classmethod
+    def _origins(cls, values: list[str]) -> list[str]:
+        for value in values:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+                raise ValueError(f"{value!r} is not an origin like https://schemas.example.com[:port]")
+        return values

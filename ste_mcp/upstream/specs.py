@@ -19,9 +19,13 @@ Native YAML (hand-written tools, or overrides for an imported OpenAPI document):
                  explore: {allowed: true, sandbox_base_url: "http://sandbox:8080"}}
 
 Everything that is wrong raises ``SpecError`` naming the file and the JSON pointer of the place.
-Untrusted documents are bounded: at most ``MAX_SPEC_BYTES`` are read, and YAML aliases may not expand
-the document by more than ``MAX_YAML_EXPANSION`` nodes (a "billion laughs" alias bomb is refused
-before anything walks it).
+Untrusted documents are bounded: one spec (with every document it references) may read at most
+``upstream.spec_max_bytes`` and must load within ``upstream.spec_load_timeout_s``; YAML aliases may not
+expand the document by more than ``MAX_YAML_EXPANSION`` nodes (a "billion laughs" alias bomb is
+refused before anything walks it). A document fetched from a URL may only reference (``$ref``,
+``import``) documents of its own origin or of ``upstream.spec_ref_origins``, never local files; a local
+spec may reference local files and URLs. A ``$ref`` cycle that never descends into the value (A -> B
+-> A through ``allOf``/``$ref`` only) is refused: validating against it would never end.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ import hashlib
 import json
 import os
 import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,8 +47,9 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from ste_mcp.upstream.settings import UpstreamSettings
 from ste_mcp.upstream.tools import AuthRef, ExplorePolicy, Param, Tool
-from ste_mcp.upstream.urls import WHOLE_BODY
+from ste_mcp.upstream.urls import WHOLE_BODY, origin
 
 if TYPE_CHECKING:
     from ste_mcp.config import Settings
@@ -50,7 +58,7 @@ TOOL_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _IGNORED_HEADERS = {"accept", "content-type", "authorization"}
 _VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-MAX_SPEC_BYTES = 32 * 1024 * 1024  # a spec (file or URL) larger than this is refused
+MAX_SPEC_REDIRECTS = 5
 MAX_YAML_ALIASES = 10_000  # alias uses per document
 MAX_YAML_EXPANSION = 1_000_000  # nodes that aliases may add to a document once expanded
 _NATIVE_KEYS = {"base_url", "auth", "import", "tools", "overrides"}
@@ -71,6 +79,49 @@ class SpecError(Exception):
     """A spec cannot be used; the message names the file and the place in it."""
 
 
+@dataclass
+class _Limits:
+    """What loading one spec may cost (all its documents together), and where it may reference."""
+
+    source: str  # the spec being loaded, for messages
+    timeout_s: float
+    max_bytes: int
+    ref_origins: frozenset[tuple[str, str, int | None]] = frozenset()
+    deadline: float = field(init=False)
+    bytes_read: int = 0
+
+    def __post_init__(self) -> None:
+        self.deadline = time.monotonic() + self.timeout_s
+
+    @classmethod
+    def of(cls, source: str, settings: UpstreamSettings) -> _Limits:
+        return cls(
+            source,
+            settings.spec_load_timeout_s,
+            settings.spec_max_bytes,
+            frozenset(origin(o) for o in settings.spec_ref_origins),
+        )
+
+    def remaining(self) -> float:
+        """Seconds left; raises ``SpecError`` once the deadline has passed."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise SpecError(
+                f"{self.source}: loading the spec took longer than {self.timeout_s:g} s "
+                "(upstream.spec_load_timeout_s)"
+            )
+        return left
+
+    def count(self, name: str, size: int) -> None:
+        """Add ``size`` bytes read from ``name``; raises ``SpecError`` past ``max_bytes``."""
+        self.bytes_read += size
+        if self.bytes_read > self.max_bytes:
+            what = "spec" if name == self.source else f"spec with {name}"
+            raise SpecError(
+                f"{self.source}: {what} is larger than {self.max_bytes:,} bytes (upstream.spec_max_bytes)"
+            )
+
+
 # ---------------------------------------------------------------- reading documents
 
 
@@ -78,40 +129,55 @@ def _is_url(source: str) -> bool:
     return urlsplit(source).scheme in ("http", "https")
 
 
-def _too_big(source: str) -> SpecError:
-    return SpecError(f"{source}: spec is larger than {MAX_SPEC_BYTES:,} bytes")
-
-
-def _read_text(source: str) -> str:
+def _read_text(source: str, limits: _Limits, may_fetch: Callable[[str], bool] | None = None) -> str:
+    """The text of a file or URL, within ``limits``; with ``may_fetch``, every redirect hop of a URL
+    must pass it (a referenced document cannot redirect elsewhere)."""
     if _is_url(source):
-        try:
-            with httpx2.stream("GET", source, timeout=30.0, follow_redirects=True) as response:
-                response.raise_for_status()
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > MAX_SPEC_BYTES:
-                        raise _too_big(source)
-                    chunks.append(chunk)
-                encoding = response.charset_encoding or "utf-8"
-        except httpx2.HTTPError as exc:
-            raise SpecError(f"{source}: cannot fetch spec: {exc}") from exc
-        try:
-            return b"".join(chunks).decode(encoding, errors="replace")
-        except LookupError:  # an unknown charset in Content-Type
-            return b"".join(chunks).decode("utf-8", errors="replace")
+        return _fetch(source, limits, may_fetch)
     path = Path(source).expanduser()
     if not path.is_file():
         raise SpecError(f"{source}: spec file does not exist")
     with path.open("rb") as f:
-        data = f.read(MAX_SPEC_BYTES + 1)
-    if len(data) > MAX_SPEC_BYTES:
-        raise _too_big(source)
+        data = f.read(limits.max_bytes - limits.bytes_read + 1)
+    limits.count(source, len(data))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SpecError(f"{source}: not UTF-8 text (byte {exc.start})") from exc
+
+
+def _fetch(source: str, limits: _Limits, may_fetch: Callable[[str], bool] | None) -> str:
+    chunks: list[bytes] = []
+    url = source
+    try:
+        with httpx2.Client(timeout=min(30.0, limits.remaining()), trust_env=False) as client:
+            for _ in range(MAX_SPEC_REDIRECTS + 1):
+                with client.stream("GET", url) as response:
+                    if response.is_redirect and response.next_request is not None:
+                        url = str(response.next_request.url)
+                        if may_fetch is not None and not may_fetch(url):
+                            raise SpecError(
+                                f"{source}: redirected to {url[:200]}, which it may not reference"
+                            )
+                        continue
+                    response.raise_for_status()
+                    for chunk in response.iter_bytes():
+                        limits.count(source, len(chunk))
+                        limits.remaining()  # a server trickling bytes cannot hold start-up
+                        chunks.append(chunk)
+                    encoding = response.charset_encoding or "utf-8"
+                    break
+            else:
+                raise SpecError(f"{source}: more than {MAX_SPEC_REDIRECTS} redirects")
+    except httpx2.TimeoutException as exc:
+        limits.remaining()  # the overall deadline, if that is what passed
+        raise SpecError(f"{source}: cannot fetch spec: timed out ({type(exc).__name__})") from exc
+    except httpx2.HTTPError as exc:
+        raise SpecError(f"{source}: cannot fetch spec: {exc}") from exc
+    try:
+        return b"".join(chunks).decode(encoding, errors="replace")
+    except LookupError:  # an unknown charset in Content-Type
+        return b"".join(chunks).decode("utf-8", errors="replace")
 
 
 class _AliasBomb(Exception):
@@ -124,10 +190,11 @@ class _SpecLoader(yaml.SafeLoader):
     they are used), so an alias bomb or a recursive alias is refused instead of hanging whatever walks
     the document later."""
 
-    def __init__(self, stream: str):
+    def __init__(self, stream: str, limits: _Limits):
         super().__init__(stream)
         self.nodes = 0
         self.aliases = 0
+        self.limits = limits
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -136,6 +203,8 @@ class _SpecLoader(yaml.SafeLoader):
                 raise _AliasBomb(f"too many YAML aliases (more than {MAX_YAML_ALIASES})")
         else:
             self.nodes += 1
+            if self.nodes % 4096 == 0:
+                self.limits.remaining()
         return super().compose_node(parent, index)
 
     def check_expansion(self, root: yaml.Node) -> None:
@@ -175,8 +244,15 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def _parse(source: str, text: str) -> Any:
-    loader = _SpecLoader(text)  # JSON is YAML
+def _parse(source: str, text: str, limits: _Limits) -> Any:
+    if text.lstrip()[:1] in ("{", "["):  # JSON: parsed natively (a YAML parser takes ~50x longer)
+        try:
+            return json.loads(text)
+        except RecursionError:
+            raise SpecError(f"{source}: nested too deeply") from None
+        except ValueError:
+            pass  # YAML flow style, or broken: the YAML parser says where
+    loader = _SpecLoader(text, limits)  # JSON is YAML
     try:
         node = loader.get_single_node()
         if node is None:
@@ -195,12 +271,32 @@ def _parse(source: str, text: str) -> Any:
         loader.dispose()
 
 
-def _relative(base: str, ref: str) -> str:
+def _relative(base: str, ref: str, limits: _Limits, at: str) -> str:
+    """Where ``ref`` (found in document ``base`` at ``at``) points; a document fetched from a URL may
+    only point to URLs of its own origin or of ``upstream.spec_ref_origins`` (``SpecError`` otherwise)."""
+    if _is_url(base):
+        target = urljoin(base, ref)  # "/x" and "file:..." are resolved as URLs, never as local paths
+        if not _may_reference(base, target, limits):
+            raise SpecError(
+                f"{base}#{at}: reference '{ref[:200]}' leaves the origin of the document ({target[:200]}): "
+                "a spec from a URL may only reference documents of its own origin "
+                "(allow others with upstream.spec_ref_origins)"
+            )
+        return target
     if _is_url(ref) or Path(ref).is_absolute():
         return ref
-    if _is_url(base):
-        return urljoin(base, ref)
     return str(Path(base).expanduser().resolve().parent / ref)
+
+
+def _may_reference(base: str, target: str, limits: _Limits) -> bool:
+    """Whether a document at URL ``base`` may load ``target`` (a URL of its origin or an allowed one)."""
+    if not _is_url(target):
+        return False
+    try:
+        where = origin(target)
+    except ValueError:  # not a parsable URL
+        return False
+    return where == origin(base) or where in limits.ref_origins
 
 
 def _pointer(*parts: str | int) -> str:
@@ -213,14 +309,19 @@ def _pointer(*parts: str | int) -> str:
 class _Resolver:
     """Inline ``$ref``s of one OpenAPI document; recursive ones become ``#/$defs/...`` references."""
 
-    def __init__(self, source: str, doc: dict[str, Any]):
+    def __init__(self, source: str, doc: dict[str, Any], limits: _Limits):
         self.source = source
         self.docs: dict[str, Any] = {source: doc}
+        self.limits = limits
 
-    def _doc(self, name: str, at: str) -> Any:
+    def _doc(self, name: str, referrer: str, at: str) -> Any:
         if name not in self.docs:
+            self.limits.remaining()
+            may_fetch = (
+                (lambda url: _may_reference(referrer, url, self.limits)) if _is_url(referrer) else None
+            )
             try:
-                self.docs[name] = _parse(name, _read_text(name))
+                self.docs[name] = _parse(name, _read_text(name, self.limits, may_fetch), self.limits)
             except SpecError as exc:
                 raise SpecError(f"{self.source}#{at}: $ref to {name} failed: {exc}") from exc
         return self.docs[name]
@@ -229,8 +330,8 @@ class _Resolver:
         """(document, pointer, value) that ``ref`` (found at ``doc_name#at``) points to."""
         file_part, _, frag = ref.partition("#")
         frag = unquote(frag)  # a URI fragment may percent-encode the pointer
-        name = _relative(doc_name, file_part) if file_part else doc_name
-        node = self._doc(name, at)
+        name = _relative(doc_name, file_part, self.limits, at) if file_part else doc_name
+        node = self._doc(name, doc_name, at)
         if frag and not frag.startswith("/"):
             raise SpecError(f"{doc_name}#{at}: $ref '{ref}' is not a JSON pointer")
         for raw in frag.split("/")[1:] if frag else []:
@@ -311,6 +412,55 @@ def _fix_nullable(schema: Any) -> Any:
     return out
 
 
+_IN_PLACE_LISTS = ("allOf", "anyOf", "oneOf")
+_IN_PLACE_ONE = ("not", "if", "then", "else")
+_DEF_REF = "#/$defs/"
+
+
+def _in_place_refs(schema: Any) -> set[str]:
+    """Names of the ``$defs`` that ``schema`` applies to the same value (not to a part of it)."""
+    names: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(_DEF_REF):
+            names.add(ref[len(_DEF_REF) :])
+        for key in _IN_PLACE_LISTS:
+            if isinstance(node.get(key), list):
+                stack += node[key]
+        stack += [node.get(key) for key in _IN_PLACE_ONE]
+        if isinstance(node.get("dependentSchemas"), dict):
+            stack += node["dependentSchemas"].values()
+    return names
+
+
+def _endless_cycle(defs: dict[str, Any]) -> list[str] | None:
+    """A cycle of ``$defs`` that refer to each other without descending into the value (A -> B -> A),
+    as the list of names (first repeated last), or None."""
+    edges = {name: sorted(_in_place_refs(schema) & set(defs)) for name, schema in defs.items()}
+    state: dict[str, str] = {}  # "open": on the current path, "done": no cycle through it
+    for start in edges:
+        if start in state:
+            continue
+        path, pending = [start], [iter(edges[start])]
+        state[start] = "open"
+        while path:
+            name = next(pending[-1], None)
+            if name is None:
+                state[path.pop()] = "done"
+                pending.pop()
+            elif state.get(name) == "open":
+                return [*path[path.index(name) :], name]
+            elif name not in state:
+                state[name] = "open"
+                path.append(name)
+                pending.append(iter(edges[name]))
+    return None
+
+
 # ---------------------------------------------------------------- names
 
 
@@ -371,11 +521,13 @@ def _security_auth(doc: dict[str, Any], requirements: Any, source: str) -> list[
     return auth
 
 
-def _openapi_tools(source: str, doc: dict[str, Any], base_url: str | None = None) -> list[Tool]:
+def _openapi_tools(
+    source: str, doc: dict[str, Any], limits: _Limits, base_url: str | None = None
+) -> list[Tool]:
     version = str(doc.get("openapi", ""))
     if not version.startswith("3."):
         raise SpecError(f"{source}#/openapi: unsupported version '{version}' (OpenAPI 3.0 or 3.1 expected)")
-    resolver = _Resolver(source, doc)
+    resolver = _Resolver(source, doc, limits)
     paths = doc.get("paths")
     if not isinstance(paths, dict):
         raise SpecError(f"{source}#/paths: missing or not an object")
@@ -383,6 +535,7 @@ def _openapi_tools(source: str, doc: dict[str, Any], base_url: str | None = None
     tools: list[Tool] = []
     taken: set[str] = set()
     for path, item in paths.items():
+        limits.remaining()
         item_at = _pointer("paths", path)
         item = resolver.deref(source, item, item_at)
         if not isinstance(item, dict):
@@ -504,6 +657,12 @@ def _openapi_operation(
     if required:
         input_schema["required"] = required
     if all_defs:
+        cycle = _endless_cycle(all_defs)
+        if cycle:
+            raise SpecError(
+                f"{source}#{op_at}: $ref cycle {' -> '.join(cycle)} never descends into the value "
+                "(only $ref/allOf/anyOf/oneOf/not on the way): validating against it would never end"
+            )
         input_schema["$defs"] = all_defs
     description = "\n\n".join(str(op[k]).strip() for k in ("summary", "description") if op.get(k)) or (
         f"{method.upper()} {path}"
@@ -640,15 +799,24 @@ def _apply_override(tool: Tool, override: dict[str, Any], source: str, at: str) 
             raise SpecError(f"{source}#{at}/explore: {exc}") from exc
 
 
-def _native_tools(source: str, doc: dict[str, Any], variables: dict[str, str]) -> list[Tool]:
+def _native_tools(source: str, doc: dict[str, Any], variables: dict[str, str], limits: _Limits) -> list[Tool]:
     _check_keys(doc, _NATIVE_KEYS, source, "")
     doc = _substitute(doc, variables, source)
     base_url = doc.get("base_url")
     auth = _auth_list(doc.get("auth"), source, "/auth")
     tools: list[Tool] = []
     if doc.get("import"):
-        imported = _relative(source, str(doc["import"]))
-        tools += _openapi_tools(imported, _parse(imported, _read_text(imported)), base_url)
+        if not isinstance(doc["import"], str):
+            raise SpecError(f"{source}#/import: must be a path or URL (a string)")
+        imported = _relative(source, doc["import"], limits, "/import")
+        may_fetch = (lambda url: _may_reference(source, url, limits)) if _is_url(source) else None
+        imported_doc = _parse(imported, _read_text(imported, limits, may_fetch), limits)
+        if not isinstance(imported_doc, dict) or "openapi" not in imported_doc:
+            raise SpecError(
+                f"{source}#/import: {imported} is not an OpenAPI document (a mapping with 'openapi'; "
+                f"got {type(imported_doc).__name__})"
+            )
+        tools += _openapi_tools(imported, imported_doc, limits, base_url)
         for tool in tools:
             tool.auth = tool.auth or auth
     raw_tools = doc.get("tools") or []
@@ -671,34 +839,57 @@ def _native_tools(source: str, doc: dict[str, Any], variables: dict[str, str]) -
 # ---------------------------------------------------------------- public API
 
 
-def load_spec(source: str, *, variables: dict[str, str] | None = None) -> list[Tool]:
-    """Tools of one spec: OpenAPI 3.0/3.1 or native YAML, by file path or http(s) URL."""
+def load_spec(
+    source: str, *, variables: dict[str, str] | None = None, settings: UpstreamSettings | None = None
+) -> list[Tool]:
+    """Tools of one spec: OpenAPI 3.0/3.1 or native YAML, by file path or http(s) URL, within the
+    time, size and reference limits of ``settings`` (``upstream.spec_*``)."""
     if not _is_url(source):
         source = str(Path(source).expanduser().resolve())
-    doc = _parse(source, _read_text(source))
+    limits = _Limits.of(source, settings or UpstreamSettings())
+    doc = _parse(source, _read_text(source, limits), limits)
     if not isinstance(doc, dict):
         raise SpecError(f"{source}: a spec must be a mapping at the top level")
     if "swagger" in doc:
         raise SpecError(f"{source}#/swagger: Swagger 2.0 is not supported (convert it to OpenAPI 3)")
-    if "openapi" in doc:
-        tools = _openapi_tools(source, doc)
-    elif "tools" in doc or "import" in doc:
-        tools = _native_tools(source, doc, dict(variables or {}))
-    else:
-        raise SpecError(
-            f"{source}: neither an OpenAPI document ('openapi') nor a native spec ('tools'/'import')"
-        )
+    try:
+        if "openapi" in doc:
+            tools = _openapi_tools(source, doc, limits)
+        elif "tools" in doc or "import" in doc:
+            tools = _native_tools(source, doc, dict(variables or {}), limits)
+        else:
+            raise SpecError(
+                f"{source}: neither an OpenAPI document ('openapi') nor a native spec ('tools'/'import')"
+            )
+    except (AttributeError, TypeError, KeyError) as exc:  # a value of an unexpected type somewhere
+        raise SpecError(f"{source}: malformed spec ({type(exc).__name__}: {exc})") from None
+    checked: set[str] = set()
     for tool in tools:
+        limits.remaining()
+        _check_input_schema(tool, source, checked)
+        tool.spec_hash = _hash(tool)
+    return tools
+
+
+def _check_input_schema(tool: Tool, source: str, checked: set[str]) -> None:
+    """Each property and definition of ``tool.input_schema`` must be a valid JSON Schema (each distinct
+    one is checked once per spec: large specs repeat the same few; the object around them is ours)."""
+    schema = tool.input_schema
+    parts = [("properties", k, v) for k, v in (schema.get("properties") or {}).items()]
+    parts += [("$defs", k, v) for k, v in (schema.get("$defs") or {}).items()]
+    for section, name, part in parts:
+        key = json.dumps(part, sort_keys=True, default=str)
+        if key in checked:
+            continue
         try:
-            Draft202012Validator.check_schema(tool.input_schema)
+            Draft202012Validator.check_schema(part)
         except SchemaError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path)
+            where = "/".join([section, _pointer(name)[1:], *(str(p) for p in exc.absolute_path)])
             raise SpecError(
                 f"{source}: tool '{tool.name}' ({tool.method} {tool.path}): invalid JSON Schema "
                 f"at input_schema/{where}: {exc.message}"
             ) from exc
-        tool.spec_hash = _hash(tool)
-    return tools
+        checked.add(key)
 
 
 class Toolset:
@@ -743,5 +934,5 @@ def load_toolset(settings: Settings, *, variables: dict[str, str] | None = None)
     sources = list(settings.specs) or [toolbox_spec_path()]
     tools: list[Tool] = []
     for source in sources:
-        tools += load_spec(source, variables=variables)
+        tools += load_spec(source, variables=variables, settings=settings.upstream)
     return Toolset(tools)
