@@ -12,7 +12,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimiser steps")
     parser.add_argument("--epochs", type=float, metavar="E", help="training epochs (default from settings)")
     parser.add_argument(
-        "--replay", type=float, metavar="F", help="share of every earlier round replayed (0-1)"
+        "--replay",
+        type=float,
+        metavar="F",
+        help="replay this share of every earlier round (0-1) instead of all of them (finetune.replay)",
     )
     parser.add_argument(
         "--from-scratch", action="store_true", help="start from the base model, not the current adapter"
@@ -29,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
     from ste_mcp.finetune.rounds import RoundError, round_from_settings
 
     finetune = {"max_steps": args.max_steps, "epochs": args.epochs, "replay_fraction": args.replay}
+    if args.replay is not None:
+        finetune["replay"] = "fraction"
     settings = settings_from_args(args, finetune=finetune)
     try:
         result = asyncio.run(
