@@ -188,3 +188,94 @@ def test_learn_errors_and_exit_codes(
     config.write_text("[llm.judge]\nmodle = 'typo'\n")
     assert main(["learn", "--config", str(config), "--data-dir", str(data_dir)]) == 2
     assert "modle" in capsys.readouterr().err
+
+
+@pytest.mark.model
+@pytest.mark.anyio
+async def test_judge_role_on_its_own_managed_vllm(vllm_server: Any, data_dir: Path) -> None:
+    """The explorer and the paraphraser use the app's model (the session's SmolLM2 server); the judge
+    names a model of its own (the same weights, a local folder) and gets a managed vLLM of its own."""
+    from ste_mcp.app import App
+    from ste_mcp.config import load_settings
+    from ste_mcp.explorer.cli_learn import MEMORY_FEATURE
+    from ste_mcp.explorer.scheduler import Explorer
+    from ste_mcp.memory.extension import MemoryExtension
+    from ste_mcp.memory.trials import TrialRecord, Turn
+
+    settings = load_settings(
+        data_dir=str(data_dir),
+        llm={
+            "model": "packaged:smollm2-135m-instruct",
+            "base_url": vllm_server.base_url,
+            "served_model_name": vllm_server.model,
+            "timeout_s": 300,
+            "max_model_len": 2048,
+            "kv_cache_gib": 1,
+            "judge": {"model": str(vllm_server.model_dir), "served_model_name": "smollm2-judge"},
+        },
+        explorer={
+            "num_episodes": 1,
+            "num_stm_slots": 1,
+            "max_turn": 2,
+            "max_tokens": 64,
+            "temperature": 0.0,
+            "tools": ["get_today_date"],
+            "upstream_rate_per_s": 0,
+        },
+        memory={"paraphrases_per_exemplar": 1},
+    )
+    async with App(settings, features=[MEMORY_FEATURE]) as app:
+        explorer = await Explorer.from_app(app)
+        summary = await explorer.run()
+        assert summary.trials == 1 and summary.errors == 0
+        [explored] = explorer.store.trials()
+        assert explored.model == vllm_server.model  # the explorer played by the app's model
+
+        # a trial the judge must read (the toolbox's real answer), recorded as the explorer records one
+        tool = app.toolset.get("get_today_date")
+        result = await app.upstream.call(tool, {}, purpose="explore")
+        assert not result.is_error, result.text
+        answer = f"Today is {result.text[:200]}"
+        trial = TrialRecord(
+            tool=tool.name,
+            episode=1,
+            slot=0,
+            query="What is the date today?",
+            turns=[
+                Turn(raw="...", kind="call", tool=tool.name, arguments={}, observation=result.text),
+                Turn(raw=f"Final Answer: {answer}", kind="final"),
+            ],
+            final_answer=answer,
+            reflection="yes",
+            model=vllm_server.model,
+        )
+        assert explorer.store.record(trial)
+
+        memory = app.extension("memory")
+        assert isinstance(memory, MemoryExtension)
+        report = await memory.exploit([trial])
+        assert report is not None and report.judged == 1 and not report.errors, report
+        judge = await app.model_for("judge")
+        assert judge is not await app.get_model() and judge.model == "smollm2-judge"
+        assert await app.model_for("paraphrase") is await app.get_model()
+        verdict = explorer.store.get(trial.id).verdict
+        assert verdict["model"] == "smollm2-judge" and verdict.get("error") is None
+        if verdict["accepted"]:
+            exemplars = ExemplarStore(open_db(settings.db_dir)).find(tool.name)
+            for ex in exemplars:
+                assert ex.provenance.models[:2] == [vllm_server.model, "smollm2-judge"]
+                if ex.variant_of:
+                    assert ex.provenance.models[2] == vllm_server.model  # paraphrased by the app's model
+        log = settings.logs_dir / "judge" / "vllm.log"
+        assert "smollm2-judge" in log.read_text()  # the judge's own server, logging apart
+
+
+def test_learn_judges_every_pending_trial_not_one_batch(
+    data_dir: Path, models: Models, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("STE_MCP_MEMORY__JUDGE_CONCURRENCY", "1")  # serve's pass: 1 x 8 trials
+    monkeypatch.setenv("STE_MCP_MEMORY__PARAPHRASES_PER_EXEMPLAR", "0")
+    args = ["learn", "--data-dir", str(data_dir), "--model", STUDENT, "--no-progress"]
+    assert main([*args, "--tools", TOOLS[0], "--episodes", "5"]) == 0
+    assert "judged: 10 trial(s), 10 accepted" in capsys.readouterr().out
+    assert TrialStore.open(data_dir / "lancedb").unjudged() == []

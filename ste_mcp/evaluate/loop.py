@@ -94,8 +94,12 @@ class LearningLoop:
         return await explorer.run(episodes=episodes)
 
     async def exploit(self) -> dict[str, int]:
-        """Judge new trials into exemplars (with paraphrases) and re-render descriptions; approved per tool."""
-        await self.memory.step()
+        """Judge every new trial into exemplars (with paraphrases; the roles' models, as ``ste-mcp learn``)
+        and re-render descriptions; approved per tool."""
+        from ste_mcp.explorer.learn import judge_pending
+
+        await judge_pending(self.app)  # all of them: one serve pass judges a bounded batch only
+        await self.memory.step()  # descriptions: render, serve
         return self.approved_counts()
 
     def approved_counts(self) -> dict[str, int]:

@@ -20,10 +20,9 @@ if TYPE_CHECKING:
 
     from ste_mcp.app import App
     from ste_mcp.config import Settings
+    from ste_mcp.explorer.learn import JudgeTotals
     from ste_mcp.explorer.scheduler import RunSummary
     from ste_mcp.finetune.rounds import RoundResult
-    from ste_mcp.memory.exploit import ExploitReport
-    from ste_mcp.memory.extension import MemoryExtension
 
 HELP = (
     "run the learning loop once in the foreground: explore, judge, exemplars, descriptions (--train: a round)"
@@ -67,26 +66,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 @dataclass
-class JudgeTotals:
-    """What judging did over all batches (``ExploitReport`` summed)."""
-
-    judged: int = 0
-    accepted: int = 0
-    refused: int = 0
-    exemplars: int = 0
-    paraphrases: int = 0
-    errors: list[str] = field(default_factory=list)
-
-    def add(self, report: ExploitReport) -> None:
-        self.judged += report.judged
-        self.accepted += report.accepted
-        self.refused += report.refused
-        self.exemplars += report.exemplars
-        self.paraphrases += report.paraphrases
-        self.errors += report.errors
-
-
-@dataclass
 class Outcome:
     """Everything ``learn`` did, for the summary."""
 
@@ -94,7 +73,7 @@ class Outcome:
     before: dict[str, dict[str, Any]] = field(default_factory=dict)  # per-tool status before the run
     after: dict[str, dict[str, Any]] = field(default_factory=dict)
     explored: RunSummary | None = None
-    judged: JudgeTotals = field(default_factory=JudgeTotals)
+    judged: JudgeTotals | None = None
     descriptions: int = 0  # description versions written
     round: RoundResult | None = None
 
@@ -106,8 +85,8 @@ async def learn(settings: Settings, train: bool, show_progress: bool) -> int:
 
     from ste_mcp.app import App, ModelUnavailable
     from ste_mcp.explorer.cli_explore import explore_with_progress, unknown_tools
+    from ste_mcp.explorer.learn import LearnError, memory_of
     from ste_mcp.explorer.scheduler import ExplorerError
-    from ste_mcp.memory.extension import MemoryExtension
 
     err = Console(stderr=True)
     outcome = Outcome()
@@ -116,17 +95,14 @@ async def learn(settings: Settings, train: bool, show_progress: bool) -> int:
         if unknown:
             err.print(f"ste-mcp learn: {unknown}")
             return 2
-        memory = app.extension("memory")
-        if not isinstance(memory, MemoryExtension):
-            err.print("ste-mcp learn: the memory feature is not installed: nothing can judge the trials")
-            return 1
         toolset = app.toolset
         outcome.before = await anyio.to_thread.run_sync(_tool_status, settings)
         try:
+            memory = memory_of(app)
             explorer = await explore_with_progress(app, err, show_progress)
             outcome.explored = explorer.summary
             outcome.tools = sorted(t.name for t in explorer.selected())
-            outcome.judged = await _judge(app, memory, outcome.tools, err, show_progress)
+            outcome.judged = await _judge(app, outcome.tools, err, show_progress)
         except (ModelUnavailable, ExplorerError, LearnError) as exc:
             err.print(f"ste-mcp learn: {exc}")
             return 1
@@ -144,31 +120,18 @@ async def learn(settings: Settings, train: bool, show_progress: bool) -> int:
     return 0
 
 
-class LearnError(Exception):
-    """A stage of ``learn`` failed; the message says which and why."""
-
-
 def _tool_status(settings: Settings) -> dict[str, dict[str, Any]]:
     from ste_mcp.explorer.status import collect_status
 
     return collect_status(settings)["tools"]
 
 
-async def _judge(
-    app: App, memory: MemoryExtension, tools: list[str], err: Console, show_progress: bool
-) -> JudgeTotals:
-    """Judge every unjudged trial of ``tools`` in the batches ``serve`` uses, with a progress bar."""
-    import anyio
+async def _judge(app: App, tools: list[str], err: Console, show_progress: bool) -> JudgeTotals:
+    """Judge every unjudged trial of ``tools``, with a progress bar."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ste_mcp.memory.extension import JUDGE_BATCH_ROUNDS
+    from ste_mcp.explorer.learn import judge_pending
 
-    await app.model_for("judge")  # fail here, with the model's error, rather than postpone
-    await app.model_for("paraphrase")
-    wanted = set(tools)
-    unjudged = await anyio.to_thread.run_sync(memory.trials.unjudged)
-    pending = [t for t in unjudged if t.tool in wanted]
-    totals = JudgeTotals()
     progress = Progress(
         TextColumn("[bold]judging[/bold]"),
         BarColumn(),
@@ -178,16 +141,14 @@ async def _judge(
         console=err,
         disable=not show_progress,
     )
-    task = progress.add_task("judge", total=len(pending), accepted=0)
-    batch = memory.settings.judge_concurrency * JUDGE_BATCH_ROUNDS
+    task = progress.add_task("judge", total=None, accepted=0)
     with progress:
-        for start in range(0, len(pending), batch):
-            chunk = pending[start : start + batch]
-            report = await memory.exploit(chunk)
-            if report is None:
-                raise LearnError("judging stopped: the judge's model became unreachable")
-            totals.add(report)
-            progress.update(task, advance=len(chunk), accepted=totals.accepted)
+        totals = await judge_pending(
+            app,
+            tools,
+            on_start=lambda n: progress.update(task, total=n),
+            on_batch=lambda done, t: progress.update(task, advance=done, accepted=t.accepted),
+        )
     for error in totals.errors[:3]:
         err.print(f"[yellow]judging failed: {error}[/yellow]")
     return totals
@@ -195,6 +156,7 @@ async def _judge(
 
 async def _train(settings: Settings, toolset: Any, err: Console) -> RoundResult:
     """One gated fine-tuning round; the trainer's output goes to ``logs/learn-train.log``."""
+    from ste_mcp.explorer.learn import LearnError
     from ste_mcp.finetune.rounds import RoundError, round_from_settings
 
     path = settings.logs_dir / TRAIN_LOG
@@ -237,10 +199,11 @@ def print_summary(outcome: Outcome, out: Console) -> None:
             f"explored: {s.episodes} episode(s), {s.trials} trial(s), {s.successful_trials} successful, "
             f"{s.errors} error(s)"
         )
-    out.print(
-        f"judged: {j.judged} trial(s), {j.accepted} accepted, {j.refused} refused as unsafe, "
-        f"{j.exemplars} exemplar(s) + {j.paraphrases} paraphrase(s), {len(j.errors)} error(s)"
-    )
+    if j is not None:
+        out.print(
+            f"judged: {j.judged} trial(s), {j.accepted} accepted, {j.refused} refused as unsafe, "
+            f"{j.exemplars} exemplar(s) + {j.paraphrases} paraphrase(s), {len(j.errors)} error(s)"
+        )
     out.print(f"descriptions: {outcome.descriptions} new version(s)")
     if outcome.round is not None:
         r = outcome.round
