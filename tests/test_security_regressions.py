@@ -116,6 +116,11 @@ def _json_unescape(text: str) -> str:
         return text
 
 
+def _deep(n: int) -> str:
+    """A JSON object nested ``n`` deep (an object: what becomes a result's structured content)."""
+    return '{"a": ' * n + "1" + "}" * n
+
+
 class HostileUpstream(Upstream):
     """The test upstream plus routes that echo credentials, nest JSON deeply and redirect in /api."""
 
@@ -129,7 +134,7 @@ class HostileUpstream(Upstream):
         async def deep(request: Request) -> Response:
             await self._record(request)
             n = int(request.query_params["n"])
-            return Response("[" * n + "]" * n, media_type="application/json")
+            return Response(_deep(n), media_type="application/json")
 
         async def api_redirect(request: Request) -> Response:
             await self._record(request)
@@ -440,11 +445,12 @@ def test_d4c_non_finite_body_number_is_an_error_result(hostile_spec_path, data_d
 
 
 @pytest.mark.parametrize("depth", [300, 1_000, 100_000])
-async def test_d4d_deeply_nested_upstream_json_comes_back_as_text(client, hostile, depth):
-    result = await client.call_tool("get_deep", {"n": depth})
-    assert not result.is_error
-    assert result.structured_content is None
-    assert result.content[0].text == "[" * depth + "]" * depth
+def test_d4d_deeply_nested_upstream_json_comes_back_as_text(hostile_spec_path, data_dir, hostile, depth):
+    with raw_session(hostile_spec_path, data_dir) as call:  # the real transport serialises the result
+        reply = call("tools/call", f'{{"name": "get_deep", "arguments": {{"n": {depth}}}}}')
+    result = reply["result"]
+    assert not result.get("isError") and "structuredContent" not in result
+    assert result["content"][0]["text"] == _deep(depth)
 
 
 async def test_d4ad_explorer_records_trials_for_both(hostile_spec_path, hostile, data_dir):
@@ -456,7 +462,7 @@ async def test_d4ad_explorer_records_trials_for_both(hostile_spec_path, hostile,
             (record,) = await run_episode(ctx, tools["get_deep"], episode)
             assert record.turns[0].kind == "call"
     deep, header = store.trials(tool="get_deep")
-    assert not deep.turns[0].is_error and deep.turns[0].observation.startswith("[[[")
+    assert not deep.turns[0].is_error and deep.turns[0].observation.startswith('{"a": {"a": {"a": ')
     assert header.turns[0].is_error and header.turns[0].error_kind == "validation"
     assert "header values must be ASCII" in header.turns[0].observation
     assert hostile.count == 1
