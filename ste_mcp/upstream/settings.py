@@ -26,7 +26,16 @@ class UpstreamSettings(BaseModel):
     @classmethod
     def _origins(cls, values: list[str]) -> list[str]:
         for value in values:
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+            try:
+                parts = urlsplit(value)
+                valid = parts.port is None or parts.port > 0  # .port raises for a port out of range
+            except ValueError:
+                valid = False
+            if (
+                not valid
+                or parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or parts.path not in ("", "/")
+            ):
                 raise ValueError(f"{value!r} is not an origin like https://schemas.example.com[:port]")
         return values

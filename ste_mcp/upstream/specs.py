@@ -126,7 +126,10 @@ class _Limits:
 
 
 def _is_url(source: str) -> bool:
-    return urlsplit(source).scheme in ("http", "https")
+    try:
+        return urlsplit(source).scheme in ("http", "https")
+    except ValueError:  # e.g. a broken IPv6 host
+        return False
 
 
 def _read_text(source: str, limits: _Limits, may_fetch: Callable[[str], bool] | None = None) -> str:
@@ -150,7 +153,7 @@ def _fetch(source: str, limits: _Limits, may_fetch: Callable[[str], bool] | None
     chunks: list[bytes] = []
     url = source
     try:
-        with httpx2.Client(timeout=min(30.0, limits.remaining()), trust_env=False) as client:
+        with httpx2.Client(timeout=min(30.0, limits.remaining())) as client:
             for _ in range(MAX_SPEC_REDIRECTS + 1):
                 with client.stream("GET", url) as response:
                     if response.is_redirect and response.next_request is not None:
@@ -275,7 +278,10 @@ def _relative(base: str, ref: str, limits: _Limits, at: str) -> str:
     """Where ``ref`` (found in document ``base`` at ``at``) points; a document fetched from a URL may
     only point to URLs of its own origin or of ``upstream.spec_ref_origins`` (``SpecError`` otherwise)."""
     if _is_url(base):
-        target = urljoin(base, ref)  # "/x" and "file:..." are resolved as URLs, never as local paths
+        try:
+            target = urljoin(base, ref)  # "/x" and "file:..." are resolved as URLs, never as local paths
+        except ValueError as exc:
+            raise SpecError(f"{base}#{at}: reference '{ref[:200]}' is not a valid URL ({exc})") from None
         if not _may_reference(base, target, limits):
             raise SpecError(
                 f"{base}#{at}: reference '{ref[:200]}' leaves the origin of the document ({target[:200]}): "
@@ -294,7 +300,7 @@ def _may_reference(base: str, target: str, limits: _Limits) -> bool:
         return False
     try:
         where = origin(target)
-    except ValueError:  # not a parsable URL
+    except (ValueError, httpx2.InvalidURL):  # not a parsable URL
         return False
     return where == origin(base) or where in limits.ref_origins
 
