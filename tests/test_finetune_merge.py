@@ -307,7 +307,7 @@ def registry_with(tmp_path: Path, *ids: str) -> AdapterRegistry:
 
 @pytest.mark.anyio
 async def test_merged_serving_follows_promote_and_rollback(tmp_path: Path):
-    registry = registry_with(tmp_path, "a", "b")
+    registry = registry_with(tmp_path, "a", "b", "c")
     base = model_folder(tmp_path / "base")
     server, client, merges = FakeServer(base), FakeClient(), InstantMerges(tmp_path / "merged")
     serving = AdapterServing(client, registry, serve_merged="always", merged=merges, server=server)
@@ -318,16 +318,24 @@ async def test_merged_serving_follows_promote_and_rollback(tmp_path: Path):
     registry.promote("b")
     await serving.sync()
     assert serving.merged_id == "b" and server.model_dir == merges.path("b")
+    registry.promote("c")
+    await serving.sync()
+    assert serving.merged_id == "c" and server.model_dir == merges.path("c")
+    # the live folder and the rollback target are kept, older ones removed (a model's size each)
+    assert sorted(p.name for p in merges.root.iterdir()) == ["b", "c"]
     registry.rollback()
     await serving.sync()
-    assert serving.merged_id == "a" and server.model_dir == merges.path("a")
-    assert merges.merged == ["a", "b"]  # the previous merged folder was kept, not merged again
+    assert serving.merged_id == "b" and server.model_dir == merges.path("b")
+    assert merges.merged == ["a", "b", "c"]  # the previous merged folder was kept, not merged again
+    registry.rollback()
+    await serving.sync()
+    assert serving.merged_id == "a" and merges.merged == ["a", "b", "c", "a"]  # merged again
     registry.rollback()
     await serving.sync()
     assert serving.live is None and server.model_dir == base
     assert client.calls == []  # no runtime LoRA at all
     await serving.sync()
-    assert len(server.switches) == 4
+    assert len(server.switches) == 6
 
 
 @pytest.mark.anyio

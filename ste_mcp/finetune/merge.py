@@ -187,8 +187,16 @@ class MergedModels:
         info = {"adapter_id": adapter_id, "adapter": str(adapter_dir), "base_model_path": str(base_dir)}
         return await run_merge(Path(base_dir), Path(adapter_dir), folder, info, log=log)
 
-    def remove(self, adapter_id: str) -> None:
-        shutil.rmtree(self.path(adapter_id), ignore_errors=True)
+    def prune(self, keep: set[str]) -> list[str]:
+        """Remove the merged folders of adapters not in ``keep`` (a model's size each); returns their ids."""
+        if not self.root.is_dir():
+            return []
+        removed = []
+        for folder in sorted(self.root.iterdir()):
+            if folder.is_dir() and not folder.name.startswith(".") and folder.name not in keep:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder.name)
+        return removed
 
 
 def base_folder(manifest: Any, fallback: Path | None = None) -> Path:

@@ -102,6 +102,10 @@ class AdapterRegistry:
         current_id = self._state()["id"]
         return self.get(current_id) if current_id else None
 
+    def history(self) -> list[str]:
+        """The adapters promoted before the current one, oldest first (``rollback`` pops the last)."""
+        return list(self._state()["history"])
+
     def lineage(self, adapter_id: str | None) -> list[Manifest]:
         """The adapter and its ancestors, newest first."""
         out: list[Manifest] = []

@@ -7,7 +7,8 @@ managed server is) loads an adapter through ``POST /v1/load_lora_adapter``; afte
 Merged (``finetune.serve_merged``; ``auto`` on a CPU): the adapter is merged into the base weights once
 (``ste_mcp.finetune.merge``, a child process) and the managed vLLM restarts on that folder, same port and
 served name, so requests without ``model=<adapter>`` get the learned model at base-model speed. Rolling
-back restarts it on the previous adapter's merged folder, or on the base model.
+back restarts it on the previous adapter's merged folder (kept; older ones are merged again when
+needed), or on the base model.
 """
 
 from __future__ import annotations
@@ -105,6 +106,11 @@ class AdapterServing:
         self.active = None
         await self._switch(folder, f"the merged adapter {wanted}")
         self.merged_id = wanted
+        # keep the live folder and the one a rollback goes back to; an older one is merged again if needed
+        history = self.registry.history()
+        removed = self.merged.prune({wanted, *history[-1:]})
+        if removed:
+            log.info("removed merged models of %s", ", ".join(removed))
 
     async def _serve_lora(self, wanted: str | None) -> None:
         if self.merged_id is not None:  # back to the base weights first
