@@ -485,6 +485,47 @@ def run_hostile_upstream(port: int, huge_mb: int, trickle_s: float, canary: str)
     asyncio.run(main())
 
 
+def judge_app(forward: str) -> Any:
+    """The canned model plus a judge: STE's judge prompt gets an all-yes JSON verdict; all else goes to
+    ``forward`` (``canned_llm.py``, which answers the explorer but not the judge's JSON questions)."""
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    from ste_mcp.explorer.judge import QUESTIONS, SYSTEM
+
+    http = httpx.AsyncClient(timeout=60)
+    verdict = json.dumps({q: {"reason": "It matches the tool output.", "answer": "yes"} for q in QUESTIONS})
+
+    async def chat(request: Request) -> Response:
+        body = await request.json()
+        first = body["messages"][0].get("content") or ""
+        if isinstance(first, str) and first.startswith(SYSTEM):
+            message = {"role": "assistant", "content": verdict}
+            return JSONResponse(
+                {
+                    "id": "judge",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body.get("model", "canned"),
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 100, "completion_tokens": 40, "total_tokens": 140},
+                }
+            )
+        answer = await http.post(f"{forward}/chat/completions", json=body)
+        return Response(answer.content, answer.status_code, media_type="application/json")
+
+    async def passthrough(request: Request) -> Response:
+        answer = await http.get(f"{forward}{request.url.path.removeprefix('/v1')}")
+        return Response(answer.content, answer.status_code, media_type="application/json")
+
+    return Starlette(
+        routes=[Route("/v1/chat/completions", chat, methods=["POST"]), Route("/v1/models", passthrough)]
+    )
+
+
 def canary_app() -> Any:
     """Counts requests that reached it (``GET /__faults/requests``): redirects must never get here."""
     state = {"count": 0}
@@ -514,6 +555,8 @@ def run_upstream(kind: str, port: int, args: argparse.Namespace) -> None:
         serve_socket(echo_app(), port)
     elif kind == "canary":
         serve_socket(canary_app(), port)
+    elif kind == "judge":
+        serve_socket(judge_app(args.canary), port)
     elif kind == "hostile":
         run_hostile_upstream(port, args.hostile_huge_mb, args.trickle_seconds, args.canary)
     else:
@@ -547,7 +590,7 @@ def openapi(
     }
     if security:
         doc["components"] = {"securitySchemes": security}
-        doc["security"] = [{name: []} for name in security]
+        doc["security"] = [{name: [] for name in security}]  # all of them together
     return doc
 
 
@@ -570,12 +613,16 @@ class Tally:
     by_category: dict[str, Counter[str]] = field(default_factory=dict)
     examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
+    tool_seconds: Counter[str] = field(default_factory=Counter)
+    longest: dict[str, int] = field(default_factory=dict)  # per category, the longest answer
     max_result_chars: int = 0
 
     def add(self, call: Call, outcome: str, detail: str, seconds: float) -> None:
         self.outcomes[outcome] += 1
         self.by_category.setdefault(call.category, Counter())[outcome] += 1
         self.latencies.append(seconds)
+        self.tool_seconds[call.tool[:64]] += seconds
+        self.longest[call.category] = max(self.longest.get(call.category, 0), len(detail))
         self.max_result_chars = max(self.max_result_chars, len(detail))
         if outcome not in ("success", "is_error"):
             bucket = self.examples.setdefault(outcome, [])
@@ -888,12 +935,14 @@ async def fuzz_section(args: argparse.Namespace, work: Path, progress: Any) -> d
             v for k, v in reached.items() if k.startswith("invalid") and k != "invalid:scalar_for_string"
         ),
         "unknown_tool_reached_upstream": reached.get("unknown_tool", 0),
+        "unknown_tool_longest_answer_chars": tally.longest.get("unknown_tool", 0),
         "reached_examples": reached_examples,
         "examples": tally.examples,
         "server_log": {k: sum(p[k] for p in problems) for k in ("tracebacks", "error_lines")},
         "p50_ms": round(statistics.median(tally.latencies) * 1000, 1) if tally.latencies else None,
         "calls_per_s": round(len(calls) / calls_s, 1),
         "generate_s": round(generate_s, 1),
+        "slowest_tools_s": {k: round(v, 1) for k, v in tally.tool_seconds.most_common(5)},
         "workers": args.fuzz_clients,
     }
 
@@ -977,7 +1026,9 @@ def wait_exploring(proc: Proc, data: Path, timeout: float = 180) -> float:
 
 def kill_section(args: argparse.Namespace, work: Path, progress: Any) -> dict[str, Any]:
     rng = random.Random(args.seed)
-    canned, llm = start_helper("canned", work)
+    canned, canned_url = start_helper("canned", work)
+    judge, judge_url = start_helper("judge", work, "--canary", canned_url)
+    llm = judge_url + "/v1"
     data = work / "kill" / "data"
     lo, hi = args.kill_window
     cycles: list[dict[str, Any]] = []
@@ -1028,6 +1079,7 @@ def kill_section(args: argparse.Namespace, work: Path, progress: Any) -> dict[st
         status = status_check(data)
         progress.advance(task)
     finally:
+        judge.stop()
         canned.stop()
     resumed = rc == 0 and store.get("trials", 0) > previous
     train = train_kill_section(args, work, data, rng, progress) if args.train_kill_cycles else None
@@ -1127,8 +1179,10 @@ async def hostile_section(args: argparse.Namespace, work: Path, progress: Any) -
     task = progress.add_task("hostile: payloads", total=len(HOSTILE_PAYLOADS) * args.hostile_repeat)
     timeout = max(args.call_timeout, 3 * args.trickle_seconds + 60)
 
+    limiter = anyio.CapacityLimiter(16)
+
     async def one(name: str) -> None:
-        for _ in range(args.hostile_repeat):
+        async with limiter:
             started = time.perf_counter()
             try:
                 async with Client(server.url) as client:
@@ -1147,9 +1201,10 @@ async def hostile_section(args: argparse.Namespace, work: Path, progress: Any) -
 
     lock = anyio.Lock()
     try:
-        async with anyio.create_task_group() as tg:
-            for name in HOSTILE_PAYLOADS:
-                tg.start_soon(one, name)
+        async with anyio.create_task_group() as tg:  # every call in parallel (16 at once): slow ones overlap
+            for _ in range(args.hostile_repeat):
+                for name in HOSTILE_PAYLOADS:
+                    tg.start_soon(one, name)
         canary_hits = recorded(canary_url)["count"]
         async with Client(server.url) as client:
             listing = json.dumps([t.model_dump(mode="json") for t in (await client.list_tools()).tools])
@@ -1232,6 +1287,17 @@ def grep_forms(
     return hits, where
 
 
+def table_rows(db_dir: Path) -> dict[str, int]:
+    """Rows per LanceDB table (empty while the store does not exist yet)."""
+    import lancedb
+
+    try:
+        db = lancedb.connect(str(db_dir))
+        return {name: db.open_table(name).count_rows() for name in db.list_tables().tables}
+    except Exception:  # not created yet, or a table being created
+        return {}
+
+
 def rows_text(db_dir: Path) -> str:
     """Every row of every LanceDB table as JSON text (catches values stored compressed)."""
     import lancedb
@@ -1259,7 +1325,9 @@ async def secrets_section(args: argparse.Namespace, work: Path, progress: Any) -
     }
     forms = {name: encodings(value) for name, value in secrets.items()}
     echo, up_url = start_helper("echo", work)
-    canned, llm = start_helper("canned", work)
+    canned, canned_url = start_helper("canned", work)
+    judge, judge_url = start_helper("judge", work, "--canary", canned_url)
+    llm = judge_url + "/v1"
     modes = ["raw", "json", "percent", "base64", "error"]
     spec = work / "secrets" / "openapi.json"
     spec.parent.mkdir(parents=True, exist_ok=True)
@@ -1292,9 +1360,14 @@ async def secrets_section(args: argparse.Namespace, work: Path, progress: Any) -
             on_text=lambda call, text: client_texts.append(text),
         )
         started = time.monotonic()
-        while time.monotonic() - started < args.secrets_seconds:
-            await anyio.sleep(1)
+        learned: dict[str, int] = {}
+        while time.monotonic() - started < args.secrets_seconds:  # until descriptions were learned, or time
+            await anyio.sleep(2)
             progress.update(task, completed=min(args.secrets_seconds, time.monotonic() - started))
+            learned = await anyio.to_thread.run_sync(table_rows, server.data / "lancedb")
+            if learned.get("descriptions", 0) > 0:
+                break
+        explored_s = time.monotonic() - started
         async with Client(server.url) as client:
             listing = (await client.list_tools()).tools
             client_texts.append(json.dumps([t.model_dump(mode="json") for t in listing], ensure_ascii=False))
@@ -1305,6 +1378,7 @@ async def secrets_section(args: argparse.Namespace, work: Path, progress: Any) -
     finally:
         exit_status = server.proc.stop()
         echo.stop()
+        judge.stop()
         canned.stop()
     data = server.data
     status = subprocess.run(
@@ -1358,7 +1432,8 @@ async def secrets_section(args: argparse.Namespace, work: Path, progress: Any) -
         "stored_rows": stored.get("rows"),
         "files_scanned": sum(1 for p in data.rglob("*") if p.is_file()),
         "serve_exit": exit_status,
-        "seconds_exploring": args.secrets_seconds,
+        "seconds_exploring": round(explored_s, 1),
+        "max_seconds_exploring": args.secrets_seconds,
     }
 
 
@@ -1564,6 +1639,8 @@ def markdown(results: dict[str, Any]) -> str:
             "recorder's count per phase is exact.",
             "",
             f"Generation {f['generate_s']} s; calls at {f['calls_per_s']} calls/s (p50 {f['p50_ms']} ms). "
+            f"Longest answer to an unknown tool name (up to 100,000 characters): "
+            f"{f['unknown_tool_longest_answer_chars']:,} characters. "
             f"Server log: {f['server_log']['tracebacks']} tracebacks, {f['server_log']['error_lines']} ERROR lines.",
             "",
             "| category | calls | success | isError | -32603 | other | upstream requests |",
@@ -1633,7 +1710,7 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             f"A raw-socket upstream on 127.0.0.1 (one parameterless GET tool per payload, `ste-mcp serve --no-explore` "
             f"with default upstream settings), each payload called {results['args']['hostile_repeat']}× "
-            f"(payloads in parallel); huge bodies {h['huge_mb']} MB, trickles {h['trickle_seconds']} s. "
+            f"(16 calls at once, one MCP session each); huge bodies {h['huge_mb']} MB, trickles {h['trickle_seconds']} s. "
             f"Injection text in tools/list afterwards: {'yes' if h['injection_in_tools_list'] else 'no'}; server log: "
             f"{h['server_log']['tracebacks']} tracebacks.",
             "",
@@ -1641,7 +1718,9 @@ def markdown(results: dict[str, Any]) -> str:
             "|---|---|---|---|---|---|",
         ]
         for r in h["rows"]:
-            text = r["first_text"].encode("ascii", "backslashreplace").decode()
+            text = "".join(
+                ch if ch.isprintable() and ch.isascii() else f"\\x{ord(ch):02x}" for ch in r["first_text"]
+            )
             text = text.replace("|", "\\|").replace("\n", " ")[:90]
             outcomes = ", ".join(f"{k} {v}" for k, v in r["outcomes"].items())
             flag = " **✗**" if r["bad"] else ""
@@ -1658,7 +1737,9 @@ def markdown(results: dict[str, Any]) -> str:
             "with non-ASCII and `& = ? +`), each from an env var named by the spec's `securitySchemes` (`x-env`), "
             'echoed back by the upstream raw, JSON-escaped (`\\"`, `\\\\`, `\\/`, `\\u00e9`), percent-encoded and '
             f"base64-encoded, and inside a 401 error. `ste-mcp serve` explored for {c['seconds_exploring']} s with the "
-            f"canned model (trials, judged exemplars, descriptions) while a client made {c['client_calls']} calls. "
+            f"canned model (trials; the memory loop judging them into exemplars and descriptions; it stops once a "
+            f"description was learned, or after {c['max_seconds_exploring']} s) while a client made "
+            f"{c['client_calls']} calls. "
             f"Searched, for every secret in each of {len(c['encodings'])} encodings ({', '.join(c['encodings'])}): "
             f"every file of the data dir ({c['files_scanned']} files), the server's stderr and log, every LanceDB row, "
             "what the client saw (results, tools/list, find_tool_examples) and `ste-mcp status --json`. "
@@ -1695,14 +1776,14 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 QUICK = {
-    "fuzz_calls": 300,
+    "fuzz_calls": 200,
     "fuzz_clients": 4,
     "kill_cycles": 2,
     "kill_window": (0.0, 3.0),
     "hostile_repeat": 1,
     "hostile_huge_mb": 5,
     "trickle_seconds": 4.0,
-    "secrets_seconds": 15,
+    "secrets_seconds": 10,
     "secrets_calls": 2,
     "secrets_episodes": 1,
     "clients": 4,
@@ -1748,7 +1829,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     g.add_argument("--hostile-huge-mb", type=int, default=50)
     g.add_argument("--trickle-seconds", type=float, default=40.0)
     g.add_argument(
-        "--secrets-seconds", type=int, default=60, help="seconds `serve` explores the echo upstream"
+        "--secrets-seconds",
+        type=int,
+        default=150,
+        help="at most this long `serve` explores the echo upstream (stops once descriptions were learned)",
     )
     g.add_argument("--secrets-calls", type=int, default=10, help="client calls of each echo tool")
     g.add_argument("--secrets-episodes", type=int, default=3)
