@@ -605,8 +605,8 @@ def _openapi_operation(
         for i, raw in enumerate(level or []):
             p_at = f"{at}/parameters/{i}"
             p = resolver.deref(source, raw, p_at)
-            if not isinstance(p, dict) or "name" not in p or "in" not in p:
-                raise SpecError(f"{source}#{p_at}: a parameter needs 'name' and 'in'")
+            if not isinstance(p, dict) or not isinstance(p.get("name"), str) or "in" not in p:
+                raise SpecError(f"{source}#{p_at}: a parameter needs 'name' (a string) and 'in'")
             declared[(p["name"], p["in"])] = (p, p_at)  # operation level overrides path level
     for (name, location), (p, p_at) in declared.items():
         if location not in ("path", "query", "header", "cookie"):
@@ -867,7 +867,7 @@ def load_spec(
             raise SpecError(
                 f"{source}: neither an OpenAPI document ('openapi') nor a native spec ('tools'/'import')"
             )
-    except (AttributeError, TypeError, KeyError) as exc:  # a value of an unexpected type somewhere
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:  # a value of an unexpected type
         raise SpecError(f"{source}: malformed spec ({type(exc).__name__}: {exc})") from None
     checked: set[str] = set()
     for tool in tools:
