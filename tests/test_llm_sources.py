@@ -136,11 +136,14 @@ TINY_FACTS = GgufFacts("qwen2", "Tiny Split Test", 8 * 4 + 4, "MOSTLY_Q4_K_M")
 
 
 def write_tiny_gguf(path: Path) -> bytes:
-    """A real (tiny) GGUF: qwen2 architecture, a name, file type Q4_K_M and 36 tensor elements."""
+    """A real (tiny) GGUF: qwen2 architecture, a name, file type Q4_K_M, arrays to skip, 36 tensor elements."""
     import gguf
     import numpy as np
 
     writer = gguf.GGUFWriter(str(path), "qwen2")
+    writer.add_array("tokenizer.ggml.tokens", ["<|im_start|>", "a", "bb"])
+    writer.add_array("tokenizer.ggml.scores", [0.5, 1.5, 2.5])
+    writer.add_array("test.nested", [[1, 2], [3]])
     writer.add_name(TINY_FACTS.name)
     writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q4_K_M)
     writer.add_tensor("token_embd.weight", np.arange(32, dtype=np.float32).reshape(8, 4))

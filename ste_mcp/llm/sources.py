@@ -12,8 +12,11 @@ import fcntl
 import hashlib
 import importlib.metadata as md
 import json
+import math
+import mmap
 import os
 import shutil
+import struct
 import sys
 import time
 from collections.abc import Iterator
@@ -157,28 +160,82 @@ def locate_parts(spec: PackagedModel) -> list[Path]:
     return [locate_part(*p) for p in spec.parts]
 
 
+# GGUF value types: the struct formats of the scalar types (0-7, 10-12); 8 is a string, 9 an array
+_GGUF_SCALARS = {kind: f"<{code}" for kind, code in zip((*range(8), 10, 11, 12), "BbHhIif?Qqd", strict=True)}
+_GGUF_STRING, _GGUF_ARRAY = 8, 9
+
+
+class _GgufHeader:
+    """A cursor over a GGUF file's little-endian header that skips arrays (the tokenizer's 150k strings)."""
+
+    def __init__(self, buf: mmap.mmap) -> None:
+        self.buf, self.pos = buf, 0
+
+    def unpack(self, fmt: str) -> int | float | bool:
+        (value,) = struct.unpack_from(fmt, self.buf, self.pos)
+        self.pos += struct.calcsize(fmt)
+        return value
+
+    def string(self) -> str:
+        size = int(self.unpack("<Q"))
+        if self.pos + size > len(self.buf):
+            raise ValueError(f"a string at byte {self.pos} runs past the end of the file")
+        self.pos += size
+        return self.buf[self.pos - size : self.pos].decode("utf-8", "replace")
+
+    def value(self, kind: int) -> object:
+        """The value of type ``kind`` at the cursor; ``None`` for an array, which is skipped."""
+        if kind == _GGUF_STRING:
+            return self.string()
+        if kind in _GGUF_SCALARS:
+            return self.unpack(_GGUF_SCALARS[kind])
+        if kind != _GGUF_ARRAY:
+            raise ValueError(f"unknown GGUF value type {kind} at byte {self.pos}")
+        item, count = int(self.unpack("<I")), int(self.unpack("<Q"))
+        if item in _GGUF_SCALARS:
+            self.pos += count * struct.calcsize(_GGUF_SCALARS[item])
+        else:
+            for _ in range(count):
+                if item == _GGUF_STRING:
+                    self.pos += 8 + struct.unpack_from("<Q", self.buf, self.pos)[0]
+                else:
+                    self.value(item)
+        return None
+
+
 def read_gguf_facts(path: Path) -> GgufFacts:
-    """Architecture, name, element count and quantisation of a GGUF file, read without loading weights."""
-    import gguf
+    """Architecture, name, element count and quantisation of a GGUF file, from its header alone."""
+    from gguf import LlamaFileType
 
     try:
-        reader = gguf.GGUFReader(path)
-    except (ValueError, IndexError, OSError) as exc:  # bad magic, truncated tables, unreadable file
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            header = _GgufHeader(buf)
+            if buf[:4] != b"GGUF":
+                raise ValueError("no GGUF magic")
+            header.pos = 4
+            version, n_tensors, n_fields = header.unpack("<I"), header.unpack("<Q"), header.unpack("<Q")
+            if version < 2:
+                raise ValueError(f"GGUF version {version} is not supported")
+            fields = {}
+            for _ in range(int(n_fields)):
+                key = header.string()
+                fields[key] = header.value(int(header.unpack("<I")))
+            elements = 0
+            for _ in range(int(n_tensors)):
+                header.string()  # the tensor's name
+                elements += math.prod(int(header.unpack("<Q")) for _ in range(int(header.unpack("<I"))))
+                header.pos += 4 + 8  # its type and data offset
+    except (ValueError, struct.error, OSError) as exc:  # bad magic, truncated tables, unreadable file
         raise GgufMetadataError(f"{path} is not a readable GGUF file: {exc}") from exc
-
-    def field(key: str) -> object:
-        found = reader.fields.get(key)
-        return found.contents() if found is not None else None
-
-    file_type = field("general.file_type")
+    file_type = fields.get("general.file_type")
     try:
-        quantisation = gguf.LlamaFileType(file_type).name
+        quantisation = LlamaFileType(file_type).name
     except ValueError:
         quantisation = f"unknown file type {file_type!r}"
     return GgufFacts(
-        architecture=str(field("general.architecture")),
-        name=str(field("general.name")),
-        parameters=sum(int(t.n_elements) for t in reader.tensors),
+        architecture=str(fields.get("general.architecture")),
+        name=str(fields.get("general.name")),
+        parameters=elements,
         file_type=quantisation,
     )
 
