@@ -1792,7 +1792,9 @@ QUICK = {
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     for section in SECTIONS:
         p.add_argument(
             f"--{section}",
@@ -1801,14 +1803,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             help=f"run the {section} section",
         )
     p.add_argument("--quick", action="store_true", help=f"small sizes (< 3 min on 2 cores): {QUICK}")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of every random choice")
     p.add_argument(
         "--call-timeout", type=float, default=120.0, help="seconds per MCP call before it counts as a timeout"
     )
     g = p.add_argument_group("sizes")
-    g.add_argument("--fuzz-calls", type=int, default=10_000)
+    g.add_argument("--fuzz-calls", type=int, default=10_000, help="fuzzed calls in all")
     g.add_argument("--fuzz-clients", type=int, default=8, help="MCP sessions making the fuzzed calls at once")
-    g.add_argument("--kill-cycles", type=int, default=10)
+    g.add_argument("--kill-cycles", type=int, default=10, help="SIGKILLs of explore / serve")
     g.add_argument(
         "--kill-window",
         type=float,
@@ -1823,11 +1825,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     g.add_argument(
         "--train-kill-window", type=float, nargs=2, default=(20.0, 90.0), metavar=("MIN_S", "MAX_S")
     )
-    g.add_argument("--train-steps", type=int, default=6)
-    g.add_argument("--train-timeout", type=float, default=900.0)
-    g.add_argument("--hostile-repeat", type=int, default=3)
-    g.add_argument("--hostile-huge-mb", type=int, default=50)
-    g.add_argument("--trickle-seconds", type=float, default=40.0)
+    g.add_argument("--train-steps", type=int, default=6, help="optimiser steps of each training round")
+    g.add_argument("--train-timeout", type=float, default=900.0, help="seconds the last round may take")
+    g.add_argument("--hostile-repeat", type=int, default=3, help="calls of each hostile payload")
+    g.add_argument("--hostile-huge-mb", type=int, default=50, help="size of the huge bodies")
+    g.add_argument("--trickle-seconds", type=float, default=40.0, help="how long the slow payloads last")
     g.add_argument(
         "--secrets-seconds",
         type=int,
@@ -1835,9 +1837,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="at most this long `serve` explores the echo upstream (stops once descriptions were learned)",
     )
     g.add_argument("--secrets-calls", type=int, default=10, help="client calls of each echo tool")
-    g.add_argument("--secrets-episodes", type=int, default=3)
-    g.add_argument("--clients", type=int, default=50)
-    g.add_argument("--client-seconds", type=int, default=20)
+    g.add_argument("--secrets-episodes", type=int, default=3, help="episodes per echo tool")
+    g.add_argument("--clients", type=int, default=50, help="concurrent MCP sessions")
+    g.add_argument("--client-seconds", type=int, default=20, help="how long they call")
     o = p.add_argument_group("output")
     o.add_argument(
         "--write", action="store_true", help=f"write {DOC.relative_to(REPO)} and {DOC_JSON.relative_to(REPO)}"
