@@ -1589,6 +1589,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {f['crashes']} | 0 |",
             f"| invalid calls that reached the upstream | {f['invalid_reached_upstream']} "
             f"({f['invalid_reached_upstream_except_scalars']} besides scalars for strings) | 0 |",
+            f"| longest answer to an unknown tool name of 100,000 characters | "
+            f"{f['unknown_tool_longest_answer_chars']:,} characters | short |",
         ]
     if "kill" in s:
         k = s["kill"]
@@ -1656,7 +1658,12 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{out.get('internal_error', 0)} | {other} | {up if cat != 'edge' else '(with valid)'} |"
             )
         if f["examples"]:
-            lines += ["", "Calls that did not end in a result (first of each kind):", ""]
+            lines += [
+                "",
+                "Calls answered with a JSON-RPC error, or not at all (first few of each kind; -32602 for an unknown "
+                "tool is what the MCP specification prescribes):",
+                "",
+            ]
             for outcome, examples in f["examples"].items():
                 for ex in examples[:3]:
                     lines.append(
@@ -1719,7 +1726,7 @@ def markdown(results: dict[str, Any]) -> str:
         ]
         for r in h["rows"]:
             text = "".join(
-                ch if ch.isprintable() and ch.isascii() else f"\\x{ord(ch):02x}" for ch in r["first_text"]
+                ch if ch.isprintable() and ch.isascii() else f"\\u{ord(ch):04x}" for ch in r["first_text"]
             )
             text = text.replace("|", "\\|").replace("\n", " ")[:90]
             outcomes = ", ".join(f"{k} {v}" for k, v in r["outcomes"].items())
