@@ -4,6 +4,9 @@ The server's ``tools/list`` is produced at request time from the toolset, with e
 description given by ``App.describe(tool)`` (the learned-description provider replaces the default).
 Features that add tools (e.g. ``find_tool_examples``), resources (exemplars, status) or background
 work (the explorer, training triggers) register a ``ServerExtension`` on the ``App``.
+
+An extension that serves the tool named ``SEARCH_TOOL`` enables the search listing
+(``server.tool_listing``): ``tools/list`` then holds only that tool and the server's ``CALL_TOOL``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from mcp import types
+
+SEARCH_TOOL = "search_tools"
+"""The tool that finds upstream tools for a task (served by the memory feature)."""
+CALL_TOOL = "call_tool"
+"""The server's call-by-name tool, listed in search mode: ``call_tool(name, arguments)``."""
 
 
 class ServerExtension(Protocol):

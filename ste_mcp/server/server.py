@@ -1,8 +1,10 @@
 """The MCP server (low-level ``mcp.server.Server``) over an ``App``.
 
 ``tools/list`` is computed on every request by ``list_tools(app)``: the visible upstream tools with
-``app.describe(tool)`` as description, then every extension's tools. Upstream failures come back as
-``isError`` results with a specific message, never as raw exceptions.
+``app.describe(tool)`` as description, then every extension's tools — or, in search listing
+(``server.tool_listing``), only ``search_tools`` and ``call_tool``: a client finds tools by asking,
+and calls them by name (directly or through ``call_tool``). Upstream failures come back as ``isError``
+results with a specific message, never as raw exceptions.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from mcp.shared.exceptions import MCPError
 
 from ste_mcp import __version__
 from ste_mcp.app import App
+from ste_mcp.server.extensions import CALL_TOOL, SEARCH_TOOL
 from ste_mcp.upstream.tools import Tool, ToolResult
 
 log = logging.getLogger(__name__)
@@ -29,7 +32,32 @@ log = logging.getLogger(__name__)
 SERVER_NAME = "ste-mcp"
 INSTRUCTIONS = (
     "Tools of HTTP APIs proxied by ste-mcp. Descriptions may improve while you are connected "
-    "(tools/list_changed)."
+    f"(tools/list_changed). For a large API the list holds only {SEARCH_TOOL} and {CALL_TOOL}: call "
+    f"{SEARCH_TOOL} with what you want to do to get the best matching tools with their input schemas, "
+    f"then call one of them by name with {CALL_TOOL}."
+)
+MAX_NAME_ECHO = 80  # characters of an unknown tool name repeated in an error
+
+_CALL_TOOL_DEF = types.Tool(
+    name=CALL_TOOL,
+    description=(
+        f"Call one of this server's tools by name. Find the right tool and its arguments first with "
+        f"{SEARCH_TOOL}."
+    ),
+    input_schema={
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "description": f"The tool's name, as {SEARCH_TOOL} returned it."},
+            "arguments": {
+                "type": "object",
+                "description": "The tool's arguments, matching its input schema.",
+                "default": {},
+            },
+        },
+        "required": ["name"],
+        "additionalProperties": False,
+    },
+    annotations=types.ToolAnnotations(open_world_hint=True),
 )
 
 
@@ -55,12 +83,25 @@ def mcp_tool(app: App, tool: Tool) -> types.Tool:
     )
 
 
+def search_listing(app: App) -> bool:
+    """Whether ``tools/list`` is in search mode: by setting, and only where a search tool is served."""
+    mode = app.settings.server.tool_listing
+    if mode == "all":
+        return False
+    if mode == "auto" and len(app.toolset.visible()) <= app.settings.server.search_listing_above:
+        return False
+    return any(t.name == SEARCH_TOOL for ext in app.extensions for t in ext.list_tools())
+
+
 def list_tools(app: App) -> list[types.Tool]:
-    """THE tools/list: visible upstream tools (live descriptions) + every extension's tools."""
-    tools = [mcp_tool(app, t) for t in app.toolset.visible()]
-    for ext in app.extensions:
-        tools += ext.list_tools()
-    return tools
+    """THE tools/list: visible upstream tools (live descriptions) + every extension's tools.
+
+    In search mode: the search tool and ``call_tool`` only.
+    """
+    extra = [t for ext in app.extensions for t in ext.list_tools()]
+    if search_listing(app):
+        return [*(t for t in extra if t.name == SEARCH_TOOL), _CALL_TOOL_DEF]
+    return [mcp_tool(app, t) for t in app.toolset.visible()] + extra
 
 
 def to_call_result(result: ToolResult) -> types.CallToolResult:
@@ -75,10 +116,15 @@ def error_result(text: str) -> types.CallToolResult:
 
 
 async def call_tool(app: App, name: str, arguments: dict[str, Any] | None) -> types.CallToolResult:
-    """Route a call to the upstream tool or the extension that owns ``name``."""
+    """Route a call to the upstream tool or the extension that owns ``name``.
+
+    Upstream tools are callable by name in every listing mode; ``call_tool`` (search mode) unwraps.
+    """
     tool = app.toolset.get(name)
     if tool is not None and not tool.hidden:
         return to_call_result(await app.upstream.call(tool, arguments or {}))
+    if name == CALL_TOOL and search_listing(app):
+        return await _call_by_name(app, arguments or {})
     for ext in app.extensions:
         try:
             result = await ext.call_tool(name, arguments or {})
@@ -88,6 +134,26 @@ async def call_tool(app: App, name: str, arguments: dict[str, Any] | None) -> ty
         if result is not None:
             return result
     raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name!r}")
+
+
+async def _call_by_name(app: App, arguments: dict[str, Any]) -> types.CallToolResult:
+    unknown = sorted(set(arguments) - {"name", "arguments"})
+    if unknown:
+        return error_result(f"unknown argument(s) for {CALL_TOOL}: {', '.join(unknown)[:200]}")
+    name, inner = arguments.get("name"), arguments.get("arguments", {})
+    if not isinstance(name, str) or not name:
+        return error_result(f"argument 'name' of {CALL_TOOL} is required: the name of a tool to call")
+    if inner is None:
+        inner = {}
+    if not isinstance(inner, dict):
+        return error_result(
+            f"argument 'arguments' of {CALL_TOOL} must be an object, got {type(inner).__name__}"
+        )
+    tool = app.toolset.get(name)
+    if tool is None or tool.hidden:
+        shown = name if len(name) <= MAX_NAME_ECHO else name[:MAX_NAME_ECHO] + "…"
+        return error_result(f"No tool named {shown!r} on this server: find tools with {SEARCH_TOOL} first")
+    return to_call_result(await app.upstream.call(tool, inner))
 
 
 @asynccontextmanager

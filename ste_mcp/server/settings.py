@@ -29,6 +29,14 @@ class ServerSettings(BaseModel):
     explore_in_background: bool = Field(
         True, description="Explore tools while serving (`--no-explore`: off)."
     )
+    tool_listing: Literal["all", "search", "auto"] = Field(
+        "auto",
+        description="tools/list: all upstream tools; search: only search_tools and call_tool (large APIs, "
+        "small clients, clients that ignore list_changed); auto: search above search_listing_above tools.",
+    )
+    search_listing_above: int = Field(
+        40, ge=0, description="In auto listing, serve search mode when more tools than this are visible."
+    )
     features: list[str] = Field(
         default_factory=lambda: list(FEATURES),
         description="Feature factories 'module:function' loaded at start; [] serves the proxy only.",

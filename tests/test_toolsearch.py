@@ -1,0 +1,190 @@
+"""Learned tool search: the hybrid index on real LanceDB, ``search_tools`` and the search listing mode
+through the real server and the SDK's client (in memory and over stdio), with the offline toolbox as
+the real upstream on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mcp import Client, StdioServerParameters
+from mcp.shared.exceptions import MCPError
+
+from ste_mcp.app import App
+from ste_mcp.config import load_settings
+from ste_mcp.memory.db import open_db
+from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
+from ste_mcp.memory.toolsearch import ToolIndex, name_words, tool_docs
+from ste_mcp.server.server import build_server, list_tools
+from ste_mcp.upstream.specs import Toolset
+from ste_mcp.upstream.tools import Tool
+from tests.fixtures.common import REPO
+from tests.test_server_transports import STE_MCP, child_env
+
+pytestmark = pytest.mark.anyio
+
+TOOLS = {
+    "unit_op": "Legacy endpoint v2 of the ops service.",  # says nothing a user would search for
+    "weather_now": "Current weather conditions for a city.",
+    "hash_text": "Compute a hash digest of a text.",
+    "calendar_add": "Add days to a date.",
+}
+
+
+def make_tool(name: str, description: str) -> Tool:
+    return Tool(
+        name=name,
+        description=description,
+        input_schema={"type": "object"},
+        method="GET",
+        path=f"/{name}",
+        base_url="http://127.0.0.1:9",
+    )
+
+
+def test_name_words_split_separators_and_camel_case():
+    assert name_words("Numbers__Get_math_fact") == "Numbers Get math fact"
+    assert name_words("getWolframAlphaResults") == "get Wolfram Alpha Results"
+    assert name_words("Numbers%%Get math fact") == "Numbers Get math fact"
+
+
+def test_requests_find_a_tool_its_description_hides(data_dir):
+    index = ToolIndex(open_db(data_dir / "db"))
+    docs = [d for name, text in TOOLS.items() for d in tool_docs(name, text)]
+    index.sync(docs)
+    query = "How many kilometres are 26 miles?"
+    assert "unit_op" not in [h.tool for h in index.search(query, 1)]
+    requests = ["Convert 10 miles into kilometres", "What is 5 pounds in kilograms?"]
+    report = index.sync([*docs, *tool_docs("unit_op", TOOLS["unit_op"], requests)[1:]])
+    assert (report.added, report.removed) == (2, 0)
+    best = index.search(query, 1)[0]
+    assert best.tool == "unit_op"
+    assert best.kind == "request" and "miles" in best.matched
+
+
+def test_sync_is_incremental_persistent_and_exact(data_dir):
+    db_dir = data_dir / "db"
+    index = ToolIndex(open_db(db_dir))
+    docs = [d for name, text in TOOLS.items() for d in tool_docs(name, text, [f"use {name} please"])]
+    first = index.sync(docs)
+    assert (first.added, first.removed, first.total) == (8, 0, 8)
+    assert index.sync(docs).added == 0  # nothing re-embedded
+    reopened = ToolIndex(open_db(db_dir))
+    assert len(reopened) == 8
+    assert reopened.search("current weather in Lima", 1)[0].tool == "weather_now"
+    kept = [d for d in docs if d.tool != "hash_text"]  # a tool left the toolset
+    report = reopened.sync(kept)
+    assert (report.added, report.removed) == (0, 2)
+    assert reopened.tools() == {"unit_op", "weather_now", "calendar_add"}
+    assert "hash_text" not in [h.tool for h in reopened.search("hash digest of a text", 5)]
+
+
+def test_duplicate_requests_are_indexed_once_and_capped():
+    docs = tool_docs("t", "A tool.", ["Same  request", "same request", "other"] + [f"r{i}" for i in range(99)])
+    texts = [d.text for d in docs if d.kind == "request"]
+    assert texts[:2] == ["Same request", "other"]
+    assert len(texts) == 64
+
+
+def test_query_syntax_from_a_client_is_plain_text(data_dir):
+    index = ToolIndex(open_db(data_dir / "db"))
+    index.sync([d for name, text in TOOLS.items() for d in tool_docs(name, text)])
+    for query in ['weather "Lima" AND (x:y', "calendar* -add ~2 ^3", "'; DROP TABLE tool_search; --", "日付"]:
+        hits = index.search(query, 2)
+        assert len(hits) <= 2
+    assert index.search("   ", 3) == []
+    assert ToolIndex(open_db(data_dir / "empty")).search("weather", 3) == []
+
+
+def settings_for(data_dir, **server):
+    return load_settings(
+        data_dir=str(data_dir), memory={"poll_interval_s": 60}, server={"tool_listing": "search", **server}
+    )
+
+
+async def test_search_listing_over_the_toolbox(data_dir):
+    """Search mode over the real offline toolbox: two tools listed, search finds, call_tool calls."""
+    settings = settings_for(data_dir)
+    async with App(settings, features=["ste_mcp.memory.extension:create"]) as app, Client(build_server(app)) as client:
+        listed = [t.name for t in (await client.list_tools()).tools]
+        assert listed == ["search_tools", "call_tool"]
+        found = await client.call_tool("search_tools", {"query": "what is the date today?", "k": 3})
+        assert not found.is_error, found.content[0].text
+        tools = json.loads(found.content[0].text)["tools"]
+        assert [t["name"] for t in tools][0] == "get_today_date"
+        assert all("input_schema" in t and t["description"] for t in tools) and len(tools) == 3
+        called = await client.call_tool("call_tool", {"name": "get_today_date", "arguments": {}})
+        assert not called.is_error, called.content[0].text
+        from datetime import date
+
+        assert json.loads(called.content[0].text) == date.today().isoformat()
+        direct = await client.call_tool("Numbers__Get_math_fact", {"number": "7"})  # by name: still served
+        assert not direct.is_error, direct.content[0].text
+        unknown = await client.call_tool("call_tool", {"name": "x" * 5000})
+        assert unknown.is_error and "search_tools" in unknown.content[0].text
+        assert len(unknown.content[0].text) < 300  # a huge name is not echoed back
+        bad = await client.call_tool("call_tool", {"name": "get_today_date", "arguments": [1]})
+        assert bad.is_error and "must be an object" in bad.content[0].text
+        wrong = await client.call_tool("search_tools", {"query": "dates", "k": 0})
+        assert wrong.is_error and "'k'" in wrong.content[0].text
+
+
+async def test_search_learns_from_approved_exemplars(data_dir):
+    """An approved exemplar's request makes its tool findable; candidates and hidden tools never show."""
+    store = ExemplarStore(open_db(data_dir / "lancedb"))
+    store.add(
+        [
+            Exemplar(tool="unit_op", query="Convert 10 miles into kilometres", status="approved"),
+            Exemplar(tool="hash_text", query="How many kilometres are in a mile?", status="candidate"),
+        ]
+    )
+    toolset = Toolset([make_tool(n, d) for n, d in TOOLS.items()] + [make_tool("secret_op", "Miles.")])
+    toolset.get("secret_op").hidden = True
+    settings = settings_for(data_dir)
+    async with (
+        App(settings, toolset=toolset, features=["ste_mcp.memory.extension:create"]) as app,
+        Client(build_server(app)) as client,
+    ):
+        result = await client.call_tool("search_tools", {"query": "how far is 26 miles in km", "k": 5})
+        tools = json.loads(result.content[0].text)["tools"]
+        assert tools[0]["name"] == "unit_op"
+        assert tools[0]["similar_request"] == "Convert 10 miles into kilometres"
+        assert "secret_op" not in [t["name"] for t in tools]
+        with pytest.raises(MCPError):  # outside search mode a wrapped call is not a tool at all
+            app.settings.server.tool_listing = "all"
+            await client.call_tool("call_tool", {"name": "unit_op"})
+
+
+def test_auto_listing_switches_on_the_number_of_tools(data_dir):
+    many = Toolset([make_tool(f"op_{i:04d}", f"Operation number {i}.") for i in range(1000)])
+    settings = load_settings(data_dir=str(data_dir), server={"tool_listing": "auto", "search_listing_above": 40})
+    app = App(settings, toolset=many)
+    from ste_mcp.memory.extension import MemoryExtension
+
+    app.add_extension(MemoryExtension(app))
+    listed = list_tools(app)
+    assert [t.name for t in listed] == ["search_tools", "call_tool"]
+    size = sum(len(t.model_dump_json(by_alias=True)) for t in listed)
+    assert size < 3000  # the same two tools at any size of API
+    app.toolset = Toolset(list(many)[:40])
+    assert len(list_tools(app)) == 42  # 40 tools + find_tool_examples + search_tools
+    app.extensions.clear()  # no search tool served: search listing falls back to all tools
+    app.settings.server.tool_listing = "search"
+    assert len(list_tools(app)) == 40
+
+
+async def test_search_listing_over_stdio(data_dir):
+    """``ste-mcp serve`` as a subprocess in search mode, on its embedded toolbox."""
+    params = StdioServerParameters(
+        command=STE_MCP,
+        args=["serve", "--no-explore"],
+        env=child_env(data_dir, STE_MCP_SERVER__TOOL_LISTING="search"),
+        cwd=str(REPO),
+    )
+    async with Client(params) as client:
+        assert [t.name for t in (await client.list_tools()).tools] == ["search_tools", "call_tool"]
+        found = await client.call_tool("search_tools", {"query": "generate a random password"})
+        names = [t["name"] for t in json.loads(found.content[0].text)["tools"]]
+        assert names[0].startswith("Password_Generator_API"), names
+        made = await client.call_tool("call_tool", {"name": names[0], "arguments": {}})
+        assert not made.is_error, made.content[0].text
