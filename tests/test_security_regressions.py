@@ -423,6 +423,27 @@ async def test_minor_header_value_blanks_are_trimmed(client, hostile):
     assert hostile.requests[-1]["headers"]["x-trace"] == "t1"
 
 
+async def test_d4_lone_surrogate_in_a_string_is_an_error_result(hostile_spec_path, hostile):
+    # MCP's JSON parser refuses "\ud800"; Python's json (a model's Action Input) does not
+    tools = Toolset(load_spec(str(hostile_spec_path)))
+    async with UpstreamClient(UpstreamSettings(retries=0)) as upstream:
+        for args in ({"item_id": json.loads('"\\ud800x"')}, {"item_id": "1", "q": json.loads('"a\\udfff"')}):
+            result = await upstream.call(tools.get("get_item"), args, purpose="explore")
+            assert result.is_error and result.error_kind == "validation"
+            assert "not valid Unicode (an unpaired surrogate" in result.text
+    assert hostile.count == 0
+
+
+async def test_minor_a_huge_argument_name_or_value_is_not_echoed_in_full(client, hostile):
+    unknown = await client.call_tool("get_weather", {"city": "Oslo", "x" * 1_000_000: 1})
+    assert unknown.is_error and "unknown argument" in unknown.content[0].text
+    assert "(1,000,000 characters)" in unknown.content[0].text and len(unknown.content[0].text) < 1_000
+    value = await client.call_tool("get_weather", {"city": "Oslo", "days": "y" * 1_000_000})
+    assert value.is_error and "argument 'days'" in value.content[0].text
+    assert len(value.content[0].text) < 2_000
+    assert hostile.count == 0
+
+
 async def test_d4b_over_long_url_is_an_error_result(client, hostile):
     query = await client.call_tool("get_weather", {"city": "A" * 70_000})
     assert query.is_error and "too long" in query.content[0].text

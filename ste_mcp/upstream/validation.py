@@ -14,6 +14,8 @@ from ste_mcp.upstream.tools import Tool
 from ste_mcp.upstream.urls import wire_text
 
 MAX_ERRORS = 3
+MAX_ECHO_CHARS = 200  # of a client's argument name repeated in a message
+MAX_RULE_CHARS = 1_000  # of one rule's message (it quotes the value, and enum lists)
 MAX_JSON_DEPTH = 64  # arguments nested deeper are refused; upstream JSON deeper is passed as text only
 _WIRE_LOCATIONS = ("query", "path", "header", "cookie")
 _JSON_TYPES = {bool: {"boolean"}, int: {"integer", "number"}, float: {"number"}, str: {"string"}}
@@ -30,13 +32,22 @@ def json_depth(value: Any) -> int:
         level = [child for v in containers for child in (v.values() if isinstance(v, dict) else v)]
 
 
-def _non_finite(arguments: dict[str, Any]) -> str | None:
-    """The path of the first NaN / Infinity number in ``arguments`` (JSON has neither), or None."""
+def _not_json(arguments: dict[str, Any]) -> str | None:
+    """A message for the first value JSON and HTTP cannot carry (NaN / Infinity, a lone UTF-16
+    surrogate in a string or key), or None."""
     stack: list[tuple[str, Any]] = list(arguments.items())
     while stack:
         path, value = stack.pop()
+        for text in (path, value) if isinstance(value, str) else (path,):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return f"argument '{_shown(path)}': not valid Unicode (an unpaired surrogate at position {exc.start})"
         if isinstance(value, float) and not math.isfinite(value):
-            return path
+            return (
+                f"argument '{_shown(path)}': NaN and Infinity are not JSON numbers "
+                "(nor is a number too large for a double)"
+            )
         if isinstance(value, dict):
             stack += [(f"{path}.{k}", v) for k, v in value.items()]
         elif isinstance(value, list):
@@ -89,7 +100,14 @@ def _describe(error: ValidationError) -> list[str]:
         missing = [r for r in error.validator_value if r not in error.instance]
         return [f"argument '{'.'.join([*path, m])}': required argument is missing" for m in missing]
     name = ".".join(path) if path else "(arguments)"
-    return [f"argument '{name}': {error.message} (rule: {error.validator})"]
+    return [f"argument '{_shown(name)}': {_shown(error.message, MAX_RULE_CHARS)} (rule: {error.validator})"]
+
+
+def _shown(text: str, limit: int = MAX_ECHO_CHARS) -> str:
+    """``text`` as a message may repeat it: cut to ``limit`` characters, lone surrogates escaped."""
+    if len(text) > limit:
+        text = f"{text[:limit]}… ({len(text):,} characters)"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def validate_arguments(tool: Tool, arguments: Any) -> str | None:
@@ -98,14 +116,16 @@ def validate_arguments(tool: Tool, arguments: Any) -> str | None:
         return f"arguments must be an object, got {type(arguments).__name__}"
     if json_depth(arguments) > MAX_JSON_DEPTH:
         return f"arguments are nested deeper than {MAX_JSON_DEPTH} levels"
-    where = _non_finite(arguments)
-    if where is not None:
-        return f"argument '{where}': NaN and Infinity are not JSON numbers (nor is a number too large for a double)"
+    problem = _not_json(arguments)
+    if problem:
+        return problem
     known = tool.input_schema.get("properties") or {}
     unknown = [k for k in arguments if k not in known]
     if unknown:
         expected = ", ".join(sorted(known)) or "none"
-        return f"argument '{unknown[0]}': unknown argument for tool '{tool.name}' (expected: {expected})"
+        return (
+            f"argument '{_shown(unknown[0])}': unknown argument for tool '{tool.name}' (expected: {expected})"
+        )
     validator = _validator(json.dumps(tool.input_schema, sort_keys=True))
     errors = sorted(validator.iter_errors(arguments), key=lambda e: list(map(str, e.absolute_path)))
     if not errors:
