@@ -131,6 +131,11 @@ class HostileUpstream(Upstream):
             body = "{" + ", ".join(f'"{k}": {v}' for k, v in _encodings(secret).items()) + "}"
             return Response(body, media_type="application/json")
 
+        async def leak_error(request: Request) -> Response:
+            await self._record(request)
+            secret = request.query_params.get("key", "")  # echoed where the short error body is cut
+            return Response("x" * 490 + quote(secret, safe=""), status_code=500, media_type="text/plain")
+
         async def deep(request: Request) -> Response:
             await self._record(request)
             n = int(request.query_params["n"])
@@ -147,6 +152,7 @@ class HostileUpstream(Upstream):
         return [
             *super()._routes(),
             Route("/leak", leak),
+            Route("/leak_error", leak_error),
             Route("/deep", deep),
             Route("/api/redirect", api_redirect),
             Route("/api/echo", api_echo),
@@ -169,6 +175,7 @@ def hostile(_hostile_server: HostileUpstream) -> HostileUpstream:
 def hostile_spec(url: str) -> dict[str, Any]:
     spec = openapi_spec(url)
     spec["paths"]["/leak"] = {"get": {"operationId": "get_leak", "security": [{"leak_key": []}]}}
+    spec["paths"]["/leak_error"] = {"get": {"operationId": "get_leak_error", "security": [{"leak_key": []}]}}
     spec["paths"]["/deep"] = {
         "get": {
             "operationId": "get_deep",
@@ -378,6 +385,14 @@ async def test_d2_echoed_credential_never_reaches_a_client(client, hostile):
     assert not _recoverable(text, SECRET), text
     assert result.structured_content is not None
     assert not _recoverable(json.dumps(result.structured_content), SECRET)
+
+
+async def test_d2_credential_cut_by_the_short_error_body_is_not_half_shown(client, hostile):
+    result = await client.call_tool("get_leak_error", {})
+    assert result.is_error and "HTTP 500" in result.content[0].text
+    text = result.content[0].text
+    assert text.endswith("x" * 10 + REDACTED)  # redacted whole, then cut to 500 characters
+    assert quote(SECRET, safe="")[:8] not in text
 
 
 async def test_d2_echoed_credential_never_reaches_disk(hostile_spec_path, hostile, data_dir, monkeypatch):

@@ -137,20 +137,23 @@ class UpstreamClient:
                 parts.params.append((auth.name, value))
         if purpose == "explore":
             parts.headers[EXPLORER_HEADER] = "1"
+        redactor = _redactor(tuple(sorted(set(secrets)))) if secrets else None
         attempts = 1 + (self.settings.retries if tool.is_idempotent else 0)
         result = ToolResult(is_error=True, error_kind="internal", text="no attempt made")
         for attempt in range(attempts):
             if attempt:
                 await anyio.sleep(BACKOFF_S * 2 ** (attempt - 1))
-            result = await self._attempt(parts, base_url, stats)
+            result = await self._attempt(parts, base_url, stats, redactor)
             retryable = result.error_kind in ("connect", "timeout") or (
                 result.error_kind == "http" and result.status in RETRY_STATUSES
             )
             if not retryable:
                 break
-        return _without_secrets(result, secrets) if secrets else result
+        return result
 
-    async def _attempt(self, parts: RequestParts, base_url: str, stats: dict[str, int]) -> ToolResult:
+    async def _attempt(
+        self, parts: RequestParts, base_url: str, stats: dict[str, int], redactor: Redactor | None
+    ) -> ToolResult:
         assert self._http is not None
         try:
             request = self._http.build_request(
@@ -209,7 +212,7 @@ class UpstreamClient:
                         )
                     request = target
                     continue
-                return await self._read(response)
+                return await self._read(response, redactor)
             except httpx2.TimeoutException:
                 return ToolResult(
                     is_error=True,
@@ -228,7 +231,9 @@ class UpstreamClient:
             is_error=True, error_kind="redirect", text=f"Too many redirects (more than {MAX_REDIRECTS})"
         )
 
-    async def _read(self, response: httpx2.Response) -> ToolResult:
+    async def _read(self, response: httpx2.Response, redactor: Redactor | None) -> ToolResult:
+        """The result of ``response``: an upstream may echo the credential (e.g. in an error message),
+        in any encoding, so it is redacted before the body is cut (a cut could split it)."""
         cap = self.settings.max_response_bytes
         chunks: list[bytes] = []
         size = 0
@@ -239,11 +244,15 @@ class UpstreamClient:
             if size > cap:
                 truncated = True
                 break
-        body = b"".join(chunks)[:cap]
+        body = b"".join(chunks)
         try:
             text = body.decode(response.encoding or "utf-8", errors="replace")
         except LookupError:  # an unknown charset
             text = body.decode("utf-8", errors="replace")
+        if redactor is not None:
+            text = redactor.redact_known(text)
+        if truncated:
+            text = text.encode("utf-8")[:cap].decode("utf-8", errors="ignore")
         content_type = response.headers.get("content-type")
         structured = (
             _json_or_none(text) if not truncated and content_type and "json" in content_type else None
@@ -253,13 +262,15 @@ class UpstreamClient:
             text += f"\n[truncated: the response exceeded {cap} bytes; only the first {cap} bytes are shown]"
         if not 200 <= status < 300:
             short = text[:SHORT_BODY] + ("…" if len(text) > SHORT_BODY else "")
+            reason = response.reason_phrase
+            if redactor is not None:
+                reason = redactor.redact_known(reason)
             return ToolResult(
                 is_error=True,
                 error_kind="http",
                 status=status,
                 content_type=content_type,
-                text=f"Upstream returned HTTP {status} {response.reason_phrase}"
-                + (f": {short}" if short else ""),
+                text=f"Upstream returned HTTP {status} {reason}" + (f": {short}" if short else ""),
             )
         return ToolResult(
             status=status, text=text, content_type=content_type, structured=structured, truncated=truncated
@@ -279,16 +290,6 @@ def _json_or_none(text: str) -> Any:
 @lru_cache(maxsize=64)
 def _redactor(secrets: tuple[str, ...]) -> Redactor:
     return Redactor(secrets)
-
-
-def _without_secrets(result: ToolResult, secrets: list[str]) -> ToolResult:
-    """An upstream may echo the credential (e.g. in an error message), in any encoding: clients never
-    see it."""
-    text = _redactor(tuple(sorted(set(secrets)))).redact_known(result.text)
-    if text == result.text:
-        return result
-    structured = _json_or_none(text) if result.structured is not None and not result.truncated else None
-    return result.model_copy(update={"text": text, "structured": structured})
 
 
 def _too_long(parts: RequestParts, exc: Exception) -> str:
