@@ -459,6 +459,17 @@ async def test_minor_a_huge_argument_name_or_value_is_not_echoed_in_full(client,
     assert hostile.count == 0
 
 
+async def test_minor_a_huge_unknown_tool_name_or_uri_is_not_echoed_in_full(client):
+    from mcp.shared.exceptions import MCPError
+
+    with pytest.raises(MCPError) as tool:
+        await client.call_tool("t" * 1_000_000, {})
+    with pytest.raises(MCPError) as resource:
+        await client.read_resource("ste-mcp://nothing/" + "r" * 1_000_000)
+    assert "Unknown tool" in str(tool.value) and len(str(tool.value)) < 300
+    assert "Unknown resource" in str(resource.value) and len(str(resource.value)) < 300
+
+
 async def test_d4b_over_long_url_is_an_error_result(client, hostile):
     query = await client.call_tool("get_weather", {"city": "A" * 70_000})
     assert query.is_error and "too long" in query.content[0].text

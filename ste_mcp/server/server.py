@@ -133,7 +133,12 @@ async def call_tool(app: App, name: str, arguments: dict[str, Any] | None) -> ty
             return error_result(f"Tool {name} failed inside ste-mcp ({ext.name}): {type(exc).__name__}")
         if result is not None:
             return result
-    raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name!r}")
+    raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {_echo(name)!r}")
+
+
+def _echo(name: str) -> str:
+    """A client-given name as repeated in an error: at most ``MAX_NAME_ECHO`` characters."""
+    return name if len(name) <= MAX_NAME_ECHO else name[:MAX_NAME_ECHO] + "…"
 
 
 async def _call_by_name(app: App, arguments: dict[str, Any]) -> types.CallToolResult:
@@ -151,8 +156,9 @@ async def _call_by_name(app: App, arguments: dict[str, Any]) -> types.CallToolRe
         )
     tool = app.toolset.get(name)
     if tool is None or tool.hidden:
-        shown = name if len(name) <= MAX_NAME_ECHO else name[:MAX_NAME_ECHO] + "…"
-        return error_result(f"No tool named {shown!r} on this server: find tools with {SEARCH_TOOL} first")
+        return error_result(
+            f"No tool named {_echo(name)!r} on this server: find tools with {SEARCH_TOOL} first"
+        )
     return to_call_result(await app.upstream.call(tool, inner))
 
 
@@ -228,7 +234,7 @@ def build_server(app: App) -> ProxyServer:
                 return types.ReadResourceResult(
                     contents=[types.TextResourceContents(uri=uri, text=text, mime_type=mime)]
                 )
-        raise MCPError(types.INVALID_PARAMS, f"Unknown resource: {uri}")
+        raise MCPError(types.INVALID_PARAMS, f"Unknown resource: {_echo(uri)}")
 
     server = ProxyServer(
         SERVER_NAME,
