@@ -5,8 +5,11 @@ teacher (judge + paraphraser); the model test runs the judge role on its own man
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from ste_mcp.memory.descriptions import DescriptionStore
 from ste_mcp.memory.exemplars import ExemplarStore
 from ste_mcp.memory.trials import TrialStore
 
+REPO = Path(__file__).resolve().parents[1]
 TOOLS = ["get_today_date", "Numbers_Translator__Numbers_Translator"]  # toolbox tools without required args
 STUDENT = "packaged:student"
 TEACHER = "packaged:teacher"
@@ -279,3 +283,41 @@ def test_learn_judges_every_pending_trial_not_one_batch(
     assert main([*args, "--tools", TOOLS[0], "--episodes", "5"]) == 0
     assert "judged: 10 trial(s), 10 accepted" in capsys.readouterr().out
     assert TrialStore.open(data_dir / "lancedb").unjudged() == []
+
+
+@contextmanager
+def canned_server() -> Iterator[str]:
+    """scripts/bench/canned_llm.py, a real OpenAI-compatible server that plays the explorer instantly
+    (it echoes the requested model name); yields its base URL."""
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "scripts" / "bench" / "canned_llm.py"), "--latency", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert line.startswith("READY "), line
+        yield line.split()[1]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_learn_as_a_process_with_the_judge_on_an_external_server_of_its_own(data_dir: Path) -> None:
+    with canned_server() as student_url, canned_server() as judge_url:
+        env = {
+            **os.environ,
+            "STE_MCP_EXPLORER__UPSTREAM_RATE_PER_S": "0",
+            "STE_MCP_EXPLORER__NUM_STM_SLOTS": "1",
+            "STE_MCP_LLM__JUDGE__BASE_URL": judge_url,
+            "STE_MCP_LLM__JUDGE__SERVED_MODEL_NAME": "canned-judge",
+        }
+        cmd = [sys.executable, "-m", "ste_mcp", "learn", "--data-dir", str(data_dir)]
+        cmd += ["--llm-url", student_url, "--model", "canned", "--tools", TOOLS[0], "--episodes", "2"]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    trials = TrialStore.open(data_dir / "lancedb").trials()
+    assert len(trials) == 2 and all(t.model == "canned" and t.success for t in trials)
+    # the canned server answers a judge with a request, not a verdict: read as no, from the judge's server
+    assert all(t.verdict["model"] == "canned-judge" and not t.verdict["accepted"] for t in trials)
+    assert "judged: 2 trial(s), 0 accepted" in done.stdout and TOOLS[0] in done.stdout
