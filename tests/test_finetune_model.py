@@ -198,6 +198,52 @@ async def test_managed_vllm_loads_the_promoted_adapter_at_run_time(first_round, 
     assert await serving.sync() == result.adapter.id  # unchanged registry: nothing reloaded
 
 
+@pytest.mark.anyio
+async def test_the_merged_adapter_served_by_the_restarted_vllm_answers_as_the_lora_does(
+    first_round, chat_model, vllm_server, tmp_path: Path
+):
+    """The promoted adapter merged into the base weights, the managed vLLM restarted on that folder:
+    greedy answers equal those of base + runtime LoRA. (Not bit-equal logits: vLLM serves bfloat16 on a
+    CPU with AVX512-BF16, and W + BA rounded once to bfloat16 is not x W + (x A) B rounded per product;
+    the trained and held-out prompts here are far from a tie.)"""
+    from ste_mcp.finetune.merge import MergedModels
+
+    server = vllm_server.managed
+    if server is None:
+        pytest.skip("an external test server (STE_MCP_TEST_LLM_URL) cannot be restarted")
+    registry, result, _, _ = first_round
+    adapter = result.adapter.id
+    folder = registry.path(adapter)
+    trained = [r for r in read_jsonl(folder / "dataset.jsonl") if r["source"] == "new"]
+    rows = [next(r for r in trained if r["tool"] == tool) for tool in ("get_weather", "get_population")]
+    prompts = [r["prompt"] for r in rows] + [read_jsonl(folder / "heldout.jsonl")[0]["prompt"]]
+
+    async def answers(model: str | None) -> list[str]:
+        return [
+            (await chat_model.chat(p, model=model, max_tokens=40, stop=["Observation:"])).text
+            for p in prompts
+        ]
+
+    lora = AdapterServing(chat_model, registry, serve_merged="never")
+    assert await lora.sync() == adapter
+    with_lora = await answers(adapter)
+    learned = parse_react(rows[0]["completion"][0]["content"], TOOL_NAMES)
+    assert parse_react(with_lora[0], TOOL_NAMES) == learned  # the adapter is in use
+    await chat_model.unload_lora(adapter)
+    base_dir, generation = server.model_dir, server.generation
+    merged = AdapterServing(
+        chat_model, registry, serve_merged="always", merged=MergedModels(tmp_path / "merged"), server=server
+    )
+    try:
+        assert await merged.sync() is None  # requests name no adapter: the served model is the learned one
+        assert server.model_dir == tmp_path / "merged" / adapter and server.generation == generation + 1
+        assert await chat_model.list_models() == [vllm_server.model]  # no LoRA loaded, same served name
+        assert await answers(None) == with_lora
+    finally:
+        await asyncio.to_thread(server.switch_model, base_dir)  # the session's other tests expect the base
+    assert server.model_dir == base_dir
+
+
 def test_rows_too_long_for_max_length_are_left_out_not_cut(smollm2_dir: Path, first_round):
     from transformers import AutoTokenizer
 
