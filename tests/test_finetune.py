@@ -470,6 +470,25 @@ def test_train_command_skips_a_round_with_nothing_new(tmp_path: Path, capsys: py
     assert AdapterRegistry(tmp_path / "data" / "adapters").list() == []
 
 
+@pytest.mark.parametrize(
+    ("flag", "mode", "fraction"), [([], "cumulative", 0.1), (["--replay", "0.3"], "fraction", 0.3)]
+)
+def test_train_replays_every_earlier_round_unless_given_a_share(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: list[str], mode: str, fraction: float
+):
+    from ste_mcp.finetune import rounds
+
+    seen = []
+
+    async def fake_round(settings, *, gate, from_scratch):
+        seen.append(settings.finetune)
+        return rounds.RoundResult(status="skipped", reason="scripted")
+
+    monkeypatch.setattr(rounds, "round_from_settings", fake_round)
+    assert main(["train", *flag, "--data-dir", str(tmp_path)]) == 0
+    assert (seen[0].replay, seen[0].replay_fraction) == (mode, fraction)
+
+
 def test_the_gate_prefills_like_the_evaluation():
     from ste_mcp.finetune.gate import PREFIX
     from ste_mcp.llm.protocols import REACT_PREFIX
