@@ -80,7 +80,9 @@ def test_sync_is_incremental_persistent_and_exact(data_dir):
 
 
 def test_duplicate_requests_are_indexed_once_and_capped():
-    docs = tool_docs("t", "A tool.", ["Same  request", "same request", "other"] + [f"r{i}" for i in range(99)])
+    docs = tool_docs(
+        "t", "A tool.", ["Same  request", "same request", "other"] + [f"r{i}" for i in range(99)]
+    )
     texts = [d.text for d in docs if d.kind == "request"]
     assert texts[:2] == ["Same request", "other"]
     assert len(texts) == 64
@@ -105,13 +107,16 @@ def settings_for(data_dir, **server):
 async def test_search_listing_over_the_toolbox(data_dir):
     """Search mode over the real offline toolbox: two tools listed, search finds, call_tool calls."""
     settings = settings_for(data_dir)
-    async with App(settings, features=["ste_mcp.memory.extension:create"]) as app, Client(build_server(app)) as client:
+    async with (
+        App(settings, features=["ste_mcp.memory.extension:create"]) as app,
+        Client(build_server(app)) as client,
+    ):
         listed = [t.name for t in (await client.list_tools()).tools]
         assert listed == ["search_tools", "call_tool"]
         found = await client.call_tool("search_tools", {"query": "what is the date today?", "k": 3})
         assert not found.is_error, found.content[0].text
         tools = json.loads(found.content[0].text)["tools"]
-        assert [t["name"] for t in tools][0] == "get_today_date"
+        assert tools[0]["name"] == "get_today_date"
         assert all("input_schema" in t and t["description"] for t in tools) and len(tools) == 3
         called = await client.call_tool("call_tool", {"name": "get_today_date", "arguments": {}})
         assert not called.is_error, called.content[0].text
@@ -157,7 +162,9 @@ async def test_search_learns_from_approved_exemplars(data_dir):
 
 def test_auto_listing_switches_on_the_number_of_tools(data_dir):
     many = Toolset([make_tool(f"op_{i:04d}", f"Operation number {i}.") for i in range(1000)])
-    settings = load_settings(data_dir=str(data_dir), server={"tool_listing": "auto", "search_listing_above": 40})
+    settings = load_settings(
+        data_dir=str(data_dir), server={"tool_listing": "auto", "search_listing_above": 40}
+    )
     app = App(settings, toolset=many)
     from ste_mcp.memory.extension import MemoryExtension
 
@@ -177,8 +184,8 @@ async def test_search_listing_over_stdio(data_dir):
     """``ste-mcp serve`` as a subprocess in search mode, on its embedded toolbox."""
     params = StdioServerParameters(
         command=STE_MCP,
-        args=["serve", "--no-explore"],
-        env=child_env(data_dir, STE_MCP_SERVER__TOOL_LISTING="search"),
+        args=["serve", "--no-explore", "--tool-listing", "search"],
+        env=child_env(data_dir),
         cwd=str(REPO),
     )
     async with Client(params) as client:

@@ -15,6 +15,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-explore", action="store_true", help="do not explore tools in the background (proxy only)"
     )
+    parser.add_argument(
+        "--tool-listing",
+        choices=["all", "search", "auto"],
+        help="tools/list: every tool, or only search_tools + call_tool; auto (default): search above "
+        "server.search_listing_above tools",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,7 +32,12 @@ def run(args: argparse.Namespace) -> int:
     from ste_mcp.server.transports import http_app, serve_asgi, serve_stdio
     from ste_mcp.upstream.specs import SpecError
 
-    server: dict[str, object] = {"transport": args.transport, "host": args.host, "port": args.port}
+    server: dict[str, object] = {
+        "transport": args.transport,
+        "host": args.host,
+        "port": args.port,
+        "tool_listing": args.tool_listing,
+    }
     if args.no_explore:
         server["explore_in_background"] = False
     settings = settings_from_args(args, server=server)
