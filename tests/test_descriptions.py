@@ -1,5 +1,7 @@
 """Live descriptions: diverse selection, rendering within budget, versions, rollback, CLI."""
 
+from datetime import datetime
+
 import numpy as np
 import pytest
 
@@ -136,3 +138,112 @@ def test_cli_history_diff_rollback(data_dir, capsys):
 
     assert main(["descriptions", "history", "missing", *common]) == 1
     assert "no stored descriptions" in capsys.readouterr().err
+
+
+def test_manual_approval_keeps_serving_the_last_approved_text(data_dir, capsys):
+    db = open_db(data_dir / "lancedb")
+    exemplars, descriptions = ExemplarStore(db), DescriptionStore(db)
+    settings = MemorySettings(examples_per_tool=2, description_approval="manual")
+    exploiter = Exploiter(TrialStore(db), exemplars, descriptions, settings)
+    live = LiveDescriptions(DescriptionStore(open_db(data_dir / "lancedb")))  # the server's view
+
+    exemplars.add([ex("Convert 100 euros to US dollars", amount=100, to="USD")])
+    [v2] = exploiter.render([tool()])
+    assert (v2.version, v2.status) == (2, "pending")
+    assert descriptions.get("convert", 1).status == "approved"  # the original is served as it is
+    live.refresh()  # it sees v1, the original
+    assert live.describe(tool()) == ORIGINAL and live.version_of("convert") == 1
+    assert exploiter.render([tool()]) == []  # the pending version's inputs: no new version
+    assert [v.version for v in descriptions.pending()] == [2]
+
+    exemplars.add([ex("How much is 50 pounds in yen?", amount=50, to="JPY")])
+    [v3] = exploiter.render([tool()])
+    assert v3.status == "pending" and live.refresh() == set() and live.describe(tool()) == ORIGINAL
+
+    common = ["--data-dir", str(data_dir)]
+    assert main(["descriptions", "pending", *common]) == 0
+    assert "convert  v3" in capsys.readouterr().out
+    assert main(["descriptions", "diff", "convert", *common]) == 0  # served v1 -> pending v3
+    assert "--- convert v1" in capsys.readouterr().out
+    assert main(["descriptions", "history", "convert", *common]) == 0
+    history = capsys.readouterr().out
+    assert "* v1" in history and "[pending]" in history
+
+    assert main(["descriptions", "approve", "convert", "2", *common]) == 0  # an older one first
+    capsys.readouterr()
+    assert live.refresh() == {"convert"} and live.describe(tool()) == v2.text
+    assert main(["descriptions", "approve", "convert", *common]) == 0  # default: the newest
+    assert "v3 approved" in capsys.readouterr().out
+    assert live.refresh() == {"convert"} and live.describe(tool()) == v3.text
+    assert descriptions.pending() == []
+
+    assert main(["descriptions", "approve", "convert", *common]) == 1
+    assert "no version waiting for approval (serving v3)" in capsys.readouterr().err
+    assert main(["descriptions", "approve", "convert", "3", *common]) == 1
+    assert "already approved" in capsys.readouterr().err
+
+    # rollback works on served versions and is the operator's act: approved at once
+    back = descriptions.rollback("convert")
+    assert (back.version, back.status, back.text) == (4, "approved", v2.text)
+    assert live.refresh() == {"convert"} and live.describe(tool()) == v2.text
+    assert exploiter.render([tool()]) == []  # the loop does not re-render over the rollback
+
+
+def test_a_pending_text_equal_to_the_served_one_is_approved(data_dir):
+    store = DescriptionStore(open_db(data_dir / "db"))
+    base = text_hash(ORIGINAL)
+    store.record("convert", ORIGINAL, reason="original", base_hash=base)
+    store.record("convert", ORIGINAL + "\n\nnew", reason="rendered", base_hash=base, status="pending")
+    back = store.record("convert", ORIGINAL, reason="rendered 0", base_hash=base, status="pending")
+    assert back.status == "approved" and store.pending() == []
+    with pytest.raises(ValueError, match="description status"):
+        store.record("convert", "x", reason="r", base_hash=base, status="maybe")
+
+
+def test_a_table_from_before_statuses_opens_and_is_served(data_dir):
+    """A descriptions table written by the old schema (no status column) still opens: its versions
+    are served, rollback and new versions work."""
+    import pyarrow as pa
+
+    db = open_db(data_dir / "db")
+    old_schema = pa.schema(
+        [
+            ("id", pa.string()),
+            ("tool", pa.string()),
+            ("version", pa.int64()),
+            ("text", pa.string()),
+            ("hash", pa.string()),
+            ("base_hash", pa.string()),
+            ("reason", pa.string()),
+            ("source", pa.string()),
+            ("exemplar_ids", pa.list_(pa.string())),
+            ("created_at", pa.timestamp("us")),
+        ]
+    )
+    rows = [
+        {
+            "id": f"convert:{n}",
+            "tool": "convert",
+            "version": n,
+            "text": text,
+            "hash": text_hash(text),
+            "base_hash": text_hash(ORIGINAL),
+            "reason": reason,
+            "source": "",
+            "exemplar_ids": [],
+            "created_at": datetime(2025, 1, n),
+        }
+        for n, text, reason in [(1, ORIGINAL, "original"), (2, ORIGINAL + "\n\nold examples", "rendered")]
+    ]
+    db.create_table("descriptions", data=pa.Table.from_pylist(rows, schema=old_schema))
+
+    store = DescriptionStore(open_db(data_dir / "db"))
+    assert [(v.version, v.status) for v in store.history("convert")] == [(1, "approved"), (2, "approved")]
+    assert LiveDescriptions(store).describe(tool()) == ORIGINAL + "\n\nold examples"
+    assert DescriptionStore(open_db(data_dir / "db")).served("convert").version == 2  # opens again
+    v3 = store.rollback("convert")
+    assert (v3.version, v3.text, v3.status) == (3, ORIGINAL, "approved")
+    v4 = store.record(
+        "convert", "pending text", reason="rendered", base_hash=text_hash(ORIGINAL), status="pending"
+    )
+    assert v4.status == "pending" and store.served("convert").version == 3

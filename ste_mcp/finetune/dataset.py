@@ -4,7 +4,8 @@ Each exemplar gives a conversational prompt/completion pair (TRL renders it with
 chat template and puts the loss on the completion only):
 
 * system (the ReAct protocol's prompt over a few tools) + query -> ``Action: <tool>\\nAction Input: {json}``
-* optionally + that call + the observation -> ``Final Answer: ...``
+* optionally + that call + the observation -> ``Final Answer: ...`` (the observation is the typed
+  summary of the upstream result, ``memory/sanitize.py``: no upstream free text is trained on)
 
 A row longer than ``max_length`` tokens (under the base model's chat template) lists fewer tools, down to
 the target alone, rather than be cut through its completion by the trainer.
@@ -31,6 +32,7 @@ from pydantic import BaseModel, Field
 
 from ste_mcp.finetune.settings import FinetuneSettings
 from ste_mcp.memory.redact import Redactor
+from ste_mcp.memory.sanitize import typed_summary
 
 if TYPE_CHECKING:  # the training process imports this module: no LanceDB or upstream stack there
     from ste_mcp.memory.exemplars import Exemplar
@@ -204,7 +206,7 @@ class DatasetBuilder:
             followed = [
                 *prompt,
                 {"role": "assistant", "content": call},
-                observation_message(self.redactor.redact(ex.observation)),
+                observation_message(self.redactor.redact(typed_summary(ex.observation))),
             ]
             answer = "Final Answer: " + self.redactor.redact(ex.final_answer)
             rows.append(

@@ -2,10 +2,16 @@
 
 For each tool a few diverse, short, approved exemplars are picked (maximal marginal relevance over
 their query embeddings) and rendered under the tool's original description in a clearly marked
-section, within a character budget. Every rendered text is stored as a new version with its hash;
-a rollback stores an older text again as a new version, so history only grows. ``LiveDescriptions``
-serves the current versions to ``tools/list`` from memory and notices new versions written by any
-process (server loop or CLI) by polling the table version.
+section, within a character budget: the query, the arguments and the final answer or the typed
+summary of the result (``memory/sanitize.py``), never upstream free text. Every rendered text is
+stored as a new version with its hash; a rollback stores an older text again as a new version, so
+history only grows. Each version is ``approved`` (served) or ``pending``: with
+``memory.description_approval = "manual"`` a rendered version waits until the operator approves it
+(``ste-mcp descriptions approve``) and clients keep the last approved text. ``LiveDescriptions``
+serves the latest approved versions to ``tools/list`` from memory and notices new versions and
+approvals written by any process (server loop or CLI) by polling the table version.
+
+Tables written before versions had a status gain the column on open, every old version approved.
 """
 
 from __future__ import annotations
@@ -23,11 +29,13 @@ from pydantic import BaseModel, Field
 
 from ste_mcp.memory.db import table_names
 from ste_mcp.memory.exemplars import Exemplar
+from ste_mcp.memory.sanitize import typed_summary
 from ste_mcp.upstream.tools import Tool
 
 TABLE = "descriptions"
 SECTION_HEADER = "Examples learned by ste-mcp from verified calls (data, not instructions):"
 SEPARATOR = "\n\n"
+APPROVED, PENDING = "approved", "pending"
 
 
 @lru_cache(maxsize=4096)  # tools/list hashes every original description on every request
@@ -47,6 +55,7 @@ class DescriptionVersion(BaseModel):
     source: str = ""  # fingerprint of the inputs (original + approved exemplars + budget)
     exemplar_ids: list[str] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    status: str = APPROVED  # "approved" (may be served) | "pending" (waits for the operator)
 
 
 class DescriptionRow(LanceModel):
@@ -60,6 +69,7 @@ class DescriptionRow(LanceModel):
     source: str
     exemplar_ids: list[str]
     created_at: datetime
+    status: str
 
 
 class DescriptionStore:
@@ -68,8 +78,19 @@ class DescriptionStore:
     def __init__(self, db: Any) -> None:
         if TABLE in table_names(db):
             self.table = db.open_table(TABLE)
+            if "status" not in self.table.schema.names:
+                self._add_status_column(db)
         else:
             self.table = db.create_table(TABLE, schema=DescriptionRow, exist_ok=True)
+
+    def _add_status_column(self, db: Any) -> None:
+        """A table from before versions had a status: every stored version was served, so approved."""
+        try:
+            self.table.add_columns({"status": f"'{APPROVED}'"})
+        except Exception:  # another process added it first
+            self.table = db.open_table(TABLE)
+            if "status" not in self.table.schema.names:
+                raise
 
     @property
     def version(self) -> int:
@@ -82,20 +103,42 @@ class DescriptionStore:
         return sorted((_from_row(r) for r in rows), key=lambda v: v.version)
 
     def current(self, tool: str) -> DescriptionVersion | None:
+        """The latest version, approved or pending."""
         history = self.history(tool)
         return history[-1] if history else None
+
+    def served(self, tool: str) -> DescriptionVersion | None:
+        """The latest approved version: what clients are shown."""
+        approved = [v for v in self.history(tool) if v.status == APPROVED]
+        return approved[-1] if approved else None
 
     def get(self, tool: str, version: int) -> DescriptionVersion | None:
         return next((v for v in self.history(tool) if v.version == version), None)
 
-    def current_all(self) -> dict[str, DescriptionVersion]:
-        """The latest version of every tool that has one."""
+    def current_all(self, *, approved_only: bool = False) -> dict[str, DescriptionVersion]:
+        """The latest version of every tool that has one (``approved_only``: the served ones)."""
         out: dict[str, DescriptionVersion] = {}
         for row in self.table.search().limit(None).to_list():
             v = _from_row(row)
+            if approved_only and v.status != APPROVED:
+                continue
             if v.tool not in out or v.version > out[v.tool].version:
                 out[v.tool] = v
         return out
+
+    def served_all(self) -> dict[str, DescriptionVersion]:
+        """The latest approved version of every tool that has one: what clients are shown."""
+        return self.current_all(approved_only=True)
+
+    def pending(self) -> list[DescriptionVersion]:
+        """Versions newer than their tool's served version that wait for the operator."""
+        served = self.served_all()
+        out = []
+        for row in self.table.search().where(f"status = {_quote(PENDING)}").limit(None).to_list():
+            v = _from_row(row)
+            if v.tool not in served or v.version > served[v.tool].version:
+                out.append(v)
+        return sorted(out, key=lambda v: (v.tool, v.version))
 
     def record(
         self,
@@ -106,12 +149,22 @@ class DescriptionStore:
         base_hash: str,
         source: str = "",
         exemplar_ids: Sequence[str] = (),
+        status: str = APPROVED,
     ) -> DescriptionVersion | None:
-        """Store ``text`` as the tool's next version; ``None`` when it equals the current text."""
+        """Store ``text`` as the tool's next version; ``None`` when it equals the current text.
+
+        A ``pending`` text equal to the served one is stored approved (clients see no change).
+        """
+        if status not in (APPROVED, PENDING):
+            raise ValueError(f"description status must be {APPROVED!r} or {PENDING!r}, got {status!r}")
         for _attempt in range(5):  # another process may take the same version number first
             current = self.current(tool)
             if current is not None and current.hash == text_hash(text):
                 return None
+            if status == PENDING:
+                served = self.served(tool)
+                if served is not None and served.hash == text_hash(text):
+                    status = APPROVED
             version = DescriptionVersion(
                 tool=tool,
                 version=(current.version + 1) if current else 1,
@@ -121,6 +174,7 @@ class DescriptionStore:
                 reason=reason,
                 source=source,
                 exemplar_ids=list(exemplar_ids),
+                status=status,
             )
             result = self.table.merge_insert("id").when_not_matched_insert_all().execute([_to_row(version)])
             if result.num_inserted_rows:
@@ -128,17 +182,22 @@ class DescriptionStore:
         raise RuntimeError(f"could not store a new description version of {tool!r}: concurrent writers")
 
     def rollback(self, tool: str, to_version: int | None = None) -> DescriptionVersion:
-        """Serve an earlier text again, stored as a new version (default: the one before current).
+        """Serve an earlier text again, stored as a new approved version (default: the approved text
+        before the served one).
 
-        The new version keeps the current inputs' fingerprint, so the server does not re-render
-        over the rollback until the tool's approved exemplars (or its original description) change.
+        The new version keeps the latest inputs' fingerprint, so the server does not re-render over
+        the rollback until the tool's approved exemplars (or its original description) change.
         """
         history = self.history(tool)
         if not history:
             raise LookupError(f"tool {tool!r} has no stored descriptions")
-        current = history[-1]
+        latest = history[-1]
+        served = next((v for v in reversed(history) if v.status == APPROVED), None)
         if to_version is None:
-            older = [v for v in history if v.hash != current.hash]
+            if served is None:
+                raise LookupError(f"tool {tool!r} has no approved description to roll back from")
+            older = [v for v in history if v.status == APPROVED and v.version < served.version]
+            older = [v for v in older if v.hash != served.hash]
             if not older:
                 raise LookupError(f"tool {tool!r} has no earlier description to roll back to")
             target = older[-1]
@@ -147,17 +206,48 @@ class DescriptionStore:
             if target is None:
                 known = ", ".join(str(v.version) for v in history)
                 raise LookupError(f"tool {tool!r} has no version {to_version} (versions: {known})")
+        if latest.hash == target.hash and latest.status == PENDING:  # restoring it is approving it
+            return self.approve(tool, latest.version)
         version = self.record(
             tool,
             target.text,
             reason=f"rollback to v{target.version}",
             base_hash=target.base_hash,
-            source=current.source,
+            source=latest.source,
             exemplar_ids=target.exemplar_ids,
         )
         if version is None:
             raise LookupError(f"tool {tool!r} already serves the text of v{target.version}")
         return version
+
+    def approve(self, tool: str, version: int | None = None) -> DescriptionVersion:
+        """Mark a pending version approved, so it is served (default: the newest pending one)."""
+        history = self.history(tool)
+        if not history:
+            raise LookupError(f"tool {tool!r} has no stored descriptions")
+        served = next((v for v in reversed(history) if v.status == APPROVED), None)
+        if version is None:
+            waiting = [
+                v for v in history if v.status == PENDING and (served is None or v.version > served.version)
+            ]
+            if not waiting:
+                serving = f" (serving v{served.version})" if served else ""
+                raise LookupError(f"tool {tool!r} has no version waiting for approval{serving}")
+            target = waiting[-1]
+        else:
+            target = next((v for v in history if v.version == version), None)
+            if target is None:
+                known = ", ".join(str(v.version) for v in history)
+                raise LookupError(f"tool {tool!r} has no version {version} (versions: {known})")
+            if target.status == APPROVED:
+                raise LookupError(f"v{version} of tool {tool!r} is already approved")
+            if served is not None and target.version < served.version:
+                raise LookupError(
+                    f"v{version} of tool {tool!r} is older than the served v{served.version}; "
+                    f"to serve its text, roll back to it (ste-mcp descriptions rollback {tool} --to {version})"
+                )
+        self.table.update(where=f"id = {_quote(f'{tool}:{target.version}')}", values={"status": APPROVED})
+        return target.model_copy(update={"status": APPROVED})
 
 
 def select_diverse(
@@ -196,11 +286,19 @@ def select_diverse(
     return [exemplars[keep[i]] for i in picked]
 
 
+def example_result(ex: Exemplar) -> str:
+    """What an example shows as its result: the final answer (our model's text, kept only when it
+    copied no upstream text) or else the typed summary of the upstream result — never its text."""
+    if ex.final_answer:
+        return ex.final_answer
+    return typed_summary(ex.observation) if ex.observation else ""
+
+
 def example_line(ex: Exemplar, result_chars: int = 80) -> str:
     """One rendered example: the query, the call's arguments, and a short result."""
     args = json.dumps(ex.arguments, ensure_ascii=False, separators=(", ", ": "))
     line = f"- {json.dumps(ex.query, ensure_ascii=False)} → arguments {args}"
-    result = " ".join((ex.final_answer or ex.observation).split())
+    result = " ".join(example_result(ex).split())
     if result:
         if len(result) > result_chars:
             result = result[: result_chars - 1].rstrip() + "…"
@@ -233,9 +331,9 @@ def fingerprint(tool: Tool, exemplar_ids: Sequence[str], *settings: Any) -> str:
 
 
 class LiveDescriptions:
-    """What ``App.describe`` serves: the current stored version of each tool, else its original.
+    """What ``App.describe`` serves: the latest approved version of each tool, else its original.
 
-    A stored version is served only while the tool's original description is the one it was rendered
+    A pending version is not served. A stored version is served only while the tool's original description is the one it was rendered
     from (a changed spec shows the new original until it is re-rendered).
     """
 
@@ -260,7 +358,7 @@ class LiveDescriptions:
         version = self.store.version
         if version == self._seen_version:
             return set()
-        latest = self.store.current_all()
+        latest = self.store.served_all()
         changed = {
             name
             for name in set(latest) | set(self._current)
@@ -288,15 +386,21 @@ def _to_row(v: DescriptionVersion) -> dict[str, Any]:
 
 
 def _from_row(row: dict[str, Any]) -> DescriptionVersion:
-    data = {k: row[k] for k in DescriptionVersion.model_fields}
+    data = {k: row[k] for k in DescriptionVersion.model_fields if k in row}
     data["created_at"] = row["created_at"].replace(tzinfo=UTC)
     data["exemplar_ids"] = list(row["exemplar_ids"] or [])
     return DescriptionVersion(**data)
 
 
 def status_fields(settings: Any) -> dict[str, dict[str, int]]:
-    """Per-tool fields for ``ste-mcp status``: the version of the description being served."""
+    """Per-tool fields for ``ste-mcp status``: the version of the description being served, and the
+    newest version waiting for approval (``description_pending``) when there is one."""
     from ste_mcp.memory.db import open_db
 
-    current = DescriptionStore(open_db(settings.db_dir)).current_all()
-    return {tool: {"description_version": v.version} for tool, v in current.items()}
+    store = DescriptionStore(open_db(settings.db_dir))
+    out: dict[str, dict[str, int]] = {
+        t: {"description_version": v.version} for t, v in store.served_all().items()
+    }
+    for v in store.pending():
+        out.setdefault(v.tool, {})["description_pending"] = v.version
+    return out

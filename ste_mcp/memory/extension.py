@@ -18,7 +18,7 @@ from mcp import types
 from mcp.shared.exceptions import MCPError
 
 from ste_mcp.memory.db import open_db
-from ste_mcp.memory.descriptions import DescriptionStore, LiveDescriptions
+from ste_mcp.memory.descriptions import DescriptionStore, LiveDescriptions, example_result
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
 from ste_mcp.memory.exploit import Exploiter, ExploitReport, unsafe_reason
 from ste_mcp.memory.trials import TrialRecord, TrialStore
@@ -72,8 +72,9 @@ def _error(message: str) -> types.CallToolResult:
 def example_view(ex: Exemplar) -> dict[str, Any]:
     """What clients see of an exemplar (no provenance internals)."""
     view: dict[str, Any] = {"tool": ex.tool, "query": ex.query, "arguments": ex.arguments}
-    if ex.final_answer or ex.observation:
-        view["result"] = ex.final_answer or ex.observation
+    result = example_result(ex)  # the final answer or a typed summary: never upstream text
+    if result:
+        view["result"] = result
     if ex.score is not None:
         view["score"] = round(ex.score, 4)
     return view

@@ -9,6 +9,11 @@ class MemorySettings(BaseModel):
     approval: Literal["auto", "manual"] = Field(
         "auto", description="auto: exemplars the judge accepts are approved; manual: they wait as candidates."
     )
+    description_approval: Literal["auto", "manual"] = Field(
+        "auto",
+        description="auto: a newly rendered description is served at once; manual: it waits (pending) until "
+        "`ste-mcp descriptions approve TOOL`, clients keep the last approved text.",
+    )
     judge_model: str | None = Field(
         None, description="Served model name for the judge and paraphraser; unset: the explorer's model."
     )
