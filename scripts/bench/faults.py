@@ -81,6 +81,9 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+STARTED: list[Proc] = []  # every child started, so that a failed section leaves none running
+
+
 class Proc:
     """A child process in its own process group, its output in a log file."""
 
@@ -99,6 +102,7 @@ class Proc:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
+        STARTED.append(self)
         return self
 
     def alive(self) -> bool:
@@ -1931,6 +1935,11 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # reported, and the other sections still run
                 results["failed"][name] = "".join(traceback.format_exception(exc))[-3000:]
                 console.print(f"[red]{name} failed:[/red] {results['failed'][name]}")
+            finally:
+                for proc in STARTED:  # a section that failed half-way may have left some
+                    if proc.alive():
+                        proc.kill9()
+                STARTED.clear()
             results["section_seconds"][name] = round(time.monotonic() - t, 1)
             console.print(f"{name}: {round(time.monotonic() - t, 1)} s")
     results["duration_s"] = round(time.monotonic() - started, 1)
