@@ -227,6 +227,7 @@ async def run_pipeline(
     return seen, kept, counts
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_no_payload_text_reaches_descriptions_retrieval_or_training(data_dir):
     texts = [p["text"] for p in PAYLOADS] + HARMLESS
@@ -236,6 +237,7 @@ async def test_no_payload_text_reaches_descriptions_retrieval_or_training(data_d
     assert [p["text"] for p in PAYLOADS if leaked(p["text"], seen)] == []
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_structure_alone_keeps_upstream_text_out(data_dir, monkeypatch):
     """With the exploit's filter switched off (every trial kept), no upstream text reaches an example's
