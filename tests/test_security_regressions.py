@@ -6,6 +6,7 @@ MCP client sessions where a client would see the defect, a real LanceDB store fo
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import html
 import http.server
@@ -25,7 +26,7 @@ import pytest
 import yaml
 from mcp import Client
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
@@ -141,6 +142,20 @@ class HostileUpstream(Upstream):
             n = int(request.query_params["n"])
             return Response(_deep(n), media_type="application/json")
 
+        async def surrogate(request: Request) -> Response:
+            await self._record(request)
+            return Response('{"s": "a\\ud800b", "ok": true}', media_type="application/json")
+
+        async def trickle(request: Request) -> Response:
+            await self._record(request)
+
+            async def body():
+                for _ in range(200):
+                    yield b" "
+                    await asyncio.sleep(0.05)
+
+            return StreamingResponse(body(), media_type="application/json")
+
         async def api_redirect(request: Request) -> Response:
             await self._record(request)
             return RedirectResponse(request.query_params["to"], status_code=302)
@@ -154,6 +169,8 @@ class HostileUpstream(Upstream):
             Route("/leak", leak),
             Route("/leak_error", leak_error),
             Route("/deep", deep),
+            Route("/surrogate", surrogate),
+            Route("/trickle", trickle),
             Route("/api/redirect", api_redirect),
             Route("/api/echo", api_echo),
         ]
@@ -185,6 +202,8 @@ def hostile_spec(url: str) -> dict[str, Any]:
             ],
         }
     }
+    spec["paths"]["/surrogate"] = {"get": {"operationId": "get_surrogate"}}
+    spec["paths"]["/trickle"] = {"get": {"operationId": "get_trickle"}}
     spec["components"]["securitySchemes"] = {
         "leak_key": {"type": "apiKey", "in": "query", "name": "key", "x-env": SECRET_ENV}
     }
@@ -457,6 +476,22 @@ async def test_minor_a_huge_argument_name_or_value_is_not_echoed_in_full(client,
     assert value.is_error and "argument 'days'" in value.content[0].text
     assert len(value.content[0].text) < 2_000
     assert hostile.count == 0
+
+
+async def test_lone_surrogate_from_an_upstream_reaches_the_client_as_text(client):
+    result = await client.call_tool("get_surrogate", {})
+    assert not result.is_error and result.structured_content is None
+    assert "\\ud800" in result.content[0].text  # the body as the upstream wrote it (ASCII escape)
+
+
+async def test_a_trickling_upstream_is_cut_at_the_call_deadline(hostile_spec_path, data_dir, hostile):
+    settings = load_settings(
+        data_dir=str(data_dir), specs=[str(hostile_spec_path)], upstream={"call_timeout_s": 1.0}
+    )
+    async with App(settings, features=[]) as app:
+        result = await app.upstream.call(app.toolset.get("get_trickle"), {})
+    assert result.is_error and result.error_kind == "timeout"
+    assert "within 1 s" in result.text and "upstream.call_timeout_s" in result.text
 
 
 async def test_minor_a_huge_unknown_tool_name_or_uri_is_not_echoed_in_full(client):

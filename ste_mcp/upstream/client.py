@@ -91,8 +91,17 @@ class UpstreamClient:
         stats = self.stats[key]
         stats["calls"] += 1
         started = time.perf_counter()
+        deadline = self.settings.call_timeout_s
         try:
-            result = await self._call(tool, arguments, base_url, purpose, stats)
+            with anyio.fail_after(deadline):
+                result = await self._call(tool, arguments, base_url, purpose, stats)
+        except TimeoutError:
+            result = ToolResult(
+                is_error=True,
+                error_kind="timeout",
+                text=f"{tool.name}: the upstream gave no complete answer within {deadline:g} s "
+                "(upstream.call_timeout_s, retries included)",
+            )
         except Exception as exc:  # a bug must reach the client as an error result, not a protocol error
             log.exception("tool %s: unexpected error", tool.name)
             result = ToolResult(
@@ -278,13 +287,19 @@ class UpstreamClient:
 
 
 def _json_or_none(text: str) -> Any:
-    """Parsed JSON, or None when ``text`` is not JSON or nests deeper than ``MAX_JSON_DEPTH``
-    (such a value could not be serialised back to a client)."""
+    """Parsed JSON, or None when ``text`` is not JSON, nests deeper than ``MAX_JSON_DEPTH`` or holds
+    an unpaired surrogate (such a value could not be serialised back to a client)."""
     try:
         value = json.loads(text)
     except (ValueError, RecursionError):
         return None
-    return value if json_depth(value) <= MAX_JSON_DEPTH else None
+    if json_depth(value) > MAX_JSON_DEPTH:
+        return None
+    try:  # a lone surrogate (JSON "\ud800") cannot be sent on as UTF-8: keep the text only
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
 
 
 @lru_cache(maxsize=64)

@@ -8,6 +8,12 @@ from pydantic import BaseModel, Field, field_validator
 class UpstreamSettings(BaseModel):
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 30.0
+    call_timeout_s: float = Field(
+        90.0,
+        gt=0,
+        description="Deadline for one tool call, retries and a trickling body included (read_timeout_s "
+        "restarts with every byte received).",
+    )
     retries: int = Field(2, description="Retries (with backoff) for idempotent methods only.")
     max_response_bytes: int = Field(1_000_000, description="Larger bodies are truncated with a notice.")
     max_connections: int = 100
