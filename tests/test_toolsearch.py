@@ -195,3 +195,39 @@ async def test_search_listing_over_stdio(data_dir):
         assert names[0].startswith("Password_Generator_API"), names
         made = await client.call_tool("call_tool", {"name": names[0], "arguments": {}})
         assert not made.is_error, made.content[0].text
+
+
+async def test_eval_shown_search_lists_the_index_top_k_and_reports_recall(data_dir):
+    """``--shown search``: each prompt lists the index's top k; a right tool outside it cannot be called."""
+    from ste_mcp.evaluate.bench import load_bench
+    from ste_mcp.evaluate.run import EvalConfig, run_eval
+    from ste_mcp.evaluate.search import bench_tool_index, searcher
+    from ste_mcp.llm.testing import ScriptedModel
+
+    bench = load_bench(REPO / "bench" / "dev")
+    items = bench.items[:6]
+    truth = {it.query: it for it in items}
+    shown: list[list[str]] = []
+
+    def reply(messages, kwargs):
+        item = truth[messages[-1]["content"]]
+        listed = [n for n in bench.tool_names if f"{n}:" in messages[0]["content"]]
+        shown.append(listed)
+        name = item.mcp_name if item.mcp_name in listed else listed[0]
+        return f"Thought: call it\nAction: {name}\nAction Input: {json.dumps(item.arguments)}"
+
+    # a request that names nothing in its tool's description is what makes the index find it
+    leak = [(items[0].mcp_name, items[0].query), ("get_today_date", "what day is it for me now")]
+    index = bench_tool_index(bench, leak, db_dir=data_dir / "index")
+    assert items[0].query not in [h.matched for h in index.search(items[0].query, 50)]  # leak guard
+    config = EvalConfig(shown="search", search_k=3, concurrency=1)
+    model = ScriptedModel([reply], repeat_last=True)
+    result = await run_eval(model, bench, items, config, search=searcher(index))
+    assert all(len(names) == 3 for names in shown)
+    assert set(result.recall) == {"recall@1", "recall@3", "recall@5", "recall@10"}
+    in_top3 = sum(it.mcp_name in [h.tool for h in index.search(it.query, 3)] for it in items)
+    assert result.recall["recall@3"] == round(100 * in_top3 / len(items), 1)
+    assert result.summary.api_match == pytest.approx(100 * in_top3 / len(items), abs=0.1)
+    assert result.summary_json()["search_k"] == 3
+    with pytest.raises(ValueError, match="tool-search index"):
+        await run_eval(model, bench, items, config)

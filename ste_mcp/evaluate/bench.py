@@ -75,7 +75,9 @@ class Bench(BaseModel):
             names = list(self.tool_names)
             random.Random(ALL_SEED).shuffle(names)
             return names
-        raise BenchError(f"unknown --shown {shown!r}: use 'all' or 'candidates'")
+        if shown == "search":
+            raise BenchError("--shown search lists what a tool-search index returns: the eval runner asks it")
+        raise BenchError(f"unknown --shown {shown!r}: use 'all', 'candidates' or 'search'")
 
 
 def _spread(items: Sequence[BenchItem], limit: int) -> list[BenchItem]:

@@ -35,9 +35,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--shown",
-        choices=["all", "candidates"],
+        choices=["all", "candidates", "search"],
         default="candidates",
-        help="tools in the prompt: all 50, or each item's 15 candidates (default, the paper's setting for open models)",
+        help="tools in the prompt: all 50; each item's 15 candidates (default, the paper's setting for open "
+        "models); or search: the top --search-k tools of the learned tool-search index (tool names, "
+        "descriptions and the approved exemplars' requests in the data dir), as search_tools serves them",
+    )
+    parser.add_argument(
+        "--search-k",
+        type=int,
+        default=5,
+        metavar="K",
+        help="tools shown per query with --shown search (default 5)",
     )
     parser.add_argument("--limit", type=int, metavar="N", help="at most N items, spread over the tools")
     parser.add_argument(
@@ -117,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         max_tokens=args.max_tokens,
         k=args.k,
+        search_k=args.search_k,
         adapter=args.adapter,
         concurrency=args.concurrency,
     )
@@ -192,6 +202,7 @@ async def _evaluate(
             model = await stack.enter_async_context(open_model(settings))
         if config.setting == "retrieval":
             retrieve = exemplar_retriever(settings)
+        search = tool_searcher(settings, bench) if config.shown == "search" else None
         if config.setting == "adapter":
             config = config.model_copy(
                 update={"adapter": await load_adapter(model, settings, config.adapter)}
@@ -207,6 +218,7 @@ async def _evaluate(
                 config,
                 describe=describe,
                 retrieve=retrieve,
+                search=search,
                 progress=lambda: progress.advance(task),
             )
 
@@ -226,6 +238,13 @@ async def _resolve_best(
     listed = ", ".join(f"{p} {c:.1f}" for p, c in scores.items())
     print(f"--prompt best: {prompt} (correct % on {entry.get('bench')}, {entry.get('n')} items: {listed})")
     return config.model_copy(update={"prompt": prompt, "prompt_dev": scores})
+
+
+def tool_searcher(settings: Settings, bench: Bench):
+    """``SearchTools`` over the bench's tools and the approved exemplars' requests in the data dir."""
+    from ste_mcp.evaluate.search import approved_requests, bench_tool_index, searcher
+
+    return searcher(bench_tool_index(bench, approved_requests(settings.db_dir)))
 
 
 def exemplar_retriever(settings: Settings):
@@ -272,6 +291,8 @@ def print_summary(result: EvalResult) -> None:
     table.add_section()
     table.add_row("overall", *_metric_cells(s), style="bold")
     Console().print(table)
+    if result.recall:
+        print("tool search: " + ", ".join(f"{k} {v:.1f} %" for k, v in result.recall.items()))
 
 
 def _metric_cells(m: Any) -> list[str]:

@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 from ste_mcp.evaluate.bench import Bench, BenchItem
 from ste_mcp.evaluate.prompts import Prompt, format_demo, protocol_for_prompt, protocol_name
 from ste_mcp.evaluate.score import Summary, score
+from ste_mcp.evaluate.search import SearchTools, recall_at
 from ste_mcp.llm.base import ChatModel, ModelError
 
 Setting = Literal["base", "descriptions", "retrieval", "adapter"]
@@ -52,7 +53,8 @@ Retrieve = Callable[[str, int], Sequence[Demo]]
 
 class EvalConfig(BaseModel):
     setting: Setting = "base"
-    shown: Literal["all", "candidates"] = "candidates"
+    shown: Literal["all", "candidates", "search"] = "candidates"
+    search_k: int = Field(5, ge=1, description="--shown search: tools shown per query (the index's top k)")
     prompt: Prompt = Field("paper", description="the prompt variant (ste_mcp.evaluate.prompts)")
     constrained: bool = Field(
         False, description="constrain text replies with a grammar (not the paper's protocol)"
@@ -78,12 +80,17 @@ class EvalResult(BaseModel):
     predictions: list[dict[str, Any]]
     summary: Summary
     errors: int = 0
+    recall: dict[str, float] | None = Field(
+        None, description="--shown search: recall@k (%) of the right tool in the index's ranking"
+    )
 
     def summary_json(self) -> dict[str, Any]:
         """What summary.json holds: the run's settings, overall metrics and metrics per tool."""
         return {
             "setting": self.config.setting,
             "shown": self.config.shown,
+            "search_k": self.config.search_k if self.config.shown == "search" else None,
+            "recall": self.recall,
             "model": self.model,
             "adapter": self.config.adapter,
             "prompt": self.config.prompt,
@@ -123,9 +130,14 @@ class PromptBuilder:
         config: EvalConfig,
         describe: Describe | None = None,
         retrieve: Retrieve | None = None,
+        search: SearchTools | None = None,
     ) -> None:
         self.bench = bench
         self.config = config
+        if config.shown == "search" and search is None:
+            raise ValueError("--shown search needs a tool-search index to ask")
+        self.search = search
+        self._searched: dict[str, list[str]] = {}
         self.describe = describe if config.setting == "descriptions" else None
         self.retrieve = retrieve if config.setting == "retrieval" else None
         if config.setting == "retrieval" and retrieve is None:
@@ -135,9 +147,28 @@ class PromptBuilder:
         )
         self._test_queries = {_normal(it.query) for it in bench.items}
 
+    def shown_names(self, item: BenchItem) -> list[str]:
+        """The tools this item's prompt lists: the bench's choice, or the search index's top k."""
+        if self.config.shown != "search" or self.search is None:
+            return self.bench.shown_names(item, self.config.shown)
+        if item.id not in self._searched:
+            self._searched[item.id] = self.search(item.query, self.config.search_k)
+        return self._searched[item.id]
+
+    def search_all(self, items: Sequence[BenchItem], depth: int = 10) -> dict[str, float]:
+        """--shown search: ask the index once per item (its top ``depth``), keep the top k to show.
+
+        Returns recall@k (%) of the right tool in those rankings.
+        """
+        assert self.search is not None
+        rankings = [self.search(item.query, max(depth, self.config.search_k)) for item in items]
+        for item, ranked in zip(items, rankings, strict=True):
+            self._searched[item.id] = ranked[: self.config.search_k]
+        return recall_at((it.mcp_name, ranked) for it, ranked in zip(items, rankings, strict=True))
+
     def tools(self, item: BenchItem) -> list[dict[str, Any]]:
         out = []
-        for name in self.bench.shown_names(item, self.config.shown):
+        for name in self.shown_names(item):
             tool = self.bench.tool(name)
             served = self.describe(name) if self.describe else None
             description, parameters = served or (tool.description, tool.parameters)
@@ -174,10 +205,14 @@ async def run_eval(
     *,
     describe: Describe | None = None,
     retrieve: Retrieve | None = None,
+    search: SearchTools | None = None,
     progress: Callable[[], None] | None = None,
 ) -> EvalResult:
     """Ask every item once and score the first calls against all the bench's tools."""
-    builder = PromptBuilder(bench, config, describe, retrieve)
+    builder = PromptBuilder(bench, config, describe, retrieve, search)
+    recall = None
+    if config.shown == "search":  # the index's rankings first, off the requests' event loop
+        recall = await anyio.to_thread.run_sync(builder.search_all, items)
     predictions: list[dict[str, Any] | None] = [None] * len(items)
     limiter = anyio.CapacityLimiter(max(1, config.concurrency))
 
@@ -210,6 +245,7 @@ async def run_eval(
         predictions=preds,
         summary=summary,
         errors=sum(1 for p in preds if "error" in p),
+        recall=recall,
     )
 
 

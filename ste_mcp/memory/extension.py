@@ -1,5 +1,6 @@
-"""The memory feature in the server: live descriptions, ``find_tool_examples``, exemplar resources,
-and the background loop that judges new trials, keeps exemplars and re-renders descriptions.
+"""The memory feature in the server: live descriptions, ``find_tool_examples``, ``search_tools``,
+exemplar resources, and the background loop that judges new trials, keeps exemplars, re-renders
+descriptions and keeps the tool-search index in step with the tools and approved exemplars.
 
 The loop also polls the descriptions table, so versions written by another process (e.g.
 ``ste-mcp descriptions rollback``) are served and announced (``tools/list_changed``) within
@@ -21,8 +22,9 @@ from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import DescriptionStore, LiveDescriptions, example_result
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
 from ste_mcp.memory.exploit import Exploiter, ExploitReport, unsafe_reason
+from ste_mcp.memory.toolsearch import ToolDoc, ToolIndex, tool_docs
 from ste_mcp.memory.trials import TrialRecord, TrialStore
-from ste_mcp.server.extensions import BaseExtension
+from ste_mcp.server.extensions import CALL_TOOL, SEARCH_TOOL, BaseExtension
 
 if TYPE_CHECKING:
     from ste_mcp.app import App
@@ -33,6 +35,7 @@ FIND_TOOL = "find_tool_examples"
 RESOURCE_PREFIX = "ste-mcp://exemplars/"
 MAX_K = 10
 MAX_TASK_CHARS = 2000
+MAX_SEARCH_K = 20
 JUDGE_BATCH_ROUNDS = 8  # trials judged per pass = judge_concurrency x this
 OPTIMIZE_EVERY_WRITES = 100  # exemplar table versions between compactions
 
@@ -55,6 +58,31 @@ _FIND_TOOL_DEF = types.Tool(
             },
         },
         "required": ["task"],
+        "additionalProperties": False,
+    },
+    annotations=types.ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
+)
+
+
+_SEARCH_TOOL_DEF = types.Tool(
+    name=SEARCH_TOOL,
+    description=(
+        "Find the tools for a task: the best matching tools of this server, best first, each with its "
+        "description and input schema (and a similar request it has served). Then call one by name."
+    ),
+    input_schema={
+        "type": "object",
+        "properties": {
+            "query": {"type": "string", "description": "What you want to do, in your own words."},
+            "k": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_SEARCH_K,
+                "default": 5,
+                "description": "How many tools.",
+            },
+        },
+        "required": ["query"],
         "additionalProperties": False,
     },
     annotations=types.ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
@@ -96,6 +124,8 @@ class MemoryExtension(BaseExtension):
             self.trials, self.exemplars, self.descriptions, self.settings, secrets=app.toolset.secret_values()
         )
         self.live = LiveDescriptions(self.descriptions)
+        self.tool_index = ToolIndex(db)
+        self._indexed_version: int | None = None  # exemplar table version the index reflects
         app.describe = self.live.describe
         self.steps = 0  # completed background passes
         self._rendered_version: int | None = None
@@ -104,9 +134,11 @@ class MemoryExtension(BaseExtension):
 
     # ---- tools -------------------------------------------------------------------------------
     def list_tools(self) -> list[types.Tool]:
-        return [_FIND_TOOL_DEF]
+        return [_FIND_TOOL_DEF, _SEARCH_TOOL_DEF]
 
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult | None:
+        if name == SEARCH_TOOL:
+            return await self._search_tools(arguments)
         if name != FIND_TOOL:
             return None
         task, k = arguments.get("task"), arguments.get("k", 3)
@@ -125,6 +157,65 @@ class MemoryExtension(BaseExtension):
             content=[types.TextContent(type="text", text=json.dumps(payload, ensure_ascii=False))],
             structured_content=payload,
         )
+
+    async def _search_tools(self, arguments: dict[str, Any]) -> types.CallToolResult:
+        query, k = arguments.get("query"), arguments.get("k", 5)
+        unknown = set(arguments) - {"query", "k"}
+        if unknown:
+            return _error(f"unknown argument(s) for {SEARCH_TOOL}: {', '.join(sorted(unknown))[:200]}")
+        if not isinstance(query, str) or not query.strip():
+            return _error("argument 'query' is required: a non-empty string describing what you want to do")
+        if len(query) > MAX_TASK_CHARS:
+            return _error(f"argument 'query' is too long ({len(query)} characters; at most {MAX_TASK_CHARS})")
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_SEARCH_K:
+            return _error(f"argument 'k' must be an integer from 1 to {MAX_SEARCH_K}, got {k!r}")
+        payload = await anyio.to_thread.run_sync(self.search_tools, query, k)
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=json.dumps(payload, ensure_ascii=False))],
+            structured_content=payload,
+        )
+
+    def search_tools(self, query: str, k: int) -> dict[str, Any]:
+        """The ``k`` visible tools best matching ``query``, as served now (live descriptions)."""
+        if self._indexed_version is None:
+            self.sync_tool_index()
+        out = []
+        for hit in self.tool_index.search(query, k * 2):
+            tool = self.app.toolset.get(hit.tool)
+            if tool is None or tool.hidden:
+                continue
+            view: dict[str, Any] = {
+                "name": tool.name,
+                "description": self.app.describe(tool),
+                "input_schema": tool.input_schema,
+                "score": hit.score,
+            }
+            if hit.kind == "request":
+                view["similar_request"] = hit.matched
+            out.append(view)
+            if len(out) == k:
+                break
+        return {"tools": out, "call": f"call a tool by its name, or through {CALL_TOOL}(name, arguments)"}
+
+    def sync_tool_index(self) -> None:
+        """Index the visible tools (name, description) and the requests of their approved exemplars."""
+        version = self.exemplars.version
+        requests: dict[str, list[str]] = {}
+        for ex in self.exemplars.approved():
+            if unsafe_reason(ex) is None:
+                requests.setdefault(ex.tool, []).append(ex.query)
+        docs: list[ToolDoc] = []
+        for tool in self.app.toolset.visible():
+            docs += tool_docs(tool.name, tool.description, reversed(requests.get(tool.name, [])))
+        report = self.tool_index.sync(docs)
+        if report.added or report.removed:
+            log.info(
+                "tool search index: %d added, %d removed, %d documents",
+                report.added,
+                report.removed,
+                report.total,
+            )
+        self._indexed_version = version
 
     def find_examples(self, task: str, k: int) -> list[Exemplar]:
         """Nearest approved exemplars of the tools this server shows."""
@@ -198,6 +289,7 @@ class MemoryExtension(BaseExtension):
             await anyio.to_thread.run_sync(self.exploiter.render, self.app.toolset.visible())
             self._rendered_version = version
             await anyio.to_thread.run_sync(self._maintain)
+            await anyio.to_thread.run_sync(self.sync_tool_index)
         changed = await anyio.to_thread.run_sync(self.live.refresh)
         if changed:
             log.info("descriptions changed: %s", ", ".join(sorted(changed)))
