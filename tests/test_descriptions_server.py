@@ -40,10 +40,10 @@ async def app(upstream, data_dir):
     async with App(settings, toolset=toolset, features=["ste_mcp.memory.extension:create"]) as app:
         model = FakeModel()
 
-        async def get_model():
+        async def model_for(role):  # every role (judge, paraphrase) plays the fake
             return model
 
-        app.get_model = get_model
+        app.model_for = model_for
         yield app
 
 
@@ -131,17 +131,17 @@ async def test_judging_waits_for_the_model_without_breaking_the_loop(app, data_d
     trial = await record_trial(
         trials, app.upstream, app.toolset.get("convert_currency"), {"amount": "1"}, QUERY
     )
-    working_get_model = app.get_model
+    working_model_for = app.model_for
 
-    async def unavailable():
+    async def unavailable(role):
         raise ModelUnavailable("cannot open model 'x': connection refused")
 
-    app.get_model = unavailable
+    app.model_for = unavailable
     assert await ext.step() == set()
     assert await ext.step() == set()
     assert trials.get(trial.id).verdict is None
     assert sum("judging postponed" in r.message for r in caplog.records) == 1  # said once, not every pass
 
-    app.get_model = working_get_model
+    app.model_for = working_model_for
     await ext.step()
     assert trials.get(trial.id).verdict["accepted"] is True
