@@ -107,12 +107,17 @@ class LearningLoop:
         return {tool: counts.get(tool, {}).get("approved", 0) for tool in self.tool_names}
 
     async def train(self, *, replay_fraction: float | None = None, from_scratch: bool = False) -> Any:
-        """One fine-tuning round on the approved exemplars (gated); returns the round result."""
+        """One fine-tuning round on the approved exemplars (gated); returns the round result.
+
+        ``replay_fraction``: replay that share of earlier rounds (``finetune.replay = "fraction"``)
+        instead of the configured replay.
+        """
         from ste_mcp.finetune.rounds import round_from_settings
 
         settings = self.settings
         if replay_fraction is not None:
-            finetune = settings.finetune.model_copy(update={"replay_fraction": replay_fraction})
+            update = {"replay": "fraction", "replay_fraction": replay_fraction}
+            finetune = settings.finetune.model_copy(update=update)
             settings = settings.model_copy(update={"finetune": finetune})
         return await round_from_settings(settings, toolset=self.app.toolset, from_scratch=from_scratch)
 
