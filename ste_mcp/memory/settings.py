@@ -15,7 +15,10 @@ class MemorySettings(BaseModel):
         "`ste-mcp descriptions approve TOOL`, clients keep the last approved text.",
     )
     judge_model: str | None = Field(
-        None, description="Served model name for the judge and paraphraser; unset: the explorer's model."
+        None,
+        description="Served model name the judge (and a paraphraser on the same server) asks its server for, "
+        "e.g. a second model on one vLLM; unset: that server's model. A judge on another model or server: "
+        "llm.judge.",
     )
     description_budget_chars: int = Field(
         1200, ge=0, description="Max characters of examples added per tool."
