@@ -375,6 +375,9 @@ async def test_best_prompt_is_measured_once_per_model_and_cached(tmp_path):
     changed = PromptSensitiveModel(dev.items)
     await best_prompt(changed, dev, EvalConfig(max_tokens=64), tmp_path)
     assert len(changed.requests) == 3 * len(dev.items)  # other decoding options: another key
+    listed = PromptSensitiveModel(dev.items)
+    await best_prompt(listed, dev, EvalConfig(shown="search"), tmp_path)
+    assert listed.requests == []  # search runs are measured with the candidates, already cached
 
 
 def test_best_prompt_ties_go_to_strict_then_to_the_paper():
