@@ -92,8 +92,11 @@ def test_query_syntax_from_a_client_is_plain_text(data_dir):
     index = ToolIndex(open_db(data_dir / "db"))
     index.sync([d for name, text in TOOLS.items() for d in tool_docs(name, text)])
     for query in ['weather "Lima" AND (x:y', "calendar* -add ~2 ^3", "'; DROP TABLE tool_search; --", "日付"]:
-        hits = index.search(query, 2)
-        assert len(hits) <= 2
+        for mode in ("vector", "hybrid", "text"):
+            hits = index.search(query, 2, mode=mode)
+            assert len(hits) <= 2
+    for mode in ("vector", "hybrid", "text"):  # each list alone finds a plainly worded tool
+        assert index.search("add days to a date", 1, mode=mode)[0].tool == "calendar_add"
     assert index.search("   ", 3) == []
     assert ToolIndex(open_db(data_dir / "empty")).search("weather", 3) == []
 

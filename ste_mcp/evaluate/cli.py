@@ -244,7 +244,8 @@ def tool_searcher(settings: Settings, bench: Bench):
     """``SearchTools`` over the bench's tools and the approved exemplars' requests in the data dir."""
     from ste_mcp.evaluate.search import approved_requests, bench_tool_index, searcher
 
-    return searcher(bench_tool_index(bench, approved_requests(settings.db_dir)))
+    index = bench_tool_index(bench, approved_requests(settings.db_dir))
+    return searcher(index, settings.memory.tool_search)
 
 
 def exemplar_retriever(settings: Settings):

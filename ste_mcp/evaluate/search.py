@@ -57,9 +57,9 @@ def approved_requests(db_dir: Path | str) -> list[tuple[str, str]]:
     return [(ex.tool, ex.query) for ex in store.approved() if unsafe_reason(ex) is None]
 
 
-def searcher(index: Any) -> SearchTools:
-    """``SearchTools`` over an index (anything with ``search(query, k) -> hits with .tool``)."""
-    return lambda query, k: [hit.tool for hit in index.search(query, k)]
+def searcher(index: Any, mode: str = "vector") -> SearchTools:
+    """``SearchTools`` over an index (anything with ``search(query, k, mode=) -> hits with .tool``)."""
+    return lambda query, k: [hit.tool for hit in index.search(query, k, mode=mode)]
 
 
 def recall_at(shown: Iterable[tuple[str, list[str]]], ks: Iterable[int] = (1, 3, 5, 10)) -> dict[str, float]:

@@ -180,7 +180,7 @@ class MemoryExtension(BaseExtension):
         if self._indexed_version is None:
             self.sync_tool_index()
         out = []
-        for hit in self.tool_index.search(query, k * 2):
+        for hit in self.tool_index.search(query, k * 2, mode=self.settings.tool_search):
             tool = self.app.toolset.get(hit.tool)
             if tool is None or tool.hidden:
                 continue

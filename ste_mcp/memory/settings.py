@@ -35,6 +35,11 @@ class MemorySettings(BaseModel):
     max_observation_chars: int = Field(300, ge=20, description="Observation summary kept in an exemplar.")
     max_answer_chars: int = Field(400, ge=20, description="Final answer kept in an exemplar.")
     max_argument_chars: int = Field(200, ge=8, description="Per string argument value.")
+    tool_search: Literal["vector", "hybrid", "text"] = Field(
+        "vector",
+        description="How search_tools ranks tools: MiniLM vectors, hybrid (RRF of vectors and full text) or "
+        "full text. Chosen on bench/dev (BENCHMARKS, Tool search).",
+    )
     index_min_rows: int = Field(
         5000, ge=1, description="Build the vector index once this many exemplars exist."
     )

@@ -7,11 +7,12 @@ Each tool contributes documents to one LanceDB table:
   query → tool pairs, which is what makes this better than searching descriptions alone: a request
   is phrased the way users ask, a description the way API authors write.
 
-A query is embedded once and asked of both the vector column (cosine) and the full-text index
-(BM25); each list is reduced to tools in order of their best document and the two tool rankings are
-fused with reciprocal rank fusion (RRF, k = ``RRF_K``). ``sync`` makes the table hold exactly the
-documents it is given, embedding only new texts, so a restart or a new exemplar costs little and
-10,000 tools are embedded once.
+A query is asked of the vector column (cosine; ``mode="vector"``, the default chosen on bench/dev),
+of the full-text index (BM25; ``"text"``), or of both (``"hybrid"``); each list is reduced to tools in
+order of their best document, and in hybrid mode the two tool rankings are fused with reciprocal rank
+fusion (RRF, k = ``RRF_K``). ``sync`` makes the table hold exactly the documents it is given,
+embedding only new texts, so a restart or a new exemplar costs little and 10,000 tools are embedded
+once.
 """
 
 from __future__ import annotations
@@ -165,11 +166,11 @@ class ToolIndex:
         self._fts_version = self.table.version
 
     def search(
-        self, query: str, k: int = 5, *, depth: int = DEPTH, mode: SearchMode = "hybrid"
+        self, query: str, k: int = 5, *, depth: int = DEPTH, mode: SearchMode = "vector"
     ) -> list[ToolHit]:
-        """The ``k`` tools best matching ``query``, best first (RRF of vector and full-text ranks).
+        """The ``k`` tools best matching ``query``, best first.
 
-        ``mode`` ``vector`` or ``text`` asks one list only (for measuring what each adds).
+        ``mode``: ``vector`` (MiniLM), ``text`` (full text) or ``hybrid`` (RRF of both rankings).
         """
         query = " ".join(query.split())
         if k <= 0 or not query or self.table.count_rows() == 0:
