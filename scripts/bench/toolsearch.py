@@ -164,7 +164,8 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
                 marker="o",
                 label=f"{r['index']} · {r['mode']}",
             )
-        ax.set_title(f"tool search recall · {bench} ({rows[0]['n'] if rows else 0} queries)")
+        n = next(r["n"] for r in rows if r["bench"] == bench)
+        ax.set_title(f"tool search recall · {bench} ({n} queries)")
         ax.set_xlabel("k (tools shown)")
         ax.set_ylabel("right tool in top k, %")
         ax.set_xticks(KS)
