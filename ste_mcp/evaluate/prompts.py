@@ -16,18 +16,14 @@ so each can be compared with the best zero-shot prompt and built on it. ``best``
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from ste_mcp.llm.base import ChatResponse, Message
 from ste_mcp.llm.protocols import (
     OBSERVATION,
     NativeToolProtocol,
-    Parsed,
     ReActProtocol,
     format_react_call,
-    observation_message,
-    parse_react,
     react_grammar,
 )
 
@@ -51,16 +47,15 @@ def _function(tool: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-class MustCallProtocol:
+class MustCallProtocol(ReActProtocol):
     """The APIs, then an instruction to call exactly one of them (no final answer, no thought).
     ``constrained``: a vLLM grammar holds the reply to one call of a shown tool; ``prefill``: otherwise
-    the reply starts from ``Action:``."""
+    the reply starts from ``Action:``. Replies parse as the paper's ReAct calls do."""
 
     name = "must-call"
 
     def __init__(self, constrained: bool = False, prefill: bool = True) -> None:
-        self.constrained = constrained
-        self.prefill = prefill
+        super().__init__(constrained=constrained, prefill=prefill)
 
     def system_prompt(self, tools: Sequence[Mapping[str, Any]], instructions: str = "") -> str:
         fns = [_function(t) for t in tools]
@@ -84,15 +79,6 @@ class MustCallProtocol:
         elif self.prefill:
             kwargs["prefix"] = MUST_CALL_PREFIX
         return kwargs
-
-    def parse(self, response: ChatResponse, tool_names: Collection[str]) -> Parsed:
-        return parse_react(response.text, tool_names)
-
-    def assistant_message(self, response: ChatResponse) -> Message:
-        return {"role": "assistant", "content": response.text.split(OBSERVATION, 1)[0].rstrip()}
-
-    def observation_message(self, call: Parsed | None, text: str) -> Message:
-        return observation_message(text)
 
 
 def protocol_for_prompt(

@@ -97,6 +97,30 @@ def _error(message: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
 
 
+def _json_result(payload: dict[str, Any]) -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=json.dumps(payload, ensure_ascii=False))],
+        structured_content=payload,
+    )
+
+
+def _text_and_k(
+    tool: str, arguments: dict[str, Any], text_key: str, *, default_k: int, max_k: int
+) -> tuple[str, int] | types.CallToolResult:
+    """A meta-tool's (text, k) arguments, or the error result that says what is wrong with them."""
+    text, k = arguments.get(text_key), arguments.get("k", default_k)
+    unknown = set(arguments) - {text_key, "k"}
+    if unknown:
+        return _error(f"unknown argument(s) for {tool}: {', '.join(sorted(unknown))[:200]}")
+    if not isinstance(text, str) or not text.strip():
+        return _error(f"argument '{text_key}' is required: a non-empty string describing what you want to do")
+    if len(text) > MAX_TASK_CHARS:
+        return _error(f"argument '{text_key}' is too long ({len(text)} characters; at most {MAX_TASK_CHARS})")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= max_k:
+        return _error(f"argument 'k' must be an integer from 1 to {max_k}, got {k!r}")
+    return text, k
+
+
 def example_view(ex: Exemplar) -> dict[str, Any]:
     """What clients see of an exemplar (no provenance internals)."""
     view: dict[str, Any] = {"tool": ex.tool, "query": ex.query, "arguments": ex.arguments}
@@ -137,43 +161,18 @@ class MemoryExtension(BaseExtension):
         return [_FIND_TOOL_DEF, _SEARCH_TOOL_DEF]
 
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult | None:
+        if name == FIND_TOOL:
+            checked = _text_and_k(FIND_TOOL, arguments, "task", default_k=3, max_k=MAX_K)
+            if isinstance(checked, types.CallToolResult):
+                return checked
+            examples = await anyio.to_thread.run_sync(self.find_examples, *checked)
+            return _json_result({"examples": [example_view(ex) for ex in examples]})
         if name == SEARCH_TOOL:
-            return await self._search_tools(arguments)
-        if name != FIND_TOOL:
-            return None
-        task, k = arguments.get("task"), arguments.get("k", 3)
-        unknown = set(arguments) - {"task", "k"}
-        if unknown:
-            return _error(f"unknown argument(s) for {FIND_TOOL}: {', '.join(sorted(unknown))}")
-        if not isinstance(task, str) or not task.strip():
-            return _error("argument 'task' is required: a non-empty string describing what you want to do")
-        if len(task) > MAX_TASK_CHARS:
-            return _error(f"argument 'task' is too long ({len(task)} characters; at most {MAX_TASK_CHARS})")
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-            return _error(f"argument 'k' must be an integer from 1 to {MAX_K}, got {k!r}")
-        examples = await anyio.to_thread.run_sync(self.find_examples, task, k)
-        payload = {"examples": [example_view(ex) for ex in examples]}
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=json.dumps(payload, ensure_ascii=False))],
-            structured_content=payload,
-        )
-
-    async def _search_tools(self, arguments: dict[str, Any]) -> types.CallToolResult:
-        query, k = arguments.get("query"), arguments.get("k", 5)
-        unknown = set(arguments) - {"query", "k"}
-        if unknown:
-            return _error(f"unknown argument(s) for {SEARCH_TOOL}: {', '.join(sorted(unknown))[:200]}")
-        if not isinstance(query, str) or not query.strip():
-            return _error("argument 'query' is required: a non-empty string describing what you want to do")
-        if len(query) > MAX_TASK_CHARS:
-            return _error(f"argument 'query' is too long ({len(query)} characters; at most {MAX_TASK_CHARS})")
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_SEARCH_K:
-            return _error(f"argument 'k' must be an integer from 1 to {MAX_SEARCH_K}, got {k!r}")
-        payload = await anyio.to_thread.run_sync(self.search_tools, query, k)
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=json.dumps(payload, ensure_ascii=False))],
-            structured_content=payload,
-        )
+            checked = _text_and_k(SEARCH_TOOL, arguments, "query", default_k=5, max_k=MAX_SEARCH_K)
+            if isinstance(checked, types.CallToolResult):
+                return checked
+            return _json_result(await anyio.to_thread.run_sync(self.search_tools, *checked))
+        return None
 
     def search_tools(self, query: str, k: int) -> dict[str, Any]:
         """The ``k`` visible tools best matching ``query``, as served now (live descriptions)."""
