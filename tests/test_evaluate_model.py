@@ -8,7 +8,7 @@ import pytest
 
 from ste_mcp.cli import main
 from ste_mcp.evaluate.bench import load_bench
-from ste_mcp.evaluate.run import read_predictions
+from ste_mcp.evaluate.run import bench_schemas, read_predictions
 from ste_mcp.evaluate.score import score
 from ste_mcp.memory import Exemplar, ExemplarStore, open_db
 
@@ -46,9 +46,8 @@ def _check_run(out, ste50_dir) -> dict:
     assert set(summary["per_tool"]) == set(TOOLS)
     for key in ("wellformed", "api_match", "correct"):
         assert 0.0 <= summary[key] <= 100.0
-    rescored = score(predictions, [it.model_dump() for it in items], bench.tool_names).model_dump(
-        exclude={"items"}
-    )
+    truth = [it.model_dump() for it in items]
+    rescored = score(predictions, truth, bench.tool_names, bench_schemas(bench)).model_dump(exclude={"items"})
     assert rescored == {k: summary[k] for k in rescored}
     return summary
 
