@@ -9,17 +9,16 @@ from typing import Any
 HELP = "explore tools with STE (imagine -> trial -> reflect), resuming where the store left off"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_tool_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
+    """``--tools``, ``--episodes`` and ``--allow``: which tools to explore, how far (explore and learn)."""
     parser.add_argument(
         "--tools",
         nargs="+",
         action="extend",
         metavar="TOOL",
-        help="explore only these tools (default: all eligible)",
+        help=f"{verb} only these tools (default: all eligible)",
     )
     parser.add_argument("--episodes", type=int, metavar="N", help="target episodes per tool (default: 15)")
-    parser.add_argument("--slots", type=int, metavar="N", help="trials per episode (default: 3)")
-    parser.add_argument("--concurrency", type=int, metavar="N", help="episodes in flight (default: 8)")
     parser.add_argument(
         "--allow",
         nargs="+",
@@ -27,6 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="TOOL",
         help="opt in non-read-only tools (they get real calls)",
     )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_tool_arguments(parser, "explore")
+    parser.add_argument("--slots", type=int, metavar="N", help="trials per episode (default: 3)")
+    parser.add_argument("--concurrency", type=int, metavar="N", help="episodes in flight (default: 8)")
     parser.add_argument("--max-calls", type=int, metavar="N", help="global budget of upstream calls")
     parser.add_argument("--max-tokens-total", type=int, metavar="N", help="global budget of model tokens")
     group = parser.add_mutually_exclusive_group()

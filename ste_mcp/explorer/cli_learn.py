@@ -33,21 +33,9 @@ TRAIN_LOG = "learn-train.log"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--tools",
-        nargs="+",
-        action="extend",
-        metavar="TOOL",
-        help="learn only these tools (default: all eligible)",
-    )
-    parser.add_argument("--episodes", type=int, metavar="N", help="target episodes per tool (default: 15)")
-    parser.add_argument(
-        "--allow",
-        nargs="+",
-        action="extend",
-        metavar="TOOL",
-        help="opt in non-read-only tools (they get real calls)",
-    )
+    from ste_mcp.explorer.cli_explore import add_tool_arguments
+
+    add_tool_arguments(parser, "learn")
     parser.add_argument(
         "--train", action="store_true", help="then run one fine-tuning round on the approved exemplars"
     )
