@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 
 from ste_mcp.memory.db import table_names
 from ste_mcp.memory.embeddings import DIM, Embedder, get_embedder
+from ste_mcp.memory.requests import normalise
 
 TABLE = "exemplars"
 Status = Literal["candidate", "approved", "rejected"]
@@ -221,6 +222,20 @@ class ExemplarStore:
                 break
         return out
 
+    def near_duplicate(self, exemplar: Exemplar, min_similarity: float) -> Exemplar | None:
+        """A stored exemplar of the same tool (any status, paraphrases included) that ``exemplar``
+        repeats: the same words, or a query at least ``min_similarity`` similar with the same
+        arguments. A rejected one counts too: a repeat should not slip past the operator's veto."""
+        same_words = normalise(exemplar.query)
+        for other in self.search(exemplar.query, k=5, tool=exemplar.tool, status=None, distinct=False):
+            if other.id == exemplar.id:
+                continue
+            if normalise(other.query) == same_words:
+                return other
+            if (other.score or 0.0) >= min_similarity and other.arguments == exemplar.arguments:
+                return other
+        return None
+
     def counts(self) -> dict[str, dict[str, int]]:
         """Per tool: number of exemplars by status (originals and paraphrases together)."""
         table = self.table.search().select(["tool", "status"]).limit(None).to_arrow()
@@ -324,9 +339,9 @@ def _from_row(row: dict[str, Any]) -> Exemplar:
 
 def status_fields(settings: Any) -> dict[str, dict[str, int]]:
     """Per-tool fields for ``ste-mcp status``: exemplars approved / candidate / rejected."""
-    from ste_mcp.memory.db import open_db
+    from ste_mcp.memory.db import Memory
 
-    counts = ExemplarStore(open_db(settings.db_dir)).counts()
+    counts = Memory.open(settings).exemplars.counts()
     return {
         tool: {
             "exemplars": c["approved"],

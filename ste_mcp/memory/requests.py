@@ -1,0 +1,75 @@
+"""What makes an imagined request worth keeping as a demonstration.
+
+A demonstration teaches a client to map a user's words to a tool. A request that names the tool
+("… using the VehicleControlAPI_gallon_to_liter tool?") or talks about tools instead of asking for a
+result ("Create a tool that …", "What specific task do you want to automate?") teaches nothing about
+choosing it, and a request that repeats one already stored adds weight without information. The
+explorer asks for another request when one of these is imagined (``explorer/episode.py``), and the
+exploiter refuses to store what still gets through (``memory/exploit.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+__all__ = ["normalise", "request_problem"]
+
+# An identifier as code writes it: snake_case, a dotted/dashed path, or CamelCase with two humps.
+_IDENTIFIER = re.compile(
+    r"[A-Za-z][A-Za-z0-9]*(?:(?:__?|[.-])[A-Za-z0-9]+)+|[a-z]*[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*"
+)
+_PART = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+
+# Requests about tools rather than for a result. Each rule names what it caught.
+_META_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (reason, re.compile(pattern, re.IGNORECASE))
+    for reason, pattern in (
+        (
+            "asks for a tool to be built",
+            r"\b(create|build|write|design|develop|implement|make)\s+(me\s+)?(a|an|the|some)?\s*"
+            r"(new\s+|simple\s+|custom\s+)?(tool|function|api|endpoint|script|program|plugin)s?\b",
+        ),
+        ("asks the user back", r"\b(what|which)\b[^?]{0,60}\b(do|would)\s+you\s+(want|like|need)\b"),
+        ("talks about the tool", r"\b(this|that|the|your)\s+(tool|plugin)\b"),
+        ("talks about the tool", r"\b(this|that|your)\s+(api|function|endpoint)\b"),
+        ("talks about the tool", r"\bhow\s+(can|do|should|would)\s+(i|we|you)\s+use\s+(it|this|that)\b"),
+        (
+            "talks about the tool",
+            r"\b(using|use|call|calling|invoke|via)\s+the\s+[\w.-]+\s+(api|tool|endpoint)\b",
+        ),
+    )
+)
+
+
+def name_parts(name: str) -> set[str]:
+    """The lower-case words of an identifier: ``VehicleControlAPI_gallon_to_liter`` → vehicle, control,
+    api, gallon, to, liter."""
+    return {p.lower() for p in _PART.findall(name)}
+
+
+def normalise(text: str) -> str:
+    """A request as compared for duplicates: lower case, words only."""
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def request_problem(query: str, tool: str, *, other_tools: Iterable[str] = ()) -> str | None:
+    """Why ``query`` should not become a demonstration for ``tool``, or ``None``.
+
+    Refused: the tool's (or another served tool's) name as an identifier, a code-style identifier that
+    shares two or more words with the tool's name, and requests about tools instead of for a result.
+    """
+    lowered = query.lower()
+    for name in (tool, *other_tools):
+        if len(name) >= 4 and re.search(rf"(?<![\w]){re.escape(name.lower())}(?![\w])", lowered):
+            return f"names the tool {name!r}"
+    wanted = name_parts(tool) - {"get", "to", "the", "of", "by", "a", "api"}
+    for identifier in _IDENTIFIER.findall(query):
+        shared = name_parts(identifier) & wanted
+        if len(shared) >= 2 or (len(wanted) == 1 and shared):
+            return f"names the tool by an identifier: {identifier[:60]!r}"
+    for reason, pattern in _META_RULES:
+        match = pattern.search(query)
+        if match is not None:
+            return f"{reason}: {match.group(0)[:60]!r}"
+    return None
