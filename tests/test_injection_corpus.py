@@ -30,9 +30,9 @@ from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import DescriptionStore
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
 from ste_mcp.memory.exploit import Exploiter
-from ste_mcp.memory.sanitize import MAX_COPIED_WORDS, _fold, copied_span_reason, injection_reason
 from ste_mcp.memory.settings import MemorySettings
 from ste_mcp.memory.trials import TrialRecord, TrialStore, Turn
+from ste_mcp.safety.sanitize import MAX_COPIED_WORDS, _fold, copied_span_reason, injection_reason
 from ste_mcp.server.server import build_server
 from ste_mcp.upstream.client import UpstreamClient
 from ste_mcp.upstream.specs import Toolset

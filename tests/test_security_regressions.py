@@ -36,8 +36,8 @@ from ste_mcp.explorer.episode import ExploreContext, run_episode
 from ste_mcp.explorer.settings import ExplorerSettings
 from ste_mcp.llm.protocols import ReActProtocol
 from ste_mcp.llm.testing import ScriptedModel
-from ste_mcp.memory.redact import REDACTED, Redactor
 from ste_mcp.memory.trials import TrialStore
+from ste_mcp.safety.redact import REDACTED, Redactor
 from ste_mcp.server.server import build_server
 from ste_mcp.server.transports import check_token, http_app
 from ste_mcp.upstream.client import UpstreamClient

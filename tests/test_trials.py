@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ste_mcp.memory.redact import REDACTED, Redactor
 from ste_mcp.memory.trials import TrialRecord, TrialStore, Turn
+from ste_mcp.safety.redact import REDACTED, Redactor
 
 SECRET = "s3cr3t-Planted-Value-42"
 

@@ -23,8 +23,8 @@ from ste_mcp.explorer.budget import Budget, BudgetExhausted, PauseGate, RateLimi
 from ste_mcp.explorer.settings import ExplorerSettings
 from ste_mcp.llm.base import ChatModel, ChatResponse, ContextTooLong, Message
 from ste_mcp.llm.protocols import FinalAnswer, ParsedCall, ParseError, tool_def
-from ste_mcp.memory.redact import Redactor
 from ste_mcp.memory.trials import TrialRecord, TrialStore, Turn
+from ste_mcp.safety.redact import Redactor
 from ste_mcp.upstream.tools import Tool, ToolResult
 
 

@@ -17,8 +17,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ste_mcp.llm.base import ChatModel, Message
-from ste_mcp.memory.sanitize import clean_text
 from ste_mcp.memory.trials import TrialRecord
+from ste_mcp.safety.sanitize import clean_text
 
 QUESTIONS = {
     "informative": "Is the final answer informative for the query, giving the user what they asked for? "

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from ste_mcp.llm.base import ChatModel
-from ste_mcp.memory.sanitize import clean_text, injection_reason
+from ste_mcp.safety.sanitize import clean_text, injection_reason
 
 MAX_PARAPHRASES = 6
 

@@ -26,8 +26,8 @@ from ste_mcp.explorer.budget import Budget, BudgetExhausted, PauseGate, RateLimi
 from ste_mcp.explorer.episode import ExploreContext, ToolCaller, run_episode
 from ste_mcp.explorer.settings import ExplorerSettings
 from ste_mcp.llm.base import ChatModel, ContextTooLong, ModelError
-from ste_mcp.memory.redact import Redactor
 from ste_mcp.memory.trials import TrialRecord, TrialStore
+from ste_mcp.safety.redact import Redactor
 from ste_mcp.upstream.tools import Tool
 
 if TYPE_CHECKING:

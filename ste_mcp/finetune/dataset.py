@@ -5,7 +5,7 @@ chat template and puts the loss on the completion only):
 
 * system (the ReAct protocol's prompt over a few tools) + query -> ``Action: <tool>\\nAction Input: {json}``
 * optionally + that call + the observation -> ``Final Answer: ...`` (the observation is the typed
-  summary of the upstream result, ``memory/sanitize.py``: no upstream free text is trained on)
+  summary of the upstream result, ``safety/sanitize.py``: no upstream free text is trained on)
 
 A row longer than ``max_length`` tokens (under the base model's chat template) lists fewer tools, down to
 the target alone, rather than be cut through its completion by the trainer.
@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from ste_mcp.finetune.settings import FinetuneSettings
-from ste_mcp.memory.redact import Redactor
-from ste_mcp.memory.sanitize import typed_summary
+from ste_mcp.safety.redact import Redactor
+from ste_mcp.safety.sanitize import typed_summary
 
 if TYPE_CHECKING:  # the training process imports this module: no LanceDB or upstream stack there
     from ste_mcp.memory.exemplars import Exemplar

@@ -1,4 +1,4 @@
-"""Memory: trials, exemplars and live descriptions in LanceDB, and the safety layer for upstream text.
+"""Memory: trials, exemplars and live descriptions in LanceDB (safety code lives in ``ste_mcp.safety``).
 
 Public names are imported lazily (``from ste_mcp.memory import ExemplarStore``) so that reading
 settings does not load LanceDB or the embedding model.
@@ -20,15 +20,11 @@ _EXPORTS = {
     "LiveDescriptions": "ste_mcp.memory.descriptions",
     "render_description": "ste_mcp.memory.descriptions",
     "select_diverse": "ste_mcp.memory.descriptions",
-    "clean_text": "ste_mcp.memory.sanitize",
-    "injection_reason": "ste_mcp.memory.sanitize",
     "Exploiter": "ste_mcp.memory.exploit",
     "MemorySettings": "ste_mcp.memory.settings",
     "TrialStore": "ste_mcp.memory.trials",
     "TrialRecord": "ste_mcp.memory.trials",
     "Turn": "ste_mcp.memory.trials",
-    "Redactor": "ste_mcp.memory.redact",
-    "redact": "ste_mcp.memory.redact",
 }
 
 __all__ = sorted(_EXPORTS)

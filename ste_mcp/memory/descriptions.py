@@ -3,7 +3,7 @@
 For each tool a few diverse, short, approved exemplars are picked (maximal marginal relevance over
 their query embeddings) and rendered under the tool's original description in a clearly marked
 section, within a character budget: the query, the arguments and the final answer or the typed
-summary of the result (``memory/sanitize.py``), never upstream free text. Every rendered text is
+summary of the result (``safety/sanitize.py``), never upstream free text. Every rendered text is
 stored as a new version with its hash; a rollback stores an older text again as a new version, so
 history only grows. Each version is ``approved`` (served) or ``pending``: with
 ``memory.description_approval = "manual"`` a rendered version waits until the operator approves it
@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 
 from ste_mcp.memory.db import table_names
 from ste_mcp.memory.exemplars import Exemplar
-from ste_mcp.memory.sanitize import typed_summary
+from ste_mcp.safety.sanitize import typed_summary
 from ste_mcp.upstream.tools import Tool
 
 TABLE = "descriptions"

@@ -2,7 +2,7 @@
 
 A trial's id is deterministic (``tool:episode:slot``) and records are inserted only when absent, so a
 process killed at any point and restarted never duplicates a trial; episode progress per tool is derived
-from the store. Everything is redacted (``memory/redact.py``) before it is written.
+from the store. Everything is redacted (``safety/redact.py``) before it is written.
 
 The judge reads ``unjudged()`` and writes ``set_verdict()``; the explorer reads ``ltm()`` and
 ``episode_progress()``; status reads ``stats()``.
@@ -22,7 +22,7 @@ import pyarrow as pa
 from pydantic import BaseModel, Field
 
 from ste_mcp.memory.db import open_db
-from ste_mcp.memory.redact import Redactor
+from ste_mcp.safety.redact import Redactor
 
 TABLE = "trials"
 TrialStatus = Literal["answered", "turns_exhausted", "stopped"]

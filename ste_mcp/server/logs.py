@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
 
-from ste_mcp.memory.redact import Redactor
+from ste_mcp.safety.redact import Redactor
 
 LOG_FILE = "ste-mcp.log"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import anyio
 import httpx2
 
-from ste_mcp.memory.redact import Redactor
+from ste_mcp.safety.redact import Redactor
 from ste_mcp.upstream.settings import UpstreamSettings
 from ste_mcp.upstream.tools import Tool, ToolResult
 from ste_mcp.upstream.urls import (
