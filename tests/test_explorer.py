@@ -539,3 +539,17 @@ async def test_a_request_already_tried_is_asked_again_once(tools, client, store,
     assert [r.query for r in records] == ["Weather in Oslo?", "Weather in Rome?"]
     assert model.calls[5]["messages"][-1]["content"] == prompts.IMAGINE_DIFFERENT
     assert [r["query_params"] for r in upstream.requests] == [[("city", "Oslo")], [("city", "Rome")]]
+
+
+async def test_a_request_that_names_the_tool_is_asked_again_in_a_users_words(tools, client, store) -> None:
+    model = scripted(
+        ['{"request": "Use the get_weather tool for Oslo"}', '{"request": "Will it rain in Oslo tomorrow?"}']
+    )
+    query = await imagine(context(model, client, store), tools["get_weather"], [], first=True)
+    assert query == "Will it rain in Oslo tomorrow?"
+    assert model.calls[1]["messages"][-1]["content"] == prompts.IMAGINE_NATURAL
+    # a retry that names the tool again is not preferred over the first request
+    model = scripted(['{"request": "Call get_weather for Rome"}', '{"request": "get_weather please"}'])
+    assert await imagine(context(model, client, store), tools["get_weather"], [], first=True) == (
+        "Call get_weather for Rome"
+    )

@@ -23,6 +23,7 @@ from ste_mcp.explorer.budget import Budget, BudgetExhausted, PauseGate, RateLimi
 from ste_mcp.explorer.settings import ExplorerSettings
 from ste_mcp.llm.base import ChatModel, ChatResponse, ContextTooLong, Message
 from ste_mcp.llm.protocols import FinalAnswer, ParsedCall, ParseError, tool_def
+from ste_mcp.memory.requests import request_problem
 from ste_mcp.memory.trials import TrialRecord, TrialStore, Turn
 from ste_mcp.safety.redact import Redactor
 from ste_mcp.upstream.tools import Tool, ToolResult
@@ -149,8 +150,10 @@ async def imagine(
 ) -> str:
     """Ask for a new user query (appending to ``messages``). The first one of an episode carries the LTM.
 
-    One corrective retry when the reply holds no request, or repeats one already tried with this tool
-    (a small model copies its last request; the repeat is kept if the retry repeats too).
+    One corrective retry when the reply holds no request, repeats one already tried with this tool
+    (a small model copies its last request; the repeat is kept if the retry repeats too), or names the
+    tool / talks about tools (``memory/requests.py``; kept if the retry does too: the trial still
+    teaches the explorer, but the exploiter will not make it a demonstration).
     """
     usage = usage or _Usage()
     ltm = await anyio.to_thread.run_sync(ctx.store.ltm, tool.name)
@@ -164,6 +167,10 @@ async def imagine(
     elif _same_text(query) in {_same_text(q) for q, _ in ltm}:
         retry = await _ask_request(ctx, tool, messages, prompts.IMAGINE_DIFFERENT, usage)
         query = ctx.redactor.redact(retry) or query
+    elif request_problem(query, tool.name) is not None:  # it would teach nothing about choosing the tool
+        retry = ctx.redactor.redact(await _ask_request(ctx, tool, messages, prompts.IMAGINE_NATURAL, usage))
+        if retry and request_problem(retry, tool.name) is None:
+            query = retry
     return query or prompts.NO_QUERY
 
 

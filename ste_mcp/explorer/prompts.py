@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-PROMPT_VERSION = "ste-explore-3"
+PROMPT_VERSION = "ste-explore-4"
 
 EXPLORER_INSTRUCTIONS = """\
 You are practising how to use a tool. You will invent realistic requests a user might make, \
@@ -36,6 +36,11 @@ Reply with the request only, on one line. Do not answer it yet."""
 IMAGINE_RETRY = "Reply with one user request only, on a single line, without answering it."
 IMAGINE_DIFFERENT = (
     "That request was already tried. Invent a different one: other values or another kind of use."
+)
+IMAGINE_NATURAL = (
+    "Write that request again as a user who has never seen the tool would: ask for the result you want "
+    "in your own words, with concrete values, without naming the tool or talking about tools, APIs or "
+    "functions."
 )
 # the request comes back in one JSON field (constrained decoding): a small model otherwise often writes
 # it in the ReAct format of the system prompt, or answers it (prompt development: docs/BENCHMARKS.md)
