@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "train": "ste_mcp.finetune.cli_train",
     "adapters": "ste_mcp.finetune.cli_adapters",
     "eval": "ste_mcp.evaluate.cli",
+    "ui": "ste_mcp.ui.cli_ui",
 }
 
 

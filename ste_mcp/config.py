@@ -23,6 +23,7 @@ from ste_mcp.finetune.settings import FinetuneSettings
 from ste_mcp.llm.settings import LLMSettings
 from ste_mcp.memory.settings import MemorySettings
 from ste_mcp.server.settings import ServerSettings
+from ste_mcp.ui.settings import UISettings
 from ste_mcp.upstream.settings import UpstreamSettings
 
 
@@ -58,6 +59,7 @@ class Settings(BaseSettings):
     explorer: ExplorerSettings = Field(default_factory=ExplorerSettings)
     memory: MemorySettings = Field(default_factory=MemorySettings)
     finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
+    ui: UISettings = Field(default_factory=UISettings)
 
     @field_validator("data_dir")
     @classmethod

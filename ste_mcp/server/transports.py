@@ -101,7 +101,10 @@ class OriginCheck:
 
 
 def http_app(app: App, *, host: str, port: int) -> Any:
-    """The Starlette app serving MCP at ``/mcp``; raises ConfigError when a token is needed but unset."""
+    """The Starlette app serving MCP at ``/mcp`` (and the dashboard at ``/ui``); raises ConfigError when
+    a token is needed but unset."""
+    from ste_mcp.ui.routes import ui_routes
+
     settings = app.settings.server
     token = os.environ.get(settings.auth_token_env) or None
     if token is not None:
@@ -127,7 +130,11 @@ def http_app(app: App, *, host: str, port: int) -> Any:
     )
     server = build_server(app)
     starlette_app = server.streamable_http_app(
-        streamable_http_path=MCP_PATH, transport_security=security, host=host, **auth_kwargs
+        streamable_http_path=MCP_PATH,
+        transport_security=security,
+        host=host,
+        custom_starlette_routes=ui_routes(app.settings, token=token, security=security),  # /ui
+        **auth_kwargs,
     )
     return OriginCheck(starlette_app, allowed_origins)
 
