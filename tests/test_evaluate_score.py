@@ -6,8 +6,14 @@ import json
 
 import pytest
 
-from ste_mcp.evaluate import score, score_outputs, score_prediction
-from ste_mcp.evaluate.score import parse_react, resolve_name, same_value
+from ste_mcp.evaluate.score import (
+    parse_react,
+    resolve_name,
+    same_value,
+    score,
+    score_outputs,
+    score_prediction,
+)
 
 TOOLS = ["add_date", "get_weather_today", "Numbers__Get_math_fact", "search_general"]
 ADD_DATE = {

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from ste_mcp.explorer.judge import judge, judge_messages, parse_verdict
-from ste_mcp.explorer.paraphrase import clean_paraphrases
+from ste_mcp.memory.judge import judge, judge_messages, parse_verdict
+from ste_mcp.memory.paraphrase import clean_paraphrases
 from ste_mcp.memory.trials import TrialRecord, Turn
 
 YES = {"answer": "yes", "reason": "fine"}
@@ -80,7 +80,7 @@ def test_paraphrases_parsed_deduplicated_and_checked():
 
 
 def test_the_judge_gives_its_reason_before_its_answer():
-    from ste_mcp.explorer.judge import VERDICT_SCHEMA, judge_messages  # noqa: F401
+    from ste_mcp.memory.judge import VERDICT_SCHEMA, judge_messages  # noqa: F401
 
     for question in VERDICT_SCHEMA["properties"].values():
         assert list(question["properties"]) == ["reason", "answer"]  # decoding follows this order

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from ste_mcp.explorer.judge import judge
-from ste_mcp.explorer.paraphrase import paraphrase
 from ste_mcp.memory.exploit import Exploiter
+from ste_mcp.memory.judge import judge
+from ste_mcp.memory.paraphrase import paraphrase
 from ste_mcp.memory.settings import MemorySettings
 from ste_mcp.upstream.client import UpstreamClient
 from tests.test_exemplars_pipeline import TestUpstream, record_trial, stores

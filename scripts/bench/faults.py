@@ -498,7 +498,7 @@ def judge_app(forward: str) -> Any:
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from ste_mcp.explorer.judge import QUESTIONS, SYSTEM
+    from ste_mcp.memory.judge import QUESTIONS, SYSTEM
 
     http = httpx.AsyncClient(timeout=60)
     verdict = json.dumps({q: {"reason": "It matches the tool output.", "answer": "yes"} for q in QUESTIONS})
