@@ -167,9 +167,10 @@ async def imagine(
     elif _same_text(query) in {_same_text(q) for q, _ in ltm}:
         retry = await _ask_request(ctx, tool, messages, prompts.IMAGINE_DIFFERENT, usage)
         query = ctx.redactor.redact(retry) or query
-    elif request_problem(query, tool.name) is not None:  # it would teach nothing about choosing the tool
+    elif request_problem(query, tool.name, description=tool.description) is not None:
+        # it would teach nothing about choosing the tool: once more, in a user's words
         retry = ctx.redactor.redact(await _ask_request(ctx, tool, messages, prompts.IMAGINE_NATURAL, usage))
-        if retry and request_problem(retry, tool.name) is None:
+        if retry and request_problem(retry, tool.name, description=tool.description) is None:
             query = retry
     return query or prompts.NO_QUERY
 

@@ -53,11 +53,14 @@ def normalise(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
-def request_problem(query: str, tool: str, *, other_tools: Iterable[str] = ()) -> str | None:
+def request_problem(
+    query: str, tool: str, *, other_tools: Iterable[str] = (), description: str = ""
+) -> str | None:
     """Why ``query`` should not become a demonstration for ``tool``, or ``None``.
 
     Refused: the tool's (or another served tool's) name as an identifier, a code-style identifier that
-    shares two or more words with the tool's name, and requests about tools instead of for a result.
+    shares two or more words with the tool's name, requests about tools instead of for a result, and
+    requests that copy ``COPIED_WORDS`` or more consecutive words of the tool's ``description``.
     """
     lowered = query.lower()
     for name in (tool, *other_tools):
@@ -72,4 +75,23 @@ def request_problem(query: str, tool: str, *, other_tools: Iterable[str] = ()) -
         match = pattern.search(query)
         if match is not None:
             return f"{reason}: {match.group(0)[:60]!r}"
+    copied = _copied_words(query, description)
+    if copied:
+        return f"copies the tool's description: {copied[:60]!r}"
     return None
+
+
+COPIED_WORDS = 6  # a user's request shares a few words with a description, not a whole clause
+
+
+def _copied_words(query: str, description: str) -> str:
+    """The first run of ``COPIED_WORDS`` consecutive words of ``query`` found in ``description``."""
+    if not description:
+        return ""
+    words = normalise(query).split()
+    source = f" {normalise(description)} "
+    for i in range(len(words) - COPIED_WORDS + 1):
+        run = " ".join(words[i : i + COPIED_WORDS])
+        if f" {run} " in source:
+            return run
+    return ""

@@ -31,6 +31,13 @@ class MemorySettings(BaseModel):
     judge_concurrency: int = Field(
         4, ge=1, description="Trials judged at once (keeps a vLLM server batching)."
     )
+    duplicate_similarity: float = Field(
+        0.95,
+        ge=0.5,
+        le=1.0,
+        description="An accepted trial whose query is at least this similar (MiniLM cosine) to a stored "
+        "exemplar of its tool with the same arguments, or has the same words, is refused as a repeat.",
+    )
     max_query_chars: int = Field(300, ge=20, description="Queries (and paraphrases) kept in an exemplar.")
     max_observation_chars: int = Field(300, ge=20, description="Observation summary kept in an exemplar.")
     max_answer_chars: int = Field(400, ge=20, description="Final answer kept in an exemplar.")

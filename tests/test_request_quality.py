@@ -1,0 +1,159 @@
+"""Which imagined requests may become demonstrations: none that name the tool or talk about tools,
+none that repeat a stored one (real LanceDB, real MiniLM embeddings, a scripted judge)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ste_mcp.memory.db import open_db
+from ste_mcp.memory.descriptions import DescriptionStore
+from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
+from ste_mcp.memory.exploit import Exploiter, ExploitReport
+from ste_mcp.memory.requests import request_problem
+from ste_mcp.memory.settings import MemorySettings
+from ste_mcp.memory.trials import TrialRecord, TrialStore, Turn
+from ste_mcp.upstream.tools import Param, Tool
+
+TOOL = "VehicleControlAPI_gallon_to_liter"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "How can I convert gallons to liters using the VehicleControlAPI_gallon_to_liter tool?",
+        "Convert 5 gallons with VehicleControl.gallonToLiter please",
+        "Create a tool that activates the parking brake",
+        "Write me a simple function that converts gallons",
+        "What specific task do you want to automate with the car?",
+        "What does this tool return for 42 gallons?",
+        "Call the Vehicle API to convert 3 gallons",
+        "Use add_date to add 3 days to 2024-01-01",  # another served tool, by name
+    ],
+)
+def test_requests_about_tools_are_refused(query: str) -> None:
+    reason = request_problem(query, TOOL, other_tools=["add_date", "get_today_date"])
+    assert reason is not None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "How many liters are 12 gallons?",
+        "My tank holds 15 gallons: what is that in litres?",
+        "What is the function of the liver?",
+        "How do I use chopsticks properly?",
+        "Add 3 days to 2024-01-01",
+    ],
+)
+def test_ordinary_requests_pass(query: str) -> None:
+    assert request_problem(query, TOOL, other_tools=["add_date", "get_today_date"]) is None
+
+
+def test_a_request_that_copies_the_description_is_refused() -> None:
+    description = "Convierte cantidad a letras peso Mexicano, Ingles. Part of the tool 'NumbersToLetters'."
+    copied = "Convierte cantidad a letras peso mexicano ingles for 1000"
+    assert "copies the tool's description" in request_problem(copied, "convert", description=description)
+    assert request_problem("Write 1000 pesos in English words", "convert", description=description) is None
+
+
+def test_reasons_say_what_was_caught() -> None:
+    assert "names the tool" in request_problem(f"run {TOOL} for 3 gallons", TOOL)
+    assert "built" in request_problem("Please build an API that converts units", TOOL)
+
+
+# ---- duplicates, on a real store ---------------------------------------------------------------------
+def test_near_duplicate_on_a_real_store(data_dir: Path) -> None:
+    store = ExemplarStore(open_db(data_dir / "lancedb"))
+    first = Exemplar(tool=TOOL, query="How many liters are 12 gallons?", arguments={"gallons": 12})
+    (stored,) = store.add([first])
+    same_words = Exemplar(tool=TOOL, query="how many LITERS are 12 gallons", arguments={"gallons": 12})
+    assert store.near_duplicate(same_words, 0.95).id == stored.id
+    # other arguments and other words: a new demonstration, even if the topic is the same
+    other = Exemplar(
+        tool=TOOL, query="My tank takes 40 gallons, how much is that in liters?", arguments={"gallons": 40}
+    )
+    assert store.near_duplicate(other, 0.95) is None
+    # the same words for another tool are not a repeat of this one
+    assert store.near_duplicate(same_words.model_copy(update={"tool": "add_date"}), 0.95) is None
+    # a rejected exemplar still counts: a repeat must not slip past the operator's veto
+    store.set_status([stored.id], "rejected", "operator")
+    assert store.near_duplicate(same_words, 0.95).id == stored.id
+
+
+# ---- the exploiter keeps neither ---------------------------------------------------------------------
+def _tool() -> Tool:
+    return Tool(
+        name=TOOL,
+        description="Convert gallons to liters.",
+        input_schema={"type": "object", "properties": {"gallons": {"type": "number"}}},
+        method="GET",
+        path="/convert",
+        base_url="http://127.0.0.1:9",
+        params=[Param(name="gallons", location="query")],
+    )
+
+
+def _trial(query: str, gallons: float, slot: int) -> TrialRecord:
+    observation = json.dumps({"liters": round(gallons * 3.785, 2)})
+    return TrialRecord(
+        tool=TOOL,
+        episode=0,
+        slot=slot,
+        spec_hash="spec",
+        query=query,
+        turns=[
+            Turn(raw="...", kind="call", tool=TOOL, arguments={"gallons": gallons}, observation=observation),
+            Turn(raw="Final Answer: done", kind="final"),
+        ],
+        final_answer=f"That is {round(gallons * 3.785, 2)} liters.",
+        reflection="yes",
+        model="explorer",
+    )
+
+
+def _judge_and_paraphrase(paraphrases: list[str]):
+    def reply(messages, kwargs) -> str:
+        if "review" in messages[0]["content"]:
+            yes = {"reason": "fine", "answer": "yes"}
+            return json.dumps({"informative": yes, "faithful": yes, "appropriate": yes})
+        return json.dumps({"paraphrases": paraphrases})
+
+    return reply
+
+
+@pytest.mark.anyio
+async def test_exploiter_refuses_tool_naming_and_repeated_requests(data_dir: Path, scripted_model) -> None:
+    db = open_db(data_dir / "lancedb")
+    trials, exemplars = TrialStore(db), ExemplarStore(db)
+    settings = MemorySettings(paraphrases_per_exemplar=3)
+    exploiter = Exploiter(trials, exemplars, DescriptionStore(db), settings)
+    tools = {TOOL: _tool()}
+    good = _trial("How many liters are 12 gallons?", 12, 0)
+    naming = _trial(f"Convert 3 gallons with the {TOOL} tool", 3, 1)
+    repeat = _trial("how many liters are 12 gallons", 12, 2)
+    for trial in (good, naming, repeat):
+        assert trials.record(trial)
+    model = scripted_model(
+        [
+            _judge_and_paraphrase(
+                [
+                    "What is 12 gallons in liters?",
+                    "How many liters are 12 gallons?",  # the original again: dropped
+                    f"Use {TOOL} on 12 gallons",  # names the tool: dropped
+                ]
+            )
+        ],
+        repeat_last=True,
+    )
+    report = ExploitReport()
+    for trial in (good, naming, repeat):  # in order: the repeat comes after the original is stored
+        await exploiter.exploit_trial(model, trial, tools, report)
+    assert report.accepted == 3 and report.exemplars == 1 and report.refused == 2
+    stored = {ex.query for ex in exemplars.find(tool=TOOL)}
+    assert stored == {"How many liters are 12 gallons?", "What is 12 gallons in liters?"}
+    verdicts = {t.id: trials.get(t.id).verdict for t in (naming, repeat)}
+    assert "names the tool" in verdicts[naming.id]["refused"]
+    assert "repeats" in verdicts[repeat.id]["refused"]
