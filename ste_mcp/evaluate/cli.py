@@ -243,16 +243,17 @@ async def _resolve_best(
 def tool_searcher(settings: Settings, bench: Bench):
     """``SearchTools`` over the bench's tools and the approved exemplars' requests in the data dir."""
     from ste_mcp.evaluate.search import approved_requests, bench_tool_index, searcher
+    from ste_mcp.memory.db import db_location
 
-    index = bench_tool_index(bench, approved_requests(settings.db_dir))
+    index = bench_tool_index(bench, approved_requests(db_location(settings)))
     return searcher(index, settings.memory.tool_search)
 
 
 def exemplar_retriever(settings: Settings):
     """``Retrieve`` over the approved exemplars in the data dir's LanceDB."""
-    from ste_mcp.memory import ExemplarStore, open_db
+    from ste_mcp.memory.db import Memory
 
-    store = ExemplarStore(open_db(settings.db_dir))
+    store = Memory.open(settings).exemplars
     return lambda query, k: store.search(query, k)
 
 

@@ -48,7 +48,8 @@ def bench_tool_index(
 
 
 def approved_requests(db_dir: Path | str) -> list[tuple[str, str]]:
-    """``(tool, request)`` of every approved exemplar (originals and paraphrases) in a data dir's store."""
+    """``(tool, request)`` of every approved exemplar (originals and paraphrases) in the store at ``db_dir``
+    (a folder or an object-storage URI, ``memory.db.db_location``)."""
     from ste_mcp.memory.db import open_db
     from ste_mcp.memory.exemplars import ExemplarStore
     from ste_mcp.memory.exploit import unsafe_reason

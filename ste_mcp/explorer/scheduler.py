@@ -26,6 +26,7 @@ from ste_mcp.explorer.budget import Budget, BudgetExhausted, PauseGate, RateLimi
 from ste_mcp.explorer.episode import ExploreContext, ToolCaller, run_episode
 from ste_mcp.explorer.settings import ExplorerSettings
 from ste_mcp.llm.base import ChatModel, ContextTooLong, ModelError
+from ste_mcp.memory.db import Memory
 from ste_mcp.memory.trials import TrialRecord, TrialStore
 from ste_mcp.safety.redact import Redactor
 from ste_mcp.upstream.tools import Tool
@@ -151,7 +152,7 @@ class Explorer:
         model = await app.model_for("explorer")
         full = app.settings
         secrets = app.toolset.secret_values()
-        store = await anyio.to_thread.run_sync(lambda: TrialStore.open(full.db_dir, secrets=secrets))
+        store = await anyio.to_thread.run_sync(lambda: Memory.open(full, secrets=secrets).trials)
         # an adapter trained on the app's model only fits that model: the one the finetune feature serves now
         adapter = (
             (lambda: getattr(app.extension("finetune"), "active_adapter", None))

@@ -86,9 +86,9 @@ def collect_status(
     """The status document: ``tools`` (per tool fields), ``totals``, ``explorer`` (live state when
     running in this process), ``paused`` and ``errors`` (contributors that failed). Synchronous."""
     if store is None:
-        from ste_mcp.memory.trials import TrialStore
+        from ste_mcp.memory.db import Memory
 
-        store = TrialStore.open(settings.db_dir)
+        store = Memory.open(settings).trials
     tools: dict[str, dict[str, Any]] = {name: dict(s) for name, s in store.stats().items()}
     errors: dict[str, str] = {}
     for name, contributor in _contributors().items():

@@ -36,10 +36,9 @@ def create(app: App) -> FinetuneExtension | None:
 
 
 def approved_count(app: App) -> int:
-    from ste_mcp.memory.db import open_db
-    from ste_mcp.memory.exemplars import ExemplarStore
+    from ste_mcp.memory.db import Memory
 
-    counts = ExemplarStore(open_db(app.settings.db_dir)).counts()
+    counts = Memory.open(app.settings).exemplars.counts()
     return sum(c.get("approved", 0) for c in counts.values())
 
 

@@ -265,8 +265,7 @@ async def round_from_settings(
     """A round over what the settings point at: the configured model, the toolset and the exemplar store."""
     from ste_mcp.app import App
     from ste_mcp.llm.sources import ModelSourceError, prepare_model
-    from ste_mcp.memory.db import open_db
-    from ste_mcp.memory.exemplars import ExemplarStore
+    from ste_mcp.memory.db import Memory
     from ste_mcp.upstream.specs import SpecError
 
     try:
@@ -279,7 +278,7 @@ async def round_from_settings(
                 toolset = app.toolset
         except SpecError as exc:
             raise RoundError(f"cannot load the tool specs: {exc}") from exc
-    exemplars = await asyncio.to_thread(lambda: ExemplarStore(open_db(settings.db_dir)).approved())
+    exemplars = await asyncio.to_thread(lambda: Memory.open(settings).exemplars.approved())
     return await run_round(
         adapters_dir=settings.adapters_dir,
         base=BaseModelRef(path=str(prepared.path), base_id=prepared.base_id),

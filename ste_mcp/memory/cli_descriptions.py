@@ -45,11 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ste_mcp.cli import settings_from_args
-    from ste_mcp.memory.db import open_db
-    from ste_mcp.memory.descriptions import DescriptionStore
+    from ste_mcp.memory.db import Memory
 
     settings = settings_from_args(args)
-    store = DescriptionStore(open_db(settings.db_dir))
+    store = Memory.open(settings).descriptions
     try:
         if args.action == "history":
             return _history(store, args.tool, args.show)

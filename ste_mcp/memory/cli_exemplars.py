@@ -35,11 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ste_mcp.cli import settings_from_args
-    from ste_mcp.memory.db import open_db
-    from ste_mcp.memory.exemplars import ExemplarStore
+    from ste_mcp.memory.db import Memory
 
     settings = settings_from_args(args)
-    store = ExemplarStore(open_db(settings.db_dir))
+    store = Memory.open(settings).exemplars
     if args.action == "list":
         rows = store.find(args.tool, args.status, originals_only=not args.variants)
         for ex in rows:

@@ -1,24 +1,125 @@
-"""The embedded LanceDB database under the data directory: one place opens it."""
+"""The LanceDB database and the one handle on its stores.
+
+The database is a folder under the data directory (``Settings.db_dir``) or, with ``memory.uri``, a
+prefix on object storage (``s3://bucket/prefix``, also ``gs://`` and ``az://``) shared by every process:
+serving replicas, explorers and the trainer. Credentials and the endpoint come from the environment
+(``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``, ``AWS_REGION``,
+``AWS_ALLOW_HTTP``; LanceDB reads them itself), never from the URI or a settings file.
+
+Concurrent writers on object storage are safe because Lance commits a table version with a conditional
+PUT (``If-None-Match: *``): of two writers committing the same version one gets a conflict and retries
+on top of the other. AWS S3, MinIO, R2 and SeaweedFS honour it; a store that ignores the header
+silently loses commits, so use ``s3+ddb://bucket/prefix?ddbTableName=T`` (a DynamoDB commit table)
+there.
+
+``Memory`` opens the connection once and each store on it once; ``quote`` and ``in_list`` are the one
+place SQL literals for ``where`` filters are written.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import lancedb
 
+if TYPE_CHECKING:
+    from ste_mcp.memory.descriptions import DescriptionStore
+    from ste_mcp.memory.embeddings import Embedder
+    from ste_mcp.memory.exemplars import ExemplarStore
+    from ste_mcp.memory.toolsearch import ToolIndex
+    from ste_mcp.memory.trials import TrialStore
 
-def open_db(db_dir: Path | str) -> lancedb.DBConnection:
-    """Open (creating if needed) the database folder.
+OBJECT_SCHEMES = ("s3", "s3+ddb", "gs", "az")
 
-    Reads are consistent with writes from other processes (explorer, trainer, CLI) at once.
+
+def is_object_uri(location: Path | str) -> bool:
+    """Whether ``location`` names object storage (``s3://…``) rather than a local folder."""
+    return isinstance(location, str) and urlsplit(location).scheme in OBJECT_SCHEMES
+
+
+def open_db(location: Path | str) -> lancedb.DBConnection:
+    """Open (creating if needed) the database in a folder or at an object-storage URI.
+
+    Reads are consistent with writes from other processes (explorer, trainer, CLI, other replicas) at
+    once: every read checks for a newer table version.
     """
-    path = Path(db_dir)
+    if is_object_uri(location):
+        return lancedb.connect(location, read_consistency_interval=timedelta(0))
+    path = Path(location)
     path.mkdir(parents=True, exist_ok=True)
     return lancedb.connect(str(path), read_consistency_interval=timedelta(0))
+
+
+def db_location(settings: Any) -> Path | str:
+    """Where the settings put the database: ``memory.uri`` when set, else ``Settings.db_dir``."""
+    return settings.memory.uri or settings.db_dir
+
+
+def open_settings_db(settings: Any) -> lancedb.DBConnection:
+    """The database the settings point at (see ``db_location``)."""
+    return open_db(db_location(settings))
 
 
 def table_names(db: lancedb.DBConnection) -> set[str]:
     result = db.list_tables()
     names = getattr(result, "tables", result)
     return set(names)
+
+
+def quote(value: str) -> str:
+    """``value`` as a SQL string literal for a LanceDB ``where`` filter."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def in_list(column: str, values: Iterable[str]) -> str:
+    """``column IN ('a', 'b')`` for a LanceDB ``where`` filter."""
+    return f"{column} IN ({', '.join(quote(v) for v in values)})"
+
+
+class Memory:
+    """One connection to the database and each store on it, opened once on first use.
+
+    Thread-safe to share once a store is opened; open stores from one thread first (the server does
+    at start).
+    """
+
+    def __init__(
+        self, db: lancedb.DBConnection, *, secrets: Iterable[str] = (), embedder: Embedder | None = None
+    ) -> None:
+        self.db = db
+        self._secrets = tuple(secrets)
+        self._embedder = embedder
+
+    @classmethod
+    def open(cls, settings: Any, *, secrets: Iterable[str] = ()) -> Memory:
+        """The database the settings point at; ``secrets`` are redacted from stored trials."""
+        return cls(open_settings_db(settings), secrets=secrets)
+
+    @cached_property
+    def trials(self) -> TrialStore:
+        from ste_mcp.memory.trials import TrialStore
+
+        return TrialStore(self.db, secrets=self._secrets)
+
+    @cached_property
+    def exemplars(self) -> ExemplarStore:
+        from ste_mcp.memory.exemplars import ExemplarStore
+
+        return ExemplarStore(self.db, embedder=self._embedder)
+
+    @cached_property
+    def descriptions(self) -> DescriptionStore:
+        from ste_mcp.memory.descriptions import DescriptionStore
+
+        return DescriptionStore(self.db)
+
+    @cached_property
+    def tool_index(self) -> ToolIndex:
+        from ste_mcp.memory.toolsearch import ToolIndex
+
+        return ToolIndex(self.db, embedder=self._embedder)

@@ -395,9 +395,9 @@ def _from_row(row: dict[str, Any]) -> DescriptionVersion:
 def status_fields(settings: Any) -> dict[str, dict[str, int]]:
     """Per-tool fields for ``ste-mcp status``: the version of the description being served, and the
     newest version waiting for approval (``description_pending``) when there is one."""
-    from ste_mcp.memory.db import open_db
+    from ste_mcp.memory.db import Memory
 
-    store = DescriptionStore(open_db(settings.db_dir))
+    store = Memory.open(settings).descriptions
     out: dict[str, dict[str, int]] = {
         t: {"description_version": v.version} for t, v in store.served_all().items()
     }

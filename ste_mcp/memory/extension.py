@@ -18,12 +18,12 @@ import anyio
 from mcp import types
 from mcp.shared.exceptions import MCPError
 
-from ste_mcp.memory.db import open_db
-from ste_mcp.memory.descriptions import DescriptionStore, LiveDescriptions, example_result
-from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
+from ste_mcp.memory.db import Memory
+from ste_mcp.memory.descriptions import LiveDescriptions, example_result
+from ste_mcp.memory.exemplars import Exemplar
 from ste_mcp.memory.exploit import Exploiter, ExploitReport, unsafe_reason
-from ste_mcp.memory.toolsearch import ToolDoc, ToolIndex, tool_docs
-from ste_mcp.memory.trials import TrialRecord, TrialStore
+from ste_mcp.memory.toolsearch import ToolDoc, tool_docs
+from ste_mcp.memory.trials import TrialRecord
 from ste_mcp.server.extensions import CALL_TOOL, SEARCH_TOOL, BaseExtension
 
 if TYPE_CHECKING:
@@ -140,15 +140,15 @@ class MemoryExtension(BaseExtension):
     def __init__(self, app: App) -> None:
         self.app = app
         self.settings = app.settings.memory
-        db = open_db(app.settings.db_dir)
-        self.exemplars = ExemplarStore(db)
-        self.descriptions = DescriptionStore(db)
-        self.trials = TrialStore(db, secrets=app.toolset.secret_values())
+        self.memory = Memory.open(app.settings, secrets=app.toolset.secret_values())
+        self.exemplars = self.memory.exemplars
+        self.descriptions = self.memory.descriptions
+        self.trials = self.memory.trials
         self.exploiter = Exploiter(
             self.trials, self.exemplars, self.descriptions, self.settings, secrets=app.toolset.secret_values()
         )
         self.live = LiveDescriptions(self.descriptions)
-        self.tool_index = ToolIndex(db)
+        self.tool_index = self.memory.tool_index
         self._indexed_version: int | None = None  # exemplar table version the index reflects
         app.describe = self.live.describe
         self.steps = 0  # completed background passes

@@ -1,11 +1,19 @@
-"""Settings of exemplar memory and live descriptions."""
+"""Settings of exemplar memory and live descriptions, and where the database lives."""
 
 from typing import Literal
+from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 
 class MemorySettings(BaseModel):
+    uri: str | None = Field(
+        None,
+        description="The database on object storage shared by every process (serving replicas, explorers, "
+        "trainer), e.g. s3://bucket/prefix (also gs://, az://, s3+ddb://bucket/prefix?ddbTableName=T). "
+        "Credentials and endpoint from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+        "AWS_ENDPOINT_URL, AWS_REGION, AWS_ALLOW_HTTP for plain http). Unset: the folder data_dir/lancedb.",
+    )
     approval: Literal["auto", "manual"] = Field(
         "auto", description="auto: exemplars the judge accepts are approved; manual: they wait as candidates."
     )
@@ -50,3 +58,22 @@ class MemorySettings(BaseModel):
     index_min_rows: int = Field(
         5000, ge=1, description="Build the vector index once this many exemplars exist."
     )
+
+    @field_validator("uri")
+    @classmethod
+    def _object_uri(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from ste_mcp.memory.db import OBJECT_SCHEMES
+
+        parts = urlsplit(value)
+        if parts.scheme not in OBJECT_SCHEMES or not parts.netloc:
+            raise ValueError(
+                f"memory.uri must be an object-storage URI ({', '.join(s + '://bucket/prefix' for s in OBJECT_SCHEMES)});"
+                " a local database is data_dir/lancedb"
+            )
+        if "@" in parts.netloc:
+            raise ValueError("memory.uri must not carry credentials: set them in the environment")
+        if {k for k, _ in parse_qsl(parts.query)} - {"ddbTableName"}:
+            raise ValueError("memory.uri may only carry the query ddbTableName (for s3+ddb://)")
+        return value
