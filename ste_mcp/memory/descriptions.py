@@ -27,7 +27,7 @@ import numpy as np
 from lancedb.pydantic import LanceModel
 from pydantic import BaseModel, Field
 
-from ste_mcp.memory.db import table_names
+from ste_mcp.memory.db import quote, table_names
 from ste_mcp.memory.exemplars import Exemplar
 from ste_mcp.safety.sanitize import typed_summary
 from ste_mcp.upstream.tools import Tool
@@ -99,7 +99,7 @@ class DescriptionStore:
 
     def history(self, tool: str) -> list[DescriptionVersion]:
         """All versions of one tool, oldest first."""
-        rows = self.table.search().where(f"tool = {_quote(tool)}").limit(None).to_list()
+        rows = self.table.search().where(f"tool = {quote(tool)}").limit(None).to_list()
         return sorted((_from_row(r) for r in rows), key=lambda v: v.version)
 
     def current(self, tool: str) -> DescriptionVersion | None:
@@ -134,7 +134,7 @@ class DescriptionStore:
         """Versions newer than their tool's served version that wait for the operator."""
         served = self.served_all()
         out = []
-        for row in self.table.search().where(f"status = {_quote(PENDING)}").limit(None).to_list():
+        for row in self.table.search().where(f"status = {quote(PENDING)}").limit(None).to_list():
             v = _from_row(row)
             if v.tool not in served or v.version > served[v.tool].version:
                 out.append(v)
@@ -246,7 +246,7 @@ class DescriptionStore:
                     f"v{version} of tool {tool!r} is older than the served v{served.version}; "
                     f"to serve its text, roll back to it (ste-mcp descriptions rollback {tool} --to {version})"
                 )
-        self.table.update(where=f"id = {_quote(f'{tool}:{target.version}')}", values={"status": APPROVED})
+        self.table.update(where=f"id = {quote(f'{tool}:{target.version}')}", values={"status": APPROVED})
         return target.model_copy(update={"status": APPROVED})
 
 
@@ -371,10 +371,6 @@ class LiveDescriptions:
 def _hash_of(versions: dict[str, DescriptionVersion], tool: str) -> str | None:
     version = versions.get(tool)
     return version.hash if version else None
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _to_row(v: DescriptionVersion) -> dict[str, Any]:

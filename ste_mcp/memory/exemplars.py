@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -21,7 +21,7 @@ from lancedb.index import Bitmap, HnswSq
 from lancedb.pydantic import LanceModel, Vector
 from pydantic import BaseModel, Field
 
-from ste_mcp.memory.db import table_names
+from ste_mcp.memory.db import in_list, quote, table_names
 from ste_mcp.memory.embeddings import DIM, Embedder, get_embedder
 from ste_mcp.memory.requests import normalise
 
@@ -89,14 +89,6 @@ class ExemplarRow(LanceModel):
 _COLUMNS = [name for name in ExemplarRow.model_fields if name != "vector"]
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _in(column: str, values: Iterable[str]) -> str:
-    return f"{column} IN ({', '.join(_quote(v) for v in values)})"
-
-
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -137,7 +129,7 @@ class ExemplarStore:
             raise ValueError(f"unknown exemplar status {status!r} (expected one of {', '.join(STATUSES)})")
         if not ids:
             return 0
-        where = f"{_in('id', ids)} OR {_in('variant_of', ids)}"
+        where = f"{in_list('id', ids)} OR {in_list('variant_of', ids)}"
         result = self.table.update(
             where=where, values={"status": status, "status_reason": reason, "updated_at": _now()}
         )
@@ -145,7 +137,7 @@ class ExemplarStore:
 
     # ---- reading -------------------------------------------------------------------------------
     def get(self, exemplar_id: str) -> Exemplar | None:
-        rows = self._select(f"id = {_quote(exemplar_id)}", limit=1)
+        rows = self._select(f"id = {quote(exemplar_id)}", limit=1)
         return rows[0] if rows else None
 
     def find(
@@ -246,7 +238,7 @@ class ExemplarStore:
         return out
 
     def has_trial(self, trial_id: str) -> bool:
-        return self.table.count_rows(f"array_has(trial_ids, {_quote(trial_id)})") > 0
+        return self.table.count_rows(f"array_has(trial_ids, {quote(trial_id)})") > 0
 
     @property
     def version(self) -> int:
@@ -278,9 +270,9 @@ class ExemplarStore:
     def _where(tool: str | None, status: str | None, originals_only: bool = False) -> str:
         parts = []
         if tool is not None:
-            parts.append(f"tool = {_quote(tool)}")
+            parts.append(f"tool = {quote(tool)}")
         if status is not None:
-            parts.append(f"status = {_quote(status)}")
+            parts.append(f"status = {quote(status)}")
         if originals_only:
             parts.append("variant_of = ''")
         return " AND ".join(parts)

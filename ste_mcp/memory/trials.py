@@ -21,7 +21,7 @@ import lancedb
 import pyarrow as pa
 from pydantic import BaseModel, Field
 
-from ste_mcp.memory.db import open_db
+from ste_mcp.memory.db import open_db, quote
 from ste_mcp.safety.redact import Redactor
 
 TABLE = "trials"
@@ -154,10 +154,6 @@ _STATS_COLUMNS = ["tool", "episode", "slot", "calls", "successful_calls", "parse
 _STATS_COLUMNS += ["prompt_tokens", "completion_tokens", "recorded_at"]
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _ts(value: datetime) -> str:
     value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     return f"TIMESTAMP '{value.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
@@ -201,7 +197,7 @@ class TrialStore:
         text = verdict if isinstance(verdict, str) else json.dumps(verdict)
         json.loads(text)  # must be JSON
         with self._write_lock:
-            result = self._table.update(where=f"id = {_quote(trial_id)}", values={"verdict": text})
+            result = self._table.update(where=f"id = {quote(trial_id)}", values={"verdict": text})
         if result.rows_updated == 0:
             raise KeyError(f"no trial with id {trial_id!r}")
 
@@ -269,36 +265,36 @@ class TrialStore:
         """Trials, oldest first, optionally of one tool / recorded after ``since`` / with one status."""
         where = []
         if tool is not None:
-            where.append(f"tool = {_quote(tool)}")
+            where.append(f"tool = {quote(tool)}")
         if since is not None:
             where.append(f"recorded_at > {_ts(since)}")
         if status is not None:
-            where.append(f"status = {_quote(status)}")
+            where.append(f"status = {quote(status)}")
         if episode is not None:
             where.append(f"episode = {int(episode)}")
         rows = self._query(where)
         return sorted((_record(row) for row in rows), key=lambda t: (t.recorded_at, t.slot))
 
     def get(self, trial_id: str) -> TrialRecord | None:
-        rows = self._query([f"id = {_quote(trial_id)}"])
+        rows = self._query([f"id = {quote(trial_id)}"])
         return _record(rows[0]) if rows else None
 
     def unjudged(self, tool: str | None = None) -> list[TrialRecord]:
         """Judgeable trials (final answer after >= 1 successful call) without a verdict yet."""
         where = ["judgeable", "verdict IS NULL"]
         if tool is not None:
-            where.append(f"tool = {_quote(tool)}")
+            where.append(f"tool = {quote(tool)}")
         return sorted((_record(r) for r in self._query(where)), key=lambda t: t.recorded_at)
 
     def ltm(self, tool: str) -> list[tuple[str, bool]]:
         """Long-term memory of a tool: every earlier query, oldest first, and whether it succeeded."""
-        rows = self._query([f"tool = {_quote(tool)}"], ["query", "success", "recorded_at"])
+        rows = self._query([f"tool = {quote(tool)}"], ["query", "success", "recorded_at"])
         rows.sort(key=lambda r: r["recorded_at"])
         return [(r["query"], bool(r["success"])) for r in rows]
 
     def episode_progress(self, tool: str | None = None) -> dict[str, dict[int, int]]:
         """Per tool, per episode: how many slots are recorded (slots are recorded in order)."""
-        where = [f"tool = {_quote(tool)}"] if tool is not None else []
+        where = [f"tool = {quote(tool)}"] if tool is not None else []
         out: dict[str, dict[int, int]] = defaultdict(dict)
         for r in self._query(where, ["tool", "episode", "slot"]):
             episodes = out[r["tool"]]
@@ -345,7 +341,7 @@ class TrialStore:
         return out
 
     def count(self, tool: str | None = None) -> int:
-        return self._table.count_rows(f"tool = {_quote(tool)}" if tool is not None else None)
+        return self._table.count_rows(f"tool = {quote(tool)}" if tool is not None else None)
 
 
 def _record(row: dict[str, Any]) -> TrialRecord:
