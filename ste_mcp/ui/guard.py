@@ -41,7 +41,7 @@ SECURITY_HEADERS = [
     (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),  # "no-referrer" makes browsers send "Origin: null"
     (b"cache-control", b"no-store"),
 ]
 OPEN_PATHS = ("/login", "/static/")  # reachable before logging in (the Host check still applies)
