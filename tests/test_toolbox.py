@@ -349,16 +349,16 @@ def test_wolfram_no_result(toolbox_http, query):
 def math_workers(monkeypatch) -> list:
     """Fresh math workers, each recorded when it starts."""
     started = []
-    original = wolfram._Worker.__init__
+    original = wolfram.workers._Worker.__init__
 
     def record(worker) -> None:
         original(worker)
         started.append(worker)
 
-    monkeypatch.setattr(wolfram._Worker, "__init__", record)
-    wolfram._workers.close()
+    monkeypatch.setattr(wolfram.workers._Worker, "__init__", record)
+    wolfram.workers.pool.close()
     yield started
-    wolfram._workers.close()
+    wolfram.workers.pool.close()
 
 
 def test_wolfram_reuses_a_warm_math_worker(toolbox_http, math_workers):

