@@ -104,6 +104,24 @@ def list_tools(app: App) -> list[types.Tool]:
     return [mcp_tool(app, t) for t in app.toolset.visible()] + extra
 
 
+def input_schema(app: App, name: str) -> dict[str, Any] | None:
+    """The input schema of the tool ``name`` as ``tools/list`` would show it, or None if it is not served.
+
+    The SDK asks this on every modern ``tools/call`` with arguments (to check ``Mcp-Param-*`` headers);
+    without it, it would build a whole ``tools/list`` per call.
+    """
+    tool = app.toolset.get(name)
+    if tool is not None and not tool.hidden:
+        return tool.input_schema
+    if name == CALL_TOOL:
+        return _CALL_TOOL_DEF.input_schema
+    for ext in app.extensions:
+        for t in ext.list_tools():
+            if t.name == name:
+                return t.input_schema
+    return None
+
+
 def to_call_result(result: ToolResult) -> types.CallToolResult:
     structured = result.structured if isinstance(result.structured, dict) and not result.is_error else None
     return types.CallToolResult(
@@ -247,6 +265,7 @@ def build_server(app: App) -> ProxyServer:
         on_list_resource_templates=on_list_resource_templates,
         on_read_resource=on_read_resource,
         on_subscriptions_listen=ListenHandler(app.notifier.bus),
+        get_tool_input_schema=lambda name: input_schema(app, name),
     )
     server.middleware.append(app.notifier.middleware)
     return server

@@ -26,6 +26,16 @@ class ServerSettings(BaseModel):
     allowed_origins: list[str] = Field(
         default_factory=list, description="Extra Origins allowed over HTTP (loopback origins always are)."
     )
+    http_json_response: bool = Field(
+        True,
+        description="Answer each HTTP request with one JSON body instead of an SSE stream (less CPU per "
+        "call; list_changed still streams: subscriptions/listen and the session GET stream stay SSE).",
+    )
+    http_stateless: bool = Field(
+        False,
+        description="No HTTP sessions: every request stands alone (any replica or worker can answer it). "
+        "Old-protocol clients then get no list_changed (they have no stream); new-protocol clients do.",
+    )
     explore_in_background: bool = Field(
         True, description="Explore tools while serving (`--no-explore`: off)."
     )

@@ -131,6 +131,8 @@ def http_app(app: App, *, host: str, port: int) -> Any:
     server = build_server(app)
     starlette_app = server.streamable_http_app(
         streamable_http_path=MCP_PATH,
+        json_response=settings.http_json_response,
+        stateless_http=settings.http_stateless,
         transport_security=security,
         host=host,
         custom_starlette_routes=ui_routes(app.settings, token=token, security=security),  # /ui
