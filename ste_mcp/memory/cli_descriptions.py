@@ -1,5 +1,7 @@
 """`ste-mcp descriptions history|diff|rollback|approve TOOL`, `ste-mcp descriptions pending`: the
-versions of a tool's live description.
+versions of a tool's live description; `ste-mcp descriptions rewrite [TOOL...]`: usage notes written
+from each tool's trials, promoted only through the description gate (``memory/gate.py``);
+`ste-mcp descriptions render`: re-render every tool now as ``memory.description_render`` says.
 
 A rollback stores the earlier text as a new version; with ``memory.description_approval = "manual"``
 a rendered version waits (pending) until ``approve``. Either way a running server serves the change
@@ -12,7 +14,11 @@ import argparse
 import difflib
 import sys
 
-HELP = "show the history of a tool's live description, diff two versions, roll back, or approve"
+HELP = (
+    "show the history of a tool's live description, diff two versions, roll back, approve, rewrite "
+    "(usage notes, gated) or re-render"
+)
+RENDER_CHOICES = ["notes", "examples", "both", "none"]
 HAS_SUBCOMMANDS = True
 
 
@@ -41,13 +47,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(p)
     p = sub.add_parser("pending", help="versions waiting for approval, all tools")
     add_common_arguments(p)
+    p = sub.add_parser(
+        "rewrite",
+        help="write usage notes from each tool's trials (explorer's model) and promote the new description "
+        "only if the evaluator (the app's model) answers held-out exemplars better with it",
+    )
+    p.add_argument("tools", nargs="*", metavar="TOOL", help="default: every served tool with exemplars")
+    p.add_argument("--render", choices=RENDER_CHOICES, help="memory.description_render for this run")
+    p.add_argument(
+        "--no-gate", action="store_true", help="promote unmeasured (memory.description_gate = off)"
+    )
+    add_common_arguments(p)
+    p = sub.add_parser(
+        "render", help="re-render every served tool's description now (memory.description_render)"
+    )
+    p.add_argument("--render", choices=RENDER_CHOICES, help="memory.description_render for this run")
+    add_common_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     from ste_mcp.cli import settings_from_args
     from ste_mcp.memory.db import Memory
 
-    settings = settings_from_args(args)
+    memory: dict[str, str] = {}
+    if getattr(args, "render", None):
+        memory["description_render"] = args.render
+    if getattr(args, "no_gate", False):
+        memory["description_gate"] = "off"
+    settings = settings_from_args(args, **({"memory": memory} if memory else {}))
+    if args.action in ("rewrite", "render"):
+        import anyio
+
+        return anyio.run(_rewrite if args.action == "rewrite" else _render, settings, args)
     store = Memory.open(settings).descriptions
     try:
         if args.action == "history":
@@ -74,6 +105,52 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _render(settings, args: argparse.Namespace) -> int:
+    from ste_mcp.app import App
+    from ste_mcp.memory.db import Memory
+    from ste_mcp.memory.exploit import Exploiter
+
+    async with App(settings) as app:
+        m = Memory.open(settings)
+        exploiter = Exploiter(m.trials, m.exemplars, m.descriptions, settings.memory)
+        written = exploiter.render(app.toolset.visible())
+    for v in written:
+        print(f"{v.tool}: v{v.version} {v.status} ({v.reason})")
+    print(f"{len(written)} new version(s) (render {settings.memory.description_render})")
+    return 0
+
+
+async def _rewrite(settings, args: argparse.Namespace) -> int:
+    from ste_mcp.app import App, ModelUnavailable
+    from ste_mcp.llm import ModelError
+    from ste_mcp.memory.db import Memory
+    from ste_mcp.memory.gate import Rewriter, rewrite_all
+
+    async with App(settings) as app:
+        tools = app.toolset.visible()
+        m = Memory.open(settings)
+        rewriter = Rewriter(m.trials, m.exemplars, m.descriptions, settings.memory)
+        names = set(args.tools)
+        unknown = names - {t.name for t in tools}
+        if unknown:
+            print(f"ste-mcp descriptions: no served tool named {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 1
+        with_exemplars = set(rewriter.exemplars.counts())
+        targets = [t for t in tools if (t.name in names if names else t.name in with_exemplars)]
+        try:
+            writer = await app.model_for("explorer")
+            evaluator = await app.get_model()
+            outcomes = await rewrite_all(rewriter, tools, targets, writer=writer, evaluator=evaluator)
+        except (ModelError, ModelUnavailable) as exc:
+            print(f"ste-mcp descriptions rewrite: {exc}", file=sys.stderr)
+            return 1
+    for outcome in outcomes:
+        print(f"{outcome.tool}: {outcome.message}")
+        if outcome.notes is not None and outcome.notes.text:
+            print("    " + outcome.notes.text.replace("\n", "\n    "))
+    return 0
+
+
 def _pending(store) -> int:
     waiting = store.pending()
     if not waiting:
@@ -84,7 +161,7 @@ def _pending(store) -> int:
 
 
 def _history(store, tool: str, show: bool) -> int:
-    from ste_mcp.memory.descriptions import PENDING
+    from ste_mcp.memory.descriptions import APPROVED
 
     history = store.history(tool)
     if not history:
@@ -93,8 +170,17 @@ def _history(store, tool: str, show: bool) -> int:
     for v in history:
         marker = "*" if served is not None and v.version == served.version else " "
         when = v.created_at.strftime("%Y-%m-%d %H:%M:%S")
-        status = "  [pending]" if v.status == PENDING else ""
+        status = f"  [{v.status}]" if v.status != APPROVED else ""
         print(f"{marker} v{v.version}  {when}  {v.hash[:12]}  {len(v.text):>5} chars  {v.reason}{status}")
+        gate = v.gate_result
+        if gate and gate.get("candidate"):
+            scores = "  ".join(
+                f"{m} {gate['candidate'].get(m, 0.0):.1f} vs {gate['baseline'].get(m, 0.0):.1f}"
+                for m in ("correct", "api_match", "wellformed")
+            )
+            print(
+                f"      gate: {scores} % on {gate.get('n', 0)} held-out queries ({gate.get('evaluator', '')})"
+            )
         if show:
             print("    " + v.text.replace("\n", "\n    "))
     return 0

@@ -22,6 +22,33 @@ class MemorySettings(BaseModel):
         description="auto: a newly rendered description is served at once; manual: it waits (pending) until "
         "`ste-mcp descriptions approve TOOL`, clients keep the last approved text.",
     )
+    description_render: Literal["notes", "examples", "both", "none"] = Field(
+        "examples",
+        description="What is added to a tool's original description: usage notes (written by the explorer's "
+        "model from the tool's trials, `ste-mcp descriptions rewrite`), examples of verified calls, both, "
+        "or none. Chosen on bench/dev (BENCHMARKS, Usage notes and the description gate).",
+    )
+    notes_budget_tokens: int = Field(
+        100, ge=16, description="Max tokens of usage notes per tool (the notes model's max_tokens)."
+    )
+    description_gate: Literal["measure", "off"] = Field(
+        "measure",
+        description="measure: a rewritten description is promoted only if the evaluator (the app's model, "
+        "must-call prompt) answers the tool's held-out exemplars better with it than with the served one, "
+        "the nearest tools shown as distractors; off: promoted unmeasured.",
+    )
+    gate_min_heldout: int = Field(
+        4,
+        ge=1,
+        description="Held-out queries (exemplars and their paraphrases) the gate needs; with fewer the "
+        "candidate is stored refused ('too few held-out exemplars'), for the operator to serve or not.",
+    )
+    gate_heldout_fraction: float = Field(
+        0.5, gt=0, lt=1, description="Share of a tool's approved exemplar groups held out from the notes."
+    )
+    gate_distractors: int = Field(
+        4, ge=0, description="Nearest other tools shown with the tool when the gate asks the evaluator."
+    )
     judge_model: str | None = Field(
         None,
         description="Served model name the judge (and a paraphraser on the same server) asks its server for, "

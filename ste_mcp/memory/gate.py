@@ -1,0 +1,351 @@
+"""The description gate: a rewritten description is served only if it measurably helps.
+
+``Rewriter.rewrite`` does, per tool: split its approved exemplars by group (an exemplar with its
+paraphrases) into a writing part and a held-out part (``memory.gate_heldout_fraction``, by a hash
+of the group id: the same split on every run); write usage notes (``memory/notes.py``) from the
+writing part and the trials behind it only; render the candidate as ``memory.description_render``
+says; then ask the evaluator (the app's model, the evaluation's must-call prompt, greedy) every
+held-out query twice — once with the candidate, once with the served description — each time with
+the tool's nearest other tools (``memory.gate_distractors``, by MiniLM similarity of name and
+description) listed beside it as distractors, and score the first calls with the evaluation's
+scorer (``ste_mcp.evaluate``: correct, API match, well-formed; the exemplar's verified arguments are
+the ground truth). The candidate is promoted only when it is strictly better on (correct, API
+match, well-formed) in that order; otherwise, or with fewer than ``memory.gate_min_heldout``
+held-out queries, it is stored ``refused`` with the reason and the numbers (served only if the
+operator rolls back to it). Every version keeps its measurement (``ste-mcp descriptions history``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from ste_mcp.llm.base import ChatModel
+from ste_mcp.memory.descriptions import (
+    APPROVED,
+    PENDING,
+    REFUSED,
+    DescriptionStore,
+    DescriptionVersion,
+    text_hash,
+)
+from ste_mcp.memory.embeddings import Embedder, get_embedder
+from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
+from ste_mcp.memory.exploit import Exploiter, rendering_source, unsafe_reason
+from ste_mcp.memory.notes import Notes, gather_evidence, upstream_texts, write_notes
+from ste_mcp.memory.settings import MemorySettings
+from ste_mcp.memory.toolsearch import name_words
+from ste_mcp.memory.trials import TrialStore
+from ste_mcp.upstream.tools import Tool
+
+METRICS = ("correct", "api_match", "wellformed")  # compared in this order
+GATE_PROMPT = "must-call"
+
+
+class GateResult(BaseModel):
+    """The gate's word on a candidate, with the numbers (stored with the version as JSON)."""
+
+    promote: bool
+    judged: bool = True  # False: too few held-out queries, or the gate is off
+    reason: str
+    n: int = 0
+    candidate: dict[str, float] = Field(default_factory=dict)
+    baseline: dict[str, float] = Field(default_factory=dict)
+    distractors: list[str] = Field(default_factory=list)
+    confused_with: dict[str, int] = Field(default_factory=dict)  # candidate's wrong picks
+    evaluator: str = ""
+    prompt: str = GATE_PROMPT
+
+
+def split_heldout(exemplars: Sequence[Exemplar], fraction: float) -> tuple[list[Exemplar], list[Exemplar]]:
+    """(writing, held-out): whole groups (an exemplar and its paraphrases) go to one side, chosen by a
+    hash of the group id, so the split is the same on every run and a paraphrase never leaks."""
+    writing, heldout = [], []
+    for ex in exemplars:
+        digest = int(hashlib.sha256(ex.group.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        (heldout if digest < fraction else writing).append(ex)
+    return writing, heldout
+
+
+def nearest_tools(
+    tool: Tool, tools: Sequence[Tool], k: int, describe: Callable[[Tool], str], embedder: Embedder
+) -> list[Tool]:
+    """The ``k`` other tools most similar to ``tool`` (MiniLM cosine of "name words: description")."""
+    others = [t for t in tools if t.name != tool.name]
+    if k <= 0 or not others:
+        return []
+    texts = [f"{name_words(t.name)}: {' '.join(describe(t).split())[:500]}" for t in [tool, *others]]
+    vectors = embedder.embed(texts)
+    similarity = vectors[1:] @ vectors[0]
+    order = np.argsort(-similarity, kind="stable")[:k]
+    return [others[i] for i in order]
+
+
+async def measure(
+    model: ChatModel,
+    tool: Tool,
+    description: str,
+    distractors: Sequence[tuple[Tool, str]],
+    heldout: Sequence[Exemplar],
+    *,
+    concurrency: int = 4,
+) -> tuple[dict[str, float], Counter[str]]:
+    """The evaluator's metrics (%) on the ``heldout`` queries with ``tool`` shown as ``description``
+    beside the ``(tool, description)`` distractors; and which other tools it called instead."""
+    from ste_mcp.evaluate.bench import Bench, BenchItem, BenchTool
+    from ste_mcp.evaluate.run import EvalConfig, run_eval
+
+    shown = [(tool, description), *distractors]
+    bench = Bench(
+        root=Path("."),
+        tools=[
+            BenchTool(name=t.name, mcp_name=t.name, description=text, parameters=t.input_schema)
+            for t, text in shown
+        ],
+        items=[
+            BenchItem(id=ex.id, query=ex.query, tool=tool.name, mcp_name=tool.name, arguments=ex.arguments)
+            for ex in heldout
+        ],
+    )
+    config = EvalConfig(setting="base", shown="all", prompt=GATE_PROMPT, concurrency=concurrency)
+    result = await run_eval(model, bench, bench.items, config)
+    if result.errors:
+        first = next(p["error"] for p in result.predictions if "error" in p)
+        raise RuntimeError(
+            f"description gate for {tool.name!r}: {result.errors} evaluator request(s) failed: {first}"
+        )
+    s = result.summary
+    wrong = Counter(i.called for i in s.items if i.called and i.called != tool.name)
+    return {m: float(getattr(s, m)) for m in METRICS}, wrong
+
+
+def decide(candidate: Mapping[str, float], baseline: Mapping[str, float], n: int) -> tuple[bool, str]:
+    """Promote only if the candidate beats the baseline on (correct, api_match, wellformed), in order."""
+    summary = (
+        ", ".join(f"{m} {candidate.get(m, 0.0):.1f}% vs {baseline.get(m, 0.0):.1f}%" for m in METRICS)
+        + f" on {n} held-out queries"
+    )
+    ours = tuple(float(candidate.get(m, 0.0)) for m in METRICS)
+    theirs = tuple(float(baseline.get(m, 0.0)) for m in METRICS)
+    if ours > theirs:
+        return True, f"promoted: better than the served description ({summary})"
+    return False, f"refused: not better than the served description ({summary})"
+
+
+class RewriteOutcome(BaseModel):
+    """What ``Rewriter.rewrite`` did for one tool."""
+
+    tool: str
+    message: str
+    notes: Notes | None = None
+    gate: GateResult | None = None
+    version: DescriptionVersion | None = None
+
+
+class Rewriter:
+    """Writes usage notes for tools and gates the rewritten descriptions (one database)."""
+
+    def __init__(
+        self,
+        trials: TrialStore,
+        exemplars: ExemplarStore,
+        descriptions: DescriptionStore,
+        settings: MemorySettings,
+        *,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.trials = trials
+        self.exemplars = exemplars
+        self.descriptions = descriptions
+        self.settings = settings
+        self.exploiter = Exploiter(trials, exemplars, descriptions, settings)
+        self.embedder = embedder or exemplars.embedder or get_embedder()
+
+    def served_text(self, tool: Tool) -> str:
+        """What clients are shown for ``tool`` now (its original when no version serves this spec)."""
+        served = self.descriptions.served(tool.name)
+        if served is not None and served.base_hash == text_hash(tool.description):
+            return served.text
+        return tool.description
+
+    async def rewrite(
+        self,
+        tool: Tool,
+        tools: Sequence[Tool],
+        *,
+        writer: ChatModel,
+        evaluator: ChatModel,
+        writer_model_name: str | None = None,
+    ) -> RewriteOutcome:
+        """Write notes for ``tool`` with ``writer``, gate the candidate with ``evaluator``, store it."""
+        s = self.settings
+        if s.description_render not in ("notes", "both"):
+            return RewriteOutcome(
+                tool=tool.name,
+                message=f"memory.description_render = {s.description_render!r} shows no usage notes: "
+                "set it to 'notes' or 'both' to rewrite",
+            )
+        approved = [ex for ex in self.exemplars.approved(tool.name) if unsafe_reason(ex) is None]
+        if not approved:
+            return RewriteOutcome(tool=tool.name, message="no approved exemplars to write notes from")
+        writing, heldout = split_heldout(approved, s.gate_heldout_fraction)
+        if not writing:  # every group fell on the held-out side: write from them, nothing to measure
+            writing, heldout = approved, []
+        held_trials = {t for ex in heldout for t in ex.provenance.trial_ids}
+        trials = [t for t in self.trials.trials(tool.name) if t.id not in held_trials]
+        neighbours = nearest_tools(tool, tools, s.gate_distractors, self.served_text, self.embedder)
+        others = [t.name for t in tools if t.name != tool.name]
+        evidence = gather_evidence(
+            tool,
+            trials,
+            writing,
+            neighbours=[t.name for t in neighbours],
+            confused_with=self._confused_with(tool, trials),
+            other_tools=others,
+        )
+        notes = await write_notes(
+            writer,
+            evidence,
+            tool.description,
+            neighbours={t.name: t.description for t in neighbours},
+            budget_tokens=s.notes_budget_tokens,
+            upstream=upstream_texts(trials),
+            model_name=writer_model_name,
+        )
+        if notes.refused:
+            return RewriteOutcome(tool=tool.name, notes=notes, message=f"notes refused: {notes.refused}")
+        candidate, picked = self._candidate(tool, writing, notes.text)
+        current = self.served_text(tool)
+        if candidate == current:
+            return RewriteOutcome(
+                tool=tool.name, notes=notes, message="the notes did not change the description"
+            )
+        gate = await self.judge(tool, candidate, current, neighbours, heldout, evaluator)
+        version = self._record(tool, candidate, picked, notes, gate, approved)
+        where = f"v{version.version} {version.status}" if version else "not stored (same text)"
+        return RewriteOutcome(
+            tool=tool.name, notes=notes, gate=gate, version=version, message=f"{where}: {gate.reason}"
+        )
+
+    async def judge(
+        self,
+        tool: Tool,
+        candidate: str,
+        current: str,
+        neighbours: Sequence[Tool],
+        heldout: Sequence[Exemplar],
+        evaluator: ChatModel,
+    ) -> GateResult:
+        """Measure ``candidate`` against ``current`` on ``heldout`` (``memory.description_gate``)."""
+        s = self.settings
+        names = [t.name for t in neighbours]
+        if s.description_gate == "off":
+            return GateResult(
+                promote=True,
+                judged=False,
+                reason="promoted unmeasured (memory.description_gate = off)",
+                distractors=names,
+            )
+        if len(heldout) < s.gate_min_heldout:
+            return GateResult(
+                promote=False,
+                judged=False,
+                n=len(heldout),
+                distractors=names,
+                reason=f"refused: too few held-out exemplars to measure ({len(heldout)} queries, the gate "
+                f"needs {s.gate_min_heldout}: memory.gate_min_heldout); "
+                f"`ste-mcp descriptions approve {tool.name} N` serves it anyway",
+            )
+        distractors = [(t, self.served_text(t)) for t in neighbours]
+        ours, wrong = await measure(evaluator, tool, candidate, distractors, heldout)
+        theirs, _ = await measure(evaluator, tool, current, distractors, heldout)
+        promote, reason = decide(ours, theirs, len(heldout))
+        return GateResult(
+            promote=promote,
+            reason=reason,
+            n=len(heldout),
+            candidate=ours,
+            baseline=theirs,
+            distractors=names,
+            confused_with=dict(wrong),
+            evaluator=evaluator.model,
+        )
+
+    def _candidate(self, tool: Tool, writing: Sequence[Exemplar], notes: str) -> tuple[str, list[Exemplar]]:
+        """The candidate description: the render mode's sections from the notes and the writing part's
+        examples (held-out exemplars are never shown in it)."""
+        ids = {ex.id for ex in writing}
+        originals, vectors = self.exemplars.approved_by_tool().get(tool.name, ([], np.zeros((0, 1))))
+        keep = [i for i, ex in enumerate(originals) if ex.id in ids]
+        return self.exploiter.compose(tool, [originals[i] for i in keep], vectors[keep], notes)
+
+    def _record(
+        self,
+        tool: Tool,
+        text: str,
+        picked: Sequence[Exemplar],
+        notes: Notes,
+        gate: GateResult,
+        approved: Sequence[Exemplar],
+    ) -> DescriptionVersion | None:
+        s = self.settings
+        base = text_hash(tool.description)
+        now = self.descriptions.current(tool.name)
+        if now is None or now.base_hash != base:
+            self.descriptions.record(tool.name, tool.description, reason="original", base_hash=base)
+        count = sum(1 for v in self.descriptions.history(tool.name) if v.reason.startswith("notes v"))
+        status = (APPROVED if s.description_approval == "auto" else PENDING) if gate.promote else REFUSED
+        originals = [ex for ex in approved if ex.variant_of is None]
+        gate_record = {**gate.model_dump(), "notes_model": notes.model, "notes_tokens": notes.tokens}
+        return self.descriptions.record(
+            tool.name,
+            text,
+            reason=f"notes v{count + 1} ({notes.tokens} tokens): {gate.reason}",
+            base_hash=base,
+            # the inputs render() sees once this is served: it does not re-render over it
+            source=rendering_source(tool, originals, s, notes.text),
+            exemplar_ids=[ex.id for ex in picked],
+            status=status,
+            gate=gate_record,
+        )
+
+    def _confused_with(self, tool: Tool, trials: Sequence[Any]) -> dict[str, int]:
+        """Other tools the judge's "inappropriate" rejections point to: the tool of the approved
+        exemplar nearest to each rejected request."""
+        out: Counter[str] = Counter()
+        for trial in trials:
+            verdict = trial.verdict or {}
+            appropriate = verdict.get("appropriate") or {}
+            if verdict.get("accepted", True) or appropriate.get("ok", True):
+                continue
+            hits = self.exemplars.search(trial.query, 1)
+            if hits and hits[0].tool != tool.name:
+                out[hits[0].tool] += 1
+        return dict(out.most_common(3))
+
+
+async def rewrite_all(
+    rewriter: Rewriter,
+    tools: Sequence[Tool],
+    targets: Sequence[Tool],
+    *,
+    writer: ChatModel,
+    evaluator: ChatModel,
+    writer_model_name: str | None = None,
+) -> list[RewriteOutcome]:
+    """``Rewriter.rewrite`` for each of ``targets`` in turn (``tools``: every served tool, the
+    distractors are chosen among them)."""
+    out = []
+    for tool in targets:
+        out.append(
+            await rewriter.rewrite(
+                tool, tools, writer=writer, evaluator=evaluator, writer_model_name=writer_model_name
+            )
+        )
+    return out
