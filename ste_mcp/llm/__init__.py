@@ -103,6 +103,7 @@ def _client(
         timeout_s=llm.timeout_s,
         retries=llm.retries,
         ensure_ready=server.wait_ready if server else None,
+        replica_urls=llm.replica_urls if server is None else (),
     )
 
 

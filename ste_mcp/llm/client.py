@@ -4,15 +4,22 @@ Async over httpx, with a concurrency limit, retries with exponential backoff and
 / connection errors, cumulative token accounting, and errors that name the server and the failure.
 vLLM extras: ``structured`` (sent as ``structured_outputs``: json / regex / choice / grammar), ``prefix``
 (the reply's start, continued by the model) and runtime LoRA adapters (``load_lora`` / ``unload_lora``; then ``model=<adapter name>``).
+
+A fleet: ``base_url`` may be a router (any OpenAI-compatible load balancer) over several vLLM replicas.
+A router forwards ``/v1/load_lora_adapter`` to ONE replica, so with ``replica_urls`` adapters are loaded
+into (and unloaded from) every replica directly; chat still goes through ``base_url``. A replica that
+answers 404 for a loaded adapter (it restarted and lost it) gets every adapter again, and the request is
+retried once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -28,6 +35,11 @@ RETRY_EXCEPTIONS = (
     httpx.ReadError,
     httpx.WriteError,
 )
+log = logging.getLogger(__name__)
+
+
+class _NotFound(ModelError):
+    """The server answered 404 (for a chat request: it does not serve that model name)."""
 
 
 def api_root(base_url: str) -> str:
@@ -50,8 +62,11 @@ class OpenAIChatModel:
         retries: int = 3,
         backoff_s: float = 0.5,
         ensure_ready: Callable[[], Awaitable[int]] | None = None,
+        replica_urls: Sequence[str] = (),
     ) -> None:
+        """``replica_urls``: the servers behind ``base_url`` (a router) that adapters are loaded into."""
         self.base_url = api_root(base_url)
+        self.replicas = [api_root(url) for url in replica_urls]
         self._model = model
         self.retries = retries
         self.backoff_s = backoff_s
@@ -116,7 +131,16 @@ class OpenAIChatModel:
         if prefix:
             payload.update(add_generation_prompt=False, continue_final_message=True)
         t0 = time.perf_counter()
-        body = await self._request("POST", "/chat/completions", payload)
+        try:
+            body = await self._request("POST", "/chat/completions", payload)
+        except _NotFound:
+            if payload["model"] not in self.loras:
+                raise
+            log.warning(
+                "a model server lost adapter %s (restarted?): loading adapters again", payload["model"]
+            )
+            await self._reload_loras()
+            body = await self._request("POST", "/chat/completions", payload)
         response = _parse_completion(body, payload["model"], self.base_url)
         if prefix:
             for choice in response.choices:
@@ -133,19 +157,48 @@ class OpenAIChatModel:
         return [m["id"] for m in body.get("data", [])]
 
     async def load_lora(self, name: str, path: str, *, replace: bool = True) -> None:
-        """Load a PEFT adapter folder (a path on the server's machine) as model ``name``."""
+        """Load a PEFT adapter folder (a path on the server's machine: on every replica's, with
+        ``replica_urls``) as model ``name``."""
         await self._server_ready()  # records the server's start count the adapter is loaded into
         payload = {"lora_name": name, "lora_path": str(path), "load_inplace": replace}
-        await self._request(
-            "POST", "/load_lora_adapter", payload, what=f"loading LoRA adapter {name!r} from {path}"
+        await self._on_every_server(
+            "/load_lora_adapter", payload, what=f"loading LoRA adapter {name!r} from {path}"
         )
         self.loras[name] = str(path)
 
     async def unload_lora(self, name: str) -> None:
-        await self._request(
-            "POST", "/unload_lora_adapter", {"lora_name": name}, what=f"unloading LoRA adapter {name!r}"
+        await self._on_every_server(
+            "/unload_lora_adapter", {"lora_name": name}, what=f"unloading LoRA adapter {name!r}"
         )
         self.loras.pop(name, None)
+
+    async def _on_every_server(self, path: str, payload: Any, *, what: str) -> None:
+        """POST to ``base_url``, or to every replica at once; the error names each replica that failed."""
+        if not self.replicas:
+            await self._request("POST", path, payload, what=what)
+            return
+        results = await asyncio.gather(
+            *(self._request("POST", path, payload, what=what, root=root) for root in self.replicas),
+            return_exceptions=True,
+        )
+        failed = [
+            (root, r) for root, r in zip(self.replicas, results, strict=True) if isinstance(r, BaseException)
+        ]
+        for _, error in failed:
+            if not isinstance(error, Exception):
+                raise error
+        if failed:
+            raise ModelError(
+                f"{what} failed on {len(failed)} of {len(self.replicas)} replicas: "
+                + "; ".join(str(error) for _, error in failed)
+            )
+
+    async def _reload_loras(self) -> None:
+        for name, path in list(self.loras.items()):
+            payload = {"lora_name": name, "lora_path": path, "load_inplace": True}
+            await self._on_every_server(
+                "/load_lora_adapter", payload, what=f"reloading LoRA adapter {name!r}"
+            )
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -156,12 +209,18 @@ class OpenAIChatModel:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def _request(self, method: str, path: str, payload: Any = None, *, what: str = "") -> Any:
+    async def _request(
+        self, method: str, path: str, payload: Any = None, *, what: str = "", root: str | None = None
+    ) -> Any:
         async with self._semaphore:
-            return await self._send(method, path, payload, what=what)
+            return await self._send(method, path, payload, what=what, root=root)
 
-    async def _send(self, method: str, path: str, payload: Any = None, *, what: str = "") -> Any:
-        url = self.base_url + path
+    async def _send(
+        self, method: str, path: str, payload: Any = None, *, what: str = "", root: str | None = None
+    ) -> Any:
+        """One request to ``root`` (default ``base_url``) with retries."""
+        where = root or self.base_url
+        url = where + path
         last, retry_after = "", None
         for attempt in range(self.retries + 1):
             if attempt:
@@ -175,13 +234,9 @@ class OpenAIChatModel:
                 last = f"unreachable: {type(exc).__name__}: {exc}"
                 continue
             except httpx.TimeoutException:
-                raise ModelError(
-                    f"model server at {self.base_url} timed out after {self.timeout_s:g} s"
-                ) from None
+                raise ModelError(f"model server at {where} timed out after {self.timeout_s:g} s") from None
             except httpx.HTTPError as exc:
-                raise ModelError(
-                    f"model server at {self.base_url} failed: {type(exc).__name__}: {exc}"
-                ) from exc
+                raise ModelError(f"model server at {where} failed: {type(exc).__name__}: {exc}") from exc
             if r.status_code in RETRY_STATUS:
                 last = f"answered {r.status_code}: {_error_text(r)}"
                 retry_after = r.headers.get("retry-after")
@@ -189,16 +244,20 @@ class OpenAIChatModel:
             if r.status_code >= 400:
                 doing = f" {what}" if what else " the request"
                 text = _error_text(r)
-                error = ContextTooLong if r.status_code == 400 and "context length" in text else ModelError
-                raise error(f"model server at {self.base_url} rejected{doing} ({r.status_code}): {text}")
+                error: type[ModelError] = ModelError
+                if r.status_code == 400 and "context length" in text:
+                    error = ContextTooLong
+                elif r.status_code == 404:
+                    error = _NotFound
+                raise error(f"model server at {where} rejected{doing} ({r.status_code}): {text}")
             if "json" not in r.headers.get("content-type", ""):
                 return r.text  # e.g. vLLM's "Success: LoRA adapter ... added successfully."
             try:
                 return r.json()
             except json.JSONDecodeError:
-                raise ModelError(f"model server at {self.base_url} sent invalid JSON for {path}") from None
+                raise ModelError(f"model server at {where} sent invalid JSON for {path}") from None
         tries = f" (after {self.retries + 1} attempts)" if self.retries else ""
-        raise ModelError(f"model server at {self.base_url} {last}{tries}")
+        raise ModelError(f"model server at {where} {last}{tries}")
 
     async def _server_ready(self) -> None:
         """For a managed server: wait while it restarts, then reload this client's adapters into it."""

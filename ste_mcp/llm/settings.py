@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Role = Literal["main", "explorer", "judge", "paraphrase"]
 """Who uses a model: ``main`` is the served / trained (student) model; the others are the loop's roles."""
@@ -39,6 +39,13 @@ class LLMSettings(BaseModel):
         description="packaged:NAME, a local HF folder, a local .gguf, or a hub id.",
     )
     base_url: str | None = Field(None, description="External OpenAI-compatible server; unset: managed vLLM.")
+    replica_urls: list[str] = Field(
+        default_factory=list,
+        description="The vLLM replicas behind llm.base_url when that is a router (vLLM's production stack, "
+        "any OpenAI-compatible load balancer): runtime LoRA adapters are loaded into each of them (a "
+        "router would pass /v1/load_lora_adapter to one only); chat goes through base_url. The adapter "
+        "folder (data_dir/adapters) must be at the same path on every replica's machine.",
+    )
     api_key_env: str = Field(
         "STE_MCP_LLM_API_KEY", description="Env var holding the external server's API key."
     )
@@ -96,11 +103,21 @@ class LLMSettings(BaseModel):
             update={
                 "model": r.model or self.model,
                 "base_url": r.base_url,
+                "replica_urls": [],  # the app's fleet is not the role's server
                 "served_model_name": r.served_model_name,
                 "api_key_env": r.api_key_env or self.api_key_env,
             }
         )
         return self if resolved.server_key() == self.server_key() else resolved
+
+    @model_validator(mode="after")
+    def _replicas_need_a_router(self) -> LLMSettings:
+        if self.replica_urls and not self.base_url:
+            raise ValueError(
+                "llm.replica_urls needs llm.base_url: the router in front of the replicas (a managed vLLM "
+                "is one server)"
+            )
+        return self
 
     def server_key(self) -> tuple[str, str | None, str | None, str]:
         """What identifies a model server and client: roles with equal keys share one."""
