@@ -7,7 +7,7 @@ import re
 import pytest
 
 from ste_mcp.cli import main
-from ste_mcp.llm.testing import ScriptedModel
+from ste_mcp.evaluate.description_gate import ModelEvaluator
 from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import NOTES_HEADER, REFUSED, DescriptionStore, notes_of
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore, Provenance
@@ -15,6 +15,7 @@ from ste_mcp.memory.gate import Rewriter, decide, nearest_tools, split_heldout
 from ste_mcp.memory.settings import MemorySettings
 from ste_mcp.memory.trials import TrialRecord, TrialStore, Turn
 from ste_mcp.upstream.tools import Tool
+from tests.fixtures.models import ScriptedModel
 
 NOTES = "- Use to add days to a date; use sub_date to go back.\n- date: YYYY-MM-DD; days: integer."
 SCHEMA = {
@@ -77,7 +78,7 @@ def seed(db, n: int = 12) -> None:
     exemplars.add(items)
 
 
-def evaluator(right_with_notes: bool) -> ScriptedModel:
+def evaluator(right_with_notes: bool) -> ModelEvaluator:
     """Calls add_date correctly when the listing shows usage notes (or, inverted, when it does not);
     otherwise calls the distractor sub_date."""
 
@@ -89,7 +90,7 @@ def evaluator(right_with_notes: bool) -> ScriptedModel:
         name = "add_date" if right else "sub_date"
         return f"Action: {name}\nAction Input: {json.dumps({'date': date, 'days': int(days)})}"
 
-    return ScriptedModel([reply], repeat_last=True, model="evaluator")
+    return ModelEvaluator(ScriptedModel([reply], repeat_last=True, model="evaluator"))
 
 
 def rewriter(db, **settings) -> Rewriter:
@@ -138,7 +139,7 @@ async def test_a_better_rewrite_is_promoted_and_rollback_restores(data_dir, caps
     assert "sub_date" in gate["distractors"] and gate["notes_tokens"] > 0
     # the evaluator only ever saw held-out queries, never one the notes were written from
     writing, heldout = split_heldout(ExemplarStore(db).approved("add_date"), 0.5)
-    asked = {c["messages"][-1]["content"] for c in judge.calls}
+    asked = {c["messages"][-1]["content"] for c in judge.model.calls}
     assert asked == {ex.query for ex in heldout}
     assert not asked & {ex.query for ex in writing}
 
@@ -179,7 +180,7 @@ async def test_too_few_heldout_exemplars_decide_nothing(data_dir):
     judge = evaluator(True)
     outcome = await r.rewrite(TOOLS[0], TOOLS, writer=ScriptedModel([NOTES]), evaluator=judge)
     assert not outcome.gate.promote and not outcome.gate.judged
-    assert "too few held-out exemplars" in outcome.gate.reason and judge.calls == []
+    assert "too few held-out exemplars" in outcome.gate.reason and judge.model.calls == []
     assert outcome.version.status == REFUSED
     # the operator may still serve it
     DescriptionStore(db).approve("add_date", outcome.version.version)

@@ -5,7 +5,6 @@ import json
 import pyarrow as pa
 import pytest
 
-from ste_mcp.llm.testing import ScriptedModel
 from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import (
     NOTES_HEADER,
@@ -29,6 +28,7 @@ from ste_mcp.memory.notes import (
 from ste_mcp.memory.settings import MemorySettings
 from ste_mcp.memory.trials import TrialRecord, TrialStore, Turn
 from ste_mcp.upstream.tools import Tool
+from tests.fixtures.models import ScriptedModel
 
 ORIGINAL = "Add a number of days to a date."
 SECRET_PROSE = "The quick brown fox jumps over the lazy dog near the riverbank today"

@@ -122,6 +122,7 @@ async def _render(settings, args: argparse.Namespace) -> int:
 
 async def _rewrite(settings, args: argparse.Namespace) -> int:
     from ste_mcp.app import App, ModelUnavailable
+    from ste_mcp.evaluate.description_gate import EvaluatorError, ModelEvaluator
     from ste_mcp.llm import ModelError
     from ste_mcp.memory.db import Memory
     from ste_mcp.memory.gate import Rewriter, rewrite_all
@@ -139,9 +140,9 @@ async def _rewrite(settings, args: argparse.Namespace) -> int:
         targets = [t for t in tools if (t.name in names if names else t.name in with_exemplars)]
         try:
             writer = await app.model_for("explorer")
-            evaluator = await app.get_model()
+            evaluator = ModelEvaluator(await app.get_model())
             outcomes = await rewrite_all(rewriter, tools, targets, writer=writer, evaluator=evaluator)
-        except (ModelError, ModelUnavailable) as exc:
+        except (ModelError, ModelUnavailable, EvaluatorError) as exc:
             print(f"ste-mcp descriptions rewrite: {exc}", file=sys.stderr)
             return 1
     for outcome in outcomes:

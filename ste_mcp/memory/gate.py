@@ -20,8 +20,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -87,42 +86,22 @@ def nearest_tools(
     return [others[i] for i in order]
 
 
-async def measure(
-    model: ChatModel,
-    tool: Tool,
-    description: str,
-    distractors: Sequence[tuple[Tool, str]],
-    heldout: Sequence[Exemplar],
-    *,
-    concurrency: int = 4,
-) -> tuple[dict[str, float], Counter[str]]:
-    """The evaluator's metrics (%) on the ``heldout`` queries with ``tool`` shown as ``description``
-    beside the ``(tool, description)`` distractors; and which other tools it called instead."""
-    from ste_mcp.evaluate.bench import Bench, BenchItem, BenchTool
-    from ste_mcp.evaluate.run import EvalConfig, run_eval
+class Evaluator(Protocol):
+    """Asks the configured evaluator model held-out queries with a tool shown as ``description``
+    beside the ``(tool, description)`` distractors; returns its metrics (%: ``METRICS``) and which
+    other tools it called instead. ``ste_mcp.evaluate.description_gate.ModelEvaluator`` is the one
+    the CLI uses (the evaluation's must-call prompt and scorer)."""
 
-    shown = [(tool, description), *distractors]
-    bench = Bench(
-        root=Path("."),
-        tools=[
-            BenchTool(name=t.name, mcp_name=t.name, description=text, parameters=t.input_schema)
-            for t, text in shown
-        ],
-        items=[
-            BenchItem(id=ex.id, query=ex.query, tool=tool.name, mcp_name=tool.name, arguments=ex.arguments)
-            for ex in heldout
-        ],
-    )
-    config = EvalConfig(setting="base", shown="all", prompt=GATE_PROMPT, concurrency=concurrency)
-    result = await run_eval(model, bench, bench.items, config)
-    if result.errors:
-        first = next(p["error"] for p in result.predictions if "error" in p)
-        raise RuntimeError(
-            f"description gate for {tool.name!r}: {result.errors} evaluator request(s) failed: {first}"
-        )
-    s = result.summary
-    wrong = Counter(i.called for i in s.items if i.called and i.called != tool.name)
-    return {m: float(getattr(s, m)) for m in METRICS}, wrong
+    @property
+    def name(self) -> str: ...
+
+    async def __call__(
+        self,
+        tool: Tool,
+        description: str,
+        distractors: Sequence[tuple[Tool, str]],
+        heldout: Sequence[Exemplar],
+    ) -> tuple[dict[str, float], Counter[str]]: ...
 
 
 def decide(candidate: Mapping[str, float], baseline: Mapping[str, float], n: int) -> tuple[bool, str]:
@@ -180,7 +159,7 @@ class Rewriter:
         tools: Sequence[Tool],
         *,
         writer: ChatModel,
-        evaluator: ChatModel,
+        evaluator: Evaluator,
         writer_model_name: str | None = None,
     ) -> RewriteOutcome:
         """Write notes for ``tool`` with ``writer``, gate the candidate with ``evaluator``, store it."""
@@ -240,7 +219,7 @@ class Rewriter:
         current: str,
         neighbours: Sequence[Tool],
         heldout: Sequence[Exemplar],
-        evaluator: ChatModel,
+        evaluator: Evaluator,
     ) -> GateResult:
         """Measure ``candidate`` against ``current`` on ``heldout`` (``memory.description_gate``)."""
         s = self.settings
@@ -263,8 +242,8 @@ class Rewriter:
                 f"`ste-mcp descriptions approve {tool.name} N` serves it anyway",
             )
         distractors = [(t, self.served_text(t)) for t in neighbours]
-        ours, wrong = await measure(evaluator, tool, candidate, distractors, heldout)
-        theirs, _ = await measure(evaluator, tool, current, distractors, heldout)
+        ours, wrong = await evaluator(tool, candidate, distractors, heldout)
+        theirs, _ = await evaluator(tool, current, distractors, heldout)
         promote, reason = decide(ours, theirs, len(heldout))
         return GateResult(
             promote=promote,
@@ -274,7 +253,7 @@ class Rewriter:
             baseline=theirs,
             distractors=names,
             confused_with=dict(wrong),
-            evaluator=evaluator.model,
+            evaluator=evaluator.name,
         )
 
     def _candidate(self, tool: Tool, writing: Sequence[Exemplar], notes: str) -> tuple[str, list[Exemplar]]:
@@ -336,7 +315,7 @@ async def rewrite_all(
     targets: Sequence[Tool],
     *,
     writer: ChatModel,
-    evaluator: ChatModel,
+    evaluator: Evaluator,
     writer_model_name: str | None = None,
 ) -> list[RewriteOutcome]:
     """``Rewriter.rewrite`` for each of ``targets`` in turn (``tools``: every served tool, the

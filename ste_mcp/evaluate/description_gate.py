@@ -1,0 +1,73 @@
+"""The description gate's evaluator (``memory/gate.py``): held-out exemplars asked as the eval asks
+STE-50 items.
+
+The tool and its distractors become a small bench (the exemplars' verified arguments are the ground
+truth), asked by ``run_eval`` with the must-call prompt (greedy, every tool listed, the reply
+prefilled with ``Action:``) and scored by the eval's scorer. It lives here, above ``memory/``, so the
+memory layer never imports the eval runner: the CLI hands a ``ModelEvaluator`` to the ``Rewriter``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from ste_mcp.evaluate.bench import Bench, BenchItem, BenchTool
+from ste_mcp.evaluate.prompts import Prompt
+from ste_mcp.evaluate.run import EvalConfig, run_eval
+from ste_mcp.llm.base import ChatModel
+from ste_mcp.memory.exemplars import Exemplar
+from ste_mcp.memory.gate import GATE_PROMPT, METRICS
+from ste_mcp.upstream.tools import Tool
+
+
+class EvaluatorError(RuntimeError):
+    """The evaluator model failed on some held-out queries; the message names the tool."""
+
+
+class ModelEvaluator:
+    """``memory.gate.Evaluator`` over a chat model: the eval's prompt variant, runner and scorer."""
+
+    def __init__(self, model: ChatModel, *, prompt: Prompt = GATE_PROMPT, concurrency: int = 4) -> None:
+        self.model = model
+        self.prompt = prompt
+        self.concurrency = concurrency
+
+    @property
+    def name(self) -> str:
+        return self.model.model
+
+    async def __call__(
+        self,
+        tool: Tool,
+        description: str,
+        distractors: Sequence[tuple[Tool, str]],
+        heldout: Sequence[Exemplar],
+    ) -> tuple[dict[str, float], Counter[str]]:
+        """Metrics (%) on ``heldout`` with ``tool`` shown as ``description`` beside ``distractors``,
+        and the other tools called instead (how often)."""
+        shown = [(tool, description), *distractors]
+        bench = Bench(
+            root=Path("."),
+            tools=[
+                BenchTool(name=t.name, mcp_name=t.name, description=text, parameters=t.input_schema)
+                for t, text in shown
+            ],
+            items=[
+                BenchItem(
+                    id=ex.id, query=ex.query, tool=tool.name, mcp_name=tool.name, arguments=ex.arguments
+                )
+                for ex in heldout
+            ],
+        )
+        config = EvalConfig(setting="base", shown="all", prompt=self.prompt, concurrency=self.concurrency)
+        result = await run_eval(self.model, bench, bench.items, config)
+        if result.errors:
+            first = next(p["error"] for p in result.predictions if "error" in p)
+            raise EvaluatorError(
+                f"description gate for {tool.name!r}: {result.errors} evaluator request(s) failed: {first}"
+            )
+        s = result.summary
+        wrong = Counter(i.called for i in s.items if i.called and i.called != tool.name)
+        return {m: float(getattr(s, m)) for m in METRICS}, wrong
