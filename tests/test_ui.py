@@ -409,3 +409,46 @@ def test_serve_http_mounts_the_dashboard_with_the_mcp_token(data_dir, seeded, up
     )
     off = TestClient(http_app(App(disabled), host="127.0.0.1", port=8765), base_url="http://127.0.0.1:8765")
     assert off.get("/ui/tools", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
+
+
+def test_ste_mcp_ui_command_serves_the_data_dir(data_dir, seeded):
+    """`ste-mcp ui` in its own process, next to the data dir another process writes."""
+    import subprocess
+    import time
+
+    import httpx
+
+    from tests.test_server_transports import STE_MCP, child_env, free_port
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [STE_MCP, "ui", "--port", str(port), "--read-only"],
+        env=child_env(data_dir),
+        cwd=str(REPO),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/ui/exemplars"
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stderr.read()
+            try:
+                page = httpx.get(url, timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "ste-mcp ui did not start"
+                time.sleep(0.2)
+        assert (
+            page.status_code == 200
+            and "What is the weather in Lima?" in page.text
+            and "read-only" in page.text
+        )
+        assert seeded["xss"].id in page.text
+        ExemplarStore(open_db(data_dir / "lancedb")).set_status([seeded["xss"].id], "rejected", "by the CLI")
+        assert (
+            seeded["xss"].id not in httpx.get(url, timeout=5).text
+        )  # a write by another process, seen at once
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
