@@ -1,7 +1,10 @@
 """What keeps exploration in bounds: budgets (episodes, calls, tokens), per-upstream rate limits, pause.
 
 Budgets are lifetime budgets: usage recorded in the trial store is counted against them when the
-explorer starts, so a restart does not reset them. Calls are reserved before they are made (never
+explorer starts, so a restart does not reset them. Global budgets hold across explorer processes on one
+store (shards, ``serve`` next to ``explore``): ``sync`` counts what the others have recorded since; they
+may be overshot by what the other processes have in flight (unrecorded) at that moment. Per-tool budgets
+hold exactly as long as one process explores each tool (shards are disjoint). Calls are reserved before they are made (never
 exceeded); tokens are known only after a response, so the token budget is checked before each model
 request and may be overshot by at most one response per episode in flight.
 """
@@ -32,16 +35,35 @@ class Budget:
         self.calls: dict[str, int] = defaultdict(int)
         self.tokens: dict[str, int] = defaultdict(int)
         self.episodes_started = 0
+        self.external_calls = 0  # recorded by other processes since this budget was loaded
+        self.external_tokens = 0
         for tool, stats in (used or {}).items():
             self.calls[tool] = int(stats.get("calls", 0))
             self.tokens[tool] = int(stats.get("tokens", 0))
 
+    @property
+    def total_calls(self) -> int:
+        """Upstream calls of every process on the store, as far as known."""
+        return sum(self.calls.values()) + self.external_calls
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(self.tokens.values()) + self.external_tokens
+
+    def sync(self, used: Mapping[str, Mapping[str, Any]]) -> None:
+        """Take in the store's usage now (``TrialStore.stats``): what exceeds this process's own count is
+        other processes' work. Never lowers the count (this process's unrecorded calls make the gap small)."""
+        calls = sum(int(stats.get("calls", 0)) for stats in used.values())
+        tokens = sum(int(stats.get("tokens", 0)) for stats in used.values())
+        self.external_calls = max(self.external_calls, calls - sum(self.calls.values()))
+        self.external_tokens = max(self.external_tokens, tokens - sum(self.tokens.values()))
+
     def global_reason(self) -> str | None:
         """Why nothing more can be explored (a global budget is used up), or None."""
         s = self._s
-        if s.max_calls is not None and sum(self.calls.values()) >= s.max_calls:
+        if s.max_calls is not None and self.total_calls >= s.max_calls:
             return f"global call budget ({s.max_calls}) used up"
-        if s.max_tokens_total is not None and sum(self.tokens.values()) >= s.max_tokens_total:
+        if s.max_tokens_total is not None and self.total_tokens >= s.max_tokens_total:
             return f"global token budget ({s.max_tokens_total}) used up"
         return None
 
@@ -83,9 +105,9 @@ class Budget:
     def snapshot(self) -> dict[str, Any]:
         s = self._s
         return {
-            "calls": sum(self.calls.values()),
+            "calls": self.total_calls,
             "max_calls": s.max_calls,
-            "tokens": sum(self.tokens.values()),
+            "tokens": self.total_tokens,
             "max_tokens_total": s.max_tokens_total,
             "episodes_this_run": self.episodes_started,
             "max_episodes_total": s.max_episodes_total,

@@ -10,7 +10,8 @@ HELP = "explore tools with STE (imagine -> trial -> reflect), resuming where the
 
 
 def add_tool_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
-    """``--tools``, ``--episodes`` and ``--allow``: which tools to explore, how far (explore and learn)."""
+    """``--tools``, ``--episodes``, ``--allow`` and ``--shard``: which tools to explore, how far (explore
+    and learn)."""
     parser.add_argument(
         "--tools",
         nargs="+",
@@ -25,6 +26,12 @@ def add_tool_arguments(parser: argparse.ArgumentParser, verb: str) -> None:
         action="extend",
         metavar="TOOL",
         help="opt in non-read-only tools (they get real calls)",
+    )
+    parser.add_argument(
+        "--shard",
+        metavar="I/N",
+        help=f"{verb} only shard I of N of the tools (stable hash of the name): run N processes, "
+        "0/N .. N-1/N, on one data dir to split the work",
     )
 
 
@@ -53,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         "max_calls": args.max_calls,
         "max_tokens_total": args.max_tokens_total,
         "tools": args.tools,
+        "shard": args.shard,
     }
     settings = settings_from_args(args, explorer=overrides)
     if args.allow:

@@ -47,7 +47,16 @@ def run(args: argparse.Namespace) -> int:
 
     from ste_mcp.cli import settings_from_args
 
-    settings = settings_from_args(args, explorer={"num_episodes": args.episodes, "tools": args.tools})
+    settings = settings_from_args(
+        args, explorer={"num_episodes": args.episodes, "tools": args.tools, "shard": args.shard}
+    )
+    if args.train and settings.explorer.shard != "0/1":
+        print(
+            f"ste-mcp learn: --train with shard {settings.explorer.shard}: train once, after every shard "
+            "has learned (`ste-mcp train`, or `ste-mcp learn --train` without a shard)",
+            file=sys.stderr,
+        )
+        return 2
     if args.allow:
         settings.explorer.explore_tools = sorted({*settings.explorer.explore_tools, *args.allow})
     return anyio.run(learn, settings, args.train, not args.no_progress)
@@ -75,6 +84,7 @@ async def learn(settings: Settings, train: bool, show_progress: bool) -> int:
     from ste_mcp.explorer.cli_explore import explore_with_progress, unknown_tools
     from ste_mcp.explorer.learn import LearnError, memory_of
     from ste_mcp.explorer.scheduler import ExplorerError
+    from ste_mcp.explorer.shard import in_shard
 
     err = Console(stderr=True)
     outcome = Outcome()
@@ -94,7 +104,9 @@ async def learn(settings: Settings, train: bool, show_progress: bool) -> int:
         except (ModelUnavailable, ExplorerError, LearnError) as exc:
             err.print(f"ste-mcp learn: {exc}")
             return 1
-        written = await anyio.to_thread.run_sync(memory.exploiter.render, toolset.visible())
+        shard = settings.explorer.shard  # each shard describes its own tools
+        mine = [t for t in toolset.visible() if in_shard(t.name, shard)]
+        written = await anyio.to_thread.run_sync(memory.exploiter.render, mine)
         outcome.descriptions = len(written)
     if train:
         try:

@@ -25,6 +25,7 @@ import anyio.abc
 from ste_mcp.explorer.budget import Budget, BudgetExhausted, PauseGate, RateLimiter
 from ste_mcp.explorer.episode import ExploreContext, ToolCaller, run_episode
 from ste_mcp.explorer.settings import ExplorerSettings
+from ste_mcp.explorer.shard import in_shard
 from ste_mcp.llm.base import ChatModel, ContextTooLong, ModelError
 from ste_mcp.memory.db import Memory
 from ste_mcp.memory.trials import TrialRecord, TrialStore
@@ -128,6 +129,7 @@ class Explorer:
         self.last_error: str | None = None
         self.summary = RunSummary()
         self._in_flight: dict[tuple[str, int], dict[str, Any]] = {}
+        self._budget_synced_at = 0.0
 
     @classmethod
     async def from_app(
@@ -175,18 +177,22 @@ class Explorer:
 
     # ---- what to explore -----------------------------------------------------------------------
     def selected(self) -> list[Tool]:
-        """The tools this explorer may and should explore."""
+        """The tools this explorer may and should explore (of its shard, ``explorer.shard``)."""
         only = set(self.settings.tools)
         return [
-            t for t in self._tools() if (not only or t.name in only) and eligibility(t, self.settings) is None
+            t
+            for t in self._tools()
+            if (not only or t.name in only)
+            and in_shard(t.name, self.settings.shard)
+            and eligibility(t, self.settings) is None
         ]
 
     def skipped(self) -> dict[str, str]:
-        """Tools left out, with the reason."""
+        """Tools of this explorer's shard left out, with the reason."""
         only = set(self.settings.tools)
         out = {}
         for t in self._tools():
-            if only and t.name not in only:
+            if (only and t.name not in only) or not in_shard(t.name, self.settings.shard):
                 continue
             reason = eligibility(t, self.settings)
             if reason:
@@ -226,6 +232,7 @@ class Explorer:
         """Explore until every selected tool has ``episodes`` episodes or budgets are used up."""
         used = await anyio.to_thread.run_sync(self.store.stats)
         self.budget = Budget(self.settings, used)
+        self._budget_synced_at = time.monotonic()
         self.summary = RunSummary()
         ctx = ExploreContext(
             model=self.model,
@@ -301,6 +308,7 @@ class Explorer:
         """Run one episode job; returns a job to retry (after a model error) or None."""
         name = job.tool.name
         try:
+            await self._sync_budget()
             if job.start_slot == 0 and not job.counted:
                 self.budget.start_episode(name)
             else:
@@ -342,6 +350,17 @@ class Explorer:
         elif reason := self.budget.exhausted(name):
             self._stop(self._scope(name), reason)
         return None
+
+    async def _sync_budget(self) -> None:
+        """Count other explorer processes' usage (shards, serve) against the global budgets: re-read the
+        shared trial store, at most every ``budget_sync_s`` seconds, when a global budget is set."""
+        s = self.settings
+        if s.max_calls is None and s.max_tokens_total is None:
+            return
+        if time.monotonic() - self._budget_synced_at < s.budget_sync_s:
+            return
+        self._budget_synced_at = time.monotonic()
+        self.budget.sync(await anyio.to_thread.run_sync(self.store.stats))
 
     def _scope(self, tool: str) -> str:
         """Whom a used-up budget stops: everything ("*") or one tool."""

@@ -1,6 +1,6 @@
 """Settings of STE exploration (paper defaults)."""
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 
 class ExplorerSettings(BaseModel):
@@ -38,10 +38,21 @@ class ExplorerSettings(BaseModel):
     max_calls_per_tool: int | None = Field(None, description="Budget of upstream calls per tool (lifetime).")
     max_tokens_total: int | None = Field(None, description="Global budget of model tokens (lifetime).")
     max_tokens_per_tool: int | None = Field(None, description="Budget of model tokens per tool (lifetime).")
+    budget_sync_s: float = Field(
+        5.0,
+        ge=0,
+        description="With a global budget set, how often (seconds, at most) to count other explorer "
+        "processes' recorded usage from the shared trial store.",
+    )
     max_episodes_total: int | None = Field(None, description="Episodes started per run, all tools together.")
     explore_tools: list[str] = Field(default_factory=list, description="Opt-in for non-read-only tools.")
     tools: list[str] = Field(
         default_factory=list, description="Explore only these tools (empty: all eligible)."
+    )
+    shard: str = Field(
+        "0/1",
+        description="'i/n': explore only the tools of shard i of n (a stable hash of the tool name), so n "
+        "explorer processes on one shared store split the tools (`--shard i/n`).",
     )
     observation_chars: int = Field(
         1500, ge=100, description="Observations are truncated to this many characters."
@@ -56,3 +67,11 @@ class ExplorerSettings(BaseModel):
     idle_poll_s: float = Field(
         60.0, gt=0, description="In `serve`, how often to look for new work once done."
     )
+
+    @field_validator("shard")
+    @classmethod
+    def _valid_shard(cls, value: str) -> str:
+        from ste_mcp.explorer.shard import parse_shard
+
+        index, count = parse_shard(value)
+        return f"{index}/{count}"
