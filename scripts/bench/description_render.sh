@@ -55,7 +55,7 @@ STE_MCP_MEMORY__DESCRIPTION_RENDER=notes STE_MCP_MEMORY__GATE_MIN_HELDOUT=1 $BIN
 for mode in none examples notes both; do
   # shellcheck disable=SC2086
   STE_MCP_MEMORY__DESCRIPTION_RENDER=$mode $BIN eval --bench bench/dev --tools $TOOLS --limit "$LIMIT" \
-    --setting descriptions --prompt must-call --llm-url "$URL" --data-dir "$OUT/$mode" \
+    --setting descriptions --prompt must-call --concurrency 8 --llm-url "$URL" --data-dir "$OUT/$mode" \
     --out "$OUT/runs/$mode" | tail -4
 done
 .venv/bin/python - "$OUT/runs" <<'EOF'
