@@ -308,6 +308,36 @@ def test_pause_and_resume_exploration(client, data_dir):
     assert not pause_marker(settings).exists()
 
 
+def test_tools_page_shows_the_live_explorer_of_another_process(client, data_dir):
+    import os
+
+    from ste_mcp.explorer.status import live_status_file
+
+    live = {
+        "running": True,
+        "paused": False,
+        "in_flight": [{"tool": "get_weather", "episode": 3, "slot": 1, "phase": "reflect <b>"}],
+        "this_run": {"trials": 7, "successful_trials": 5, "episodes": 2, "errors": 0, "stopped": {}},
+        "budget": {
+            "calls": 11,
+            "max_calls": 200,
+            "tokens": 900,
+            "max_tokens_total": None,
+            "episodes_this_run": 2,
+            "max_episodes_total": None,
+        },
+        "last_error": None,
+        "skipped_tools": {},
+        "pid": os.getpid(),  # alive: the page trusts the file only while its writer runs
+    }
+    live_status_file(load_settings(data_dir=str(data_dir))).write_text(json.dumps(live))
+    panel = client.get("/ui/tools/explorer").text
+    assert f"explorer running (pid {os.getpid()})" in panel
+    assert "<td>get_weather</td><td>3</td><td>1</td><td>reflect &lt;b&gt;</td>" in panel
+    assert "calls 11 / 200" in panel and "tokens 900 / ∞" in panel and "7 trials, 5 successful" in panel
+    assert 'hx-trigger="every 3s"' in panel
+
+
 def test_evals_show_summaries_and_charts_inside_the_eval_folder(client, data_dir):
     run = data_dir / "eval" / "run-a"
     run.mkdir(parents=True)
