@@ -56,7 +56,13 @@ def add_date() -> Tool:
 
 def trial(slot: int, *turns: Turn, answer: str = "done") -> TrialRecord:
     return TrialRecord(
-        tool="add_date", episode=0, slot=slot, query=f"query {slot}", turns=list(turns), final_answer=answer
+        tool="add_date",
+        episode=0,
+        slot=slot,
+        query=f"query {slot}",
+        turns=list(turns),
+        final_answer=answer,
+        verdict={"accepted": True},
     )
 
 
@@ -115,6 +121,11 @@ def test_evidence_is_typed_and_carries_no_upstream_prose():
     assert params["date"].values_seen == ["2024-07-09", "2019-11-30"]
     assert params["days"].types_seen == ["integer"] and params["days"].used_in == 3
     assert params["unit"].enum == ["days", "weeks"] and params["unit"].used_in == 0
+    rejected = trial(2, call({"date": "1999-01-01", "days": 1}, '{"date": "1999-01-02"}'))
+    rejected.verdict = {"accepted": False}
+    again = gather_evidence(add_date(), [*TRIALS, rejected], EXEMPLARS)
+    assert "1999-01-01" not in {p.name: p for p in again.parameters}["date"].values_seen  # not verified
+    assert again.successful_calls == 3
     assert evidence.successful_calls == 2 and evidence.failed_calls == 1
     assert evidence.error_kinds == {"http 400": 1}
     assert evidence.failed_only_arguments == ["start"]  # tried only in a failed call

@@ -34,7 +34,7 @@ from ste_mcp.memory.descriptions import (
     DescriptionVersion,
     text_hash,
 )
-from ste_mcp.memory.embeddings import Embedder, get_embedder
+from ste_mcp.memory.embeddings import Embedder
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
 from ste_mcp.memory.exploit import Exploiter, rendering_source, unsafe_reason
 from ste_mcp.memory.notes import Notes, gather_evidence, upstream_texts, write_notes
@@ -144,7 +144,7 @@ class Rewriter:
         self.descriptions = descriptions
         self.settings = settings
         self.exploiter = Exploiter(trials, exemplars, descriptions, settings)
-        self.embedder = embedder or exemplars.embedder or get_embedder()
+        self.embedder = embedder or exemplars.embedder
 
     def served_text(self, tool: Tool) -> str:
         """What clients are shown for ``tool`` now (its original when no version serves this spec)."""

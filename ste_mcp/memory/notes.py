@@ -142,10 +142,19 @@ def gather_evidence(
     max_requests: int = 3,
 ) -> ToolEvidence:
     """The typed evidence of ``tool`` from its ``trials`` and the approved ``exemplars`` used to write
-    notes (held-out ones must not be passed)."""
+    notes (held-out ones must not be passed).
+
+    Argument values and formats come from verified calls only: the exemplars' and those of trials the
+    judge accepted; every trial's failed calls count as errors.
+    """
     props: dict[str, Any] = (tool.input_schema or {}).get("properties") or {}
     required = set((tool.input_schema or {}).get("required") or [])
-    calls: list[dict[str, Any]] = [dict(ex.arguments) for ex in exemplars]
+    seen_trials = {t.id for t in trials}
+    calls: list[dict[str, Any]] = [  # an exemplar's call is its trial's, counted once
+        dict(ex.arguments)
+        for ex in exemplars
+        if ex.variant_of is None and not seen_trials & set(ex.provenance.trial_ids)
+    ]
     failed_keys: Counter[str] = Counter()
     good_keys: set[str] = set()
     errors: Counter[str] = Counter()
@@ -163,7 +172,8 @@ def gather_evidence(
             else:
                 ok += 1
                 good_keys.update(args)
-                calls.append(args)
+                if (trial.verdict or {}).get("accepted"):
+                    calls.append(args)
     params: list[ParamEvidence] = []
     for name in sorted({*props, *(k for c in calls for k in c if k in props or _NAME.match(k))}):
         schema = props.get(name) or {}
