@@ -20,7 +20,8 @@ from ste_mcp.memory.descriptions import SECTION_HEADER
 from ste_mcp.memory.trials import TrialStore
 from ste_mcp.server.server import build_server
 from ste_mcp.upstream.specs import Toolset
-from tests.test_exemplars_pipeline import FakeModel, TestUpstream, record_trial
+from tests.fixtures.exemplars import TestUpstream, record_trial
+from tests.fixtures.models import judging_model
 
 pytestmark = pytest.mark.anyio
 QUERY = "How much is 100 dollars in euros?"
@@ -38,7 +39,7 @@ async def app(upstream, data_dir):
     settings = load_settings(data_dir=str(data_dir), memory={"approval": "manual", "poll_interval_s": 0.1})
     toolset = Toolset(upstream.tools())
     async with App(settings, toolset=toolset, features=["ste_mcp.memory.extension:create"]) as app:
-        model = FakeModel()
+        model = judging_model()
 
         async def model_for(role):  # every role (judge, paraphrase) plays the fake
             return model

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,30 +20,10 @@ from ste_mcp.evaluate.run import (
     write_results,
 )
 from ste_mcp.evaluate.score import score
-from ste_mcp.llm.base import ChatResponse, Choice, ModelError, ToolCall
+from ste_mcp.llm.base import ModelError, ToolCall
+from tests.fixtures.models import ScriptedModel
 
 ADD_DATE_CALL = 'Thought: add days\nAction: add_date\nAction Input: {"date": "2022-10-14", "days": 90}'
-
-
-class ScriptedModel:
-    """Answers every request with ``reply(messages)`` and records the requests."""
-
-    def __init__(self, reply):
-        self.reply = reply
-        self.requests: list[dict[str, Any]] = []
-
-    @property
-    def model(self) -> str:
-        return "scripted"
-
-    async def chat(self, messages, **kwargs) -> ChatResponse:
-        self.requests.append({"messages": messages, **kwargs})
-        answer = self.reply(messages)
-        if isinstance(answer, Exception):
-            raise answer
-        if isinstance(answer, ToolCall):
-            return ChatResponse(model="scripted", choices=[Choice(tool_calls=[answer])])
-        return ChatResponse(model="scripted", choices=[Choice(text=answer)])
 
 
 @dataclass
@@ -123,17 +102,15 @@ async def test_run_eval_scores_first_calls_and_files_rescore_equal(bench, tmp_pa
     items = bench.select(["add_date", "get_today_date"])
     errors = {items[1].query}
 
-    def reply(messages):
+    def reply(messages, kwargs):
         if messages[-1]["content"] in errors:
-            return ModelError("model server at http://127.0.0.1:1 unreachable")
+            raise ModelError("model server at http://127.0.0.1:1 unreachable")
         return ADD_DATE_CALL
 
-    model = ScriptedModel(reply)
+    model = ScriptedModel.answering(reply)
     result = await run_eval(model, bench, items, EvalConfig(concurrency=3))
-    assert len(model.requests) == 30
-    assert all(
-        r["temperature"] == 0.0 and r["max_tokens"] == 256 and r["model"] is None for r in model.requests
-    )
+    assert len(model.calls) == 30
+    assert all(r["temperature"] == 0.0 and r["max_tokens"] == 256 and r["model"] is None for r in model.calls)
     s = result.summary
     assert result.errors == 1
     assert s.per_tool["add_date"].n == 15 and s.per_tool["add_date"].n_wellformed == 14
@@ -157,10 +134,12 @@ async def test_run_eval_scores_first_calls_and_files_rescore_equal(bench, tmp_pa
 @pytest.mark.anyio
 async def test_native_protocol_and_adapter_name_are_passed(bench):
     items = bench.select(["add_date"], limit=2)
-    model = ScriptedModel(lambda m: ToolCall(name="add_date", arguments='{"date": "2022-10-14", "days": 90}'))
+    model = ScriptedModel.answering(
+        lambda messages, kwargs: ToolCall(name="add_date", arguments='{"date": "2022-10-14", "days": 90}')
+    )
     result = await run_eval(model, bench, items, EvalConfig(prompt="native", adapter="a1"))
-    assert result.model == "a1" and model.requests[0]["model"] == "a1"
-    assert len(model.requests[0]["tools"]) == 15 and model.requests[0]["tool_choice"] == "auto"
+    assert result.model == "a1" and model.calls[0]["model"] == "a1"
+    assert len(model.calls[0]["tools"]) == 15 and model.calls[0]["tool_choice"] == "auto"
     assert result.summary_json()["prompt"] == "native" and result.summary_json()["protocol"] == "native"
     assert result.predictions[0]["tool_calls"][0]["name"] == "add_date"
     assert result.summary.correct == 50.0
@@ -303,12 +282,14 @@ async def test_strict_metric_is_in_the_run_summary(bench, tmp_path):
     )
     first = {it.id: it for it in items}[items[0].id]
 
-    def reply(messages):
+    def reply(messages, kwargs):
         text = next(calls)
         # every item gets item 0's ground truth; the others' are not matched either way
         return text if messages[-1]["content"] == first.query else text.replace("2022-10-14", "1999-01-01")
 
-    result = await run_eval(ScriptedModel(reply), bench, items, EvalConfig(prompt="must-call", concurrency=1))
+    result = await run_eval(
+        ScriptedModel.answering(reply), bench, items, EvalConfig(prompt="must-call", concurrency=1)
+    )
     s = result.summary
     assert (s.n_correct, s.n_strict_correct, s.n_exact_name) == (1, 1, 2)
     summary = json.loads((write_results(result, tmp_path) / "summary.json").read_text())
@@ -337,20 +318,15 @@ class PromptSensitiveModel(ScriptedModel):
     """Calls the right tool (with the dev item's ground truth) only when asked with the must-call prompt."""
 
     def __init__(self, items, name: str = "scripted"):
-        self.name = name
         truth = {it.query: it for it in items}
 
-        def reply(messages):
+        def reply(messages, kwargs):
             item = truth[messages[-1]["content"]]
             if "exactly one of the APIs" in messages[0]["content"]:
                 return f"Action: {item.mcp_name}\nAction Input: {json.dumps(item.arguments)}"
             return "Thought: no idea\nFinal Answer: no idea"
 
-        super().__init__(reply)
-
-    @property
-    def model(self) -> str:
-        return self.name
+        super().__init__([reply], model=name, repeat_last=True)
 
 
 @pytest.mark.anyio
@@ -362,22 +338,22 @@ async def test_best_prompt_is_measured_once_per_model_and_cached(tmp_path):
     prompt, entry = await best_prompt(model, dev, EvalConfig(setting="adapter", adapter="a1"), tmp_path)
     assert prompt == "must-call"
     assert dev_correct(entry) == {"paper": 0.0, "must-call": 100.0, "native": 0.0}
-    assert len(model.requests) == 3 * len(dev.items)
-    assert all(r["model"] is None for r in model.requests)  # measured zero-shot, without the adapter
+    assert len(model.calls) == 3 * len(dev.items)
+    assert all(r["model"] is None for r in model.calls)  # measured zero-shot, without the adapter
     assert (tmp_path / CACHE_NAME).is_file()
 
     again = PromptSensitiveModel(dev.items)
     assert (await best_prompt(again, dev, EvalConfig(), tmp_path))[0] == "must-call"
-    assert again.requests == []  # read back, not measured again
+    assert again.calls == []  # read back, not measured again
     other = PromptSensitiveModel(dev.items, name="another-model")
     await best_prompt(other, dev, EvalConfig(), tmp_path)
-    assert len(other.requests) == 3 * len(dev.items)
+    assert len(other.calls) == 3 * len(dev.items)
     changed = PromptSensitiveModel(dev.items)
     await best_prompt(changed, dev, EvalConfig(max_tokens=64), tmp_path)
-    assert len(changed.requests) == 3 * len(dev.items)  # other decoding options: another key
+    assert len(changed.calls) == 3 * len(dev.items)  # other decoding options: another key
     listed = PromptSensitiveModel(dev.items)
     await best_prompt(listed, dev, EvalConfig(shown="search"), tmp_path)
-    assert listed.requests == []  # search runs are measured with the candidates, already cached
+    assert listed.calls == []  # search runs are measured with the candidates, already cached
 
 
 def test_best_prompt_ties_go_to_strict_then_to_the_paper():
@@ -443,7 +419,7 @@ def test_cli_prompt_best_measures_on_the_dev_bench_then_evaluates_with_the_winne
     summary = json.loads((tmp_path / "runs" / "best" / "summary.json").read_text())
     assert summary["prompt"] == "must-call" and summary["n"] == 5 and summary["strict_correct"] == 100.0
     assert summary["prompt_dev"] == {"paper": 0.0, "must-call": 100.0, "native": 0.0}
-    assert len(models[0].requests) == 3 * len(dev.items) + 5
+    assert len(models[0].calls) == 3 * len(dev.items) + 5
     assert (tmp_path / "data" / "eval" / CACHE_NAME).is_file()
     assert main(args) == 0
-    assert len(models[1].requests) == 5  # the choice is read back from the data dir
+    assert len(models[1].calls) == 5  # the choice is read back from the data dir

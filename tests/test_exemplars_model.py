@@ -13,7 +13,7 @@ from ste_mcp.memory.judge import judge
 from ste_mcp.memory.paraphrase import paraphrase
 from ste_mcp.memory.settings import MemorySettings
 from ste_mcp.upstream.client import UpstreamClient
-from tests.test_exemplars_pipeline import TestUpstream, record_trial, stores
+from tests.fixtures.exemplars import TestUpstream, record_trial, stores
 
 pytestmark = [pytest.mark.model, pytest.mark.anyio]
 

@@ -26,11 +26,11 @@ from ste_mcp.explorer.settings import ExplorerSettings
 from ste_mcp.explorer.status import collect_status, register_status_contributor
 from ste_mcp.llm.base import ContextTooLong, ModelError
 from ste_mcp.llm.protocols import NativeToolProtocol, ReActProtocol
-from ste_mcp.llm.testing import ScriptedModel, tool_call_response
 from ste_mcp.memory.trials import TrialStore
 from ste_mcp.upstream.client import EXPLORER_HEADER, UpstreamClient
 from ste_mcp.upstream.specs import load_spec
 from ste_mcp.upstream.tools import Tool
+from tests.fixtures.models import ScriptedModel, tool_call_response
 
 pytestmark = pytest.mark.anyio
 

@@ -18,7 +18,7 @@ from ste_mcp.app import App, ModelUnavailable
 from ste_mcp.config import ConfigError, load_settings
 from ste_mcp.explorer.scheduler import Explorer, context_budget
 from ste_mcp.llm.settings import LLMSettings
-from ste_mcp.llm.testing import ScriptedModel
+from tests.fixtures.models import ScriptedModel
 
 pytestmark = pytest.mark.anyio
 

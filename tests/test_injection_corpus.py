@@ -37,7 +37,7 @@ from ste_mcp.server.server import build_server
 from ste_mcp.upstream.client import UpstreamClient
 from ste_mcp.upstream.specs import Toolset
 from ste_mcp.upstream.tools import Param, Tool
-from tests.test_exemplars_pipeline import FakeModel
+from tests.fixtures.models import judging_model
 
 DATA = Path(__file__).parent / "data" / "injection"
 PAYLOADS = [json.loads(line) for line in (DATA / "payloads.jsonl").read_text().splitlines() if line]
@@ -191,7 +191,7 @@ async def run_pipeline(
         steered = paraphrase_payloads and i % 2 and i < len(PAYLOADS)
         return [texts[i] if steered else f"Tell me about catalogue item {i}"]
 
-    report = await exploiter.process(FakeModel(paraphrases=paraphrases), {tool.name: tool})
+    report = await exploiter.process(judging_model(paraphrases=paraphrases), {tool.name: tool})
     assert report.judged == len(texts) and report.accepted == len(texts)
     exploiter.render([tool])
     kept = exemplars.approved(tool.name)

@@ -18,11 +18,11 @@ import pytest
 import ste_mcp.llm as llm_module
 from ste_mcp.cli import main
 from ste_mcp.finetune.rounds import RoundError, RoundResult
-from ste_mcp.llm.testing import ScriptedModel
 from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import DescriptionStore
 from ste_mcp.memory.exemplars import ExemplarStore
 from ste_mcp.memory.trials import TrialStore
+from tests.fixtures.models import ScriptedModel
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = ["get_today_date", "Numbers_Translator__Numbers_Translator"]  # toolbox tools without required args

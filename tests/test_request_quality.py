@@ -16,6 +16,7 @@ from ste_mcp.memory.requests import request_problem
 from ste_mcp.memory.settings import MemorySettings
 from ste_mcp.memory.trials import TrialRecord, TrialStore, Turn
 from ste_mcp.upstream.tools import Param, Tool
+from tests.fixtures.models import judging_model
 
 TOOL = "VehicleControlAPI_gallon_to_liter"
 
@@ -114,18 +115,8 @@ def _trial(query: str, gallons: float, slot: int) -> TrialRecord:
     )
 
 
-def _judge_and_paraphrase(paraphrases: list[str]):
-    def reply(messages, kwargs) -> str:
-        if "review" in messages[0]["content"]:
-            yes = {"reason": "fine", "answer": "yes"}
-            return json.dumps({"informative": yes, "faithful": yes, "appropriate": yes})
-        return json.dumps({"paraphrases": paraphrases})
-
-    return reply
-
-
 @pytest.mark.anyio
-async def test_exploiter_refuses_tool_naming_and_repeated_requests(data_dir: Path, scripted_model) -> None:
+async def test_exploiter_refuses_tool_naming_and_repeated_requests(data_dir: Path) -> None:
     db = open_db(data_dir / "lancedb")
     trials, exemplars = TrialStore(db), ExemplarStore(db)
     settings = MemorySettings(paraphrases_per_exemplar=3)
@@ -136,18 +127,12 @@ async def test_exploiter_refuses_tool_naming_and_repeated_requests(data_dir: Pat
     repeat = _trial("how many liters are 12 gallons", 12, 2)
     for trial in (good, naming, repeat):
         assert trials.record(trial)
-    model = scripted_model(
-        [
-            _judge_and_paraphrase(
-                [
-                    "What is 12 gallons in liters?",
-                    "How many liters are 12 gallons?",  # the original again: dropped
-                    f"Use {TOOL} on 12 gallons",  # names the tool: dropped
-                ]
-            )
-        ],
-        repeat_last=True,
-    )
+    paraphrases = [
+        "What is 12 gallons in liters?",
+        "How many liters are 12 gallons?",  # the original again: dropped
+        f"Use {TOOL} on 12 gallons",  # names the tool: dropped
+    ]
+    model = judging_model(paraphrases=lambda query: paraphrases, reason="fine")
     report = ExploitReport()
     for trial in (good, naming, repeat):  # in order: the repeat comes after the original is stored
         await exploiter.exploit_trial(model, trial, tools, report)

@@ -35,7 +35,6 @@ from ste_mcp.config import ConfigError, load_settings
 from ste_mcp.explorer.episode import ExploreContext, run_episode
 from ste_mcp.explorer.settings import ExplorerSettings
 from ste_mcp.llm.protocols import ReActProtocol
-from ste_mcp.llm.testing import ScriptedModel
 from ste_mcp.memory.trials import TrialStore
 from ste_mcp.safety.redact import REDACTED, Redactor
 from ste_mcp.server.server import build_server
@@ -44,6 +43,7 @@ from ste_mcp.upstream.client import UpstreamClient
 from ste_mcp.upstream.settings import UpstreamSettings
 from ste_mcp.upstream.specs import SpecError, Toolset, load_spec, load_toolset
 from tests.fixtures.common import REPO
+from tests.fixtures.models import ScriptedModel
 from tests.fixtures.upstream import Upstream, openapi_spec
 
 pytestmark = pytest.mark.anyio

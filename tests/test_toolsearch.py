@@ -205,7 +205,7 @@ async def test_eval_shown_search_lists_the_index_top_k_and_reports_recall(data_d
     from ste_mcp.evaluate.bench import load_bench
     from ste_mcp.evaluate.run import EvalConfig, run_eval
     from ste_mcp.evaluate.search import bench_tool_index, searcher
-    from ste_mcp.llm.testing import ScriptedModel
+    from tests.fixtures.models import ScriptedModel
 
     bench = load_bench(REPO / "bench" / "dev")
     items = bench.items[:6]
