@@ -423,15 +423,16 @@ def test_weak_token_and_wide_bind_fail_fast(data_dir, monkeypatch):
 def test_serve_http_mounts_the_dashboard_with_the_mcp_token(data_dir, seeded, upstream_spec, monkeypatch):
     from ste_mcp.app import App
     from ste_mcp.server.transports import http_app
+    from ste_mcp.upstream.specs import load_toolset
 
     monkeypatch.setenv("STE_MCP_TOKEN", TOKEN)
     settings = load_settings(data_dir=str(data_dir), specs=[str(upstream_spec)], server={"features": []})
-    client = TestClient(
-        http_app(App(settings), host="127.0.0.1", port=8765), base_url="http://127.0.0.1:8765"
-    )
+    app = App(settings, toolset=load_toolset(settings))
+    client = TestClient(http_app(app, host="127.0.0.1", port=8765), base_url="http://127.0.0.1:8765")
     assert client.get("/ui/tools", follow_redirects=False).headers["location"] == "/ui/login"
     page = client.get("/ui/tools", headers={"Authorization": f"Bearer {TOKEN}"})
     assert page.status_code == 200 and "get_weather" in page.text
+    assert ">post_echo</a>" in page.text  # every tool the server shows has a row, learned or not
     assert client.get("/ui/tools", headers={"Origin": "http://evil.example"}).status_code == 403
 
     disabled = load_settings(
@@ -448,7 +449,7 @@ def test_ste_mcp_ui_command_serves_the_data_dir(data_dir, seeded):
 
     import httpx
 
-    from tests.test_server_transports import STE_MCP, child_env, free_port
+    from tests.fixtures.common import STE_MCP, child_env, free_port
 
     port = free_port()
     proc = subprocess.Popen(

@@ -135,7 +135,7 @@ def http_app(app: App, *, host: str, port: int) -> Any:
         stateless_http=settings.http_stateless,
         transport_security=security,
         host=host,
-        custom_starlette_routes=ui_routes(app.settings, token=token, security=security),  # /ui
+        custom_starlette_routes=ui_routes(app, token=token, security=security),  # /ui
         **auth_kwargs,
     )
     return OriginCheck(starlette_app, allowed_origins)

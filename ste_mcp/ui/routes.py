@@ -31,6 +31,7 @@ from ste_mcp.ui.guard import BASE, SESSION_COOKIE, Guard, GuardMiddleware, Refus
 if TYPE_CHECKING:
     from mcp.server.transport_security import TransportSecuritySettings
 
+    from ste_mcp.app import App
     from ste_mcp.config import Settings
 
 HERE = Path(__file__).parent
@@ -61,9 +62,12 @@ def _environment() -> jinja2.Environment:
 class Dashboard:
     """Renders the pages and runs the actions for one data dir."""
 
-    def __init__(self, settings: Settings, guard: Guard) -> None:
+    def __init__(
+        self, settings: Settings, guard: Guard, served_tools: Callable[[], list[str]] | None = None
+    ) -> None:
         self.settings = settings
         self.guard = guard
+        self.served_tools = served_tools  # the serving process's visible tools (mounted in serve)
         self.env = _environment()
 
     # ---- helpers -------------------------------------------------------------------------------
@@ -143,7 +147,8 @@ class Dashboard:
 
     # ---- tools ---------------------------------------------------------------------------------
     async def tools(self, request: Request) -> Response:
-        status = await anyio.to_thread.run_sync(views.tools_page, self.settings)
+        tools = self.served_tools() if self.served_tools else []
+        status = await anyio.to_thread.run_sync(views.tools_page, self.settings, tools)
         return self.render(request, "tools.html", status=status)
 
     async def explorer(self, request: Request) -> Response:
@@ -320,18 +325,27 @@ def _int(value: str | None) -> int | None:
         return None
 
 
-def ui_app(settings: Settings, *, token: str | None, security: TransportSecuritySettings) -> Starlette:
-    """The dashboard app (mount it at ``/ui``) with ``/mcp``'s token and Host/Origin rules."""
+def ui_app(
+    settings: Settings,
+    *,
+    token: str | None,
+    security: TransportSecuritySettings,
+    served_tools: Callable[[], list[str]] | None = None,
+) -> Starlette:
+    """The dashboard app (mount it at ``/ui``) with ``/mcp``'s token and Host/Origin rules;
+    ``served_tools`` lists the tools a server in this process shows (each gets a row on Tools)."""
     guard = Guard(token=token, security=security, read_only=settings.ui.read_only)
-    dashboard = Dashboard(settings, guard)
+    dashboard = Dashboard(settings, guard, served_tools)
     return Starlette(routes=dashboard.routes(), middleware=[Middleware(GuardMiddleware, guard=guard)])
 
 
-def ui_routes(
-    settings: Settings, *, token: str | None, security: TransportSecuritySettings
-) -> list[BaseRoute]:
-    """``/ui`` for ``server.streamable_http_app(custom_starlette_routes=...)``; none when ``ui.enabled``
-    is false."""
-    if not settings.ui.enabled:
+def ui_routes(app: App, *, token: str | None, security: TransportSecuritySettings) -> list[BaseRoute]:
+    """``/ui`` for ``server.streamable_http_app(custom_starlette_routes=...)`` of ``app``'s server; none
+    when ``ui.enabled`` is false."""
+    if not app.settings.ui.enabled:
         return []
-    return [Mount(BASE, app=ui_app(settings, token=token, security=security))]
+
+    def served_tools() -> list[str]:
+        return [tool.name for tool in app.toolset.visible()]
+
+    return [Mount(BASE, app=ui_app(app.settings, token=token, security=security, served_tools=served_tools))]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,11 +60,16 @@ class Stores:
 
 
 # ---- tools -------------------------------------------------------------------------------------
-def tools_page(settings: Settings) -> dict[str, Any]:
-    """``ste-mcp status``'s document: per tool fields, totals, the live explorer, paused."""
+def tools_page(settings: Settings, served: Sequence[str] = ()) -> dict[str, Any]:
+    """``ste-mcp status``'s document (per tool fields, totals, the live explorer, paused), with a row
+    for each ``served`` tool that has learned nothing yet."""
     from ste_mcp.explorer.status import collect_status
 
-    return collect_status(settings)
+    status = collect_status(settings)
+    for name in served:
+        status["tools"].setdefault(name, {"trials": 0, "successful_trials": 0, "episodes": 0})
+    status["tools"] = dict(sorted(status["tools"].items()))
+    return status
 
 
 def set_paused(settings: Settings, paused: bool) -> Path:
