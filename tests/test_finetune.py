@@ -11,33 +11,13 @@ import pytest
 from ste_mcp.cli import main
 from ste_mcp.finetune.dataset import DatasetBuilder, is_heldout
 from ste_mcp.finetune.gate import decide
-from ste_mcp.finetune.registry import AdapterRegistry, Manifest, RegistryError
+from ste_mcp.finetune.registry import AdapterRegistry, RegistryError
 from ste_mcp.finetune.settings import FinetuneSettings
 from ste_mcp.llm.protocols import ReActProtocol, parse_react
 from ste_mcp.memory.exemplars import Exemplar
-from ste_mcp.upstream.tools import Tool
+from tests.fixtures.finetune import TOOLS, fake_adapter, manifest
 
 CITIES = ["Paris", "Rome", "Madrid", "Berlin", "Lisbon", "Vienna", "Oslo", "Dublin", "Prague", "Warsaw"]
-
-
-def make_tool(name: str, prop: str, description: str) -> Tool:
-    return Tool(
-        name=name,
-        description=description,
-        input_schema={"type": "object", "properties": {prop: {"type": "string"}}, "required": [prop]},
-        method="GET",
-        path=f"/{name}",
-        base_url="http://127.0.0.1:9",
-    )
-
-
-TOOLS = [
-    make_tool("get_weather", "city", "Current weather for a city."),
-    make_tool("get_population", "country", "Population of a country."),
-    make_tool("translate", "text", "Translate English text to French."),
-    make_tool("stock_price", "symbol", "Latest price of a stock symbol."),
-    make_tool("define_word", "word", "Dictionary definition of an English word."),
-]
 
 
 def weather(city: str, **kw) -> Exemplar:
@@ -257,18 +237,6 @@ def test_gate_does_not_judge_on_too_few_held_out_rows():
 
 
 # ---- registry -----------------------------------------------------------------------------------
-
-
-def fake_adapter(root: Path, name: str) -> Path:
-    folder = root / f"build-{name}"
-    folder.mkdir(parents=True)
-    (folder / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "org/base", "r": 8}))
-    (folder / "adapter_model.safetensors").write_bytes(b"weights")
-    return folder
-
-
-def manifest(adapter_id: str, **kw) -> Manifest:
-    return Manifest(id=adapter_id, base_model="org/base", data_hash="h" + adapter_id, **kw)
 
 
 def test_registry_register_promote_rollback(tmp_path: Path):

@@ -33,7 +33,8 @@ from ste_mcp.finetune.registry import AdapterRegistry, Manifest
 from ste_mcp.finetune.serving import AdapterServing, ServingError
 from ste_mcp.llm.base import ModelError
 from ste_mcp.llm.managed import managed_at
-from tests.test_llm_managed import FakeVLLM
+from tests.fixtures.finetune import fake_adapter, manifest
+from tests.fixtures.vllm import FakeVLLM
 
 # ---- the decision -------------------------------------------------------------------------------
 
@@ -297,8 +298,6 @@ class InstantMerges(MergedModels):
 
 
 def registry_with(tmp_path: Path, *ids: str) -> AdapterRegistry:
-    from tests.test_finetune import fake_adapter, manifest
-
     registry = AdapterRegistry(tmp_path / "adapters")
     for i in ids:
         registry.register(fake_adapter(tmp_path, i), manifest(i))

@@ -20,7 +20,7 @@ from ste_mcp.finetune.settings import FinetuneSettings
 from ste_mcp.llm.protocols import ParsedCall, parse_react
 from ste_mcp.memory.db import open_db
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
-from tests.test_finetune import TOOLS
+from tests.fixtures.finetune import TOOLS
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 

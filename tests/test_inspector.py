@@ -5,16 +5,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.fixtures.common import REPO
+from tests.fixtures.common import REPO, STE_MCP
 
 INSPECTOR = "@modelcontextprotocol/inspector@0.15.0"  # last release for node 20
 CACHE = REPO / ".cache" / "inspector"
-STE_MCP = str(Path(sys.executable).parent / "ste-mcp")
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -14,57 +13,7 @@ import pytest
 
 from ste_mcp.llm.base import ModelError
 from ste_mcp.llm.managed import ManagedVLLM
-
-FAKE_SERVER = r"""
-import http.server, pathlib, subprocess, sys, time
-port, state, fail_from, mode = int(sys.argv[1]), pathlib.Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-n = int((state / "starts").read_text()) + 1 if (state / "starts").exists() else 1
-(state / "starts").write_text(str(n))
-print(f"fake vllm start {n}", flush=True)
-if n >= fail_from:
-    print("fake: cannot start", flush=True)
-    sys.exit(3)
-child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-(state / f"child{n}").write_text(str(child.pid))
-if mode == "hang":
-    time.sleep(600)
-
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200 if self.path == "/health" else 404)
-        self.end_headers()
-    def log_message(self, *a):
-        pass
-
-http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
-"""
-
-
-class FakeVLLM(ManagedVLLM):
-    def __init__(self, tmp: Path, *, fail_from: int = 99, mode: str = "serve", **kwargs) -> None:
-        model_dir = tmp / "model"
-        model_dir.mkdir(exist_ok=True)
-        (model_dir / "config.json").write_text("{}")
-        self.script = tmp / "fake_vllm.py"
-        self.script.write_text(FAKE_SERVER)
-        self.state = tmp
-        self.fail_from, self.mode = fail_from, mode
-        self.messages: list[str] = []
-        kwargs.setdefault("startup_timeout_s", 30)
-        super().__init__(model_dir, "fake", logs_dir=tmp / "logs", progress=self.messages.append, **kwargs)
-
-    def command(self) -> list[str]:
-        return [
-            sys.executable,
-            str(self.script),
-            str(self.port),
-            str(self.state),
-            str(self.fail_from),
-            self.mode,
-        ]
-
-    def child(self, n: int) -> int:
-        return int((self.state / f"child{n}").read_text())
+from tests.fixtures.vllm import FakeVLLM
 
 
 def alive(pid: int) -> bool:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,23 +14,11 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.fixtures.common import REPO
+from tests.fixtures.common import REPO, STE_MCP, child_env, free_port
 from tests.fixtures.upstream import openapi_spec
 
 pytestmark = pytest.mark.anyio
-STE_MCP = str(Path(sys.executable).parent / "ste-mcp")
 TOKEN = "test-token-5d1f8a"
-
-
-def child_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
-    return {**env, "STE_MCP_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1", **extra}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def exercise(client: Client, upstream) -> None:

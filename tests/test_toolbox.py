@@ -17,64 +17,7 @@ import pytest
 from ste_mcp.toolbox import start_toolbox, wolfram
 from ste_mcp.toolbox.api import catalog
 from ste_mcp.toolbox.server import ENDPOINTS
-
-UNITS = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-]
-TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-SCALES = [
-    "thousand",
-    "million",
-    "billion",
-    "trillion",
-    "quadrillion",
-    "quintillion",
-    "sextillion",
-    "septillion",
-    "octillion",
-    "nonillion",
-    "decillion",
-    "undecillion",
-]
-
-
-def words_to_int(text: str) -> int:
-    """Inverse of American English number words (no "and"), to check the toolbox independently."""
-    words = text.lower().replace("-", " ").split()
-    sign = -1 if words[:1] == ["minus"] else 1
-    total = group = 0
-    for word in words[1:] if sign < 0 else words:
-        if word in UNITS:
-            group += UNITS.index(word)
-        elif word in TENS:
-            group += 10 * (TENS.index(word) + 2)
-        elif word == "hundred":
-            group *= 100
-        elif word in SCALES:
-            total += group * 1000 ** (SCALES.index(word) + 1)
-            group = 0
-        else:
-            raise ValueError(f"not a number word: {word!r}")
-    return sign * (total + group)
+from tests.fixtures.toolbox import words_to_int
 
 
 def path(name: str) -> str:

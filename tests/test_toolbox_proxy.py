@@ -20,7 +20,7 @@ from ste_mcp.app import App
 from ste_mcp.config import load_settings
 from ste_mcp.server.server import build_server
 from ste_mcp.toolbox.api import catalog
-from tests.test_toolbox import words_to_int
+from tests.fixtures.toolbox import words_to_int
 
 pytestmark = pytest.mark.anyio
 

@@ -18,8 +18,7 @@ from ste_mcp.memory.toolsearch import ToolIndex, name_words, tool_docs
 from ste_mcp.server.server import build_server, list_tools
 from ste_mcp.upstream.specs import Toolset
 from ste_mcp.upstream.tools import Tool
-from tests.fixtures.common import REPO
-from tests.test_server_transports import STE_MCP, child_env
+from tests.fixtures.common import REPO, STE_MCP, child_env
 
 pytestmark = pytest.mark.anyio
 

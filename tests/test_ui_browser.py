@@ -27,8 +27,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from ste_mcp.memory.descriptions import SECTION_HEADER
-from tests.fixtures.common import REPO
-from tests.test_server_transports import STE_MCP, child_env, free_port
+from tests.fixtures.common import REPO, STE_MCP, child_env, free_port
 from tests.test_ui import XSS, seed_data_dir
 
 TOKEN = "browser-test-token-3f9a1c7d"
