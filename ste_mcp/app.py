@@ -49,8 +49,6 @@ MODEL_RETRY_FIRST_S = 30.0
 MODEL_RETRY_MAX_S = 600.0
 """... doubling after each further failure up to this; a success resets it."""
 
-_monotonic = time.monotonic  # the backoff clock (tests replace it; the event loop keeps its own)
-
 
 class ModelUnavailable(RuntimeError):
     """The model side is missing or cannot be reached; the proxy keeps working without it."""
@@ -69,7 +67,7 @@ class _ModelSlot:
         self.model: ChatModel | None = None
         self.lock = anyio.Lock()  # one in-flight open, shared by concurrent callers
         self.error: tuple[str, Exception] | None = None  # last open failure, re-raised ...
-        self.retry_at = 0.0  # ... until this (``_monotonic()``)
+        self.retry_at = 0.0  # ... until this (``App.clock()``)
         self.failures = 0
 
 
@@ -82,8 +80,12 @@ class App:
         *,
         toolset: Toolset | None = None,
         features: list[str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
+        """``toolset``: serve these tools instead of loading ``settings.specs``; ``features``: instead of
+        ``settings.server.features``; ``clock``: the model-open backoff's clock (seconds, monotonic)."""
         self.settings = settings
+        self.clock = clock
         self._given_toolset = toolset
         self.features = settings.server.features if features is None else features
         self.toolset: Toolset = toolset or Toolset([])
@@ -204,7 +206,7 @@ class App:
         async with slot.lock:
             if slot.model is not None:
                 return slot.model
-            if slot.error is not None and _monotonic() < slot.retry_at:
+            if slot.error is not None and self.clock() < slot.retry_at:
                 message, cause = slot.error
                 raise ModelUnavailable(message) from cause
             try:
@@ -225,7 +227,7 @@ class App:
             except Exception as exc:
                 delay = min(MODEL_RETRY_FIRST_S * 2**slot.failures, MODEL_RETRY_MAX_S)
                 slot.failures += 1
-                slot.retry_at = _monotonic() + delay
+                slot.retry_at = self.clock() + delay
                 when = time.strftime("%H:%M:%S", time.localtime(time.time() + delay))
                 whose = "" if own else f" (llm.{slot.role})"
                 message = (

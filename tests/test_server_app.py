@@ -73,9 +73,8 @@ async def test_model_open_failure_backs_off(data_dir, upstream_spec, monkeypatch
 
     now = [1000.0]
     monkeypatch.setattr(llm_module, "open_model", fake_open_model)
-    monkeypatch.setattr(app_module, "_monotonic", lambda: now[0])
     settings = load_settings(data_dir=str(data_dir), specs=[str(upstream_spec)])
-    async with App(settings, features=[]) as app:
+    async with App(settings, features=[], clock=lambda: now[0]) as app:
         errors: list[str] = []
 
         async def call() -> None:
