@@ -202,6 +202,8 @@ async def run_round(
         )
         write_json_atomic(work / "job.json", job.model_dump(mode="json"))
         cmd = [sys.executable, "-m", "ste_mcp.finetune.train", "--config", str(work / "job.json")]
+        if settings.gpus > 1:  # data-parallel on this machine's GPUs: one training process per GPU
+            cmd[1:1] = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={settings.gpus}"]
         code = await _run_process(cmd, log, work / "train.pid", settings.cpu_threads)
         if code != 0:
             raise RoundError(

@@ -49,6 +49,12 @@ class FinetuneSettings(BaseModel):
         True,
         description="Recompute activations in the backward pass: less memory, 10-40% slower on a CPU.",
     )
+    gpus: int = Field(
+        1,
+        ge=1,
+        description="GPUs of this machine the training runs on: above 1 the round starts it with torchrun "
+        "(one process per GPU, data-parallel through TRL/accelerate); batch_size is per GPU.",
+    )
     cpu_threads: int | None = Field(
         None, ge=1, description="Torch threads of the training process (None: torch's default, all cores)."
     )

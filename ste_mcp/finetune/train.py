@@ -6,6 +6,10 @@ Runs apart from the server so that serving and exploration never stall. In ``job
 adapter to ``adapter/`` (atomically), evaluates it and the baseline on the held-out exemplars, and
 writes ``result.json``. It never touches the registry: the parent registers the adapter. It dies with
 its parent (``die_with_parent``): a killed ``ste-mcp serve`` / ``train`` leaves no orphan training.
+
+Several GPUs (``finetune.gpus`` > 1): the round starts it under ``torchrun --nproc_per_node=N``; each
+process trains on its GPU (``LOCAL_RANK``) and TRL/accelerate run data-parallel (DDP); process 0 alone
+saves the adapter, evaluates it and writes ``result.json``.
 """
 
 from __future__ import annotations
@@ -47,12 +51,17 @@ def die_with_parent(parent_pid: int | None = None, *, pdeathsig: bool = True, in
         if not value.isdigit():
             return
         parent_pid = int(value)
+    # under torchrun the parent is its agent: die with the agent, and also when the round's process is gone
+    launcher = os.getppid() if _rank() is not None else None
     if pdeathsig and sys.platform.startswith("linux"):
         _set_pdeathsig(signal.SIGKILL)
-    if os.getppid() != parent_pid:  # it died before the signal was armed
+    if launcher is None and os.getppid() != parent_pid:  # it died before the signal was armed
         _die()
     watcher = threading.Thread(
-        target=_watch_parent, args=(parent_pid, interval), name="ste-mcp-parent-watch", daemon=True
+        target=_watch_parent,
+        args=(parent_pid, interval, launcher),
+        name="ste-mcp-parent-watch",
+        daemon=True,
     )
     watcher.start()
 
@@ -68,11 +77,31 @@ def _set_pdeathsig(sig: int) -> None:
         print(f"prctl(PR_SET_PDEATHSIG) unavailable: {exc}", file=sys.stderr)
 
 
-def _watch_parent(parent_pid: int, interval: float) -> None:
-    while os.getppid() == parent_pid:
+def _watch_parent(parent_pid: int, interval: float, launcher: int | None = None) -> None:
+    while (
+        (os.getppid() == parent_pid)
+        if launcher is None
+        else (os.getppid() == launcher and _alive(parent_pid))
+    ):
         time.sleep(interval)
     print(f"parent process {parent_pid} is gone: stopping training", file=sys.stderr, flush=True)
     _die()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _rank() -> int | None:
+    """This process's global rank when torchrun / accelerate launched it, else None."""
+    value = os.environ.get("RANK", "")
+    return int(value) if value.isdigit() and "LOCAL_RANK" in os.environ else None
 
 
 def _die() -> None:
@@ -100,9 +129,10 @@ class TrainJob(BaseModel):
 def pick_device(choice: str) -> str:
     import torch
 
-    if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return choice
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if choice == "auto" else choice
+    if device == "cuda" and "LOCAL_RANK" in os.environ:  # one GPU per process under torchrun
+        return f"cuda:{int(os.environ['LOCAL_RANK'])}"
+    return device
 
 
 def pick_dtype(choice: str, device: str) -> str:
@@ -272,7 +302,9 @@ def train(
     seconds = time.perf_counter() - started
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     tokens = int(trainer.state.num_input_tokens_seen)
-    _save_adapter(trainer.model, work, job.base_model_id)
+    if trainer.is_world_process_zero():
+        _save_adapter(trainer.model, work, job.base_model_id)
+    trainer.accelerator.wait_for_everyone()
     return {
         "steps": int(output.global_step),
         "rows": len(fitting),
@@ -286,6 +318,7 @@ def train(
         "warmup_steps": warmup,
         "resumed": resume is not None,
         "device": device,
+        "processes": int(config.world_size),  # data-parallel training processes (finetune.gpus)
     }
 
 
@@ -329,6 +362,8 @@ def run_job(job: TrainJob) -> dict[str, Any]:
     general = general_rows(general_answers(job, model, tokenizer))
     result: dict[str, Any] = {"train": train(job, model, tokenizer, rows + general, device)}
     result["train"]["general_rows"] = len(general)
+    if _rank() not in (None, 0):  # data-parallel training: process 0 evaluates and reports
+        return result
     if job.evaluate:
         heldout = read_jsonl(work / "heldout.jsonl")
         model, tokenizer = load_base(job, device)  # a clean base: SFTTrainer wrapped the trained one
