@@ -381,6 +381,7 @@ def test_read_only_mode_shows_but_refuses_changes(data_dir, seeded, monkeypatch)
     assert post(client, "/ui/explorer/pause", {}).status_code == 403
     assert not pause_marker(load_settings(data_dir=str(data_dir))).exists()
     assert ExemplarStore(open_db(data_dir / "lancedb")).get(seeded["original"].id).status == "candidate"
+    assert post(client, "/ui/logout", {}).status_code == 303  # logging out changes no data
 
 
 def test_token_rules_match_mcp(data_dir, seeded, monkeypatch):
@@ -483,3 +484,20 @@ def test_ste_mcp_ui_command_serves_the_data_dir(data_dir, seeded):
     finally:
         proc.terminate()
         proc.wait(timeout=15)
+
+
+def test_a_configured_proxy_origin_may_post(data_dir, seeded, monkeypatch):
+    monkeypatch.delenv("STE_MCP_TOKEN", raising=False)
+    settings = load_settings(data_dir=str(data_dir), server={"allowed_origins": ["https://review.example"]})
+    client = TestClient(build_app(settings), base_url=ORIGIN, follow_redirects=False)
+    done = post(
+        client, "/ui/exemplars/approve", {"one": seeded["original"].id}, Origin="https://review.example"
+    )
+    assert done.status_code == 303
+    assert ExemplarStore(open_db(data_dir / "lancedb")).get(seeded["original"].id).status == "approved"
+    assert (
+        post(
+            client, "/ui/exemplars/reject", {"all_candidates": "1"}, Origin="https://other.example"
+        ).status_code
+        == 403
+    )

@@ -9,7 +9,8 @@ login cookie for browsers, CSRF protection and the read-only mode.
   loopback binds) are applied to every dashboard request.
 - **CSRF**: every state-changing request is a POST carrying this process's random token (hidden field
   ``csrf`` or header ``X-CSRF-Token``) and, when the browser says where it comes from (``Origin``,
-  ``Sec-Fetch-Site``), coming from this very origin.
+  ``Sec-Fetch-Site``), coming from this very origin (or one of ``server.allowed_origins``, e.g. a
+  reverse proxy's).
 - **Read-only** (``ui.read_only``): every POST but the login is refused (403).
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -60,9 +62,15 @@ class Guard:
     """The dashboard's access rules for one process (see the module docstring)."""
 
     def __init__(
-        self, *, token: str | None, security: TransportSecuritySettings, read_only: bool = False
+        self,
+        *,
+        token: str | None,
+        security: TransportSecuritySettings,
+        read_only: bool = False,
+        proxy_origins: Sequence[str] = (),
     ) -> None:
         self.verifier = StaticTokenVerifier(token) if token else None
+        self.proxy_origins = set(proxy_origins)  # server.allowed_origins: e.g. a TLS reverse proxy's origin
         self.transport_security = TransportSecurityMiddleware(security)
         self.read_only = read_only
         self.csrf_token = secrets.token_urlsafe(32)
@@ -104,7 +112,7 @@ class Guard:
             )
         own = f"{request.url.scheme}://{request.headers.get('host', '')}"
         origin = request.headers.get("origin")
-        if origin is not None and origin != own:
+        if origin is not None and origin != own and origin not in self.proxy_origins:
             raise Refused(403, f"CSRF check failed: Origin {origin} is not this dashboard ({own})")
         if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
             raise Refused(403, "CSRF check failed: the request came from another site")

@@ -139,7 +139,12 @@ class Dashboard:
         )
         return response
 
-    async def logout(self, request: Request, form: Any) -> Response:
+    async def logout(self, request: Request) -> Response:
+        form = await request.form()
+        try:
+            self.guard.check_change(request, form, allow_read_only=True)
+        except Refused as exc:
+            return self.refused(request, exc.status, exc.message)
         self.guard.logout(request)
         response = RedirectResponse(f"{BASE}/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path=BASE)
@@ -288,7 +293,7 @@ class Dashboard:
             Route("/", lambda r: RedirectResponse(f"{BASE}/tools", status_code=303)),
             Route("/login", self.login_form),
             Route("/login", self.login, methods=post),
-            Route("/logout", self.action(self.logout), methods=post),
+            Route("/logout", self.logout, methods=post),
             Route("/tools", self.tools),
             Route("/tools/explorer", self.explorer),
             Route("/explorer/pause", self.action(self.pause), methods=post),
@@ -334,7 +339,12 @@ def ui_app(
 ) -> Starlette:
     """The dashboard app (mount it at ``/ui``) with ``/mcp``'s token and Host/Origin rules;
     ``served_tools`` lists the tools a server in this process shows (each gets a row on Tools)."""
-    guard = Guard(token=token, security=security, read_only=settings.ui.read_only)
+    guard = Guard(
+        token=token,
+        security=security,
+        read_only=settings.ui.read_only,
+        proxy_origins=settings.server.allowed_origins,
+    )
     dashboard = Dashboard(settings, guard, served_tools)
     return Starlette(routes=dashboard.routes(), middleware=[Middleware(GuardMiddleware, guard=guard)])
 
