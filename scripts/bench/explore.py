@@ -24,14 +24,13 @@ from typing import Any
 
 import anyio
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+from ste_mcp.app import App
+from ste_mcp.config import load_settings
+from ste_mcp.explorer.scheduler import Explorer
+from ste_mcp.upstream.specs import Toolset
+from ste_mcp.upstream.tools import Param, Tool
 
-from ste_mcp.app import App  # noqa: E402
-from ste_mcp.config import load_settings  # noqa: E402
-from ste_mcp.explorer.scheduler import Explorer  # noqa: E402
-from ste_mcp.upstream.specs import Toolset  # noqa: E402
-from ste_mcp.upstream.tools import Param, Tool  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 SLOTS = 3
 RESULTS = REPO / ".cache" / "bench" / "explore.json"  # latest results of each part, merged

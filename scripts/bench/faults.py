@@ -1898,7 +1898,6 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    sys.path.insert(0, str(REPO))
     console = Console(stderr=True)
     results: dict[str, Any] = {
         "command": command_line(argv),

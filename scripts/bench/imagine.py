@@ -15,19 +15,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+from ste_mcp.explorer import prompts
+from ste_mcp.explorer.episode import read_request, tool_definition
+from ste_mcp.llm.client import OpenAIChatModel
+from ste_mcp.llm.protocols import ReActProtocol
+from ste_mcp.toolbox.server import openapi_document
+from ste_mcp.upstream.specs import load_spec
 
-from ste_mcp.explorer import prompts  # noqa: E402
-from ste_mcp.explorer.episode import read_request, tool_definition  # noqa: E402
-from ste_mcp.llm.client import OpenAIChatModel  # noqa: E402
-from ste_mcp.llm.protocols import ReActProtocol  # noqa: E402
-from ste_mcp.toolbox.server import openapi_document  # noqa: E402
-from ste_mcp.upstream.specs import load_spec  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 FORMATS = {"plain": {}, "json": {"response_format": prompts.REQUEST_FORMAT}}
 

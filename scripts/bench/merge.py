@@ -32,16 +32,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+from ste_mcp.evaluate.bench import load_bench
+from ste_mcp.evaluate.report import replace_section, table
+from ste_mcp.evaluate.run import EvalConfig, run_eval
+from ste_mcp.finetune.merge import MergedModels
+from ste_mcp.llm.client import OpenAIChatModel
+from ste_mcp.llm.managed import ManagedVLLM, usable_cores
+from ste_mcp.llm.sources import DEFAULT_MODEL, prepare_model
 
-from ste_mcp.evaluate.bench import load_bench  # noqa: E402
-from ste_mcp.evaluate.report import replace_section, table  # noqa: E402
-from ste_mcp.evaluate.run import EvalConfig, run_eval  # noqa: E402
-from ste_mcp.finetune.merge import MergedModels  # noqa: E402
-from ste_mcp.llm.client import OpenAIChatModel  # noqa: E402
-from ste_mcp.llm.managed import ManagedVLLM, usable_cores  # noqa: E402
-from ste_mcp.llm.sources import DEFAULT_MODEL, prepare_model  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 HEADING = "Serving a promoted adapter on CPU"
 ADAPTER_NAME = "bench-adapter"

@@ -16,29 +16,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-
-from ste_mcp.config import load_settings  # noqa: E402
-from ste_mcp.evaluate.bench import load_bench  # noqa: E402
-from ste_mcp.evaluate.loop import (  # noqa: E402
+from ste_mcp.config import load_settings
+from ste_mcp.evaluate.bench import load_bench
+from ste_mcp.evaluate.loop import (
     LearningLoop,
     LoopError,
     add_run_arguments,
     run_llm_settings,
     share_models_cache,
 )
-from ste_mcp.evaluate.plot import plot_settings  # noqa: E402
-from ste_mcp.evaluate.report import PAPER_CORRECT, replace_section, table  # noqa: E402
-from ste_mcp.evaluate.run import write_results  # noqa: E402
-from ste_mcp.evaluate.score import Metrics  # noqa: E402
+from ste_mcp.evaluate.plot import plot_settings
+from ste_mcp.evaluate.report import PAPER_CORRECT, replace_section, table
+from ste_mcp.evaluate.run import write_results
+from ste_mcp.evaluate.score import Metrics
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def parse_args() -> argparse.Namespace:
