@@ -188,7 +188,7 @@ def test_review_in_a_real_browser(server, tmp_path):
             )
             page_text = page.inner_text("#served-text")
             assert SECTION_HEADER in page_text
-            # the server serves what it stored once its next pass reloads the table (memory.poll_interval_s)
+            # the server serves what it stored once its next pass reloads the table (memory.poll_s)
             client_text = wait_until(lambda: learned_text(base), "clients to see the new text")
             assert client_text.strip() == page_text.strip()
             shot = os.environ.get("STE_MCP_UI_SCREENSHOT")  # docs/ui-description.png is taken this way
@@ -203,6 +203,11 @@ def test_review_in_a_real_browser(server, tmp_path):
             wait_until(
                 lambda: mcp_description(base) == original_text, "clients to see the original description"
             )
+            # a refused change says why on the page (htmx swaps error pages in too)
+            page.select_option("#rollback select[name=version]", label="v1 — original")
+            page.click("#rollback button")
+            page.wait_for_selector(".error")
+            assert "already serves the text of v1" in page.inner_text(".error")
 
             # upstream-derived HTML stays text: nothing runs, nothing opens a dialog
             evil = server["trials"][1]
@@ -218,7 +223,11 @@ def test_review_in_a_real_browser(server, tmp_path):
             assert XSS[0] in page.inner_text("#exemplar-list")
             assert page.evaluate("window.__xss === undefined")
             # (the description page is a 404 until the server stores the tool's first version)
-            not_yet = f"status of 404 (Not Found) at {base}/ui/descriptions/{TOOL}"
-            assert dialogs == [] and [e for e in errors if not e.endswith(not_yet)] == []
+            # and the refused rollback is a 400
+            expected = (
+                f"status of 404 (Not Found) at {base}/ui/descriptions/{TOOL}",
+                f"status of 400 (Bad Request) at {base}/ui/descriptions/{TOOL}/rollback",
+            )
+            assert dialogs == [] and [e for e in errors if not e.endswith(expected)] == []
         finally:
             browser.close()
