@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ste_mcp.memory.db import open_db
+from ste_mcp.memory.db import open_settings_db
 
 if TYPE_CHECKING:
     from ste_mcp.config import Settings
@@ -35,7 +35,7 @@ class Stores:
     @property
     def db(self) -> Any:
         if self._db is None:
-            self._db = open_db(self.settings.db_dir)
+            self._db = open_settings_db(self.settings)  # a folder, or memory.uri
         return self._db
 
     def descriptions(self) -> DescriptionStore:
