@@ -218,3 +218,96 @@ def test_replica_urls_need_a_router_and_are_the_app_models_only(tmp_path: Path) 
     )
     assert settings.llm.for_role("explorer").replica_urls == ["http://a:8000", "http://b:8000"]
     assert settings.llm.for_role("judge").replica_urls == []
+
+
+@pytest.mark.slow  # two training processes start (torch, TRL, gloo): ~2 min on 2 shared cores
+def test_a_round_trains_data_parallel_under_torchrun(smollm2_dir: Path, tmp_path: Path) -> None:
+    """finetune.gpus = 2 on a CPU (gloo): a round starts two training processes under torchrun; the
+    adapter (saved by process 0 alone) is registered. The base is a tiny random model with SmolLM2's
+    architecture and tokenizer: this checks the launch, not what is learned."""
+    import asyncio
+    import shutil
+
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from ste_mcp.finetune.registry import PEFT_FILES, AdapterRegistry
+    from ste_mcp.finetune.rounds import BaseModelRef, run_round
+    from ste_mcp.finetune.settings import FinetuneSettings
+    from ste_mcp.memory.exemplars import Exemplar
+    from ste_mcp.upstream.tools import Tool
+
+    base = tmp_path / "tiny-base"
+    config = AutoConfig.from_pretrained(smollm2_dir)
+    config.update({"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2})
+    config.update({"num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16})
+    AutoModelForCausalLM.from_config(config).save_pretrained(base)
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        if (smollm2_dir / name).is_file():
+            shutil.copy2(smollm2_dir / name, base / name)
+
+    tools = [
+        Tool(
+            name=name,
+            description=text,
+            input_schema=_schema(arg),
+            method="GET",
+            path=f"/{name}",
+            base_url="http://127.0.0.1:9",
+        )
+        for name, arg, text in [
+            ("get_weather", "city", "Current weather for a city."),
+            ("get_population", "country", "Population of a country."),
+        ]
+    ]
+    cities, countries = ["Paris", "Rome", "Oslo", "Lima"], ["France", "Italy", "Norway", "Peru"]
+    exemplars = [
+        Exemplar(
+            id=f"w{i}", tool="get_weather", query=f"Weather in {c}?", arguments={"city": c}, status="approved"
+        )
+        for i, c in enumerate(cities)
+    ] + [
+        Exemplar(
+            id=f"p{i}",
+            tool="get_population",
+            query=f"People in {c}?",
+            arguments={"country": c},
+            status="approved",
+        )
+        for i, c in enumerate(countries)
+    ]
+    settings = FinetuneSettings(
+        gpus=2,
+        device="cpu",
+        dtype="float32",
+        max_steps=2,
+        batch_size=2,
+        cpu_threads=1,
+        max_length=384,
+        general_examples=0,
+        tools_in_prompt=2,
+        min_new_exemplars=1,
+    )
+    log_path = tmp_path / "train.log"
+    with log_path.open("w") as log:
+        result = asyncio.run(
+            run_round(
+                adapters_dir=tmp_path / "adapters",
+                base=BaseModelRef(path=str(base), base_id="tiny-smollm2"),
+                tools=tools,
+                exemplars=exemplars,
+                settings=settings,
+                gate=False,
+                log=log,
+            )
+        )
+    text = log_path.read_text()
+    assert result.status == "registered", text[-3000:]
+    assert result.adapter is not None
+    train = result.adapter.metrics["train"]
+    assert train["processes"] == 2 and train["steps"] == 2 and train["device"] == "cpu"
+    folder = AdapterRegistry(tmp_path / "adapters").path(result.adapter.id)
+    assert all((folder / name).is_file() for name in PEFT_FILES)
+
+
+def _schema(name: str) -> dict[str, Any]:
+    return {"type": "object", "properties": {name: {"type": "string"}}, "required": [name]}
