@@ -7,10 +7,11 @@ composes them. Environment variables use ``__`` for nesting, e.g. ``STE_MCP_LLM_
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -31,6 +32,15 @@ def default_data_dir() -> Path:
     """Per-user data directory: $XDG_DATA_HOME/ste-mcp (or ~/.local/share/ste-mcp)."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "ste-mcp"
+
+
+RENAMED: dict[tuple[str, str], str] = {
+    ("explorer", "idle_poll_s"): "poll_s",
+    ("memory", "poll_interval_s"): "poll_s",
+    ("finetune", "poll_seconds"): "poll_s",
+}
+"""Renamed settings keys, (section, old name) -> new name: still read, with a ``FutureWarning``. The
+naming rule: a duration ends in its unit (``_s``, ``_minutes``); a loop's period is ``poll_s``."""
 
 
 def config_file_from_env() -> Path | None:
@@ -60,6 +70,27 @@ class Settings(BaseSettings):
     memory: MemorySettings = Field(default_factory=MemorySettings)
     finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
     ui: UISettings = Field(default_factory=UISettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, data: Any) -> Any:
+        """Read the old spelling of a renamed key (``RENAMED``) into the new one, with a warning."""
+        if not isinstance(data, dict):
+            return data
+        for (section, old), new in RENAMED.items():
+            values = data.get(section)
+            if not isinstance(values, dict) or old not in values:
+                continue
+            warnings.warn(
+                f"setting {section}.{old} is renamed {section}.{new}; the old name will stop working",
+                FutureWarning,
+                stacklevel=2,
+            )
+            values = dict(values)
+            value = values.pop(old)
+            values.setdefault(new, value)  # the new name wins when both are given
+            data = {**data, section: values}
+        return data
 
     @field_validator("data_dir")
     @classmethod

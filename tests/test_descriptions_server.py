@@ -36,7 +36,7 @@ def upstream():
 
 @pytest.fixture
 async def app(upstream, data_dir):
-    settings = load_settings(data_dir=str(data_dir), memory={"approval": "manual", "poll_interval_s": 0.1})
+    settings = load_settings(data_dir=str(data_dir), memory={"approval": "manual", "poll_s": 0.1})
     toolset = Toolset(upstream.tools())
     async with App(settings, toolset=toolset, features=["ste_mcp.memory.extension:create"]) as app:
         model = judging_model()

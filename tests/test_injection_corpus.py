@@ -199,7 +199,7 @@ async def run_pipeline(
     seen = [v.text for v in descriptions.history(tool.name)]
     data = DatasetBuilder([tool], FinetuneSettings(heldout_fraction=0.2)).build(kept, set(), [])
     seen += [json.dumps(data.rows, ensure_ascii=False), json.dumps(data.heldout, ensure_ascii=False)]
-    app_settings = load_settings(data_dir=str(data_dir), memory={"poll_interval_s": 60})
+    app_settings = load_settings(data_dir=str(data_dir), memory={"poll_s": 60})
     async with (
         App(app_settings, toolset=Toolset([tool]), features=["ste_mcp.memory.extension:create"]) as app,
         Client(build_server(app)) as client,

@@ -58,7 +58,7 @@ async def client(data_dir):
     )
     names = sorted({e[0] for e in EXEMPLARS})
     toolset = Toolset([make_tool(n, hidden=n == "internal_admin") for n in names])
-    settings = load_settings(data_dir=str(data_dir), memory={"poll_interval_s": 60})
+    settings = load_settings(data_dir=str(data_dir), memory={"poll_s": 60})
     async with (
         App(settings, toolset=toolset, features=["ste_mcp.memory.extension:create"]) as app,
         Client(build_server(app)) as client,

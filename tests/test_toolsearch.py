@@ -102,7 +102,7 @@ def test_query_syntax_from_a_client_is_plain_text(data_dir):
 
 def settings_for(data_dir, **server):
     return load_settings(
-        data_dir=str(data_dir), memory={"poll_interval_s": 60}, server={"tool_listing": "search", **server}
+        data_dir=str(data_dir), memory={"poll_s": 60}, server={"tool_listing": "search", **server}
     )
 
 

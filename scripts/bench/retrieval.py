@@ -159,7 +159,7 @@ async def bench_tools_list(n_tools: int = 500, calls: int = 50) -> dict:
     ]
     result = {}
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(data_dir=tmp, memory={"poll_interval_s": 3600})
+        settings = load_settings(data_dir=tmp, memory={"poll_s": 3600})
         store = DescriptionStore(open_db(settings.db_dir))
         examples = "\n".join(
             f'- "example query {j}" → arguments {{"x": "{j}"}} → a short result' for j in range(3)

@@ -114,4 +114,4 @@ class ExplorerExtension(BaseExtension):
                 except ExplorerError as exc:
                     self.state = f"error: {exc}"
                     log.warning("explorer: %s", exc)
-                await anyio.sleep(settings.explorer.idle_poll_s)
+                await anyio.sleep(settings.explorer.poll_s)

@@ -64,9 +64,7 @@ class ExplorerSettings(BaseModel):
         None,
         description="Conversation budget in characters (default: ~2 chars per token of the model's context).",
     )
-    idle_poll_s: float = Field(
-        60.0, gt=0, description="In `serve`, how often to look for new work once done."
-    )
+    poll_s: float = Field(60.0, gt=0, description="In `serve`, how often to look for new work once done.")
 
     @field_validator("shard")
     @classmethod

@@ -1,6 +1,6 @@
 """The fine-tuning feature in ``ste-mcp serve``: periodic rounds and the live adapter.
 
-Every ``finetune.poll_seconds`` it serves the promoted adapter if that changed (also after ``ste-mcp
+Every ``finetune.poll_s`` it serves the promoted adapter if that changed (also after ``ste-mcp
 adapters promote|rollback`` in another process): loaded as a runtime LoRA, or merged into the base
 weights with the managed vLLM restarted on them (``finetune.serve_merged``), and it starts a round when
 ``train_every_n_exemplars`` new approved exemplars arrived since the last one, or when
@@ -107,7 +107,7 @@ class FinetuneExtension(BaseExtension):
                 log.warning("fine-tuning: %s", exc)
             except Exception as exc:  # the server must keep serving whatever a round does
                 log.exception("fine-tuning loop error: %s", exc)
-            await anyio.sleep(self.settings.poll_seconds)
+            await anyio.sleep(self.settings.poll_s)
 
     def background(self) -> list[Callable[[], Awaitable[None]]]:
         return [self._loop]

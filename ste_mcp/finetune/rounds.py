@@ -93,7 +93,7 @@ async def _run_process(cmd: list[str], log: IO[str] | None, pid_file: Path, thre
 _SCHEDULING = {
     "train_every_n_exemplars",
     "schedule_minutes",
-    "poll_seconds",
+    "poll_s",
     "enabled_in_serve",
     "cpu_threads",
     "serve_merged",

@@ -99,5 +99,5 @@ class FinetuneSettings(BaseModel):
         50, description="Trigger a round in `serve` after N new approved exemplars."
     )
     schedule_minutes: float | None = Field(None, gt=0, description="Also try a round this often (minutes).")
-    poll_seconds: float = Field(30.0, gt=0, description="How often `serve` checks the exemplar count.")
+    poll_s: float = Field(30.0, gt=0, description="How often `serve` checks the exemplar count.")
     enabled_in_serve: bool = Field(True, description="Run the periodic trigger in `ste-mcp serve`.")

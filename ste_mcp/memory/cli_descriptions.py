@@ -5,7 +5,7 @@ from each tool's trials, promoted only through the description gate (``memory/ga
 
 A rollback stores the earlier text as a new version; with ``memory.description_approval = "manual"``
 a rendered version waits (pending) until ``approve``. Either way a running server serves the change
-and notifies its clients within ``memory.poll_interval_s`` (it polls the descriptions table).
+and notifies its clients within ``memory.poll_s`` (it polls the descriptions table).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             version = store.approve(args.tool, args.version)
             print(
                 f"{args.tool}: v{version.version} approved ({version.reason}); "
-                f"a running server serves it within {settings.memory.poll_interval_s:g} s"
+                f"a running server serves it within {settings.memory.poll_s:g} s"
             )
             return 0
         version = store.rollback(args.tool, args.to_version)
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(
         f"{args.tool}: v{version.version} now serves the text of {version.reason.removeprefix('rollback to ')}; "
-        f"a running server picks it up within {settings.memory.poll_interval_s:g} s"
+        f"a running server picks it up within {settings.memory.poll_s:g} s"
     )
     return 0
 

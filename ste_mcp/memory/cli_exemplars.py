@@ -1,7 +1,7 @@
 """`ste-mcp exemplars list|approve|reject`: review what exploration learned.
 
 Approving or rejecting an exemplar also applies to its paraphrases; a running server re-renders the
-affected descriptions and notifies its clients within ``memory.poll_interval_s``.
+affected descriptions and notifies its clients within ``memory.poll_s``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ descriptions and keeps the tool-search index in step with the tools and approved
 
 The loop also polls the descriptions table, so versions written by another process (e.g.
 ``ste-mcp descriptions rollback``) are served and announced (``tools/list_changed``) within
-``memory.poll_interval_s``.
+``memory.poll_s``.
 """
 
 from __future__ import annotations
@@ -271,9 +271,9 @@ class MemoryExtension(BaseExtension):
             try:
                 await self.step()
             except Exception:
-                log.exception("memory loop step failed; retrying in %.1f s", self.settings.poll_interval_s)
+                log.exception("memory loop step failed; retrying in %.1f s", self.settings.poll_s)
             self.steps += 1
-            await anyio.sleep(self.settings.poll_interval_s)
+            await anyio.sleep(self.settings.poll_s)
 
     async def step(self) -> set[str]:
         """One pass: judge new trials, re-render changed tools, serve and announce new versions.

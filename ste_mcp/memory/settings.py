@@ -60,7 +60,7 @@ class MemorySettings(BaseModel):
     )
     examples_per_tool: int = Field(3, ge=0, description="Examples rendered into each tool's description.")
     paraphrases_per_exemplar: int = Field(3, ge=0, le=6, description="Paper: at most 6.")
-    poll_interval_s: float = Field(
+    poll_s: float = Field(
         2.0, gt=0, description="How often the server judges new trials and picks up new description versions."
     )
     judge_concurrency: int = Field(

@@ -1,7 +1,7 @@
 """`ste-mcp ui`: the review dashboard on its own port, for stdio users (or next to any `serve`).
 
 It reads and writes the same data dir as ``serve``/``explore``/the CLI, so it may run while they do;
-a running server picks every change up within ``memory.poll_interval_s``. The rules of ``/mcp``
+a running server picks every change up within ``memory.poll_s``. The rules of ``/mcp``
 apply: a bearer token (``$STE_MCP_TOKEN``) is required beyond loopback and checked whenever set,
 Host and Origin are checked.
 """

@@ -82,7 +82,7 @@ class Dashboard:
             needs_login=self.guard.needs_login,
             flash=self.guard.take_flash(request.query_params.get("flash")),
             data_dir=str(self.settings.data_dir),
-            poll_s=self.settings.memory.poll_interval_s,
+            poll_s=self.settings.memory.poll_s,
             **context,
         )
         return HTMLResponse(html, status_code=status_code)
@@ -202,7 +202,7 @@ class Dashboard:
         return self.done(
             back,
             f"{changed} exemplar(s) (with paraphrases) now {status}; a running server re-renders the "
-            f"descriptions within {self.settings.memory.poll_interval_s:g} s",
+            f"descriptions within {self.settings.memory.poll_s:g} s",
         )
 
     # ---- descriptions --------------------------------------------------------------------------
@@ -231,7 +231,7 @@ class Dashboard:
         else:
             v = await anyio.to_thread.run_sync(store.rollback, tool, version)
             message = f"{tool}: v{v.version} now serves the text of {v.reason.removeprefix('rollback to ')}"
-        poll = self.settings.memory.poll_interval_s
+        poll = self.settings.memory.poll_s
         return self.done(f"/descriptions/{tool}", f"{message}; a running server serves it within {poll:g} s")
 
     # ---- adapters ------------------------------------------------------------------------------
