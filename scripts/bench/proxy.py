@@ -413,7 +413,11 @@ def write_results(rows: list, args: argparse.Namespace) -> None:
         "(from /proc) over its calls; *client CPU* is this benchmark process's (the SDK client or httpx). At 64",
         "clients all processes share the 2 cores: throughput is bounded by the sum of client, server and",
         "upstream CPU per call, of which the server is only a part, so halving the server's share cannot double",
-        "calls/s; the server's own cost per call is the number to compare. ste-mcp calls upstreams with httpx2",
+        "calls/s; the server's own cost per call is the number to compare. Where the rest of the server's CPU",
+        "goes at 64 clients (py-spy, 12 s): ~21 % in httpcore2's pool (`_assign_requests_to_connections` checks",
+        "`has_expired` — a socket readability probe — on every pooled connection for every request), ~4 % in",
+        "`json.dumps` inside `upstream/validation.py`'s argument check, the rest spread over uvicorn, Starlette,",
+        "the SDK's JSON-RPC models and socket writes. ste-mcp calls upstreams with httpx2",
         "(the SDK's maintained httpx fork): a cProfile of the server under 32 clients had put about half of its",
         "CPU per call in httpx 0.28's connection pool, which rescans every connection on each request; compare",
         "the two *direct* rows at 64 clients.",
@@ -424,7 +428,7 @@ def write_results(rows: list, args: argparse.Namespace) -> None:
     start = text.find("## Proxy\n")
     if start >= 0:
         end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
+        text = text[:start] + section + ("\n" + text[end + 1 :] if end >= 0 else "")
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text)
