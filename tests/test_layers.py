@@ -120,10 +120,17 @@ def upward_imports() -> list[str]:
     for path in sorted(PACKAGE.rglob("*.py")):
         importer = _module_name(path)
         mine = group(importer)
+        if mine not in RANK:
+            problems.append(
+                f"{path.relative_to(PACKAGE.parent)}: {importer} is in no layer (add it to LAYERS)"
+            )
+            continue
         for imported, line in runtime_imports(path):
             theirs = group(imported)
-            if RANK[theirs] < RANK[mine] or (importer, imported) in EXCEPTIONS:
-                continue
+            if theirs not in RANK or RANK[theirs] < RANK[mine] or (importer, imported) in EXCEPTIONS:
+                continue  # a module in no layer is reported as the importer
+            if mine == "floor" and _folder(importer) == _folder(imported) and _is_leaf(imported):
+                continue  # a settings.py validating with a leaf of its own package
             if theirs == mine and (
                 mine in {"floor", "runtime", "entry", "base"} or _folder(importer) == _folder(imported)
             ):
@@ -132,6 +139,12 @@ def upward_imports() -> list[str]:
                 f"{path.relative_to(PACKAGE.parent)}:{line}: {importer} ({mine}) -> {imported} ({theirs})"
             )
     return problems
+
+
+def _is_leaf(module: str) -> bool:
+    """Whether ``module`` imports nothing of the project at runtime but the floor."""
+    path = (PACKAGE.parent / Path(*module.split("."))).with_suffix(".py")
+    return path.is_file() and all(group(m) == "floor" for m, _ in runtime_imports(path))
 
 
 def _folder(module: str) -> str:

@@ -27,14 +27,14 @@ from urllib.parse import urlsplit
 
 import lancedb
 
+from ste_mcp.memory.settings import OBJECT_SCHEMES
+
 if TYPE_CHECKING:
     from ste_mcp.memory.descriptions import DescriptionStore
     from ste_mcp.memory.embeddings import Embedder
     from ste_mcp.memory.exemplars import ExemplarStore
     from ste_mcp.memory.toolsearch import ToolIndex
     from ste_mcp.memory.trials import TrialStore
-
-OBJECT_SCHEMES = ("s3", "s3+ddb", "gs", "az")
 
 
 def is_object_uri(location: Path | str) -> bool:

@@ -5,6 +5,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, Field, field_validator
 
+OBJECT_SCHEMES = ("s3", "s3+ddb", "gs", "az")  # object storage LanceDB opens (memory.uri)
+
 
 class MemorySettings(BaseModel):
     uri: str | None = Field(
@@ -91,8 +93,6 @@ class MemorySettings(BaseModel):
     def _object_uri(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        from ste_mcp.memory.db import OBJECT_SCHEMES
-
         parts = urlsplit(value)
         if parts.scheme not in OBJECT_SCHEMES or not parts.netloc:
             raise ValueError(
