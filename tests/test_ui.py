@@ -261,6 +261,21 @@ def test_description_history_diff_rollback_and_approval(client, data_dir):
     assert client.get("/ui/descriptions/nope").status_code == 404
 
 
+def test_description_history_shows_the_gate_measurement(client, data_dir):
+    store = DescriptionStore(open_db(data_dir / "lancedb"))
+    base = text_hash("Weather.")
+    store.record("get_weather", "Weather.", reason="original", base_hash=base)
+    measured = {
+        "candidate": {"correct": 62.5, "api_match": 75.0, "wellformed": 100.0},
+        "baseline": {"correct": 25.0, "api_match": 50.0, "wellformed": 100.0},
+        "n": 8,
+        "evaluator": "qwen",
+    }
+    store.record("get_weather", "Weather.\n\nUsage notes: …", reason="notes", base_hash=base, gate=measured)
+    page = client.get("/ui/descriptions/get_weather").text
+    assert "correct 62.5 vs 25.0 %, API match 75.0 vs 50.0 % on 8" in page
+
+
 def register_adapter(
     registry: AdapterRegistry, adapter_id: str, correct: float, parent: str | None = None
 ) -> None:
