@@ -135,6 +135,18 @@ def test_evidence_is_typed_and_carries_no_upstream_prose():
     assert "quick brown fox" not in facts and "Bad request" not in facts
 
 
+def test_tidy_notes_drops_echoed_headings_and_repeats():
+    raw = (
+        "- When to use this tool, and which similar tool to use instead for what:\n- To add days.\n"
+        "- To add days.\n- The argument formats that worked:\n- date: YYYY-MM-DD\n- What it returns: a date"
+    )
+    assert tidy_notes(raw, 400).splitlines() == [
+        "- To add days.",
+        "- date: YYYY-MM-DD",
+        "- What it returns: a date",
+    ]
+
+
 def test_tidy_notes_keeps_bullets_within_budget():
     raw = "Here are the notes:\n1. Use it to add days.\n\n* date is YYYY-MM-DD\n- " + "x " * 200
     text = tidy_notes(raw, max_chars=80)

@@ -254,13 +254,26 @@ class Notes(BaseModel):
     tokens: int = 0  # completion tokens the model spent
 
 
+_ASKED = [  # the prompt's own bullet lines: a small model echoes them as headings
+    "when to use this tool, and which similar tool to use instead for what",
+    "the argument formats that worked",
+    "what it returns",
+]
+
+
+def _echoes_prompt(line: str) -> bool:
+    words = " ".join(re.findall(r"\w+", line.casefold()))
+    return line.endswith(":") and any(words.startswith(" ".join(re.findall(r"\w+", a))) for a in _ASKED)
+
+
 def tidy_notes(raw: str, max_chars: int) -> str:
-    """Bullet lines of a reply, cleaned, at most ``MAX_LINES`` and ``max_chars`` (whole lines)."""
+    """Bullet lines of a reply, cleaned, at most ``MAX_LINES`` and ``max_chars`` (whole lines);
+    repeated lines and echoes of the prompt's own headings are dropped."""
     lines: list[str] = []
     used = 0
     for line in raw.splitlines():
         line = clean_text(line, 400).strip().lstrip("-*•0123456789.) ").strip()
-        if not line:
+        if not line or _echoes_prompt(line) or f"- {line}".casefold() in (x.casefold() for x in lines):
             continue
         line = f"- {line}"
         if used + len(line) + 1 > max_chars or len(lines) >= MAX_LINES:
