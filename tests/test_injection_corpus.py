@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import json
 import re
-import socket
-import threading
-import time
 import unicodedata
 from collections import Counter
 from pathlib import Path
 
 import pytest
-import uvicorn
 from mcp import Client
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -37,6 +33,7 @@ from ste_mcp.server.server import build_server
 from ste_mcp.upstream.client import UpstreamClient
 from ste_mcp.upstream.specs import Toolset
 from ste_mcp.upstream.tools import Param, Tool
+from tests.fixtures.common import LocalServer
 from tests.fixtures.models import judging_model
 
 DATA = Path(__file__).parent / "data" / "injection"
@@ -102,16 +99,8 @@ class CorpusUpstream:
                 return JSONResponse({"id": i, "tags": ["a", text]})
             return JSONResponse({"id": i, text[:60]: 1})
 
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        app = Starlette(routes=[Route("/items", items)])
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.01)
+        self.local = LocalServer(Starlette(routes=[Route("/items", items)]))
+        self.url = self.local.url
 
     def tool(self) -> Tool:
         return Tool(
@@ -125,8 +114,7 @@ class CorpusUpstream:
         )
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.local.stop()
 
 
 def _norm(text: str) -> str:
