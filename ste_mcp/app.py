@@ -6,8 +6,10 @@
         result = await app.upstream.call(app.toolset.get("add"), {"a": 1, "b": 2})
 
 With no specs configured it starts the offline toolbox and serves its packaged spec. Features
-(explorer, memory, finetune; ``server.features``, default ``FEATURES``) plug in through factories
-``create(app) -> ServerExtension | None``; a feature whose module is not installed is skipped.
+(explorer, memory, finetune; ``server.features``, default: those declared in ``ste_mcp/extensions.py``)
+plug in through factories ``create(app) -> ServerExtension | None``; a feature whose module is not
+installed is skipped. Features reach each other through the app's typed hooks: ``app.describe`` (from
+a ``DescriptionProvider``) and ``app.active_adapter()`` (from an ``AdapterProvider``).
 
 Models are opened lazily, one per role: ``await app.model_for("judge")`` is the app's own model unless
 ``llm.judge`` names another (``LLMSettings.for_role``); roles naming the same model share one client
@@ -16,7 +18,6 @@ and server. The app owns them all and closes them on stop.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import logging
 import time
@@ -29,9 +30,9 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ste_mcp.config import Settings
+from ste_mcp.extensions import AdapterProvider, DescriptionProvider, load
 from ste_mcp.server.extensions import ServerExtension
 from ste_mcp.server.notifications import ToolsChangedNotifier
-from ste_mcp.server.settings import FEATURES
 from ste_mcp.upstream.client import UpstreamClient
 from ste_mcp.upstream.specs import Toolset, load_toolset
 from ste_mcp.upstream.tools import Tool
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from ste_mcp.llm.base import ChatModel
     from ste_mcp.llm.settings import LLMSettings, Role
 
-__all__ = ["FEATURES", "App", "ModelUnavailable"]
+__all__ = ["App", "ModelUnavailable"]
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,8 @@ class App:
                 )
             await stack.enter_async_context(self.upstream)
             for factory in self.features:
-                ext = _create_feature(factory, self)
+                create = load(factory)
+                ext = create(self) if create is not None else None
                 if ext is not None:
                     self.add_extension(ext)
         except BaseException:
@@ -169,7 +171,17 @@ class App:
     # ------------------------------------------------------------ features
 
     def add_extension(self, ext: ServerExtension) -> None:
+        """Serve ``ext``; a ``DescriptionProvider`` also chooses the descriptions (``app.describe``)."""
         self.extensions.append(ext)
+        if isinstance(ext, DescriptionProvider):
+            self.describe = ext.describe
+
+    def active_adapter(self) -> str | None:
+        """The LoRA adapter an ``AdapterProvider`` serves on the app's own model now (``model=``), if any."""
+        for ext in self.extensions:
+            if isinstance(ext, AdapterProvider) and (adapter := ext.active_adapter) is not None:
+                return adapter
+        return None
 
     async def notify_tools_changed(self) -> None:
         """Tell every connected client (both protocol generations) that tools/list changed."""
@@ -238,15 +250,3 @@ class App:
                 raise ModelUnavailable(message) from exc
             slot.error, slot.retry_at, slot.failures = None, 0.0, 0
             return slot.model
-
-
-def _create_feature(factory: str, app: App) -> ServerExtension | None:
-    module_name, _, attr = factory.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is not None and module_name.startswith(exc.name):
-            log.debug("feature %s not installed", module_name)
-            return None
-        raise
-    return getattr(module, attr)(app)

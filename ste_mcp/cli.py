@@ -1,6 +1,7 @@
 """The `ste-mcp` command line.
 
-Each subcommand lives in the package it belongs to, in a module exposing::
+Each subcommand lives in the package it belongs to and is declared by its feature in
+``ste_mcp/extensions.py`` (``FEATURES``), in a module exposing::
 
     HELP: str
     def add_arguments(parser: argparse.ArgumentParser) -> None
@@ -15,30 +16,13 @@ A module with subcommands of its own sets ``HAS_SUBCOMMANDS = True`` and calls
 from __future__ import annotations
 
 import argparse
-import importlib
 import signal
 import sys
 import threading
 from typing import Any
 
 from ste_mcp import __version__
-
-# command -> module implementing it
-COMMANDS: dict[str, str] = {
-    "serve": "ste_mcp.server.cli_serve",
-    "claude-config": "ste_mcp.server.cli_claude",
-    "toolbox": "ste_mcp.toolbox.cli",
-    "model": "ste_mcp.llm.cli",
-    "explore": "ste_mcp.explorer.cli_explore",
-    "learn": "ste_mcp.explorer.cli_learn",
-    "status": "ste_mcp.explorer.cli_status",
-    "exemplars": "ste_mcp.memory.cli_exemplars",
-    "descriptions": "ste_mcp.memory.cli_descriptions",
-    "train": "ste_mcp.finetune.cli_train",
-    "adapters": "ste_mcp.finetune.cli_adapters",
-    "eval": "ste_mcp.evaluate.cli",
-    "ui": "ste_mcp.ui.cli_ui",
-}
+from ste_mcp.extensions import commands, load
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,13 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ste-mcp", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"ste-mcp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module_name in COMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue  # command not built yet
+    for name, (feature, module_name) in commands().items():
+        module = load(module_name, feature=feature)
+        if module is None:
+            continue  # the feature is not installed (logged)
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         if not getattr(module, "HAS_SUBCOMMANDS", False):

@@ -15,7 +15,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ste_mcp"
 
 # bottom to top; a module's group is the first entry whose test matches it
 LAYERS: list[tuple[str, str]] = [
-    ("floor", "safety, hardware, config and every settings.py: no behaviour, importable from anywhere"),
+    (
+        "floor",
+        "safety, hardware, config, extensions (the feature declarations) and every settings.py: "
+        "no behaviour, importable from anywhere",
+    ),
     ("base", "upstream, llm, toolbox: the contracts (Tool, ChatModel) and their clients"),
     ("leaf", "evaluate.score: the STE-50 scorer (the training process scores the adapter gate with it)"),
     ("memory", "stores, judge, paraphrase, exploitation"),
@@ -55,6 +59,7 @@ def group(module: str) -> str:
         module == "ste_mcp"
         or module == "ste_mcp.config"
         or module == "ste_mcp.hardware"
+        or module == "ste_mcp.extensions"
         or last == "settings"
     ):
         return "floor"

@@ -268,7 +268,9 @@ async def load_adapter(model: Any, settings: Settings, adapter: str | None) -> s
         raise EvalError(str(exc)) from exc
     if manifest is None:
         raise EvalError(f"no promoted adapter in {settings.adapters_dir}: train one or pass --adapter ID")
-    if not hasattr(model, "load_lora"):
+    from ste_mcp.llm.base import SupportsLora
+
+    if not isinstance(model, SupportsLora):
         raise EvalError(f"model client {type(model).__name__} cannot load LoRA adapters")
     await model.load_lora(manifest.id, str(registry.path(manifest.id)))
     return manifest.id

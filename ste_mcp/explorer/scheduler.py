@@ -156,11 +156,7 @@ class Explorer:
         secrets = app.toolset.secret_values()
         store = await anyio.to_thread.run_sync(lambda: Memory.open(full, secrets=secrets).trials)
         # an adapter trained on the app's model only fits that model: the one the finetune feature serves now
-        adapter = (
-            (lambda: getattr(app.extension("finetune"), "active_adapter", None))
-            if app.uses_main_model("explorer")
-            else None
-        )
+        adapter = app.active_adapter if app.uses_main_model("explorer") else None
         return cls(
             app.toolset.visible if tools is None else tools,
             model=model,

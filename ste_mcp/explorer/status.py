@@ -2,20 +2,22 @@
 
 The explorer contributes ``trials``, ``successful_trials``, ``episodes`` (and more) from the trial
 store. Other features add their own per-tool fields (exemplars, description version, adapter) with
-a *status contributor*: a function ``(settings) -> {tool: {field: value}}``, either registered at
-run time with ``register_status_contributor`` or found by name in ``CONTRIBUTORS`` (a module that is
-not installed, or lacks the function, is skipped). A failing contributor is reported, never fatal.
+a *status contributor*: a function ``(settings) -> {tool: {field: value}}``, either declared by its
+feature (``Feature.status`` in ``ste_mcp/extensions.py``; a feature that is not installed is skipped)
+or registered at run time with ``register_status_contributor``. A failing contributor is reported,
+never fatal.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from ste_mcp.extensions import load, status_contributors
 
 if TYPE_CHECKING:
     from ste_mcp.config import Settings
@@ -26,11 +28,6 @@ log = logging.getLogger(__name__)
 
 StatusContributor = Callable[["Settings"], dict[str, dict[str, Any]]]
 
-CONTRIBUTORS = [
-    "ste_mcp.memory.exemplars:status_fields",
-    "ste_mcp.memory.descriptions:status_fields",
-    "ste_mcp.finetune.registry:status_fields",
-]
 _registered: dict[str, StatusContributor] = {}
 
 PAUSE_MARKER = "explorer.paused"
@@ -65,16 +62,9 @@ def _live_status(settings: Settings) -> dict[str, Any] | None:
 
 def _contributors() -> dict[str, StatusContributor]:
     found: dict[str, StatusContributor] = {}
-    for ref in CONTRIBUTORS:
-        module_name, _, attr = ref.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            raise
-        fn = getattr(module, attr, None)
-        if callable(fn):
+    for feature, ref in status_contributors():
+        fn = load(ref, feature=feature)
+        if fn is not None:
             found[ref] = fn
     found.update(_registered)
     return found

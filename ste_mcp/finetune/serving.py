@@ -20,6 +20,7 @@ from typing import Any
 
 from ste_mcp.finetune.merge import MergedModels, MergeError, ServeMode, serve_mode
 from ste_mcp.finetune.registry import AdapterRegistry
+from ste_mcp.llm.base import SupportsLora
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class AdapterServing:
         if wanted == self.active:
             return
         if wanted is not None:
-            if not hasattr(self.model, "load_lora"):
+            if not isinstance(self.model, SupportsLora):
                 raise ServingError(
                     f"model client {type(self.model).__name__} cannot load LoRA adapters at run time"
                 )

@@ -78,6 +78,18 @@ class ChatModel(Protocol):
     ) -> ChatResponse: ...
 
 
+@runtime_checkable
+class SupportsLora(Protocol):
+    """An optional capability of a ``ChatModel``: its server loads LoRA adapters at run time; afterwards
+    ``chat(..., model=name)`` uses one (the OpenAI-compatible client; check with ``isinstance``)."""
+
+    async def load_lora(self, name: str, path: str) -> None:
+        """Load the PEFT adapter folder ``path`` (on the server's machine) as model ``name``."""
+        ...
+
+    async def unload_lora(self, name: str) -> None: ...
+
+
 class ModelError(Exception):
     """The model server failed; the message says which server and what went wrong."""
 

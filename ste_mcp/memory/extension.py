@@ -28,6 +28,7 @@ from ste_mcp.server.extensions import CALL_TOOL, SEARCH_TOOL, BaseExtension
 
 if TYPE_CHECKING:
     from ste_mcp.app import App
+    from ste_mcp.upstream.tools import Tool
 
 log = logging.getLogger(__name__)
 
@@ -150,11 +151,14 @@ class MemoryExtension(BaseExtension):
         self.live = LiveDescriptions(self.descriptions)
         self.tool_index = self.memory.tool_index
         self._indexed_version: int | None = None  # exemplar table version the index reflects
-        app.describe = self.live.describe
         self.steps = 0  # completed background passes
         self._rendered_version: int | None = None
         self._optimized_at: dict[str, int] = {}  # table -> version after its last compaction
         self._model_error: str | None = None
+
+    def describe(self, tool: Tool) -> str:
+        """The description ``tools/list`` serves for ``tool`` (``DescriptionProvider``): the approved one."""
+        return self.live.describe(tool)
 
     # ---- tools -------------------------------------------------------------------------------
     def list_tools(self) -> list[types.Tool]:

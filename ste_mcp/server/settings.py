@@ -4,11 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-FEATURES = [
-    "ste_mcp.explorer.extension:create",
-    "ste_mcp.memory.extension:create",
-    "ste_mcp.finetune.extension:create",
-]
+from ste_mcp.extensions import server_factories
 
 
 class ServerSettings(BaseModel):
@@ -48,6 +44,7 @@ class ServerSettings(BaseModel):
         40, ge=0, description="In auto listing, serve search mode when more tools than this are visible."
     )
     features: list[str] = Field(
-        default_factory=lambda: list(FEATURES),
-        description="Feature factories 'module:function' loaded at start; [] serves the proxy only.",
+        default_factory=server_factories,
+        description="Feature factories 'module:function' loaded at start (default: those declared in "
+        "ste_mcp/extensions.py); [] serves the proxy only.",
     )
