@@ -10,7 +10,8 @@ from ste_mcp.cli import main
 from ste_mcp.evaluate.bench import load_bench
 from ste_mcp.evaluate.run import bench_schemas, read_predictions
 from ste_mcp.evaluate.score import score
-from ste_mcp.memory import Exemplar, ExemplarStore, open_db
+from ste_mcp.memory.db import open_db
+from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
 
 pytestmark = pytest.mark.model
 

@@ -130,8 +130,9 @@ async def direct_callers(stack: AsyncExitStack, url: str, clients: int, library:
 
 async def upstream_client_callers(stack: AsyncExitStack, spec: str, clients: int) -> list[Call]:
     """ste-mcp's own layer in-process (validation, URL rules, pooled httpx2), without the MCP transport."""
-    from ste_mcp.upstream import UpstreamClient, load_spec
+    from ste_mcp.upstream.client import UpstreamClient
     from ste_mcp.upstream.settings import UpstreamSettings
+    from ste_mcp.upstream.specs import load_spec
 
     tool = load_spec(spec)[0]
     upstream = await stack.enter_async_context(

@@ -87,7 +87,7 @@ class LearningLoop:
     async def explore(self, tools: Sequence[str], episodes: int) -> Any:
         """Explore ``tools`` until each has ``episodes`` episodes in total (with the explorer role's model,
         wired as ``serve`` wires it); returns the run summary."""
-        from ste_mcp.explorer import Explorer
+        from ste_mcp.explorer.scheduler import Explorer
 
         settings = self.settings.explorer.model_copy(update={"tools": list(tools)})
         explorer = await Explorer.from_app(self.app, tools=self.tools, settings=settings)
