@@ -16,6 +16,7 @@ import anyio
 from ste_mcp.config import Settings
 from ste_mcp.evaluate.bench import Bench, BenchItem
 from ste_mcp.evaluate.run import EvalConfig, EvalResult, run_eval, served_descriptions
+from ste_mcp.llm.base import SupportsLora
 from ste_mcp.llm.sources import DEFAULT_MODEL
 
 
@@ -60,9 +61,12 @@ class LearningLoop:
         self.app = app
         self.model = model
         self.bench = bench
-        self.memory = app.extension("memory")
-        if self.memory is None:
-            raise LoopError("the memory feature is not installed: no exemplars or live descriptions")
+        from ste_mcp.explorer.learn import LearnError, memory_of
+
+        try:
+            self.memory = memory_of(app)
+        except LearnError as exc:
+            raise LoopError("the memory feature is not installed: no exemplars or live descriptions") from exc
         names = set(bench.tool_names)
         self.tools = [t for t in app.toolset.visible() if t.name in names]
         if not self.tools:
@@ -157,6 +161,8 @@ class LearningLoop:
             )
         from ste_mcp.finetune.registry import AdapterRegistry
 
+        if not isinstance(self.model, SupportsLora):
+            raise LoopError(f"model client {type(self.model).__name__} cannot load LoRA adapters")
         path = AdapterRegistry(self.settings.adapters_dir).path(adapter)
         await self.model.load_lora(adapter, str(path))
         try:
