@@ -46,8 +46,8 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     (
         "ste_mcp.explorer.learn",
         "ste_mcp.memory.extension",
-    ): "learn drives the memory feature of a running App "
-    "(isinstance, not duck typing) until the extension surface gives typed access to a feature",
+    ): "learn (and the benchmark loop, through memory_of) drives the memory feature's judge pipeline "
+    "in a running App, found by type (isinstance), not by name",
 }
 
 
