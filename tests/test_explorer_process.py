@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -23,26 +22,11 @@ from ste_mcp.explorer.status import collect_status
 from ste_mcp.memory.trials import TrialStore
 from ste_mcp.server.server import build_server
 
-REPO = Path(__file__).resolve().parents[1]
 STE_MCP = [sys.executable, "-m", "ste_mcp"]
 TOOLS = ["get_weather", "get_item"]
 
 
-@pytest.fixture(scope="module")
-def canned_llm() -> Iterator[str]:
-    """The canned model server (50 ms per request); yields its base URL."""
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "scripts" / "bench" / "canned_llm.py"), "--latency", "0.05"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        assert line.startswith("READY "), line
-        yield line.split()[1]
-    finally:
-        proc.terminate()
-        proc.wait(10)
+CANNED_LLM_LATENCY_S = 0.05  # per request of the canned_llm fixture (tests/fixtures/llm.py)
 
 
 def explore_cmd(data_dir: Path, spec: Path, llm_url: str, *extra: str) -> list[str]:

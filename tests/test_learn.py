@@ -8,8 +8,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,9 @@ from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import DescriptionStore
 from ste_mcp.memory.exemplars import ExemplarStore
 from ste_mcp.memory.trials import TrialStore
+from tests.fixtures.llm import canned_llm_server
 from tests.fixtures.models import ScriptedModel
 
-REPO = Path(__file__).resolve().parents[1]
 TOOLS = ["get_today_date", "Numbers_Translator__Numbers_Translator"]  # toolbox tools without required args
 STUDENT = "packaged:student"
 TEACHER = "packaged:teacher"
@@ -285,26 +285,8 @@ def test_learn_judges_every_pending_trial_not_one_batch(
     assert TrialStore.open(data_dir / "lancedb").unjudged() == []
 
 
-@contextmanager
-def canned_server() -> Iterator[str]:
-    """scripts/bench/canned_llm.py, a real OpenAI-compatible server that plays the explorer instantly
-    (it echoes the requested model name); yields its base URL."""
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "scripts" / "bench" / "canned_llm.py"), "--latency", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        assert line.startswith("READY "), line
-        yield line.split()[1]
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 def test_learn_as_a_process_with_the_judge_on_an_external_server_of_its_own(data_dir: Path) -> None:
-    with canned_server() as student_url, canned_server() as judge_url:
+    with canned_llm_server(0) as student_url, canned_llm_server(0) as judge_url:
         env = {
             **os.environ,
             "STE_MCP_EXPLORER__UPSTREAM_RATE_PER_S": "0",

@@ -8,10 +8,8 @@ real HTTP servers on 127.0.0.1."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -30,17 +28,10 @@ from starlette.routing import Route
 from ste_mcp.config import ConfigError, load_settings
 from ste_mcp.llm import open_model
 from ste_mcp.llm.base import ModelError
+from tests.fixtures.common import free_port
+from tests.fixtures.llm import load_canned_llm
 
-REPO = Path(__file__).resolve().parents[1]
 BASE = "canned"
-
-
-def _canned() -> Any:
-    spec = importlib.util.spec_from_file_location("canned_llm", REPO / "scripts" / "bench" / "canned_llm.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass
@@ -53,7 +44,7 @@ class Replica:
 
 
 def replica_app(replica: Replica) -> Starlette:
-    canned = _canned().build_app(0.0)
+    canned = load_canned_llm().build_app(0.0)
     canned_chat = next(r.endpoint for r in canned.routes if getattr(r, "path", "") == "/v1/chat/completions")
 
     async def load(request: Request) -> Response:
@@ -115,14 +106,8 @@ def router_app(backends: list[str]) -> Starlette:
     return Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST"])])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve(app: Starlette) -> tuple[str, uvicorn.Server, threading.Thread]:
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -197,7 +182,7 @@ async def test_a_replica_that_refuses_the_adapter_is_named(
     fleet: tuple[str, list[Replica]], tmp_path: Path
 ) -> None:
     router, replicas = fleet
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     async with open_model(_settings(tmp_path, router, [replicas[0].url, dead]), progress=False) as model:
         with pytest.raises(ModelError) as caught:
             await model.load_lora("round-1", "/shared/adapters/round-1")

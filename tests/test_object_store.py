@@ -9,12 +9,10 @@ explorer of scripts/bench/canned_llm.py, plus an all-yes judge)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -22,27 +20,20 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
 from ste_mcp.config import load_settings
 from ste_mcp.memory.db import Memory, open_db
+from tests.fixtures.common import REPO, HttpServe, free_port
+from tests.fixtures.llm import load_canned_llm
 
-REPO = Path(__file__).resolve().parents[1]
 STE_MCP = [sys.executable, "-m", "ste_mcp"]
 BUCKET = "ste-test"
 TOOLS = ["get_weather", "get_item"]
 EPISODES = 2
 SLOTS = 3  # explorer.num_stm_slots default
 _QUIET = ["-webdav=false", "-admin.ui=false", f"-bucket={BUCKET}"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _weed() -> str | None:
@@ -60,10 +51,10 @@ def s3_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
         )
     root = tmp_path_factory.mktemp("seaweedfs")
     key, secret = "ste-test", secrets.token_hex(16)
-    ports = {name: _free_port() for name in ("master", "volume", "filer", "s3", "admin")}
+    ports = {name: free_port() for name in ("master", "volume", "filer", "s3", "admin")}
     flags = [f"-{name}.port={port}" for name, port in ports.items()]
-    flags += [f"-{name}.port.grpc={_free_port()}" for name in ports]
-    flags += [f"-s3.port.iceberg={_free_port()}", f"-s3.port.lance={_free_port()}"]
+    flags += [f"-{name}.port.grpc={free_port()}" for name in ports]
+    flags += [f"-s3.port.iceberg={free_port()}", f"-s3.port.lance={free_port()}"]
     log = (root / "weed.log").open("w")
     proc = subprocess.Popen(
         [weed, "mini", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", *flags, *_QUIET],
@@ -108,14 +99,6 @@ def s3_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
         log.close()
 
 
-def _canned() -> Any:
-    spec = importlib.util.spec_from_file_location("canned_llm", REPO / "scripts" / "bench" / "canned_llm.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @dataclass
 class FakeModel:
     url: str = ""
@@ -132,7 +115,7 @@ def model() -> Iterator[FakeModel]:
     from starlette.responses import JSONResponse, PlainTextResponse
     from starlette.routing import Route
 
-    canned = _canned()
+    canned = load_canned_llm()
     yes = {"reason": "the call answered the request", "answer": "yes"}
     verdict = json.dumps({"informative": yes, "faithful": yes, "appropriate": yes})
 
@@ -173,7 +156,7 @@ def model() -> Iterator[FakeModel]:
             Route("/v1/load_lora_adapter", load_lora, methods=["POST"]),
         ]
     )
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -209,44 +192,6 @@ def _child_env(data_dir: Path, s3: dict[str, str], model_url: str, **extra: str)
     }
 
 
-def _start_replica(spec: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen[str], str]:
-    """A ``ste-mcp serve`` over HTTP; its stderr goes to ``log`` (a pipe nobody reads would fill up)."""
-    port = _free_port()
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [
-                *STE_MCP,
-                "serve",
-                "--transport",
-                "http",
-                "--port",
-                str(port),
-                "--spec",
-                str(spec),
-                "--no-explore",
-            ],
-            env=env,
-            cwd=str(REPO),
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            text=True,
-        )
-    return proc, f"http://127.0.0.1:{port}/mcp"
-
-
-def _wait_http(proc: subprocess.Popen[str], url: str, log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"replica exited: {log.read_text()[-3000:]}")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            assert time.monotonic() < deadline, "replica did not start"
-            time.sleep(0.3)
-
-
 async def _active_adapter(url: str) -> str | None:
     """The adapter a replica serves (its ``ste-mcp://adapters`` resource)."""
     from mcp import Client
@@ -261,15 +206,6 @@ async def _descriptions(url: str) -> dict[str, str]:
 
     async with Client(url) as client:
         return {t.name: t.description or "" for t in (await client.list_tools()).tools}
-
-
-def _stop(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def test_settings_refuse_credentials_in_the_uri() -> None:
@@ -294,11 +230,11 @@ async def test_replicas_explorer_and_trainer_share_one_store(
     shared = tmp_path / "shared"  # the replicas' and the trainer's data dir on a shared mount: adapters
     env = _child_env(shared, s3_env, model_url)
     logs = [tmp_path / f"replica{i}.stderr.log" for i in (1, 2)]
-    replicas = [_start_replica(upstream_spec, env, log) for log in logs]
+    replicas = [HttpServe(["--spec", str(upstream_spec), "--no-explore"], env, log) for log in logs]
     try:
-        for (proc, url), log in zip(replicas, logs, strict=True):
-            _wait_http(proc, url, log)
-        originals = await _descriptions(replicas[0][1])
+        for replica in replicas:
+            replica.wait_ready()
+        originals = await _descriptions(replicas[0].url)
 
         explore_dir = tmp_path / "explorer"
         explore = subprocess.run(
@@ -334,12 +270,12 @@ async def test_replicas_explorer_and_trainer_share_one_store(
         # both replicas judge the same trials concurrently: each description converges on every replica
         deadline = time.monotonic() + 180
         while True:
-            seen = [await _descriptions(url) for _, url in replicas]
+            seen = [await _descriptions(r.url) for r in replicas]
             learned = [{t: d for t, d in s.items() if t in TOOLS and d != originals[t]} for s in seen]
             if all(set(lr) == set(TOOLS) for lr in learned) and learned[0] == learned[1]:
                 break
-            for (proc, _), log in zip(replicas, logs, strict=True):
-                assert proc.poll() is None, log.read_text()[-3000:]
+            for r in replicas:
+                assert r.proc.poll() is None, r.log.read_text()[-3000:]
             assert time.monotonic() < deadline, f"descriptions did not converge: {learned}"
             time.sleep(1)
         served = memory.descriptions.served_all()
@@ -370,14 +306,14 @@ async def test_replicas_explorer_and_trainer_share_one_store(
         assert used and used <= {e.id for e in exemplars}
         assert {e.tool for e in exemplars if e.id in used} == set(TOOLS)
         deadline = time.monotonic() + 60
-        while (active := [await _active_adapter(url) for _, url in replicas]) != [adapter, adapter]:
+        while (active := [await _active_adapter(r.url) for r in replicas]) != [adapter, adapter]:
             assert time.monotonic() < deadline, f"adapter {adapter} not served by every replica: {active}"
             time.sleep(0.5)
         path = str(shared / "adapters" / adapter)
         assert model.loads.count((adapter, path)) == 2  # each replica loaded it into the model server
     finally:
-        for proc, _ in replicas:
-            _stop(proc)
+        for r in replicas:
+            r.stop()
     for path in tmp_path.rglob("*.log"):  # the replicas' stderr and the server log
         assert s3_env["AWS_SECRET_ACCESS_KEY"] not in path.read_text(errors="replace"), path
 

@@ -7,58 +7,28 @@ A real ste-mcp HTTP app (uvicorn in the test's event loop) in front of the real 
 from __future__ import annotations
 
 import json
-import socket
-from collections.abc import AsyncIterator
-from typing import Any
 
 import anyio
 import httpx2
 import pytest
 from mcp import Client, types
 
-from ste_mcp.app import App
-from ste_mcp.config import load_settings
 from ste_mcp.server.extensions import CALL_TOOL
 from ste_mcp.server.server import input_schema
+from tests.fixtures.common import serve_app_http
 
 pytestmark = pytest.mark.anyio
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def serve(upstream_spec, data_dir, **server: Any) -> AsyncIterator[tuple[App, str]]:
-    import uvicorn
-
-    from ste_mcp.server.transports import http_app
-
-    settings = load_settings(
-        data_dir=str(data_dir), specs=[str(upstream_spec)], server={"features": [], **server}
-    )
-    port = free_port()
-    async with App(settings) as app, anyio.create_task_group() as tg:
-        server_ = uvicorn.Server(
-            uvicorn.Config(http_app(app, host="127.0.0.1", port=port), port=port, log_level="warning")
-        )
-        tg.start_soon(server_.serve)
-        while not server_.started:
-            await anyio.sleep(0.02)
-        yield app, f"http://127.0.0.1:{port}/mcp"
-        server_.should_exit = True
-
-
 @pytest.fixture
 async def stateless(upstream_spec, data_dir):
-    async for pair in serve(upstream_spec, data_dir, http_stateless=True):
+    async with serve_app_http(upstream_spec, data_dir, http_stateless=True) as pair:
         yield pair
 
 
 @pytest.fixture
 async def stateful(upstream_spec, data_dir):
-    async for pair in serve(upstream_spec, data_dir):
+    async with serve_app_http(upstream_spec, data_dir) as pair:
         yield pair
 
 

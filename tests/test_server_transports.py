@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.fixtures.common import REPO, STE_MCP, child_env, free_port
+from tests.fixtures.common import REPO, STE_MCP, child_env, free_port, serve_app_http, serve_http
 from tests.fixtures.upstream import openapi_spec
 
 pytestmark = pytest.mark.anyio
@@ -50,40 +49,9 @@ def http_server(_upstream_server, tmp_path_factory):
     upstream_spec = root / "upstream.json"
     upstream_spec.write_text(json.dumps(openapi_spec(_upstream_server.url)))
     data_dir = root / "data"
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            STE_MCP,
-            "serve",
-            "--transport",
-            "http",
-            "--port",
-            str(port),
-            "--spec",
-            str(upstream_spec),
-            "--no-explore",
-        ],
-        env=child_env(data_dir, STE_MCP_TOKEN=TOKEN),
-        cwd=str(REPO),
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}/mcp"
-    deadline = time.monotonic() + 60
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited: {proc.stderr.read()}")
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("HTTP server did not start")
-            time.sleep(0.2)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    args = ["--spec", str(upstream_spec), "--no-explore"]
+    with serve_http(args, child_env(data_dir, STE_MCP_TOKEN=TOKEN), root / "serve.stderr.log") as server:
+        yield server.url
 
 
 async def test_streamable_http_with_token(http_server, upstream):
@@ -178,24 +146,8 @@ async def test_claude_config_prints_a_working_entry(tmp_path, upstream, upstream
 @pytest.fixture
 async def inprocess_http(upstream_spec, data_dir):
     """ste-mcp's HTTP app served by uvicorn inside the test's event loop (to reach the App directly)."""
-    import anyio
-    import uvicorn
-
-    from ste_mcp.app import App
-    from ste_mcp.config import load_settings
-    from ste_mcp.server.transports import http_app
-
-    settings = load_settings(data_dir=str(data_dir), specs=[str(upstream_spec)], server={"features": []})
-    port = free_port()
-    async with App(settings) as app, anyio.create_task_group() as tg:
-        server = uvicorn.Server(
-            uvicorn.Config(http_app(app, host="127.0.0.1", port=port), port=port, log_level="warning")
-        )
-        tg.start_soon(server.serve)
-        while not server.started:
-            await anyio.sleep(0.02)
-        yield app, f"http://127.0.0.1:{port}/mcp"
-        server.should_exit = True
+    async with serve_app_http(upstream_spec, data_dir) as pair:
+        yield pair
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ from ste_mcp.explorer.shard import ShardError, in_shard, parse_shard, shard_of
 from ste_mcp.memory.trials import TrialStore
 from ste_mcp.upstream.tools import Tool
 
-REPO = Path(__file__).resolve().parents[1]
 STE_MCP = [sys.executable, "-m", "ste_mcp"]
 NAMES = [f"svc_{i}_lookup" for i in range(200)]
 
@@ -96,21 +94,7 @@ def test_budget_sync_counts_other_processes_and_never_lowers():
 TOOL_NAMES = [f"tool_{i:02d}" for i in range(8)]
 
 
-@pytest.fixture(scope="module")
-def canned_llm() -> Iterator[str]:
-    """The canned model server (20 ms per request), which also serves the echo upstream /api/{name}."""
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "scripts" / "bench" / "canned_llm.py"), "--latency", "0.02"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline() if proc.stdout else ""
-        assert line.startswith("READY "), line
-        yield line.split()[1]
-    finally:
-        proc.terminate()
-        proc.wait(10)
+CANNED_LLM_LATENCY_S = 0.02  # per request of the canned_llm fixture (tests/fixtures/llm.py)
 
 
 @pytest.fixture

@@ -14,20 +14,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
-import httpx
 import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from ste_mcp.memory.descriptions import SECTION_HEADER
-from tests.fixtures.common import REPO, STE_MCP, child_env, free_port
+from tests.fixtures.common import child_env, serve_http
 from tests.test_ui import XSS, seed_data_dir
 
 TOKEN = "browser-test-token-3f9a1c7d"
@@ -65,49 +63,15 @@ pytestmark = pytest.mark.skipif(
 def server(upstream, upstream_spec, data_dir):
     """A seeded data dir served by `ste-mcp serve --transport http` (token required, no model needed)."""
     seeded = seed_data_dir(data_dir, tool=TOOL, query=QUERY)
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            STE_MCP,
-            "serve",
-            "--transport",
-            "http",
-            "--port",
-            str(port),
-            "--spec",
-            str(upstream_spec),
-            "--no-explore",
-        ],
-        env=child_env(
-            data_dir,
-            STE_MCP_TOKEN=TOKEN,
-            STE_MCP_MEMORY__POLL_INTERVAL_S="0.2",
-            STE_MCP_LLM__BASE_URL="http://127.0.0.1:9/v1",  # no judging needed: every stored trial is judged
-        ),
-        cwd=str(REPO),
-        stderr=subprocess.PIPE,
-        text=True,
+    env = child_env(
+        data_dir,
+        STE_MCP_TOKEN=TOKEN,
+        STE_MCP_MEMORY__POLL_INTERVAL_S="0.2",
+        STE_MCP_LLM__BASE_URL="http://127.0.0.1:9/v1",  # no judging needed: every stored trial is judged
     )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180  # generous: the suite may share a busy machine
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited: {proc.stderr.read()}")
-        try:
-            httpx.get(f"{base}/ui/login", timeout=1)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("HTTP server did not start")
-            time.sleep(0.2)
-    yield {"base": base, **seeded}
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    args = ["--spec", str(upstream_spec), "--no-explore"]
+    with serve_http(args, env, data_dir.parent / "serve.stderr.log", ready_path="/ui/login") as running:
+        yield {"base": running.base, **seeded}
 
 
 async def _served_description(base: str) -> str:
