@@ -25,6 +25,8 @@ import sys
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from ste_mcp.finetune.train import pid_alive
+
 MANIFEST = "ste-mcp-manifest.json"  # written last: a folder with it is complete
 REQUIRED = ("config.json", MANIFEST)
 _TMP = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)$")
@@ -66,16 +68,6 @@ def is_complete(folder: Path) -> bool:
     return all((folder / name).is_file() for name in REQUIRED)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale(parent: Path) -> list[Path]:
     """Remove the temporary folders of merges whose process is gone; returns what was removed."""
     removed = []
@@ -83,7 +75,7 @@ def remove_stale(parent: Path) -> list[Path]:
         return removed
     for entry in parent.iterdir():
         match = _TMP.match(entry.name)
-        if match and entry.is_dir() and not _pid_alive(int(match["pid"])):
+        if match and entry.is_dir() and not pid_alive(int(match["pid"])):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     return removed

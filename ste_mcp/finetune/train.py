@@ -81,14 +81,15 @@ def _watch_parent(parent_pid: int, interval: float, launcher: int | None = None)
     while (
         (os.getppid() == parent_pid)
         if launcher is None
-        else (os.getppid() == launcher and _alive(parent_pid))
+        else (os.getppid() == launcher and pid_alive(parent_pid))
     ):
         time.sleep(interval)
     print(f"parent process {parent_pid} is gone: stopping training", file=sys.stderr, flush=True)
     _die()
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (one of another user counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
