@@ -11,7 +11,8 @@ that benchmarks and tests measure orchestration, not a model:
 
 It also serves ``GET /api/{name}``, a trivial upstream that echoes its query parameters.
 
-Run: ``python scripts/bench/canned_llm.py --latency 0.2`` prints ``READY <base_url>`` on stdout.
+Run: ``python scripts/bench/canned_llm.py --latency 0.2`` prints ``READY <base_url>`` on stdout
+(``start_child`` does that from another benchmark script).
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import itertools
 import json
 import re
 import socket
+import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -157,6 +160,20 @@ def build_app(latency_s: float) -> Starlette:
             Route("/api/{name}", api),
         ]
     )
+
+
+def start_child(latency_s: float) -> tuple[subprocess.Popen[str], str]:
+    """This server as a child process (``latency_s`` per request): the process and its base URL."""
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--latency", str(latency_s)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline() if proc.stdout else ""
+    if not line.startswith("READY "):
+        proc.kill()
+        raise RuntimeError(f"canned server did not start: {line!r}")
+    return proc, line.split()[1]
 
 
 def main(argv: list[str] | None = None) -> None:

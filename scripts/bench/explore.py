@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import anyio
+from canned_llm import start_child
 
 from ste_mcp.app import App
 from ste_mcp.config import load_settings
@@ -34,19 +33,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 SLOTS = 3
 RESULTS = REPO / ".cache" / "bench" / "explore.json"  # latest results of each part, merged
-
-
-def start_canned(latency_s: float) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("canned_llm.py")), "--latency", str(latency_s)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline() if proc.stdout else ""
-    if not line.startswith("READY "):
-        proc.kill()
-        raise RuntimeError(f"canned server did not start: {line!r}")
-    return proc, line.split()[1]
 
 
 def bench_tools(root: str, n: int) -> list[Tool]:
@@ -215,7 +201,7 @@ def main() -> None:
     args = parser.parse_args()
 
     rows: list[dict[str, Any]] = []
-    proc, url = start_canned(args.latency)
+    proc, url = start_child(args.latency)
     try:
         for level in [] if args.skip_canned else args.levels.split(","):
             c, n = (int(x) for x in level.split(":"))

@@ -58,19 +58,6 @@ THROUGHPUT = {
 # ---------------------------------------------------------------- explore
 
 
-def start_canned(latency_s: float) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "scripts" / "bench" / "canned_llm.py"), "--latency", str(latency_s)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline() if proc.stdout else ""
-    if not line.startswith("READY "):
-        proc.kill()
-        raise RuntimeError(f"canned server did not start: {line!r}")
-    return proc, line.split()[1]
-
-
 def write_spec(path: Path, root: str, tools: int) -> None:
     """An OpenAPI spec of ``tools`` GET tools on the canned server's echo upstream."""
     paths = {
@@ -182,7 +169,9 @@ def trial_tokens(db_dir: Path) -> dict[str, Any]:
 
 
 def explore_part(args: argparse.Namespace) -> dict[str, Any]:
-    canned, llm_url = start_canned(args.latency)
+    from canned_llm import start_child
+
+    canned, llm_url = start_child(args.latency)
     try:
         spec = Path(tempfile.mkdtemp(prefix="ste-mcp-scale-spec-")) / "spec.json"
         write_spec(spec, llm_url.removesuffix("/v1"), args.tools)
