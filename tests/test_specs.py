@@ -183,6 +183,29 @@ def test_invalid_parameter_schema_is_a_startup_error(tmp_path):
         load_spec(write(tmp_path, "s.yaml", doc))
 
 
+def test_an_operation_the_proxy_cannot_call_is_skipped_not_the_whole_spec(tmp_path, caplog):
+    upload = {"content": {"multipart/form-data": {"schema": {"type": "object"}}}}
+    doc = openapi(
+        {
+            "/pets": {"get": {"operationId": "listPets"}},
+            "/pets/{id}/image": {
+                "post": {
+                    "operationId": "uploadImage",
+                    "parameters": [{"name": "id", "in": "path", "schema": {"type": "string"}}],
+                    "requestBody": upload,
+                }
+            },
+        }
+    )
+    tools = load_spec(write(tmp_path, "pets.yaml", doc))
+    assert [t.name for t in tools] == ["listPets"]
+    assert "skipping POST /pets/{id}/image" in caplog.text and "multipart/form-data" in caplog.text
+    # nothing callable at all is still a clear error
+    only_upload = openapi({"/img": {"post": {"operationId": "up", "requestBody": upload}}})
+    with pytest.raises(SpecError, match=r"no operation the proxy can call.*no JSON or form media type"):
+        load_spec(write(tmp_path, "upload.yaml", only_upload))
+
+
 def test_missing_file():
     with pytest.raises(SpecError, match="does not exist"):
         load_spec("/nonexistent/spec.yaml")

@@ -21,7 +21,7 @@ HELP = "the review dashboard in a browser (trials, exemplars, descriptions, adap
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="bind address (default 127.0.0.1); beyond loopback needs a token")
-    parser.add_argument("--port", type=int, help="port (default 8766, or ui.port)")
+    parser.add_argument("--port", type=int, help="port (default 8767, or ui.port)")
     parser.add_argument("--read-only", action="store_true", help="show everything, change nothing")
 
 

@@ -12,4 +12,4 @@ class UISettings(BaseModel):
     host: str = Field(
         "127.0.0.1", description="`ste-mcp ui` bind address; beyond loopback a bearer token is required."
     )
-    port: int = Field(8766, description="`ste-mcp ui` port; the page is http://HOST:PORT/ui.")
+    port: int = Field(8767, description="`ste-mcp ui` port; the page is http://HOST:PORT/ui.")

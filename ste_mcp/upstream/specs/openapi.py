@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 from urllib.parse import urljoin
@@ -11,6 +12,13 @@ from ste_mcp.upstream.specs.reading import Limits, is_url
 from ste_mcp.upstream.specs.refs import Resolver, endless_cycle, fix_nullable
 from ste_mcp.upstream.tools import AuthRef, Param, Tool
 from ste_mcp.upstream.urls import WHOLE_BODY
+
+log = logging.getLogger(__name__)
+
+
+class UnsupportedOperation(SpecError):
+    """An operation the proxy cannot call (e.g. a multipart upload): skipped, the rest still load."""
+
 
 _IGNORED_HEADERS = {"accept", "content-type", "authorization"}
 
@@ -68,6 +76,7 @@ def openapi_tools(
         raise SpecError(f"{source}#/paths: missing or not an object")
     root_server = _server_url(doc.get("servers"), source, "/servers")
     tools: list[Tool] = []
+    skipped: list[str] = []
     taken: set[str] = set()
     for path, item in paths.items():
         limits.remaining()
@@ -94,9 +103,16 @@ def openapi_tools(
                     f"{source}#/servers: no absolute server URL for {method.upper()} {path} "
                     "(add 'servers' or wrap the spec in a native YAML with base_url)"
                 )
-            tool = _openapi_operation(resolver, doc, source, path, method, item, op, op_at, url)
+            try:
+                tool = _openapi_operation(resolver, doc, source, path, method, item, op, op_at, url)
+            except UnsupportedOperation as exc:
+                skipped.append(str(exc))
+                log.warning("spec: skipping %s %s: %s", method.upper(), path, exc)
+                continue
             tool.name = unique_name(tool.name, taken)
             tools.append(tool)
+    if skipped and not tools:
+        raise SpecError(f"{source}: no operation the proxy can call ({'; '.join(skipped[:3])})")
     return tools
 
 
@@ -161,7 +177,9 @@ def _openapi_operation(
         if media is None and "application/x-www-form-urlencoded" in content:
             media, body_mode = "application/x-www-form-urlencoded", "form"
         if media is None:
-            raise SpecError(f"{source}#{b_at}/content: no JSON or form media type (has {sorted(content)})")
+            raise UnsupportedOperation(
+                f"{source}#{b_at}/content: no JSON or form media type (has {sorted(content)})"
+            )
         schema, defs = resolver.schema(
             source, content[media].get("schema", {}), f"{b_at}/content/{pointer(media)[1:]}/schema"
         )
