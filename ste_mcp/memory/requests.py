@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from ste_mcp.safety.sanitize import first_rule_match
+
 __all__ = ["normalise", "request_problem"]
 
 # An identifier as code writes it: snake_case, a dotted/dashed path, or CamelCase with two humps.
@@ -71,10 +73,9 @@ def request_problem(
         shared = name_parts(identifier) & wanted
         if len(shared) >= 2 or (len(wanted) == 1 and shared):
             return f"names the tool by an identifier: {identifier[:60]!r}"
-    for reason, pattern in _META_RULES:
-        match = pattern.search(query)
-        if match is not None:
-            return f"{reason}: {match.group(0)[:60]!r}"
+    hit = first_rule_match(_META_RULES, query)
+    if hit is not None:
+        return f"{hit[0]}: {hit[1][:60]!r}"
     copied = _copied_words(query, description)
     if copied:
         return f"copies the tool's description: {copied[:60]!r}"

@@ -207,6 +207,18 @@ _MULTILINGUAL = [
         ),
     ),
 ]
+_TEXT_RULES = [*_INJECTION_RULES, *_MULTILINGUAL]
+
+
+def first_rule_match(rules: Iterable[tuple[str, re.Pattern[str]]], text: str) -> tuple[str, str] | None:
+    """The reason and the matched text of the first ``(reason, pattern)`` of ``rules`` found in ``text``."""
+    for reason, pattern in rules:
+        match = pattern.search(text)
+        if match is not None:
+            return reason, match.group(0)
+    return None
+
+
 # signatures matched on the text with every non-letter removed ("I.g.n.o.r.e a-l-l ...")
 _SQUASHED = re.compile(
     r"(ignore|disregard|forget|override)(all|any|the|your|of|every)*(previous|prior|above|earlier|preceding)"
@@ -338,14 +350,9 @@ def injection_reason(text: str, *, tool_names: Iterable[str] = (), _depth: int =
     tool_names = list(tool_names)
     views = _views(str(text))
     for view in views:
-        for reason, pattern in _INJECTION_RULES:
-            match = pattern.search(view)
-            if match is not None:
-                return f"{reason}: {_snippet(match.group(0))!r}"
-        for reason, pattern in _MULTILINGUAL:
-            match = pattern.search(view)
-            if match is not None:
-                return f"{reason}: {_snippet(match.group(0))!r}"
+        hit = first_rule_match(_TEXT_RULES, view)
+        if hit is not None:
+            return f"{hit[0]}: {_snippet(hit[1])!r}"
         role = _role_reason(view, tool_names)
         if role is not None:
             return role
