@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -28,7 +25,7 @@ from starlette.routing import Route
 from ste_mcp.config import ConfigError, load_settings
 from ste_mcp.llm import open_model
 from ste_mcp.llm.base import ModelError
-from tests.fixtures.common import free_port
+from tests.fixtures.common import LocalServer, free_port
 from tests.fixtures.llm import load_canned_llm
 
 BASE = "canned"
@@ -106,31 +103,17 @@ def router_app(backends: list[str]) -> Starlette:
     return Starlette(routes=[Route("/{path:path}", forward, methods=["GET", "POST"])])
 
 
-def _serve(app: Starlette) -> tuple[str, uvicorn.Server, threading.Thread]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    return f"http://127.0.0.1:{port}", server, thread
-
-
 @pytest.fixture
 def fleet() -> Iterator[tuple[str, list[Replica]]]:
     """Two replicas and the router in front of them; yields the router's URL and the replicas."""
     replicas = [Replica(), Replica()]
-    running = []
-    for replica in replicas:
-        url, server, thread = _serve(replica_app(replica))
-        replica.url = url
-        running.append((server, thread))
-    router, server, thread = _serve(router_app([r.url for r in replicas]))
-    running.append((server, thread))
-    yield router, replicas
-    for server, thread in running:
-        server.should_exit = True
-        thread.join(10)
+    servers = [LocalServer(replica_app(replica)) for replica in replicas]
+    for replica, server in zip(replicas, servers, strict=True):
+        replica.url = server.url
+    servers.append(LocalServer(router_app([r.url for r in replicas])))
+    yield servers[-1].url, replicas
+    for server in servers:
+        server.stop()
 
 
 def _settings(tmp_path: Path, router: str, replicas: list[str], **llm: Any) -> Any:

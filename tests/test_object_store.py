@@ -15,7 +15,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ import pytest
 
 from ste_mcp.config import load_settings
 from ste_mcp.memory.db import Memory, open_db
-from tests.fixtures.common import REPO, HttpServe, free_port
+from tests.fixtures.common import REPO, HttpServe, LocalServer, free_port
 from tests.fixtures.llm import load_canned_llm
 
 STE_MCP = [sys.executable, "-m", "ste_mcp"]
@@ -109,7 +108,6 @@ class FakeModel:
 def model() -> Iterator[FakeModel]:
     """The canned explorer (scripts/bench/canned_llm.py) that also judges every trial good and takes
     runtime LoRA adapters as vLLM does (recording each load)."""
-    import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, PlainTextResponse
@@ -156,16 +154,10 @@ def model() -> Iterator[FakeModel]:
             Route("/v1/load_lora_adapter", load_lora, methods=["POST"]),
         ]
     )
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    fake.url = f"http://127.0.0.1:{port}/v1"
+    server = LocalServer(app)
+    fake.url = f"{server.url}/v1"
     yield fake
-    server.should_exit = True
-    thread.join(10)
+    server.stop()
 
 
 def _child_env(data_dir: Path, s3: dict[str, str], model_url: str, **extra: str) -> dict[str, str]:
