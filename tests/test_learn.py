@@ -35,6 +35,18 @@ VERDICT = {
 }
 
 
+REQUESTS = [
+    "What day is it today? I am planning my trip to Oslo.",
+    "Write the number 4821 out in words for a cheque.",
+    "Which date is it now, so I can book the ferry?",
+    "How do you say 1,000,000 in English words?",
+    "Tell me today's date for my diary entry.",
+    "Spell out 77 in words for a wedding invitation.",
+    "I need the current date to fill in a customs form.",
+    "Turn 3,405 into words for a school exercise.",
+]
+
+
 def play(messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> str:
     """Every part: the explorer (a request, one call, a final answer, yes), the judge, the paraphraser."""
     system, last = messages[0]["content"] or "", messages[-1]["content"] or ""
@@ -51,7 +63,8 @@ def play(messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> str:
         tool = next(t for t in TOOLS if f"\n{t}:" in system)
         return f"Thought: call it\nAction: {tool}\nAction Input: {{}}"
     play.counter += 1  # type: ignore[attr-defined]
-    return f"Help me with errand number {play.counter} for my trip to Oslo."  # type: ignore[attr-defined]
+    # distinct requests: near-identical ones with the same call are refused as repeats (memory/requests.py)
+    return REQUESTS[play.counter % len(REQUESTS)]  # type: ignore[attr-defined]
 
 
 play.counter = 0  # type: ignore[attr-defined]
