@@ -1,11 +1,13 @@
 """`ste-mcp learn`: the learning loop ``serve`` runs in the background, once, in the foreground.
 
 explore (STE trials, resumable) -> judge (new trials of the selected tools) -> exemplars and
-paraphrases -> description versions -> with ``--train`` one gated fine-tuning round; with progress on
+paraphrases -> description versions -> usage notes (when ``memory.description_render`` shows them:
+the selected tools whose notes are due, ``Rewriter.due`` / ``memory.notes_rewrite_after``, rewritten
+through the description gate) -> with ``--train`` one gated fine-tuning round; with progress on
 stderr, then a summary table on stdout. Each role uses its configured model (``llm.explorer``,
-``llm.judge``, ``llm.paraphrase``; default the app's). The models are closed before training, so the
-trainer has the machine to itself. Exit codes: 0 done, 1 a stage failed (the message says which),
-2 bad usage (unknown tool, invalid configuration).
+``llm.judge``, ``llm.paraphrase``; default the app's; the notes' evaluator is the app's). The models
+are closed before training, so the trainer has the machine to itself. Exit codes: 0 done, 1 a stage
+failed (the message says which), 2 bad usage (unknown tool, invalid configuration).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ if TYPE_CHECKING:
     from ste_mcp.explorer.learn import JudgeTotals
     from ste_mcp.explorer.scheduler import RunSummary
     from ste_mcp.finetune.rounds import RoundResult
+    from ste_mcp.memory.extension import MemoryExtension
+    from ste_mcp.memory.gate import RewriteOutcome
 
 HELP = (
     "run the learning loop once in the foreground: explore, judge, exemplars, descriptions (--train: a round)"
@@ -63,6 +67,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 @dataclass
+class NotesTotals:
+    """What rewriting usage notes did: tools per ``RewriteOutcome.result``."""
+
+    promoted: int = 0
+    refused: int = 0
+    skipped: int = 0
+
+    def add(self, outcome: RewriteOutcome) -> None:
+        setattr(self, outcome.result, getattr(self, outcome.result) + 1)
+
+
+@dataclass
 class Outcome:
     """Everything ``learn`` did, for the summary."""
 
@@ -72,6 +88,7 @@ class Outcome:
     explored: RunSummary | None = None
     judged: JudgeTotals | None = None
     descriptions: int = 0  # description versions written
+    notes: NotesTotals | None = None  # None: the render mode shows no usage notes
     round: RoundResult | None = None
 
 
@@ -108,6 +125,14 @@ async def learn(settings: Settings, train: bool, show_progress: bool) -> int:
         mine = [t for t in toolset.visible() if in_shard(t.name, shard)]
         written = await anyio.to_thread.run_sync(memory.exploiter.render, mine)
         outcome.descriptions = len(written)
+        if settings.memory.description_render in ("notes", "both"):
+            try:
+                learned = set(outcome.tools)
+                targets = [t for t in mine if t.name in learned]
+                outcome.notes = await _rewrite_notes(memory, targets, err, show_progress)
+            except LearnError as exc:
+                err.print(f"ste-mcp learn: {exc}")
+                return 1
     if train:
         try:
             outcome.round = await _train(settings, toolset, err)
@@ -151,6 +176,44 @@ async def _judge(app: App, tools: list[str], err: Console, show_progress: bool) 
         )
     for error in totals.errors[:3]:
         err.print(f"[yellow]judging failed: {error}[/yellow]")
+    return totals
+
+
+async def _rewrite_notes(
+    memory: MemoryExtension, targets: list[Any], err: Console, show_progress: bool
+) -> NotesTotals:
+    """Rewrite the usage notes of those of ``targets`` that are due, with a progress bar; a model
+    failure is a ``LearnError`` naming the stage."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ste_mcp.app import ModelUnavailable
+    from ste_mcp.evaluate.description_gate import EvaluatorError
+    from ste_mcp.explorer.learn import LearnError
+    from ste_mcp.llm.base import ModelError
+
+    progress = Progress(
+        TextColumn("[bold]usage notes[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("tools  {task.fields[promoted]} promoted"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not show_progress,
+    )
+    task = progress.add_task("notes", total=None, promoted=0)
+    totals = NotesTotals()
+
+    def done(outcome: RewriteOutcome) -> None:
+        totals.add(outcome)
+        progress.update(task, advance=1, promoted=totals.promoted)
+
+    with progress:
+        try:
+            await memory.rewrite_notes(
+                targets, on_start=lambda n: progress.update(task, total=n), on_done=done
+            )
+        except (ModelUnavailable, ModelError, EvaluatorError) as exc:
+            raise LearnError(f"usage notes failed: {exc}") from exc
     return totals
 
 
@@ -205,6 +268,9 @@ def print_summary(outcome: Outcome, out: Console) -> None:
             f"{j.exemplars} exemplar(s) + {j.paraphrases} paraphrase(s), {len(j.errors)} error(s)"
         )
     out.print(f"descriptions: {outcome.descriptions} new version(s)")
+    if outcome.notes is not None:
+        n = outcome.notes
+        out.print(f"usage notes: {n.promoted} promoted, {n.refused} refused, {n.skipped} skipped")
     if outcome.round is not None:
         r = outcome.round
         adapter = f"adapter {r.adapter.id} " if r.adapter is not None else ""

@@ -5,23 +5,36 @@ descriptions and keeps the tool-search index in step with the tools and approved
 The loop also polls the descriptions table, so versions written by another process (e.g.
 ``ste-mcp descriptions rollback``) are served and announced (``tools/list_changed``) within
 ``memory.poll_s``.
+
+When ``memory.description_render`` shows usage notes (``notes``, ``both``) and
+``memory.notes_rewrite_after`` is not 0, a second background task rewrites them: every
+``memory.poll_s`` in which the exemplar table changed, it asks ``Rewriter.due`` (``memory/gate.py``)
+which tools have enough new approved exemplar groups and rewrites those one at a time, through the
+description gate (writer: the explorer's model; evaluator: the app's). While a model is unreachable
+it postpones (said once in the log); after a failure it tries again ``NOTES_RETRY_S`` later. A version
+it writes is served and announced by the loop above, like any other.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
 from mcp import types
 from mcp.shared.exceptions import MCPError
 
+from ste_mcp.evaluate.description_gate import EvaluatorError, ModelEvaluator
+from ste_mcp.llm.base import ModelError
 from ste_mcp.memory.db import Memory
 from ste_mcp.memory.descriptions import LiveDescriptions, example_result
 from ste_mcp.memory.exemplars import Exemplar
 from ste_mcp.memory.exploit import Exploiter, ExploitReport, unsafe_reason
+from ste_mcp.memory.gate import RewriteOutcome, Rewriter
 from ste_mcp.memory.toolsearch import ToolDoc, tool_docs
 from ste_mcp.memory.trials import TrialRecord
 from ste_mcp.server.extensions import CALL_TOOL, SEARCH_TOOL, BaseExtension
@@ -39,6 +52,7 @@ MAX_TASK_CHARS = 2000
 MAX_SEARCH_K = 20
 JUDGE_BATCH_ROUNDS = 8  # trials judged per pass = judge_concurrency x this
 OPTIMIZE_EVERY_WRITES = 100  # exemplar table versions between compactions
+NOTES_RETRY_S = 60.0  # the notes task tries again this long after a failed or postponed pass
 
 _FIND_TOOL_DEF = types.Tool(
     name=FIND_TOOL,
@@ -149,12 +163,14 @@ class MemoryExtension(BaseExtension):
             self.trials, self.exemplars, self.descriptions, self.settings, secrets=app.toolset.secret_values()
         )
         self.live = LiveDescriptions(self.descriptions)
+        self.rewriter = Rewriter(self.trials, self.exemplars, self.descriptions, self.settings)
         self.tool_index = self.memory.tool_index
         self._indexed_version: int | None = None  # exemplar table version the index reflects
         self.steps = 0  # completed background passes
         self._rendered_version: int | None = None
         self._optimized_at: dict[str, int] = {}  # table -> version after its last compaction
         self._model_error: str | None = None
+        self._notes_model_error: str | None = None
 
     def describe(self, tool: Tool) -> str:
         """The description ``tools/list`` serves for ``tool`` (``DescriptionProvider``): the approved one."""
@@ -268,6 +284,9 @@ class MemoryExtension(BaseExtension):
 
     # ---- background --------------------------------------------------------------------------
     def background(self) -> list[Callable[[], Awaitable[None]]]:
+        s = self.settings
+        if s.description_render in ("notes", "both") and s.notes_rewrite_after > 0:
+            return [self.run_forever, self.run_notes_forever]
         return [self.run_forever]
 
     async def run_forever(self) -> None:
@@ -333,3 +352,71 @@ class MemoryExtension(BaseExtension):
         for error in report.errors[:3]:
             log.warning("judging failed: %s", error)
         return report
+
+    # ---- usage notes -------------------------------------------------------------------------
+    async def rewrite_notes(
+        self,
+        targets: Sequence[Tool] | None = None,
+        *,
+        on_start: Callable[[int], None] | None = None,
+        on_done: Callable[[RewriteOutcome], None] | None = None,
+    ) -> list[RewriteOutcome]:
+        """Rewrite, one at a time, the usage notes of those of ``targets`` (default: every visible
+        tool) that are due (``Rewriter.due``), through the description gate; writer: the explorer's
+        model, evaluator: the app's. ``on_start(n)`` is told how many are due, ``on_done`` gets each
+        outcome. Raises ``ModelUnavailable``, ``ModelError`` or ``EvaluatorError``; the tools done
+        before stay done."""
+        tools = self.app.toolset.visible()
+        due = await anyio.to_thread.run_sync(self.rewriter.due, tools if targets is None else targets)
+        if on_start is not None:
+            on_start(len(due))
+        if not due:
+            return []
+        writer = await self.app.model_for("explorer")
+        evaluator = ModelEvaluator(await self.app.get_model())
+        outcomes = []
+        for tool in due:
+            outcome = await self.rewriter.rewrite(tool, tools, writer=writer, evaluator=evaluator)
+            outcomes.append(outcome)
+            if on_done is not None:
+                on_done(outcome)
+        return outcomes
+
+    async def notes_pass(self) -> bool:
+        """One pass of the server's notes task (``rewrite_notes``): logs what it did; ``False`` when it
+        was postponed (a model is unreachable, said once) or failed (logged), to be tried again."""
+        from ste_mcp.app import ModelUnavailable
+
+        try:
+            await self.rewrite_notes(on_done=self._log_notes)
+        except (ModelError, EvaluatorError) as exc:
+            log.warning("usage notes failed: %s; trying again in %.0f s", exc, NOTES_RETRY_S)
+            return False
+        except ModelUnavailable as exc:  # the proxy and descriptions keep working
+            if str(exc) != self._notes_model_error:
+                log.warning("usage notes postponed: %s", exc)
+                self._notes_model_error = str(exc)
+            return False
+        self._notes_model_error = None
+        return True
+
+    async def run_notes_forever(self) -> None:
+        """The notes task: a pass every ``memory.poll_s`` in which the exemplar table changed, and
+        ``NOTES_RETRY_S`` after one that was postponed or failed."""
+        seen: int | None = None  # exemplar table version of the last pass
+        retry_at = math.inf
+        while True:
+            try:
+                version = await anyio.to_thread.run_sync(lambda: self.exemplars.version)
+                if version != seen or time.monotonic() >= retry_at:
+                    seen = version
+                    done = await self.notes_pass()
+                    retry_at = math.inf if done else time.monotonic() + NOTES_RETRY_S
+            except Exception:
+                log.exception("usage notes pass failed; trying again in %.0f s", NOTES_RETRY_S)
+                retry_at = time.monotonic() + NOTES_RETRY_S
+            await anyio.sleep(self.settings.poll_s)
+
+    @staticmethod
+    def _log_notes(outcome: RewriteOutcome) -> None:
+        log.info("usage notes of %s: %s", outcome.tool, outcome.message)

@@ -13,6 +13,12 @@ the ground truth). The candidate is promoted only when it is strictly better on 
 match, well-formed) in that order; otherwise, or with fewer than ``memory.gate_min_heldout``
 held-out queries, it is stored ``refused`` with the reason and the numbers (served only if the
 operator rolls back to it). Every version keeps its measurement (``ste-mcp descriptions history``).
+
+Every rewrite that got as far as writing notes is remembered as the tool's last notes attempt, with
+the approved groups it saw (``DescriptionStore.record_notes_attempt``), whether it stored a version
+or not (notes refused, same text). ``Rewriter.due`` is the one rule for automatic rewrites
+(``ste-mcp learn`` and the server's notes task, ``memory/extension.py``): a tool is due once
+``memory.notes_rewrite_after`` approved groups are new since that attempt.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -32,6 +38,7 @@ from ste_mcp.memory.descriptions import (
     REFUSED,
     DescriptionStore,
     DescriptionVersion,
+    NotesAttempt,
     text_hash,
 )
 from ste_mcp.memory.embeddings import Embedder
@@ -126,6 +133,23 @@ class RewriteOutcome(BaseModel):
     gate: GateResult | None = None
     version: DescriptionVersion | None = None
 
+    @property
+    def result(self) -> Literal["promoted", "refused", "skipped"]:
+        """promoted: a new version passed the gate (served, or pending the operator); refused: the
+        notes check or the gate refused the candidate; skipped: nothing written or nothing changed."""
+        if self.version is not None and self.gate is not None and self.gate.promote:
+            return "promoted"
+        if (self.notes is not None and self.notes.refused) or (
+            self.gate is not None and not self.gate.promote
+        ):
+            return "refused"
+        return "skipped"
+
+
+def approved_groups(exemplars: Sequence[Exemplar]) -> list[str]:
+    """The groups (an exemplar and its paraphrases) of ``exemplars`` that may be shown, sorted."""
+    return sorted({ex.group for ex in exemplars if unsafe_reason(ex) is None})
+
 
 class Rewriter:
     """Writes usage notes for tools and gates the rewritten descriptions (one database)."""
@@ -152,6 +176,26 @@ class Rewriter:
         if served is not None and served.base_hash == text_hash(tool.description):
             return served.text
         return tool.description
+
+    def due(self, tools: Sequence[Tool]) -> list[Tool]:
+        """Those of ``tools`` whose usage notes are due for an automatic rewrite: the render mode shows
+        notes, ``memory.notes_rewrite_after`` is not 0, and at least that many approved groups are new
+        since the tool's last notes attempt (every group, when it had none for its current original)."""
+        s = self.settings
+        if s.notes_rewrite_after <= 0 or s.description_render not in ("notes", "both"):
+            return []
+        by_tool: dict[str, list[Exemplar]] = {}
+        for ex in self.exemplars.approved():
+            by_tool.setdefault(ex.tool, []).append(ex)
+        attempts = self.descriptions.notes_attempts()
+        out = []
+        for tool in tools:
+            last = attempts.get(tool.name)
+            seen = set(last.groups) if last and last.base_hash == text_hash(tool.description) else set()
+            new = set(approved_groups(by_tool.get(tool.name, []))) - seen
+            if len(new) >= s.notes_rewrite_after:
+                out.append(tool)
+        return out
 
     async def rewrite(
         self,
@@ -198,19 +242,34 @@ class Rewriter:
             model_name=writer_model_name,
         )
         if notes.refused:
-            return RewriteOutcome(tool=tool.name, notes=notes, message=f"notes refused: {notes.refused}")
+            outcome = RewriteOutcome(tool=tool.name, notes=notes, message=f"notes refused: {notes.refused}")
+            return self._attempted(tool, approved, outcome)
         candidate, picked = self._candidate(tool, writing, notes.text)
         current = self.served_text(tool)
         if candidate == current:
-            return RewriteOutcome(
+            outcome = RewriteOutcome(
                 tool=tool.name, notes=notes, message="the notes did not change the description"
             )
+            return self._attempted(tool, approved, outcome)
         gate = await self.judge(tool, candidate, current, neighbours, heldout, evaluator)
         version = self._record(tool, candidate, picked, notes, gate, approved)
         where = f"v{version.version} {version.status}" if version else "not stored (same text)"
-        return RewriteOutcome(
+        outcome = RewriteOutcome(
             tool=tool.name, notes=notes, gate=gate, version=version, message=f"{where}: {gate.reason}"
         )
+        return self._attempted(tool, approved, outcome)
+
+    def _attempted(self, tool: Tool, approved: Sequence[Exemplar], outcome: RewriteOutcome) -> RewriteOutcome:
+        """Remember the attempt and what it saw (``due`` counts new groups from it); returns ``outcome``."""
+        self.descriptions.record_notes_attempt(
+            NotesAttempt(
+                tool=tool.name,
+                base_hash=text_hash(tool.description),
+                groups=approved_groups(approved),
+                outcome=outcome.message,
+            )
+        )
+        return outcome
 
     async def judge(
         self,

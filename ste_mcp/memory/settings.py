@@ -27,8 +27,16 @@ class MemorySettings(BaseModel):
     description_render: Literal["notes", "examples", "both", "none"] = Field(
         "examples",
         description="What is added to a tool's original description: usage notes (written by the explorer's "
-        "model from the tool's trials, `ste-mcp descriptions rewrite`), examples of verified calls, both, "
-        "or none. Chosen on bench/dev (BENCHMARKS, Usage notes and the description gate).",
+        "model from the tool's trials: `ste-mcp descriptions rewrite`, and learn and serve as "
+        "notes_rewrite_after says), examples of verified calls, both, or none. Chosen on bench/dev "
+        "(BENCHMARKS, Usage notes and the description gate).",
+    )
+    notes_rewrite_after: int = Field(
+        2,
+        ge=0,
+        description="With usage notes shown (description_render notes or both), `ste-mcp learn` and the "
+        "server rewrite a tool's notes (gated) once this many new approved exemplar groups (an exemplar and "
+        "its paraphrases) exist since its last notes attempt; 0: only `ste-mcp descriptions rewrite` does.",
     )
     notes_budget_tokens: int = Field(
         100, ge=16, description="Max tokens of usage notes per tool (the notes model's max_tokens)."
