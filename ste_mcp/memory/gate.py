@@ -26,8 +26,10 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+import anyio
 import numpy as np
 from pydantic import BaseModel, Field
 
@@ -44,10 +46,10 @@ from ste_mcp.memory.descriptions import (
 from ste_mcp.memory.embeddings import Embedder
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
 from ste_mcp.memory.exploit import Exploiter, rendering_source, unsafe_reason
-from ste_mcp.memory.notes import Notes, gather_evidence, upstream_texts, write_notes
+from ste_mcp.memory.notes import Notes, ToolEvidence, gather_evidence, upstream_texts, write_notes
 from ste_mcp.memory.settings import MemorySettings
 from ste_mcp.memory.toolsearch import name_words
-from ste_mcp.memory.trials import TrialStore
+from ste_mcp.memory.trials import TrialRecord, TrialStore
 from ste_mcp.upstream.tools import Tool
 
 METRICS = ("correct", "api_match", "wellformed")  # compared in this order
@@ -122,6 +124,18 @@ def decide(candidate: Mapping[str, float], baseline: Mapping[str, float], n: int
     if ours > theirs:
         return True, f"promoted: better than the served description ({summary})"
     return False, f"refused: not better than the served description ({summary})"
+
+
+@dataclass
+class _Prepared:
+    """What ``Rewriter.rewrite`` gathers from the database before the notes are written."""
+
+    approved: list[Exemplar]
+    writing: list[Exemplar]
+    heldout: list[Exemplar]
+    trials: list[TrialRecord]
+    neighbours: list[Tool]
+    evidence: ToolEvidence
 
 
 class RewriteOutcome(BaseModel):
@@ -206,7 +220,9 @@ class Rewriter:
         evaluator: Evaluator,
         writer_model_name: str | None = None,
     ) -> RewriteOutcome:
-        """Write notes for ``tool`` with ``writer``, gate the candidate with ``evaluator``, store it."""
+        """Write notes for ``tool`` with ``writer``, gate the candidate with ``evaluator``, store it.
+
+        The database and embedding work runs in worker threads: a server's event loop keeps serving."""
         s = self.settings
         if s.description_render not in ("notes", "both"):
             return RewriteOutcome(
@@ -214,50 +230,63 @@ class Rewriter:
                 message=f"memory.description_render = {s.description_render!r} shows no usage notes: "
                 "set it to 'notes' or 'both' to rewrite",
             )
+        prepared = await anyio.to_thread.run_sync(self._prepare, tool, tools)
+        if prepared is None:
+            return RewriteOutcome(tool=tool.name, message="no approved exemplars to write notes from")
+        notes = await write_notes(
+            writer,
+            prepared.evidence,
+            tool.description,
+            neighbours={t.name: t.description for t in prepared.neighbours},
+            budget_tokens=s.notes_budget_tokens,
+            upstream=upstream_texts(prepared.trials),
+            model_name=writer_model_name,
+        )
+        approved = prepared.approved
+        if notes.refused:
+            outcome = RewriteOutcome(tool=tool.name, notes=notes, message=f"notes refused: {notes.refused}")
+            return await anyio.to_thread.run_sync(self._attempted, tool, approved, outcome)
+        candidate, picked = await anyio.to_thread.run_sync(
+            self._candidate, tool, prepared.writing, notes.text
+        )
+        current = await anyio.to_thread.run_sync(self.served_text, tool)
+        if candidate == current:
+            outcome = RewriteOutcome(
+                tool=tool.name, notes=notes, message="the notes did not change the description"
+            )
+            return await anyio.to_thread.run_sync(self._attempted, tool, approved, outcome)
+        gate = await self.judge(tool, candidate, current, prepared.neighbours, prepared.heldout, evaluator)
+        version = await anyio.to_thread.run_sync(
+            lambda: self._record(tool, candidate, picked, notes, gate, approved)
+        )
+        where = f"v{version.version} {version.status}" if version else "not stored (same text)"
+        outcome = RewriteOutcome(
+            tool=tool.name, notes=notes, gate=gate, version=version, message=f"{where}: {gate.reason}"
+        )
+        return await anyio.to_thread.run_sync(self._attempted, tool, approved, outcome)
+
+    def _prepare(self, tool: Tool, tools: Sequence[Tool]) -> _Prepared | None:
+        """The writing / held-out split, the trials behind the writing part, the nearest tools and the
+        evidence for the notes; ``None`` without approved exemplars."""
+        s = self.settings
         approved = [ex for ex in self.exemplars.approved(tool.name) if unsafe_reason(ex) is None]
         if not approved:
-            return RewriteOutcome(tool=tool.name, message="no approved exemplars to write notes from")
+            return None
         writing, heldout = split_heldout(approved, s.gate_heldout_fraction)
         if not writing:  # every group fell on the held-out side: write from them, nothing to measure
             writing, heldout = approved, []
         held_trials = {t for ex in heldout for t in ex.provenance.trial_ids}
         trials = [t for t in self.trials.trials(tool.name) if t.id not in held_trials]
         neighbours = nearest_tools(tool, tools, s.gate_distractors, self.served_text, self.embedder)
-        others = [t.name for t in tools if t.name != tool.name]
         evidence = gather_evidence(
             tool,
             trials,
             writing,
             neighbours=[t.name for t in neighbours],
             confused_with=self._confused_with(tool, trials),
-            other_tools=others,
+            other_tools=[t.name for t in tools if t.name != tool.name],
         )
-        notes = await write_notes(
-            writer,
-            evidence,
-            tool.description,
-            neighbours={t.name: t.description for t in neighbours},
-            budget_tokens=s.notes_budget_tokens,
-            upstream=upstream_texts(trials),
-            model_name=writer_model_name,
-        )
-        if notes.refused:
-            outcome = RewriteOutcome(tool=tool.name, notes=notes, message=f"notes refused: {notes.refused}")
-            return self._attempted(tool, approved, outcome)
-        candidate, picked = self._candidate(tool, writing, notes.text)
-        current = self.served_text(tool)
-        if candidate == current:
-            outcome = RewriteOutcome(
-                tool=tool.name, notes=notes, message="the notes did not change the description"
-            )
-            return self._attempted(tool, approved, outcome)
-        gate = await self.judge(tool, candidate, current, neighbours, heldout, evaluator)
-        version = self._record(tool, candidate, picked, notes, gate, approved)
-        where = f"v{version.version} {version.status}" if version else "not stored (same text)"
-        outcome = RewriteOutcome(
-            tool=tool.name, notes=notes, gate=gate, version=version, message=f"{where}: {gate.reason}"
-        )
-        return self._attempted(tool, approved, outcome)
+        return _Prepared(approved, writing, heldout, trials, neighbours, evidence)
 
     def _attempted(self, tool: Tool, approved: Sequence[Exemplar], outcome: RewriteOutcome) -> RewriteOutcome:
         """Remember the attempt and what it saw (``due`` counts new groups from it); returns ``outcome``."""
