@@ -1,7 +1,18 @@
-"""`ste-mcp exemplars list|approve|reject`: review what exploration learned.
+"""`ste-mcp exemplars list|approve|reject`: review what exploration learned;
+`ste-mcp exemplars export|import`: move exemplars to another data directory.
 
 Approving or rejecting an exemplar also applies to its paraphrases; a running server re-renders the
 affected descriptions and notifies its clients within ``memory.poll_s``.
+
+``export FILE [--tool T]... [--status approved|candidate|rejected|all]`` writes JSON Lines (``-``:
+stdout): a header line with ``format``/``version``, then one exemplar per line, originals with their
+paraphrases; default: the approved ones. ``import FILE [--status candidate|approved] [--dry-run]
+[--any-tool]`` (``-``: stdin) validates every line first (a bad line: an error naming it and its
+field, nothing written), then checks each exemplar as the exploiter checks a live trial (served tool,
+argument schema, injected instructions, user-like request, repeats), cleans and redacts it,
+re-embeds its query and stores it; exemplars already stored (same id, or same tool, words and
+arguments) are skipped, so importing twice adds nothing. Exit status 0 after an import (refusals are
+reported), 1 when the file is invalid. The format and the checks are in ``memory/transfer.py``.
 """
 
 from __future__ import annotations
@@ -9,8 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
-HELP = "list exemplars, or approve / reject them (with their paraphrases)"
+if TYPE_CHECKING:
+    from ste_mcp.config import Settings
+    from ste_mcp.memory.exemplars import ExemplarStore
+    from ste_mcp.upstream.specs import Toolset
+
+HELP = "list exemplars, approve / reject them (with their paraphrases), export or import them"
 HAS_SUBCOMMANDS = True
 
 
@@ -31,6 +48,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument("--tool", help="with --all-candidates: only this tool")
         p.add_argument("--reason", default="", help="why (stored with the status)")
         add_common_arguments(p)
+    p = sub.add_parser("export", help="write exemplars (with their paraphrases) to a JSON Lines file")
+    p.add_argument("file", metavar="FILE", help="where to write (- for stdout)")
+    p.add_argument("--tool", action="append", default=[], metavar="T", help="only this tool (repeatable)")
+    p.add_argument(
+        "--status",
+        choices=["approved", "candidate", "rejected", "all"],
+        default="approved",
+        help="which exemplars (default: approved)",
+    )
+    add_common_arguments(p)
+    p = sub.add_parser(
+        "import",
+        help="add the exemplars of an exported file, checked and cleaned like live trials",
+        description="Add the exemplars of a file written by `ste-mcp exemplars export`. Every line is "
+        "validated before anything is written; each exemplar is checked like a live trial (served tool, "
+        "argument schema, injected instructions, repeats), cleaned, redacted and re-embedded; exemplars "
+        "already stored are skipped.",
+    )
+    p.add_argument("file", metavar="FILE", help="the exported file (- for stdin)")
+    p.add_argument(
+        "--status",
+        choices=["candidate", "approved"],
+        help="store every exemplar with this status (default: the file's); use candidate for a file "
+        "from a source you do not trust, then review and approve",
+    )
+    p.add_argument("--dry-run", action="store_true", help="check and report only; write nothing")
+    p.add_argument(
+        "--any-tool", action="store_true", help="also import exemplars of tools the toolset does not serve"
+    )
+    add_common_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +85,11 @@ def run(args: argparse.Namespace) -> int:
     from ste_mcp.memory.db import Memory
 
     settings = settings_from_args(args)
+    if args.action == "import":
+        return _import(settings, args)
     store = Memory.open(settings).exemplars
+    if args.action == "export":
+        return _export(store, args)
     if args.action == "list":
         rows = store.find(args.tool, args.status, originals_only=not args.variants)
         for ex in rows:
@@ -66,3 +117,75 @@ def run(args: argparse.Namespace) -> int:
     changed = store.set_status(ids, status, args.reason or f"{args.action}d by operator")
     print(f"{changed} exemplar(s) (with paraphrases) now {status}")
     return 0
+
+
+def _export(store: ExemplarStore, args: argparse.Namespace) -> int:
+    from ste_mcp.memory.transfer import export_exemplars
+
+    if args.file == "-":
+        count = export_exemplars(store, sys.stdout, tools=args.tool, status=args.status)
+    else:
+        with open(args.file, "w", encoding="utf-8") as out:
+            count = export_exemplars(store, out, tools=args.tool, status=args.status)
+    print(f"{count} exemplar(s) exported ({args.status})", file=sys.stderr)
+    return 0
+
+
+def _import(settings: Settings, args: argparse.Namespace) -> int:
+    from ste_mcp.memory.db import Memory
+    from ste_mcp.memory.transfer import Importer, TransferError, read_export
+
+    try:
+        if args.file == "-":
+            records = read_export(sys.stdin)
+        else:
+            with open(args.file, encoding="utf-8") as lines:
+                records = read_export(lines)
+    except (OSError, UnicodeDecodeError, TransferError) as exc:
+        print(f"ste-mcp exemplars import: {args.file}: {exc}; nothing imported", file=sys.stderr)
+        return 1
+    toolset = served_toolset(settings)
+    tools = {tool.name: tool for tool in toolset.visible()}
+    store = Memory.open(settings).exemplars if not args.dry_run or _has_exemplars(settings) else None
+    importer = Importer(
+        store,
+        tools,
+        settings.memory,
+        secrets=toolset.secret_values(),
+        any_tool=args.any_tool,
+        status=args.status,
+    )
+    report = importer.run(records, dry_run=args.dry_run)
+    for refusal in report.refused:
+        print(f"line {refusal.line}: {refusal.id} ({refusal.tool}) refused: {refusal.reason}")
+    verb = "would be added" if report.dry_run else "added"
+    print(
+        f"{report.added} exemplar(s) {verb} ({report.paraphrases} paraphrases), "
+        f"{report.duplicates} skipped as duplicates, {len(report.refused)} refused"
+    )
+    return 0
+
+
+def served_toolset(settings: Settings) -> Toolset:
+    """The configured toolset (the offline toolbox's, started for the moment, when no spec is set)."""
+    from ste_mcp.upstream.specs import load_toolset
+
+    if settings.specs:
+        return load_toolset(settings)
+    from ste_mcp.toolbox.server import start_toolbox
+
+    with start_toolbox() as toolbox:
+        return load_toolset(settings, variables={"TOOLBOX_URL": toolbox.url})
+
+
+def _has_exemplars(settings: Settings) -> bool:
+    """Whether the exemplars table exists (checked without creating the database)."""
+    from pathlib import Path
+
+    from ste_mcp.memory.db import db_location, open_db, table_names
+    from ste_mcp.memory.exemplars import TABLE
+
+    location = db_location(settings)
+    if isinstance(location, Path) and not location.exists():
+        return False
+    return TABLE in table_names(open_db(location))

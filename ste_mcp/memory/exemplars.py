@@ -214,12 +214,17 @@ class ExemplarStore:
                 break
         return out
 
-    def near_duplicate(self, exemplar: Exemplar, min_similarity: float) -> Exemplar | None:
+    def near_duplicate(
+        self, exemplar: Exemplar, min_similarity: float, vector: np.ndarray | None = None
+    ) -> Exemplar | None:
         """A stored exemplar of the same tool (any status, paraphrases included) that ``exemplar``
         repeats: the same words, or a query at least ``min_similarity`` similar with the same
-        arguments. A rejected one counts too: a repeat should not slip past the operator's veto."""
+        arguments. A rejected one counts too: a repeat should not slip past the operator's veto.
+        ``vector``: the query's embedding, when already computed."""
         same_words = normalise(exemplar.query)
-        for other in self.search(exemplar.query, k=5, tool=exemplar.tool, status=None, distinct=False):
+        if vector is None:
+            vector = self.embedder.embed_one(exemplar.query)
+        for other in self.search_vector(vector, k=5, tool=exemplar.tool, status=None, distinct=False):
             if other.id == exemplar.id:
                 continue
             if normalise(other.query) == same_words:
