@@ -6,6 +6,7 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import BaseModel, Field, field_validator
 
 OBJECT_SCHEMES = ("s3", "s3+ddb", "gs", "az")  # object storage LanceDB opens (memory.uri)
+JudgeCheck = Literal["soft_failure", "grounded_answer", "request_numbers"]  # memory/checks.py
 
 
 class MemorySettings(BaseModel):
@@ -64,6 +65,13 @@ class MemorySettings(BaseModel):
         description="Served model name the judge (and a paraphraser on the same server) asks its server for, "
         "e.g. a second model on one vLLM; unset: that server's model. A judge on another model or server: "
         "llm.judge.",
+    )
+    judge_checks: list[JudgeCheck] = Field(
+        ["soft_failure", "grounded_answer", "request_numbers"],
+        description="Deterministic checks a trial the judge accepted must pass to become an exemplar "
+        "(memory/checks.py): soft_failure (the result does not say the call failed), grounded_answer (every "
+        "number of 2+ significant digits in the final answer is in the result, the request or the arguments), "
+        "request_numbers (every number the request states is in the call's arguments); []: the judge alone.",
     )
     description_budget_chars: int = Field(
         1200, ge=0, description="Max characters of examples added per tool."

@@ -1,0 +1,172 @@
+"""Deterministic checks of a trial the judge accepted (``memory.judge_checks``).
+
+Small judge models accept nearly every trial, so an accepted trial must also pass these before it
+becomes an exemplar (``Exploiter.make_exemplar``); each looks at the raw observation of the trial's
+last successful call, its arguments, the request and the final answer:
+
+- ``soft_failure``: the call "succeeded" at HTTP level, but the result itself says it failed
+  (``{"success": false}``, ``"error": "..."``, ``"status": "failed"``, at the top or one level down):
+  a demonstration of a failed call teaches nothing, and its answer is usually invented.
+- ``grounded_answer``: every number of at least 2 significant digits in the final answer is in the
+  observation, the request or the arguments (as a number, or rounded to the answer's precision):
+  a number found in none of them was made up by the explorer.
+- ``request_numbers``: every number the request states is in the call's arguments: a call that drops
+  a stated quantity ("a token that expires in 15 minutes" called without an expiry) does not answer
+  the request, whatever the API returns.
+
+``check_trial`` runs the named checks on a trial, so stored trials can be replayed through them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any, get_args
+
+from ste_mcp.memory.settings import JudgeCheck
+from ste_mcp.memory.trials import TrialRecord
+
+ALL_CHECKS: tuple[JudgeCheck, ...] = get_args(JudgeCheck)
+
+FAILED_STATUS = {"error", "fail", "failed", "failure"}
+NO_ERROR = {"", "false", "none", "null", "0"}  # "error" values that say there is none
+# an answer may scale what the result says: a share as a percentage, 1234567 as "1.2 million"
+ANSWER_SCALES = tuple(Decimal(s) for s in ("1", "100", "1e-3", "1e-6", "1e-9"))
+# a request's quantity may reach an argument in another unit: minutes/hours/days as seconds, km as m
+ARGUMENT_FACTORS = tuple(Decimal(f) for f in ("1", "60", "3600", "86400", "100", "1000", "0.01", "0.001"))
+
+_NUMBER = re.compile(
+    r"(?<![\w.])(?<![^\W\d_]-)"  # not inside a word or a number, not glued to a word (MP3, COVID-19)
+    r"(\d{1,3}(?:[,_ ]\d{3})+(?!\d)|\d+)"  # digits, maybe in thousands: 1,000 1_000 1 000 -> group 1
+    r"(\.\d+)?"  # decimals -> group 2
+    r"(?:st|nd|rd|th)?(?!\w)"  # an ordinal's suffix (25th), else no letter right after (3D, 4K)
+)
+_DIGITS = re.compile(r"\d+(?:\.\d+)?(?:[eE][-+]?\d{1,3}(?!\d))?")  # any digits at all (sources: be lenient)
+_LIST_MARKER = re.compile(r"^\s*\d+[.)]\s", re.MULTILINE)  # "10. " numbering a line of the answer
+
+
+def soft_failure(observation: str) -> str | None:
+    """Why the result (if JSON) says the call failed, or None."""
+    try:
+        data = json.loads(observation)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    places = [("", data)] + [(f"{key}.", value) for key, value in data.items() if isinstance(value, dict)]
+    for prefix, fields in places:
+        for key, value in fields.items():
+            if _says_failed(str(key).lower(), value):
+                shown = json.dumps(value, ensure_ascii=False)[:80]
+                return f"the result says it failed: {prefix}{key} = {shown}"
+    return None
+
+
+def _says_failed(key: str, value: Any) -> bool:
+    if key in ("success", "ok"):
+        return value is False or (isinstance(value, str) and value.lower() == "false")
+    if key == "error":
+        if isinstance(value, str):
+            return value.strip().lower() not in NO_ERROR
+        return value is True or (isinstance(value, (dict, list)) and bool(value))
+    if key == "status":
+        return isinstance(value, str) and value.strip().lower() in FAILED_STATUS
+    return False
+
+
+def ungrounded_answer(
+    answer: str, observation: str, request: str, arguments: Mapping[str, Any]
+) -> str | None:
+    """Why the answer states numbers found in none of its sources (up to 3 named), or None."""
+    sources = set(_lenient_numbers(observation)) | set(_lenient_numbers(request))
+    for text in _leaves(arguments):
+        sources |= set(_lenient_numbers(text))
+    invented = [
+        digits
+        for digits, value in _numbers(_LIST_MARKER.sub(" ", answer))
+        if _significant_digits(digits) >= 2 and not any(_rounds_to(value, s) for s in sources)
+    ]
+    if not invented:
+        return None
+    listed = ", ".join(list(dict.fromkeys(invented))[:3])
+    return f"the answer states {listed}, found neither in the result, the request nor the arguments"
+
+
+def unused_request_numbers(request: str, arguments: Mapping[str, Any]) -> str | None:
+    """Why the call ignores numbers the request states (up to 3 named), or None."""
+    texts = list(_leaves(arguments))
+    values = {value for text in texts for value in _lenient_numbers(text)}
+    unused = [
+        digits
+        for digits, value in _numbers(request)
+        if not any(digits in text for text in texts)
+        and not any(value * factor in values for factor in ARGUMENT_FACTORS)
+    ]
+    if not unused:
+        return None
+    return f"the call ignores {', '.join(list(dict.fromkeys(unused))[:3])} stated in the request"
+
+
+def check_trial(trial: TrialRecord, checks: Iterable[JudgeCheck] = ALL_CHECKS) -> str | None:
+    """The first of ``checks`` the trial's last successful call fails, as "name: reason", or None."""
+    call = trial.last_call
+    if call is None:
+        return None  # nothing to check: such a trial is not judgeable
+    arguments = call.arguments or {}
+    for name in checks:
+        if name == "soft_failure":
+            reason = soft_failure(call.observation)
+        elif name == "grounded_answer":
+            reason = ungrounded_answer(trial.final_answer or "", call.observation, trial.query, arguments)
+        else:
+            reason = unused_request_numbers(trial.query, arguments)
+        if reason is not None:
+            return f"{name}: {reason}"
+    return None
+
+
+def _numbers(text: str) -> Iterator[tuple[str, Decimal]]:
+    """The numbers written in ``text``: their digits without separators, and their (absolute) value."""
+    for match in _NUMBER.finditer(text):
+        digits = re.sub(r"[,_ ]", "", match[1]) + (match[2] or "")
+        yield digits, Decimal(digits)
+
+
+def _lenient_numbers(text: str) -> Iterator[Decimal]:
+    """Every number ``text`` may mean: as ``_numbers`` reads it, and each run of digits alone."""
+    yield from (value for _, value in _numbers(text))
+    for digits in _DIGITS.findall(text):
+        yield Decimal(digits)
+
+
+def _leaves(value: Any) -> Iterator[str]:
+    """The text of every scalar in an argument value (booleans and nulls have no number)."""
+    if isinstance(value, Mapping):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    elif value is not None and not isinstance(value, bool):
+        yield str(value)
+
+
+def _significant_digits(digits: str) -> int:
+    return len(digits.replace(".", "").lstrip("0"))
+
+
+def _rounds_to(answer: Decimal, source: Decimal) -> bool:
+    """Whether ``source``, maybe scaled, equals ``answer`` rounded or cut to the answer's decimals."""
+    step = Decimal(1).scaleb(min(0, answer.as_tuple().exponent))
+    for scale in ANSWER_SCALES:
+        scaled = source * scale
+        try:
+            if scaled == answer or any(
+                scaled.quantize(step, mode) == answer for mode in (ROUND_HALF_UP, ROUND_DOWN)
+            ):
+                return True
+        except InvalidOperation:  # too many digits to round
+            continue
+    return False
