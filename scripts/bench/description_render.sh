@@ -60,7 +60,7 @@ clock() { echo "$1: $(( $(date +%s) - $2 )) s" | tee -a "$OUT/runs/times.txt"; }
 serve "$WRITER_MODEL"
 start=$(date +%s)
 STE_MCP_MEMORY__DESCRIPTION_RENDER=notes $BIN descriptions rewrite --no-gate --llm-url "$URL" \
-  --data-dir "$OUT/notes" | tee "$OUT/runs/notes.txt"
+  --model "$WRITER_MODEL" --data-dir "$OUT/notes" | tee "$OUT/runs/notes.txt"
 clock "notes by $WRITER_MODEL" "$start"
 stop_server
 rm -rf "$OUT/both/lancedb" && cp -r "$OUT/notes/lancedb" "$OUT/both/"
@@ -74,7 +74,7 @@ run_eval() {  # NAME SETTING DATA_DIR RENDER
   local start; start=$(date +%s)
   # shellcheck disable=SC2086
   STE_MCP_MEMORY__DESCRIPTION_RENDER=$4 $BIN eval --bench bench/dev --tools $TOOLS --limit "$LIMIT" \
-    --setting "$2" --prompt must-call --concurrency 8 --llm-url "$URL" --data-dir "$3" \
+    --setting "$2" --prompt must-call --concurrency 8 --llm-url "$URL" --model "$EVAL_MODEL" --data-dir "$3" \
     --out "$OUT/runs/$1" | tail -4 || echo "eval $1: some requests failed (see its predictions)" >&2
   clock "eval $1" "$start"
 }
@@ -95,6 +95,6 @@ EOF
 if [ "$GATE" = 1 ]; then
   start=$(date +%s)
   STE_MCP_MEMORY__DESCRIPTION_RENDER=notes $BIN descriptions rewrite --llm-url "$URL" \
-    --data-dir "$OUT/gate" | tee "$OUT/runs/gate.txt"
+    --model "$EVAL_MODEL" --data-dir "$OUT/gate" | tee "$OUT/runs/gate.txt"
   clock "gate" "$start"
 fi
