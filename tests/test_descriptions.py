@@ -94,7 +94,12 @@ def test_versions_rollback_and_live_refresh(data_dir):
 def test_render_pipeline_versions_only_on_change(data_dir):
     db = open_db(data_dir / "db")
     exemplars, descriptions = ExemplarStore(db), DescriptionStore(db)
-    exploiter = Exploiter(TrialStore(db), exemplars, descriptions, MemorySettings(examples_per_tool=2))
+    exploiter = Exploiter(
+        TrialStore(db),
+        exemplars,
+        descriptions,
+        MemorySettings(description_render="examples", examples_per_tool=2),
+    )
     tools = [tool(), tool("other", "Another tool.")]
     assert exploiter.render(tools) == []  # nothing approved yet: nothing stored
 
@@ -143,7 +148,9 @@ def test_cli_history_diff_rollback(data_dir, capsys):
 def test_manual_approval_keeps_serving_the_last_approved_text(data_dir, capsys):
     db = open_db(data_dir / "lancedb")
     exemplars, descriptions = ExemplarStore(db), DescriptionStore(db)
-    settings = MemorySettings(examples_per_tool=2, description_approval="manual")
+    settings = MemorySettings(
+        description_render="examples", examples_per_tool=2, description_approval="manual"
+    )
     exploiter = Exploiter(TrialStore(db), exemplars, descriptions, settings)
     live = LiveDescriptions(DescriptionStore(open_db(data_dir / "lancedb")))  # the server's view
 

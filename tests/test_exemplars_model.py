@@ -27,7 +27,9 @@ def upstream():
 
 async def test_judge_and_paraphrase_on_real_model(chat_model, data_dir, upstream):
     tools = {t.name: t for t in upstream.tools()}
-    trials, exemplars, exploiter = stores(data_dir, MemorySettings(paraphrases_per_exemplar=2))
+    trials, exemplars, exploiter = stores(
+        data_dir, MemorySettings(description_render="examples", paraphrases_per_exemplar=2)
+    )
     assert isinstance(exploiter, Exploiter)
     async with UpstreamClient() as client:
         trial = await record_trial(

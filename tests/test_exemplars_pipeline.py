@@ -40,7 +40,9 @@ def upstream():
 @pytest.mark.anyio
 async def test_accepted_trial_becomes_approved_exemplar_with_paraphrases(data_dir, upstream):
     tools = {t.name: t for t in upstream.tools()}
-    trials, exemplars, exploiter = stores(data_dir, MemorySettings(paraphrases_per_exemplar=2))
+    trials, exemplars, exploiter = stores(
+        data_dir, MemorySettings(description_render="examples", paraphrases_per_exemplar=2)
+    )
     model = judging_model()
     async with UpstreamClient() as client:
         trial = await record_trial(
@@ -84,7 +86,9 @@ async def test_accepted_trial_becomes_approved_exemplar_with_paraphrases(data_di
 @pytest.mark.anyio
 async def test_rejected_and_manual_policies(data_dir, upstream):
     tools = {t.name: t for t in upstream.tools()}
-    trials, exemplars, exploiter = stores(data_dir, MemorySettings(approval="manual"))
+    trials, exemplars, exploiter = stores(
+        data_dir, MemorySettings(description_render="examples", approval="manual")
+    )
     model = judging_model(verdict=lambda prompt: "euros" in prompt)
     async with UpstreamClient() as client:
         convert = tools["convert_currency"]
@@ -105,7 +109,7 @@ async def test_rejected_and_manual_policies(data_dir, upstream):
 async def test_unreadable_judge_reply_rejects(data_dir, upstream):
     mumbling = ScriptedModel(["I think it is fine overall"], model="m", repeat_last=True)
     tools = {t.name: t for t in upstream.tools()}
-    trials, exemplars, exploiter = stores(data_dir, MemorySettings())
+    trials, exemplars, exploiter = stores(data_dir, MemorySettings(description_render="examples"))
     async with UpstreamClient() as client:
         trial = await record_trial(
             trials, client, tools["convert_currency"], {"amount": "1"}, "1 dollar in euros?"
@@ -119,7 +123,7 @@ async def test_unreadable_judge_reply_rejects(data_dir, upstream):
 @pytest.mark.anyio
 async def test_prompt_injection_reaches_nothing(data_dir, upstream):
     tools = {t.name: t for t in upstream.tools()}
-    trials, exemplars, exploiter = stores(data_dir, MemorySettings())
+    trials, exemplars, exploiter = stores(data_dir, MemorySettings(description_render="examples"))
 
     def evil_paraphrases(q):
         return [
@@ -168,7 +172,9 @@ async def test_prompt_injection_reaches_nothing(data_dir, upstream):
 async def test_planted_secret_is_nowhere_in_the_database_files(data_dir, upstream, monkeypatch):
     monkeypatch.setenv(SECRET_ENV, SECRET)
     tools = {t.name: t for t in upstream.tools()}
-    trials, exemplars, exploiter = stores(data_dir, MemorySettings(), secrets=[SECRET])
+    trials, exemplars, exploiter = stores(
+        data_dir, MemorySettings(description_render="examples"), secrets=[SECRET]
+    )
     async with httpx.AsyncClient() as raw:  # the upstream really leaks it, in its body and headers
         leak = await raw.get(f"{upstream.url}/account", headers={"Authorization": f"Bearer {SECRET}"})
     assert SECRET in leak.text and leak.headers["x-debug-token"] == SECRET
@@ -210,7 +216,9 @@ async def test_a_trial_the_working_model_keeps_failing_on_is_given_up(data_dir, 
         return judge(messages, kwargs)
 
     tools = {t.name: t for t in upstream.tools()}
-    trials, _, exploiter = stores(data_dir, MemorySettings(paraphrases_per_exemplar=0))
+    trials, _, exploiter = stores(
+        data_dir, MemorySettings(description_render="examples", paraphrases_per_exemplar=0)
+    )
     convert = tools["convert_currency"]
     async with UpstreamClient() as client:
         bad = await record_trial(trials, client, convert, {"amount": "1"}, "A million dollars in euros?", 0)
@@ -236,7 +244,9 @@ async def test_trials_recorded_by_the_explorer_become_exemplars(data_dir, upstre
     from ste_mcp.llm.protocols import ReActProtocol
 
     tools = {t.name: t for t in upstream.tools()}
-    trials, exemplars, exploiter = stores(data_dir, MemorySettings(paraphrases_per_exemplar=1))
+    trials, exemplars, exploiter = stores(
+        data_dir, MemorySettings(description_render="examples", paraphrases_per_exemplar=1)
+    )
     explorer_model = ScriptedModel(
         [
             "How much is 100 dollars in euros?",

@@ -149,7 +149,12 @@ async def run_pipeline(
     tool = upstream.tool()
     db = open_db(data_dir / "lancedb")
     trials, exemplars, descriptions = TrialStore(db), ExemplarStore(db), DescriptionStore(db)
-    settings = MemorySettings(paraphrases_per_exemplar=1, examples_per_tool=5, description_budget_chars=4000)
+    settings = MemorySettings(
+        description_render="examples",
+        paraphrases_per_exemplar=1,
+        examples_per_tool=5,
+        description_budget_chars=4000,
+    )
     exploiter = Exploiter(trials, exemplars, descriptions, settings)
     try:
         async with UpstreamClient() as client:

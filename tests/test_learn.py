@@ -37,13 +37,13 @@ VERDICT = {
 
 REQUESTS = [
     "What day is it today? I am planning my trip to Oslo.",
-    "Write the number 4821 out in words for a cheque.",
+    "Write the amount on my rent cheque out in words.",
     "Which date is it now, so I can book the ferry?",
-    "How do you say 1,000,000 in English words?",
+    "How do you say one million in English words?",
     "Tell me today's date for my diary entry.",
-    "Spell out 77 in words for a wedding invitation.",
+    "Spell out the guest count in words for a wedding invitation.",
     "I need the current date to fill in a customs form.",
-    "Turn 3,405 into words for a school exercise.",
+    "Turn the year of my birth into words for a school exercise.",
 ]
 
 
@@ -63,7 +63,8 @@ def play(messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> str:
         tool = next(t for t in TOOLS if f"\n{t}:" in system)
         return f"Thought: call it\nAction: {tool}\nAction Input: {{}}"
     play.counter += 1  # type: ignore[attr-defined]
-    # distinct requests: near-identical ones with the same call are refused as repeats (memory/requests.py)
+    # distinct requests: near-identical ones with the same call are refused as repeats (memory/requests.py);
+    # none states a number, which the call (no arguments) would ignore (memory/checks.py)
     return REQUESTS[play.counter % len(REQUESTS)]  # type: ignore[attr-defined]
 
 

@@ -170,7 +170,8 @@ def _child_env(data_dir: Path, s3: dict[str, str], model_url: str, **extra: str)
     keep = {
         k: v
         for k, v in os.environ.items()
-        if k in ("PATH", "HOME", "LANG", "TMPDIR", "STE_MCP_TEST_MODELS_DIR")
+        if k
+        in ("PATH", "HOME", "LANG", "TMPDIR", "STE_MCP_TEST_MODELS_DIR", "STE_MCP_MEMORY__DESCRIPTION_RENDER")
     }
     return {
         **keep,
@@ -178,6 +179,9 @@ def _child_env(data_dir: Path, s3: dict[str, str], model_url: str, **extra: str)
         "PYTHONUNBUFFERED": "1",
         "STE_MCP_DATA_DIR": str(data_dir),
         "STE_MCP_MEMORY__URI": f"s3://{BUCKET}/db",
+        # the fake model's answers state numbers its calls do not carry: this test is about the shared
+        # store, not exemplar quality (memory/checks.py has its own tests)
+        "STE_MCP_MEMORY__JUDGE_CHECKS": "[]",
         "STE_MCP_LLM__BASE_URL": model_url,
         "STE_MCP_LLM__MODEL": "canned",
         "STE_MCP_MEMORY__POLL_INTERVAL_S": "0.5",

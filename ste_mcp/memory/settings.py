@@ -26,7 +26,7 @@ class MemorySettings(BaseModel):
         "`ste-mcp descriptions approve TOOL`, clients keep the last approved text.",
     )
     description_render: Literal["notes", "examples", "both", "none"] = Field(
-        "examples",
+        "notes",
         description="What is added to a tool's original description: usage notes (written by the explorer's "
         "model from the tool's trials: `ste-mcp descriptions rewrite`, and learn and serve as "
         "notes_rewrite_after says), examples of verified calls, both, or none. Chosen on bench/dev "
