@@ -57,12 +57,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ste_mcp import __version__
 from ste_mcp.memory.embeddings import get_embedder
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore, Provenance, Status
-from ste_mcp.memory.exploit import Cleaner, unsafe_reason
-from ste_mcp.memory.requests import normalise, request_problem
+from ste_mcp.memory.exploit import Cleaner, demonstration_problem, unsafe_reason
+from ste_mcp.memory.requests import normalise
 from ste_mcp.memory.settings import MemorySettings
-from ste_mcp.safety.sanitize import injection_reason
 from ste_mcp.upstream.tools import Tool
-from ste_mcp.upstream.validation import validate_arguments
 
 FORMAT = "ste-mcp-exemplars"
 VERSION = 1
@@ -323,25 +321,17 @@ class Importer:
         if self._stored(record.id) is not None:
             return None
         others = [name for name in self.tools if name != record.tool]
-        if tool is not None:
-            invalid = validate_arguments(tool, record.arguments)
-            if invalid is not None:
-                raise _Refused(f"arguments: do not match the input schema of {tool.name!r}: {invalid}")
-        fields = {
-            "query": record.query,
-            "arguments": json.dumps(record.arguments, ensure_ascii=False),
-            "observation": record.observation,
-            "final_answer": record.final_answer,
-        }
-        for name, text in fields.items():
-            reason = injection_reason(text, tool_names=others)
-            if reason is not None:
-                raise _Refused(f"{name}: {reason}")
-        problem = request_problem(
-            record.query, record.tool, other_tools=others, description=tool.description if tool else ""
+        problem = demonstration_problem(
+            record.tool,
+            tool,
+            query=record.query,
+            arguments=record.arguments,
+            observation=record.observation,
+            final_answer=record.final_answer,
+            other_tools=others,
         )
         if problem is not None:
-            raise _Refused(f"query: {problem} (a demonstration must ask for a result in a user's words)")
+            raise _Refused(problem)
         exemplar = self._cleaned(record, variant_of, others)
         unsafe = unsafe_reason(exemplar)
         if unsafe is not None:
