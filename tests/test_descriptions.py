@@ -254,3 +254,30 @@ def test_a_table_from_before_statuses_opens_and_is_served(data_dir):
         "convert", "pending text", reason="rendered", base_hash=text_hash(ORIGINAL), status="pending"
     )
     assert v4.status == "pending" and store.served("convert").version == 3
+
+
+def test_concurrent_writers_never_store_one_version_twice(data_dir):
+    """Writers in several processes (here: threads, each with its own connection) that record the same
+    tool's next version at once: every text gets its own version number, none is stored twice. Without
+    the table's primary key both writers would find ``convert:2`` absent and insert it."""
+    import threading
+
+    base = text_hash(ORIGINAL)
+    DescriptionStore(open_db(data_dir / "db")).record("convert", ORIGINAL, reason="original", base_hash=base)
+    stores = [DescriptionStore(open_db(data_dir / "db")) for _ in range(3)]
+    start = threading.Barrier(len(stores))
+    stored = []
+
+    def write(n: int) -> None:
+        start.wait()
+        stored.append(stores[n].record("convert", f"{ORIGINAL} ({n})", reason="rendered", base_hash=base))
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(len(stores))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rows = stores[0].table.search().limit(None).to_list()
+    assert sorted(r["id"] for r in rows) == ["convert:1", "convert:2", "convert:3", "convert:4"]
+    assert sorted(v.version for v in stored) == [2, 3, 4]
+    assert {r["text"] for r in rows} == {ORIGINAL} | {f"{ORIGINAL} ({n})" for n in range(3)}

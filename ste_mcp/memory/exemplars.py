@@ -21,7 +21,7 @@ from lancedb.index import Bitmap, HnswSq
 from lancedb.pydantic import LanceModel, Vector
 from pydantic import BaseModel, Field
 
-from ste_mcp.memory.db import in_list, quote, table_names
+from ste_mcp.memory.db import in_list, keyed_table, merge_rows, quote
 from ste_mcp.memory.embeddings import DIM, Embedder, get_embedder
 from ste_mcp.memory.requests import normalise
 
@@ -99,10 +99,7 @@ class ExemplarStore:
     def __init__(self, db: Any, embedder: Embedder | None = None) -> None:
         self.db = db
         self.embedder = embedder or get_embedder()
-        if TABLE in table_names(db):
-            self.table = db.open_table(TABLE)
-        else:
-            self.table = db.create_table(TABLE, schema=ExemplarRow, exist_ok=True)
+        self.table = keyed_table(db, TABLE, ExemplarRow, "id")
 
     # ---- writing -------------------------------------------------------------------------------
     def add(self, exemplars: Sequence[Exemplar], vectors: np.ndarray | None = None) -> list[Exemplar]:
@@ -119,7 +116,7 @@ class ExemplarStore:
             stored.append(ex)
         if vectors is None:
             vectors = self.embedder.embed([ex.query for ex in stored])
-        rows = [_to_row(ex, vec) for ex, vec in zip(stored, vectors, strict=True)]
+        rows = merge_rows(self.table, [_to_row(ex, vec) for ex, vec in zip(stored, vectors, strict=True)])
         self.table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(rows)
         return stored
 

@@ -21,7 +21,7 @@ import lancedb
 import pyarrow as pa
 from pydantic import BaseModel, Field
 
-from ste_mcp.memory.db import open_db, quote
+from ste_mcp.memory.db import keyed_table, merge_rows, open_db, quote
 from ste_mcp.safety.redact import Redactor
 
 TABLE = "trials"
@@ -120,7 +120,7 @@ def trial_id(tool: str, episode: int, slot: int) -> str:
 _TS = pa.timestamp("us", tz="UTC")
 SCHEMA = pa.schema(
     [
-        ("id", pa.string()),
+        pa.field("id", pa.string(), nullable=False),
         ("tool", pa.string()),
         ("episode", pa.int32()),
         ("slot", pa.int32()),
@@ -165,7 +165,7 @@ class TrialStore:
 
     def __init__(self, db: lancedb.DBConnection, *, secrets: Iterable[str] = ()) -> None:
         self._db = db
-        self._table = db.create_table(TABLE, schema=SCHEMA, exist_ok=True)
+        self._table = keyed_table(db, TABLE, SCHEMA, "id")
         self._redactor = Redactor(secrets)
         self._write_lock = threading.Lock()
         self._writes = 0
@@ -184,7 +184,7 @@ class TrialStore:
         """Store several trials in one commit (ids already stored are skipped); returns how many were new."""
         if not trials:
             return 0
-        rows = [self._row(t) for t in trials]
+        rows = merge_rows(self._table, [self._row(t) for t in trials])
         with self._write_lock:
             result = self._table.merge_insert("id").when_not_matched_insert_all().execute(rows)
             self._writes += 1
