@@ -5,6 +5,7 @@ training row."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -117,6 +118,7 @@ class CorpusUpstream:
         self.local.stop()
 
 
+@functools.cache  # every payload is looked for in the same texts
 def _norm(text: str) -> str:
     """Letters and digits only, folded (confusables, case): a copied payload survives this."""
     return re.sub(r"[\W_]+", "", _fold(unicodedata.normalize("NFKC", text)).lower())

@@ -259,9 +259,10 @@ def _keep(ch: str) -> str:
 
 def _fold(text: str) -> str:
     """Confusables mapped to Latin, combining marks dropped, spaced-out letters joined, lines joined."""
-    text = unicodedata.normalize("NFKD", text.translate(_CONFUSABLES))
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    text = unicodedata.normalize("NFKC", text).translate(_CONFUSABLES)
+    text = text.translate(_CONFUSABLES)
+    if not text.isascii():  # ASCII has no marks or compatibility forms: the slow part is skipped
+        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+        text = unicodedata.normalize("NFKC", text).translate(_CONFUSABLES)
     text = _SPACED_LETTERS.sub(lambda m: re.sub(r"[ .\-_*·]", "", m.group(0)), text)
     return " ".join(text.split())
 
