@@ -54,6 +54,27 @@ def test_reopened_store_sees_everything(store: TrialStore, data_dir: Path) -> No
     assert again.ltm("get_weather") == [("weather in Oslo #0.0", True), ("weather in Oslo #0.1", False)]
 
 
+def test_a_table_from_before_the_primary_key_gains_it_and_keeps_its_trials(data_dir: Path) -> None:
+    """Trial tables written by older versions have a nullable, unkeyed id: opening one keys it (so
+    concurrent writers cannot store an id twice) without losing a row."""
+    import pyarrow as pa
+
+    from ste_mcp.memory.db import PRIMARY_KEY, open_db
+    from ste_mcp.memory.trials import SCHEMA, TABLE
+
+    old = pa.schema([f.with_nullable(True).remove_metadata() for f in SCHEMA])
+    first = TrialStore.open(data_dir / "fresh")._row(make_trial())  # a row as the store writes it
+    db = open_db(data_dir / "lancedb")
+    db.create_table(TABLE, data=pa.Table.from_pylist([first], schema=old))
+    assert db.open_table(TABLE).schema.field("id").nullable
+
+    store = TrialStore.open(data_dir / "lancedb")
+    field = db.open_table(TABLE).schema.field("id")
+    assert not field.nullable and any(k.decode().startswith(PRIMARY_KEY) for k in field.metadata)
+    assert store.record(make_trial(slot=1)) and not store.record(make_trial())
+    assert [t.id for t in store.trials()] == ["get_weather:0:0", "get_weather:0:1"]
+
+
 def test_stats_and_progress(store: TrialStore) -> None:
     store.record(make_trial(episode=0, slot=0, prompt_tokens=100, completion_tokens=20))
     store.record(make_trial(episode=0, slot=1, ok=False))
