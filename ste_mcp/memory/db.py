@@ -15,8 +15,8 @@ there.
 Conditional PUT orders commits, not rows: two writers that both find a key absent would both insert
 it (``merge_insert`` plans against the version it read). ``keyed_table`` records the key column as the
 table's unenforced primary key, which makes Lance check the keys each commit inserted against the
-commits it lands on; the later writer then re-plans and finds the key present. Write keyed rows with
-``merge_rows``.
+commits it lands on; the later writer then re-plans and finds the key present. Write to a keyed table
+with ``insert_new`` or ``upsert``.
 
 ``Memory`` opens the connection once and each store on it once; ``quote`` and ``in_list`` are the one
 place SQL literals for ``where`` filters are written.
@@ -107,9 +107,22 @@ def _is_key(table: Any, column: str) -> bool:
     return any(k.decode().startswith(PRIMARY_KEY) for k in metadata)
 
 
-def merge_rows(table: Any, rows: list[dict[str, Any]]) -> pa.Table:
-    """``rows`` typed by ``table``'s schema, as ``merge_insert`` on a keyed table needs them (it does not
-    coerce plain dicts to the table's non-nullable key)."""
+def insert_new(table: Any, key: str, rows: list[dict[str, Any]]) -> int:
+    """Insert the ``rows`` whose ``key`` the keyed ``table`` does not hold yet; returns how many."""
+    result = table.merge_insert(key).when_not_matched_insert_all().execute(_typed(table, rows))
+    return result.num_inserted_rows
+
+
+def upsert(table: Any, key: str, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` into the keyed ``table``, replacing those whose ``key`` it holds."""
+    table.merge_insert(key).when_matched_update_all().when_not_matched_insert_all().execute(
+        _typed(table, rows)
+    )
+
+
+def _typed(table: Any, rows: list[dict[str, Any]]) -> pa.Table:
+    """``rows`` typed by ``table``'s schema: ``merge_insert`` does not coerce plain dicts to a
+    non-nullable key."""
     return pa.Table.from_pylist(rows, schema=table.schema)
 
 

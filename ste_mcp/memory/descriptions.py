@@ -36,7 +36,7 @@ import numpy as np
 from lancedb.pydantic import LanceModel
 from pydantic import BaseModel, Field
 
-from ste_mcp.memory.db import keyed_table, merge_rows, quote, table_names
+from ste_mcp.memory.db import insert_new, keyed_table, quote, table_names, upsert
 from ste_mcp.memory.exemplars import Exemplar
 from ste_mcp.safety.sanitize import typed_summary
 from ste_mcp.upstream.tools import Tool
@@ -229,9 +229,7 @@ class DescriptionStore:
                 status=status,
                 gate=json.dumps(gate, ensure_ascii=False, sort_keys=True) if gate else "",
             )
-            rows = merge_rows(self.table, [_to_row(version)])
-            result = self.table.merge_insert("id").when_not_matched_insert_all().execute(rows)
-            if result.num_inserted_rows:
+            if insert_new(self.table, "id", [_to_row(version)]):
                 return version
         raise RuntimeError(f"could not store a new description version of {tool!r}: concurrent writers")
 
@@ -308,10 +306,7 @@ class DescriptionStore:
         if self._attempts is None:
             self._attempts = keyed_table(self._db, ATTEMPTS_TABLE, NotesAttemptRow, "tool")
         row = {**attempt.model_dump(), "created_at": attempt.created_at.astimezone(UTC).replace(tzinfo=None)}
-        rows = merge_rows(self._attempts, [row])
-        self._attempts.merge_insert("tool").when_matched_update_all().when_not_matched_insert_all().execute(
-            rows
-        )
+        upsert(self._attempts, "tool", [row])
 
     def notes_attempts(self) -> dict[str, NotesAttempt]:
         """The last usage-notes attempt of every tool that had one."""

@@ -21,7 +21,7 @@ from lancedb.index import Bitmap, HnswSq
 from lancedb.pydantic import LanceModel, Vector
 from pydantic import BaseModel, Field
 
-from ste_mcp.memory.db import in_list, keyed_table, merge_rows, quote
+from ste_mcp.memory.db import in_list, keyed_table, quote, upsert
 from ste_mcp.memory.embeddings import DIM, Embedder, get_embedder
 from ste_mcp.memory.requests import normalise
 
@@ -116,8 +116,7 @@ class ExemplarStore:
             stored.append(ex)
         if vectors is None:
             vectors = self.embedder.embed([ex.query for ex in stored])
-        rows = merge_rows(self.table, [_to_row(ex, vec) for ex, vec in zip(stored, vectors, strict=True)])
-        self.table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all().execute(rows)
+        upsert(self.table, "id", [_to_row(ex, vec) for ex, vec in zip(stored, vectors, strict=True)])
         return stored
 
     def set_status(self, ids: Sequence[str], status: Status, reason: str = "") -> int:

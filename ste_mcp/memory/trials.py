@@ -21,7 +21,7 @@ import lancedb
 import pyarrow as pa
 from pydantic import BaseModel, Field
 
-from ste_mcp.memory.db import keyed_table, merge_rows, open_db, quote
+from ste_mcp.memory.db import insert_new, keyed_table, open_db, quote
 from ste_mcp.safety.redact import Redactor
 
 TABLE = "trials"
@@ -184,13 +184,13 @@ class TrialStore:
         """Store several trials in one commit (ids already stored are skipped); returns how many were new."""
         if not trials:
             return 0
-        rows = merge_rows(self._table, [self._row(t) for t in trials])
+        rows = [self._row(t) for t in trials]
         with self._write_lock:
-            result = self._table.merge_insert("id").when_not_matched_insert_all().execute(rows)
+            inserted = insert_new(self._table, "id", rows)
             self._writes += 1
             if self._writes % 200 == 0:
                 self._table.optimize()
-        return result.num_inserted_rows
+        return inserted
 
     def set_verdict(self, trial_id: str, verdict: dict[str, Any] | str) -> None:
         """Attach the judge's verdict (a JSON object) to a trial."""
