@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 URL=${URL:?}; OUT=.cache/bench/reviewed; mkdir -p $OUT
 export STE_MCP_LLM__TIMEOUT_S=900 STE_MCP_LLM__RETRIES=0
-TOOLS="add_date get_today_date Numbers_Translator__Numbers_Translator NumbersToLetters__Convertir_cantidad_a_letra_Moneda_MXN_Espanol NumbersToLetters__Convertir_cantidad_a_letra_Moneda_MXN_Ingles Password_Generator_API__Base Password_Generator_API__Password_of_length_50 Token_API__generate Places__Geographic_coordinates_by_placename Stadia_Maps_Time_Zone_API__TZ_Lookup_by_Location Numbers__Get_math_fact getWolframAlphaResults Car_database__Makes"
+TOOLS=$(.venv/bin/python -c "from ste_mcp.toolbox import ENDPOINTS; print(*(e.name for e in ENDPOINTS))")  # the 13 toolbox tools
 SRC=bench/learned/toolbox-teacher-1.5b.jsonl
 .venv/bin/python - "$SRC" "$OUT/good.jsonl" <<'PY'
 import json, sys
@@ -26,16 +26,15 @@ for row in all good; do
   echo "$row: $(( $(date +%s) - t )) s" | tee -a $OUT/times.txt
 done
 # per-tool-group numbers and the plot (docs/bench/reviewed.json, .png)
-.venv/bin/python - "$OUT" "$SRC" <<'PY'
+.venv/bin/python - "$OUT" <<'PY'
 import json, sys
 from pathlib import Path
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-out, src = Path(sys.argv[1]), sys.argv[2]
-labels = json.load(open(src.replace(".jsonl", ".labels.json")))["labels"]
-rows = [json.loads(line) for line in open(src) if line.strip()][1:]
-reviewed = sorted({r["tool"] for r in rows if labels.get(r["group"], ["?"])[0] == "good"})
+out = Path(sys.argv[1])
+rows = [json.loads(line) for line in open(out / "good.jsonl") if line.strip()][1:]
+reviewed = sorted({r["tool"] for r in rows})  # the tools that keep reviewed exemplars
 result = {"reviewed_tools": reviewed, "rows": {}}
 for row in ("all", "good"):
     scores = [json.loads(line) for line in open(out / row / "run" / "scores.jsonl")]

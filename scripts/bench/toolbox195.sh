@@ -9,7 +9,7 @@ MODE=${MODE:?}
 OUT=.cache/bench/t195; mkdir -p $OUT
 PORT=8772; URL=http://127.0.0.1:$PORT/v1
 export STE_MCP_LLM__TIMEOUT_S=900 STE_MCP_LLM__RETRIES=0
-TOOLS="add_date get_today_date Numbers_Translator__Numbers_Translator NumbersToLetters__Convertir_cantidad_a_letra_Moneda_MXN_Espanol NumbersToLetters__Convertir_cantidad_a_letra_Moneda_MXN_Ingles Password_Generator_API__Base Password_Generator_API__Password_of_length_50 Token_API__generate Places__Geographic_coordinates_by_placename Stadia_Maps_Time_Zone_API__TZ_Lookup_by_Location Numbers__Get_math_fact getWolframAlphaResults Car_database__Makes"
+TOOLS=$(.venv/bin/python -c "from ste_mcp.toolbox import ENDPOINTS; print(*(e.name for e in ENDPOINTS))")  # the 13 toolbox tools
 .venv/bin/ste-mcp model serve --data-dir .cache/bench/notes --model packaged:qwen2.5-coder-0.5b-instruct --port $PORT > $OUT/serve.log 2>&1 &
 S=$!; trap 'kill $S; wait $S' EXIT
 for _ in $(seq 600); do curl -sf http://127.0.0.1:$PORT/health >/dev/null && break; sleep 2; done
