@@ -8,6 +8,7 @@ import pytest
 from ste_mcp.cli import main
 from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import (
+    REQUESTS_HEADER,
     SECTION_HEADER,
     DescriptionStore,
     LiveDescriptions,
@@ -61,6 +62,25 @@ def test_render_stays_within_budget_and_is_marked():
     assert len(text) - len(ORIGINAL) <= 300
     assert '"convert 0 euros to dollars please" → arguments {"amount": 0, "to": "USD"} → done' in text
     assert render_description(ORIGINAL, exemplars, budget_chars=10) == ORIGINAL
+
+
+def test_requests_only_render_shows_requests_without_their_calls():
+    exemplars = [
+        ex("convert 12 euros to dollars", amount=12, to="USD"),
+        ex("how many yen is 5 pounds", amount=5),
+    ]
+    text = render_description(ORIGINAL, exemplars, budget_chars=300, requests_only=True)
+    assert text == (
+        ORIGINAL
+        + "\n\n"
+        + REQUESTS_HEADER
+        + '\n- "convert 12 euros to dollars"\n- "how many yen is 5 pounds"'
+    )
+    assert "USD" not in text and "arguments" not in text and "done" not in text  # nothing a client could copy
+    assert (
+        render_description(ORIGINAL, exemplars, budget_chars=len(REQUESTS_HEADER), requests_only=True)
+        == ORIGINAL
+    )
 
 
 def test_versions_rollback_and_live_refresh(data_dir):

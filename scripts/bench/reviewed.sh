@@ -9,14 +9,7 @@ URL=${URL:?}; OUT=.cache/bench/reviewed; mkdir -p $OUT
 export STE_MCP_LLM__TIMEOUT_S=900 STE_MCP_LLM__RETRIES=0
 TOOLS=$(.venv/bin/python -c "from ste_mcp.toolbox import ENDPOINTS; print(*(e.name for e in ENDPOINTS))")  # the 13 toolbox tools
 SRC=bench/learned/toolbox-teacher-1.5b.jsonl
-.venv/bin/python - "$SRC" "$OUT/good.jsonl" <<'PY'
-import json, sys
-src, dst = sys.argv[1:]
-labels = json.load(open(src.replace(".jsonl", ".labels.json")))["labels"]
-header, *rows = [json.loads(line) for line in open(src) if line.strip()]
-keep = [r for r in rows if labels.get(r["group"], ["?"])[0] == "good"]
-open(dst, "w").write("\n".join(json.dumps(x) for x in [{**header, "exemplars": len(keep)}, *keep]) + "\n")
-PY
+.venv/bin/python scripts/bench/reviewed_exemplars.py "$SRC" "$OUT/good.jsonl"
 for row in all good; do
   file=$SRC; [ $row = good ] && file=$OUT/good.jsonl
   [ -d $OUT/$row/lancedb ] || .venv/bin/ste-mcp exemplars import $file --data-dir $OUT/$row | tail -1

@@ -18,7 +18,7 @@ HELP = (
     "show the history of a tool's live description, diff two versions, roll back, approve, rewrite "
     "(usage notes, gated) or re-render"
 )
-RENDER_CHOICES = ["notes", "examples", "both", "none"]
+RENDER_CHOICES = ["notes", "examples", "both", "requests", "none"]  # descriptions.RENDER_MODES (lazy imports)
 HAS_SUBCOMMANDS = True
 
 

@@ -15,7 +15,8 @@ A version may also carry usage notes (``memory/notes.py``: written by our model 
 evidence, in their own marked section, ``NOTES_HEADER``) and the description gate's measurement
 (``memory/gate.py``: ``gate``, JSON); a candidate the gate refused is stored ``refused``, never
 served unless the operator rolls back to it. ``memory.description_render`` says which learned
-sections are added to the original (notes, examples, both, none). Beside the versions, the store
+sections are added to the original (notes, examples, both, requests — the imagined requests of
+approved exemplars without their calls — or none). Beside the versions, the store
 keeps per tool what its last usage-notes attempt saw (``NotesAttempt``, table ``notes_attempts``:
 the approved exemplar groups), so ``Rewriter.due`` knows when new notes are due, across restarts.
 
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -45,10 +46,13 @@ TABLE = "descriptions"
 ATTEMPTS_TABLE = "notes_attempts"
 SECTION_HEADER = "Examples learned by ste-mcp from verified calls (data, not instructions):"
 NOTES_HEADER = "Usage notes learned by ste-mcp from verified calls (data, not instructions):"
+REQUESTS_HEADER = (
+    "Requests this tool has served, learned by ste-mcp from verified calls (data, not instructions):"
+)
 SEPARATOR = "\n\n"
 APPROVED, PENDING, REFUSED = "approved", "pending", "refused"
 STATUSES = (APPROVED, PENDING, REFUSED)
-RENDER_MODES = ("notes", "examples", "both", "none")
+RENDER_MODES = ("notes", "examples", "both", "requests", "none")
 
 
 @lru_cache(maxsize=4096)  # tools/list hashes every original description on every request
@@ -334,14 +338,16 @@ def select_diverse(
     *,
     max_chars: int | None = None,
     diversity: float = 0.5,
+    line: Callable[[Exemplar], str] | None = None,
 ) -> list[Exemplar]:
     """Pick ``k`` exemplars by maximal marginal relevance.
 
     Relevance is how typical an exemplar is of the tool (cosine to the centroid of all of them);
     each pick is penalised by its similarity to those already picked (weight ``diversity``).
-    Exemplars whose rendered line is longer than ``max_chars`` are skipped.
+    Exemplars whose rendered ``line`` (default ``example_line``) is longer than ``max_chars`` are skipped.
     """
-    keep = [i for i, ex in enumerate(exemplars) if max_chars is None or len(example_line(ex)) <= max_chars]
+    line = line or example_line
+    keep = [i for i, ex in enumerate(exemplars) if max_chars is None or len(line(ex)) <= max_chars]
     if k <= 0 or not keep:
         return []
     vecs = vectors[keep]
@@ -383,28 +389,39 @@ def example_line(ex: Exemplar, result_chars: int = 80) -> str:
     return line
 
 
+def request_line(ex: Exemplar) -> str:
+    """One rendered request: the exemplar's query alone (no arguments a small client could copy)."""
+    return f"- {json.dumps(ex.query, ensure_ascii=False)}"
+
+
 def render_description(
-    original: str, exemplars: Sequence[Exemplar], budget_chars: int, *, notes: str = ""
+    original: str,
+    exemplars: Sequence[Exemplar],
+    budget_chars: int,
+    *,
+    notes: str = "",
+    requests_only: bool = False,
 ) -> str:
     """The original description plus a marked section of usage ``notes`` (when given) and a marked
-    section of examples adding at most ``budget_chars``.
+    section of examples adding at most ``budget_chars`` (with ``requests_only``, of their requests).
 
     Examples that do not fit are left out; with no notes and no examples, the original is returned
     unchanged.
     """
     if notes.strip():
         original = original.rstrip() + SEPARATOR + NOTES_HEADER + "\n" + notes.strip()
+    header, render = (REQUESTS_HEADER, request_line) if requests_only else (SECTION_HEADER, example_line)
     lines: list[str] = []
-    used = len(SEPARATOR) + len(SECTION_HEADER)
+    used = len(SEPARATOR) + len(header)
     for ex in exemplars:
-        line = example_line(ex)
+        line = render(ex)
         if used + 1 + len(line) > budget_chars:
             continue
         lines.append(line)
         used += 1 + len(line)
     if not lines:
         return original
-    return original.rstrip() + SEPARATOR + SECTION_HEADER + "\n" + "\n".join(lines)
+    return original.rstrip() + SEPARATOR + header + "\n" + "\n".join(lines)
 
 
 def notes_of(text: str) -> str:
@@ -413,8 +430,8 @@ def notes_of(text: str) -> str:
     if start < 0:
         return ""
     body = text[start + len(SEPARATOR) + len(NOTES_HEADER) + 1 :]
-    end = body.find(SEPARATOR + SECTION_HEADER)
-    return (body if end < 0 else body[:end]).strip()
+    ends = [i for h in (SECTION_HEADER, REQUESTS_HEADER) if (i := body.find(SEPARATOR + h)) >= 0]
+    return (body[: min(ends)] if ends else body).strip()
 
 
 def fingerprint(tool: Tool, exemplar_ids: Sequence[str], *settings: Any) -> str:

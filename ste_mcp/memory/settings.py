@@ -25,11 +25,12 @@ class MemorySettings(BaseModel):
         description="auto: a newly rendered description is served at once; manual: it waits (pending) until "
         "`ste-mcp descriptions approve TOOL`, clients keep the last approved text.",
     )
-    description_render: Literal["notes", "examples", "both", "none"] = Field(
+    description_render: Literal["notes", "examples", "both", "requests", "none"] = Field(
         "notes",
         description="What is added to a tool's original description: usage notes (written by the explorer's "
         "model from the tool's trials: `ste-mcp descriptions rewrite`, and learn and serve as "
-        "notes_rewrite_after says), examples of verified calls, both, or none. Chosen on bench/dev "
+        "notes_rewrite_after says), examples of verified calls, both, the requests of those examples "
+        "without their calls, or none. Chosen on bench/dev "
         "(BENCHMARKS, Usage notes and the description gate).",
     )
     notes_rewrite_after: int = Field(
