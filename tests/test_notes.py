@@ -5,9 +5,11 @@ import json
 import pyarrow as pa
 import pytest
 
+from ste_mcp.llm.base import ChatResponse, Choice
 from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import (
     NOTES_HEADER,
+    REQUESTS_HEADER,
     SECTION_HEADER,
     DescriptionStore,
     notes_of,
@@ -195,6 +197,24 @@ async def test_write_notes_asks_with_evidence_and_budget():
     assert refused.text == "" and "verbatim" in refused.refused
 
 
+@pytest.mark.anyio
+async def test_a_last_line_cut_by_the_token_budget_is_dropped():
+    """Seen with the packaged 1.5B: a cut line ('Argument formats that worked: "What are the car models
+    from the year 202') was served and copied by the client as its arguments."""
+    replies = "- Use to add days; use sub_date to go back.\n- date: YYYY-MM-DD; days: a whole num"
+    evidence = gather_evidence(add_date(), TRIALS, EXEMPLARS, neighbours=["sub_date"])
+
+    async def notes_when(finish_reason: str) -> str:
+        response = ChatResponse(model="scripted", choices=[Choice(text=replies, finish_reason=finish_reason)])
+        notes = await write_notes(
+            ScriptedModel([response]), evidence, ORIGINAL, neighbours={}, budget_tokens=60
+        )
+        return notes.text
+
+    assert await notes_when("length") == "- Use to add days; use sub_date to go back."
+    assert (await notes_when("stop")).endswith("days: a whole num")  # a finished reply is kept whole
+
+
 def test_notes_section_round_trips_beside_examples():
     notes = "- Use to add days.\n- date: YYYY-MM-DD."
     both = render_description(ORIGINAL, EXEMPLARS, 400, notes=notes)
@@ -202,13 +222,27 @@ def test_notes_section_round_trips_beside_examples():
     assert notes_of(both) == notes
     assert notes_of(render_description(ORIGINAL, [], 400, notes=notes)) == notes
     assert notes_of(render_description(ORIGINAL, EXEMPLARS, 400)) == ""
+    requests = render_description(ORIGINAL, EXEMPLARS, 400, requests_only=True)
+    assert notes_of(requests) == "" and REQUESTS_HEADER in requests
+
+
+def test_notes_end_where_a_requests_section_begins():
+    notes = "- Use to add days."
+    text = render_description(ORIGINAL, [], 0, notes=notes) + "\n\n" + REQUESTS_HEADER + '\n- "a request"'
+    assert notes_of(text) == notes
 
 
 @pytest.mark.parametrize(
-    ("render", "has_notes", "has_examples"),
-    [("notes", True, False), ("examples", False, True), ("both", True, True), ("none", False, False)],
+    ("render", "has_notes", "has_examples", "has_requests"),
+    [
+        ("notes", True, False, False),
+        ("examples", False, True, False),
+        ("both", True, True, False),
+        ("requests", False, False, True),
+        ("none", False, False, False),
+    ],
 )
-def test_render_modes(data_dir, render, has_notes, has_examples):
+def test_render_modes(data_dir, render, has_notes, has_examples, has_requests):
     db = open_db(data_dir / "db")
     exemplars, descriptions = ExemplarStore(db), DescriptionStore(db)
     exemplars.add(EXEMPLARS)
@@ -222,6 +256,8 @@ def test_render_modes(data_dir, render, has_notes, has_examples):
     exploiter.render([add_date()])
     served = descriptions.served("add_date").text
     assert (NOTES_HEADER in served, SECTION_HEADER in served) == (has_notes, has_examples)
+    assert (REQUESTS_HEADER in served) == has_requests
+    assert (EXEMPLARS[0].query in served) == (has_examples or has_requests)
     assert served.startswith(ORIGINAL)
     assert exploiter.render([add_date()]) == []  # same inputs: no new version
 

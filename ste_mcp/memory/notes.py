@@ -322,7 +322,10 @@ async def write_notes(
     """
     messages = notes_messages(evidence, description, neighbours, budget_tokens)
     response = await model.chat(messages, model=model_name, temperature=0.0, max_tokens=budget_tokens)
-    text = tidy_notes(response.text, max_chars=budget_tokens * 4)
+    raw = response.text
+    if response.choices and response.choices[0].finish_reason == "length":
+        raw = raw.rpartition("\n")[0]  # the budget cut the last line mid-way: a half-sentence misleads
+    text = tidy_notes(raw, max_chars=budget_tokens * 4)
     refused = check_notes(text, upstream=upstream, descriptions=[description, *neighbours.values()])
     return Notes(
         tool=evidence.tool,
