@@ -16,13 +16,14 @@ layers) with peft's default initialisation (B = 0): it changes no answer, so the
 same tokens and differ only in how they compute them — a timing, not an accuracy, comparison. A trained
 adapter (``--adapter``, a PEFT folder for the same base) measures both.
 Results print as Markdown; ``--write`` replaces the section "Serving a promoted adapter on CPU" of
-docs/BENCHMARKS.md.
+docs/BENCHMARKS.md and writes docs/bench/merge.json and merge.png (time per phase against the base model).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import subprocess
@@ -167,6 +168,29 @@ def markdown(r: dict[str, Any], args: argparse.Namespace, command: str) -> str:
     )
 
 
+def save(r: dict[str, Any], out: Path) -> None:
+    """The numbers (without the answers) as ``merge.json`` and a bar plot of each phase's time as ``merge.png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    phases = {"base": "base model", "lora": "runtime LoRA", "merged": "merged, restarted"}
+    numbers = {k: v if k not in phases else {m: v[m] for m in v if m != "outputs"} for k, v in r.items()}
+    (out / "merge.json").write_text(json.dumps(numbers, indent=1) + "\n")
+    base = r["base"]["seconds"]
+    fig, ax = plt.subplots(figsize=(6, 3))
+    bars = ax.bar(list(phases.values()), [r[k]["seconds"] / base for k in phases], color=["grey", "C3", "C0"])
+    ax.bar_label(bars, fmt="%.2fx")
+    ax.set_ylim(0, max(b.get_height() for b in bars) * 1.2)
+    ax.axhline(1.1, color="black", ls="--", lw=1, label="target: 1.1x the base model")
+    ax.set_ylabel("eval time / base model")
+    ax.set_title(f"Serving an adapter on vLLM-CPU ({r['items']} bench/dev queries)", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "merge.png", dpi=120)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL)
@@ -185,6 +209,7 @@ def main() -> None:
     print(text)
     if args.write:
         replace_section(REPO / "docs" / "BENCHMARKS.md", HEADING, text)
+        save(result, REPO / "docs" / "bench")
 
 
 if __name__ == "__main__":
