@@ -394,6 +394,11 @@ def request_line(ex: Exemplar) -> str:
     return f"- {json.dumps(ex.query, ensure_ascii=False)}"
 
 
+def examples_section(requests_only: bool = False) -> tuple[str, Callable[[Exemplar], str]]:
+    """The header and line renderer of the examples section (with ``requests_only``, of requests)."""
+    return (REQUESTS_HEADER, request_line) if requests_only else (SECTION_HEADER, example_line)
+
+
 def render_description(
     original: str,
     exemplars: Sequence[Exemplar],
@@ -410,7 +415,7 @@ def render_description(
     """
     if notes.strip():
         original = original.rstrip() + SEPARATOR + NOTES_HEADER + "\n" + notes.strip()
-    header, render = (REQUESTS_HEADER, request_line) if requests_only else (SECTION_HEADER, example_line)
+    header, render = examples_section(requests_only)
     lines: list[str] = []
     used = len(SEPARATOR) + len(header)
     for ex in exemplars:
