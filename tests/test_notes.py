@@ -19,6 +19,7 @@ from ste_mcp.memory.descriptions import (
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
 from ste_mcp.memory.exploit import Exploiter
 from ste_mcp.memory.notes import (
+    argument_lines,
     check_notes,
     gather_evidence,
     safe_value,
@@ -213,6 +214,63 @@ async def test_a_last_line_cut_by_the_token_budget_is_dropped():
 
     assert await notes_when("length") == "- Use to add days; use sub_date to go back."
     assert (await notes_when("stop")).endswith("days: a whole num")  # a finished reply is kept whole
+
+
+def test_lines_that_give_the_tool_an_argument_it_has_not_are_dropped():
+    known = ["date", "days", "unit"]
+    text = "\n".join(
+        [
+            "- Use to add days; use sub_date to go back.",
+            '- Arguments: {"date": "2024-07-09", "days": 45}; the `unit` parameter is days or weeks.',
+            "- date parameter in YYYY-MM-DD format; days argument: a whole number.",
+            '- Returns {"result": "YYYY-MM-DD"}.',  # the keys of what it returns are not arguments
+            "- Give the start date as start=09/07/2024.",
+            '- Arguments: {"offset": 3}',
+            "- Set the `weeks_count` parameter for weeks.",
+            "- The timezone argument is optional.",
+        ]
+    )
+    kept, dropped = argument_lines(text, known)
+    assert kept.splitlines() == text.splitlines()[:4]
+    assert [d.split("(")[1].split(")")[0] for d in dropped] == [
+        "'start'",
+        "'offset'",
+        "'weeks_count'",
+        "'timezone'",
+    ]
+
+
+def test_a_tool_without_arguments_gets_no_lines_that_give_it_some():
+    text = "\n".join(
+        [
+            "- Takes no arguments; returns a random 16-character password.",
+            '- Returns {"password": "…"}.',
+            "- For a password of a given length use Password_Generator_API__Password_of_length_50.",
+            "- Takes a length parameter in characters.",
+            "- Pass the length argument as a string.",
+            "- Use the arguments to choose the character classes.",
+        ]
+    )
+    kept, dropped = argument_lines(text, [])
+    assert kept.splitlines() == text.splitlines()[:3]
+    assert len(dropped) == 3 and "'length'" in dropped[0] and "it has none" in dropped[2]
+
+
+@pytest.mark.anyio
+async def test_written_notes_lose_lines_about_arguments_tried_only_in_failed_calls():
+    """``start`` was tried once and failed (TRIALS): notes must not teach it; the result's own keys
+    (``date``, ``note``) may be quoted."""
+    reply = (
+        "- Use to add days to a date.\n"
+        "- Give the first day as start=2024-07-09.\n"
+        '- Returns {"date": "YYYY-MM-DD", "note": "text"}.'
+    )
+    evidence = gather_evidence(add_date(), TRIALS, EXEMPLARS, neighbours=["sub_date"])
+    response = ChatResponse(model="scripted", choices=[Choice(text=reply, finish_reason="stop")])
+    notes = await write_notes(ScriptedModel([response]), evidence, ORIGINAL, neighbours={}, budget_tokens=80)
+    assert notes.text == '- Use to add days to a date.\n- Returns {"date": "YYYY-MM-DD", "note": "text"}.'
+    assert len(notes.dropped) == 1 and "'start'" in notes.dropped[0]
+    assert not notes.refused
 
 
 def test_notes_section_round_trips_beside_examples():

@@ -147,6 +147,8 @@ async def _rewrite(settings, args: argparse.Namespace) -> int:
             return 1
     for outcome in outcomes:
         print(f"{outcome.tool}: {outcome.message}")
+        for reason in outcome.notes.dropped if outcome.notes else ():
+            print(f"  line left out: {reason}")
         if outcome.notes is not None and outcome.notes.text:
             print("    " + outcome.notes.text.replace("\n", "\n    "))
     return 0

@@ -420,3 +420,5 @@ class MemoryExtension(BaseExtension):
     @staticmethod
     def _log_notes(outcome: RewriteOutcome) -> None:
         log.info("usage notes of %s: %s", outcome.tool, outcome.message)
+        for reason in outcome.notes.dropped if outcome.notes else ():
+            log.info("usage notes of %s: line left out, it %s", outcome.tool, reason)

@@ -7,8 +7,9 @@ kinds (and HTTP statuses) of the calls that failed and the argument names tried 
 calls; the tool's nearest neighbours and those the judge's rejections point to ("confused with");
 and the ``typed_summary`` of what it returns. ``write_notes`` asks a model (the explorer's, by
 default) for a few bullet lines — when to use the tool and which neighbour instead, argument
-formats, what it returns — within ``memory.notes_budget_tokens``, and ``check_notes`` refuses
-output that carries instructions (``injection_reason``) or repeats upstream text: more than
+formats, what it returns — within ``memory.notes_budget_tokens``; ``argument_lines`` drops the lines
+that give the tool an argument it has not (neither in its schema nor in a verified call), and
+``check_notes`` refuses output that carries instructions (``injection_reason``) or repeats upstream text: more than
 ``MAX_COPIED_WORDS`` words in a row of an upstream result or error, or more than
 ``MAX_COPIED_DESCRIPTION_WORDS`` of a description.
 """
@@ -59,6 +60,24 @@ _FORMATS: list[tuple[str, re.Pattern[str]]] = [
     ("e-mail address", re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")),
 ]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+_ARG_WORDS = r"(?:parameter|argument|param|arg)s?"
+_ARG_CLAIMS = [  # where a notes line names an argument: "x": …, x=…, the x argument, parameter `x`
+    re.compile(r"[\"'`]([A-Za-z_][\w.-]*)[\"'`]\s*:"),
+    re.compile(r"(?<![\w.=!<>])([A-Za-z_][\w.]*)\s*=(?!=)"),
+    re.compile(rf"[`'\"]?\b([A-Za-z_]\w*)[`'\"]?\s+{_ARG_WORDS}\b", re.I),
+    re.compile(rf"\b{_ARG_WORDS}\s+(?:named\s+|called\s+)?[`'\"]?([A-Za-z_]\w*)", re.I),
+]
+# words around "argument"/"parameter" that are not argument names (a word list reads best as text)
+_NOT_NAMES = frozenset(
+    "a an the no any one two each every all its this that these those such other "  # noqa: SIM905
+    "same extra more only required optional valid named called single following given without with of "
+    "to in for as is are and or string integer number numeric boolean text json object array query "
+    "path body header input output first second third last their which what whose when if it has "
+    "takes accepts use uses needs need expects expect pass passed send set value values".split()
+)
+_RETURNS = re.compile(r"\breturn|\boutput|\bresult|\bresponse", re.I)
+_ARG_MENTION = re.compile(rf"\b{_ARG_WORDS}\b", re.I)
+_NEGATED = re.compile(r"\b(?:no|none|not|without|never|nothing)\b|n't\b", re.I)
 
 
 class ParamEvidence(BaseModel):
@@ -252,6 +271,7 @@ class Notes(BaseModel):
     refused: str = ""
     model: str = ""
     tokens: int = 0  # completion tokens the model spent
+    dropped: list[str] = Field(default_factory=list)  # lines left out, and why
 
 
 _ASKED = [  # the prompt's own bullet lines: a small model echoes them as headings
@@ -281,6 +301,42 @@ def tidy_notes(raw: str, max_chars: int) -> str:
         lines.append(line)
         used += len(line) + 1
     return "\n".join(lines)
+
+
+def unknown_argument(line: str, known: Iterable[str], returned: Iterable[str] = ()) -> str | None:
+    """The first argument name ``line`` gives the tool that is neither in ``known`` nor among the
+    ``returned`` keys of its results (case-insensitive); with ``known`` empty, a line that says the tool
+    takes arguments at all is answered ``"arguments"``."""
+    names = {k.casefold() for k in known}
+    allowed = names | {k.casefold() for k in returned} | _NOT_NAMES
+    about_results = _RETURNS.search(line) is not None
+    for i, pattern in enumerate(_ARG_CLAIMS):
+        if i == 0 and about_results:  # the keys of what it returns, quoted
+            continue
+        for match in pattern.finditer(line):
+            if match.group(1).casefold() not in allowed:
+                return match.group(1)
+    if not names and _ARG_MENTION.search(line) and not _NEGATED.search(line):
+        return "arguments"
+    return None
+
+
+def argument_lines(text: str, known: Iterable[str], returned: Iterable[str] = ()) -> tuple[str, list[str]]:
+    """``text`` without the lines that give the tool an argument outside ``known`` (its schema's and
+    those of verified calls; ``returned``: its results' keys, which a line may quote), and why each
+    dropped line went."""
+    known, returned = list(known), list(returned)
+    kept: list[str] = []
+    dropped: list[str] = []
+    for line in text.splitlines():
+        name = unknown_argument(line, known, returned)
+        if name is None:
+            kept.append(line)
+        elif name == "arguments" and not known:
+            dropped.append(f"says the tool takes arguments; it has none: {line!r}")
+        else:
+            dropped.append(f"names an argument the tool has not ({name!r}): {line!r}")
+    return "\n".join(kept), dropped
 
 
 def check_notes(text: str, *, upstream: Iterable[str] = (), descriptions: Iterable[str] = ()) -> str | None:
@@ -325,7 +381,9 @@ async def write_notes(
     raw = response.text
     if response.choices and response.choices[0].finish_reason == "length":
         raw = raw.rpartition("\n")[0]  # the budget cut the last line mid-way: a half-sentence misleads
-    text = tidy_notes(raw, max_chars=budget_tokens * 4)
+    known = [p.name for p in evidence.parameters]
+    returned = re.findall(r'"([A-Za-z_][\w.-]*)"\s*:', evidence.returns)  # a result's keys are no claim
+    text, dropped = argument_lines(tidy_notes(raw, max_chars=budget_tokens * 4), known, returned)
     refused = check_notes(text, upstream=upstream, descriptions=[description, *neighbours.values()])
     return Notes(
         tool=evidence.tool,
@@ -333,4 +391,5 @@ async def write_notes(
         refused=refused or "",
         model=response.model or model.model,
         tokens=response.usage.completion_tokens,
+        dropped=dropped,
     )
