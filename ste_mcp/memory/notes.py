@@ -9,8 +9,8 @@ and the ``typed_summary`` of what it returns. ``write_notes`` asks a model (the 
 default) for a few bullet lines — when to use the tool and which neighbour instead, argument
 formats, what it returns — within ``memory.notes_budget_tokens``; ``argument_lines`` drops the lines
 that give the tool an argument it has not (neither in its schema nor in a verified call), and
-``check_notes`` refuses output that carries instructions (``injection_reason``) or repeats upstream text: more than
-``MAX_COPIED_WORDS`` words in a row of an upstream result or error, or more than
+``check_notes`` refuses output that carries instructions (``injection_reason``) or repeats upstream
+text: more than ``MAX_COPIED_WORDS`` words in a row of an upstream result or error, or more than
 ``MAX_COPIED_DESCRIPTION_WORDS`` of a description.
 """
 
@@ -304,9 +304,9 @@ def tidy_notes(raw: str, max_chars: int) -> str:
 
 
 def unknown_argument(line: str, known: Iterable[str], returned: Iterable[str] = ()) -> str | None:
-    """The first argument name ``line`` gives the tool that is neither in ``known`` nor among the
-    ``returned`` keys of its results (case-insensitive); with ``known`` empty, a line that says the tool
-    takes arguments at all is answered ``"arguments"``."""
+    """Why ``line`` gives the tool an argument it has not: it names one outside ``known`` and the
+    ``returned`` keys of its results (case-insensitive), or, with ``known`` empty, it says the tool takes
+    arguments at all; ``None`` when it does neither."""
     names = {k.casefold() for k in known}
     allowed = names | {k.casefold() for k in returned} | _NOT_NAMES
     about_results = _RETURNS.search(line) is not None
@@ -315,9 +315,9 @@ def unknown_argument(line: str, known: Iterable[str], returned: Iterable[str] = 
             continue
         for match in pattern.finditer(line):
             if match.group(1).casefold() not in allowed:
-                return match.group(1)
+                return f"names an argument the tool has not ({match.group(1)!r})"
     if not names and _ARG_MENTION.search(line) and not _NEGATED.search(line):
-        return "arguments"
+        return "says the tool takes arguments; it has none"
     return None
 
 
@@ -329,13 +329,11 @@ def argument_lines(text: str, known: Iterable[str], returned: Iterable[str] = ()
     kept: list[str] = []
     dropped: list[str] = []
     for line in text.splitlines():
-        name = unknown_argument(line, known, returned)
-        if name is None:
+        reason = unknown_argument(line, known, returned)
+        if reason is None:
             kept.append(line)
-        elif name == "arguments" and not known:
-            dropped.append(f"says the tool takes arguments; it has none: {line!r}")
         else:
-            dropped.append(f"names an argument the tool has not ({name!r}): {line!r}")
+            dropped.append(f"{reason}: {line!r}")
     return "\n".join(kept), dropped
 
 
