@@ -9,18 +9,22 @@
 # 2. one training round from the base model (`ste-mcp train --no-gate --from-scratch`, LoRA defaults; STEPS
 #    optimiser steps at LR; no held-out split: the eval's STE-50 items are the held-out set; call rows only
 #    unless FINAL=1), then the adapter merged into the base weights (`adapters export --merged`);
-# 3. the 78 toolbox items (LIMIT), must-call prompt, candidates-15, greedy: base and retrieval on the base
-#    model, then adapter and adapter + retrieval on the merged folder (one managed vLLM at a time).
-# Results: .cache/bench/teacher-adapter/run/<row>/summary.json and times.txt.
+# 3. the 78 toolbox items (LIMIT), must-call prompt, candidates-15, greedy: ROWS (default "base retrieval")
+#    on the base model, then MERGED_ROWS (default the same) on the merged folder, named adapter and
+#    adapter-retrieval (one managed vLLM at a time). SCOPE=all: the items of all 50 tools, not only the 13
+#    toolbox tools' (LIMIT=750: every item).
+# Results: .cache/bench/teacher-adapter/run/<row>[-all]/summary.json and times.txt.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 STUDENT=packaged:qwen2.5-coder-0.5b-instruct; LIMIT=${LIMIT:-78}; PORT=${PORT:-8774}
-STEPS=${STEPS:-21}; LR=${LR:-1e-3}; FINAL=${FINAL:-0}; ROWS=${ROWS:-base retrieval}
+STEPS=${STEPS:-21}; LR=${LR:-1e-3}; FINAL=${FINAL:-0}; ROWS=${ROWS-base retrieval}
+MERGED_ROWS=${MERGED_ROWS-base retrieval}; SCOPE=${SCOPE:-toolbox}
 OUT=${OUT:-.cache/bench/teacher-adapter}; URL=http://127.0.0.1:$PORT/v1; mkdir -p $OUT
 export STE_MCP_LLM__TIMEOUT_S=${TIMEOUT_S:-900} STE_MCP_LLM__RETRIES=0 STE_MCP_LLM__MODEL=$STUDENT
 export STE_MCP_FINETUNE__LEARNING_RATE=$LR STE_MCP_FINETUNE__HELDOUT_FRACTION=0 \
   STE_MCP_FINETUNE__INCLUDE_FINAL_ANSWER=$([ "$FINAL" = 1 ] && echo true || echo false)
 TOOLS=$(.venv/bin/python -c "from ste_mcp.toolbox import ENDPOINTS; print(*(e.name for e in ENDPOINTS))")
+SCOPED=(--tools $TOOLS); SUFFIX=""; [ "$SCOPE" = all ] && { SCOPED=(); SUFFIX=-all; }
 clock() { echo "$1: $(( $(date +%s) - $2 )) s" | tee -a $OUT/times.txt; }
 
 serve() {  # serve() MODEL: a managed vLLM on PORT until stop()
@@ -33,9 +37,9 @@ stop() { kill $S; wait $S; }
 trap '[ -n "${S:-}" ] && kill $S 2>/dev/null' EXIT
 evaluate() {  # evaluate() NAME SETTING MODEL
   local t=$(date +%s)
-  .venv/bin/ste-mcp eval --bench bench/ste50 --tools $TOOLS --limit $LIMIT --setting $2 --prompt must-call \
-    --concurrency 8 --llm-url $URL --model "$3" --data-dir $OUT --out $OUT/run/$1 | tail -3
-  clock "eval $1" $t
+  .venv/bin/ste-mcp eval --bench bench/ste50 "${SCOPED[@]}" --limit $LIMIT --setting $2 --prompt must-call \
+    --concurrency 8 --llm-url $URL --model "$3" --data-dir $OUT --out $OUT/run/$1$SUFFIX | tail -3
+  clock "eval $1$SUFFIX" $t
 }
 
 [ -d $OUT/lancedb ] || .venv/bin/ste-mcp exemplars import bench/learned/toolbox-teacher-1.5b.jsonl --data-dir $OUT | tail -1
@@ -54,8 +58,12 @@ if [ -n "$ROWS" ]; then
   for row in $ROWS; do evaluate $row $row $STUDENT; done
   stop
 fi
-MERGED=$(realpath $OUT/merged)
-serve $MERGED
-evaluate adapter base $MERGED
-evaluate adapter-retrieval retrieval $MERGED
-stop
+if [ -n "$MERGED_ROWS" ]; then
+  MERGED=$(realpath $OUT/merged)
+  serve $MERGED
+  for row in $MERGED_ROWS; do
+    name=adapter; [ $row = base ] || name=adapter-$row
+    evaluate $name $row $MERGED
+  done
+  stop
+fi

@@ -38,10 +38,11 @@ def plot_settings(summaries: Mapping[str, Mapping[str, Any]], path: Path | str, 
         bars = ax.bar(xs, values, width, label=LABELS[metric])
         ax.bar_label(bars, fmt="%.0f", fontsize=7)
     ax.set_xticks(range(len(labels)), labels)
-    ax.set_ylim(0, 105)
+    ax.set_ylim(0, 122)  # room above 100 % for the legend: it must not hide a bar's label
+    ax.set_yticks(range(0, 101, 20))
     ax.set_ylabel("%")
     ax.set_title(title or "STE-50: first call of each answer")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="upper center", ncols=len(metrics), frameon=False)
     fig.tight_layout()
     return _save(fig, plt, path)
 
