@@ -67,3 +67,20 @@ if [ -n "$MERGED_ROWS" ]; then
   done
   stop
 fi
+# every row measured so far -> docs/bench/teacher_adapter.json; the toolbox rows -> teacher_adapter.png
+.venv/bin/python - $OUT/run <<'PY'
+import json, sys
+from pathlib import Path
+from ste_mcp.evaluate.plot import plot_settings
+runs = Path(sys.argv[1])
+keep = ("n", "wellformed", "api_match", "correct", "exact_name", "strict_correct", "errors")
+rows = {}
+for path in sorted(runs.glob("*/summary.json")):
+    s = json.loads(path.read_text())
+    rows[path.parent.name] = {k: s[k] for k in keep} | {"per_tool_correct": {t: v["correct"] for t, v in s["per_tool"].items()}}
+Path("docs/bench/teacher_adapter.json").write_text(json.dumps(rows, indent=1))
+labels = {"base": "base\n(must-call)", "retrieval": "retrieval", "adapter": "adapter", "adapter-retrieval": "adapter\n+ retrieval"}
+shown = {label: rows[name] for name, label in labels.items() if name in rows}
+if len(shown) > 1:
+    plot_settings(shown, "docs/bench/teacher_adapter.png", title="0.5B student, 78 toolbox items: the 1.5B teacher's 68 exemplars")
+PY
