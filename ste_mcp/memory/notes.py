@@ -61,8 +61,8 @@ _FORMATS: list[tuple[str, re.Pattern[str]]] = [
 ]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 _ARG_WORDS = r"(?:parameter|argument|param|arg)s?"
-_ARG_CLAIMS = [  # where a notes line names an argument: "x": …, x=…, the x argument, parameter `x`
-    re.compile(r"[\"'`]([A-Za-z_][\w.-]*)[\"'`]\s*:"),
+_KEY_CLAIM = re.compile(r"[\"'`]([A-Za-z_][\w.-]*)[\"'`]\s*:")  # "x": … (a JSON key)
+_NAME_CLAIMS = [  # x=…, the x argument, parameter `x`
     re.compile(r"(?<![\w.=!<>])([A-Za-z_][\w.]*)\s*=(?!=)"),
     re.compile(rf"[`'\"]?\b([A-Za-z_]\w*)[`'\"]?\s+{_ARG_WORDS}\b", re.I),
     re.compile(rf"\b{_ARG_WORDS}\s+(?:named\s+|called\s+)?[`'\"]?([A-Za-z_]\w*)", re.I),
@@ -309,10 +309,9 @@ def unknown_argument(line: str, known: Iterable[str], returned: Iterable[str] = 
     arguments at all; ``None`` when it does neither."""
     names = {k.casefold() for k in known}
     allowed = names | {k.casefold() for k in returned} | _NOT_NAMES
-    about_results = _RETURNS.search(line) is not None
-    for i, pattern in enumerate(_ARG_CLAIMS):
-        if i == 0 and about_results:  # the keys of what it returns, quoted
-            continue
+    # a line about what the tool returns may quote its result's keys
+    claims = _NAME_CLAIMS if _RETURNS.search(line) else [_KEY_CLAIM, *_NAME_CLAIMS]
+    for pattern in claims:
         for match in pattern.finditer(line):
             if match.group(1).casefold() not in allowed:
                 return f"names an argument the tool has not ({match.group(1)!r})"
@@ -380,7 +379,7 @@ async def write_notes(
     if response.choices and response.choices[0].finish_reason == "length":
         raw = raw.rpartition("\n")[0]  # the budget cut the last line mid-way: a half-sentence misleads
     known = [p.name for p in evidence.parameters]
-    returned = re.findall(r'"([A-Za-z_][\w.-]*)"\s*:', evidence.returns)  # a result's keys are no claim
+    returned = _KEY_CLAIM.findall(evidence.returns)  # a result's keys are no claim
     text, dropped = argument_lines(tidy_notes(raw, max_chars=budget_tokens * 4), known, returned)
     refused = check_notes(text, upstream=upstream, descriptions=[description, *neighbours.values()])
     return Notes(
