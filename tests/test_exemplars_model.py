@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from ste_mcp.memory.exploit import Exploiter
+from ste_mcp.memory.hindsight import restate
 from ste_mcp.memory.judge import judge
 from ste_mcp.memory.paraphrase import paraphrase
 from ste_mcp.memory.settings import MemorySettings
@@ -28,7 +29,7 @@ def upstream():
 async def test_judge_and_paraphrase_on_real_model(chat_model, data_dir, upstream):
     tools = {t.name: t for t in upstream.tools()}
     trials, exemplars, exploiter = stores(
-        data_dir, MemorySettings(description_render="examples", paraphrases_per_exemplar=2)
+        data_dir, MemorySettings(description_render="examples", paraphrases_per_exemplar=2, hindsight=True)
     )
     assert isinstance(exploiter, Exploiter)
     async with UpstreamClient() as client:
@@ -50,13 +51,18 @@ async def test_judge_and_paraphrase_on_real_model(chat_model, data_dir, upstream
     assert len(texts) <= 3
     assert all(t.strip() and t.lower() != trial.query.lower() for t in texts)
 
+    restated = await restate(chat_model, trial, tools["convert_currency"].description)
+    assert restated is not None and restated.request.strip()  # constrained JSON: a request comes back
+
     report = await exploiter.process(chat_model, tools)
     assert report.judged == 1 and not report.errors
     stored = trials.get(trial.id).verdict
     assert set(stored) >= {"informative", "faithful", "appropriate", "accepted", "model"}
+    assert ("imagined" in stored) != ("hindsight" in stored)  # hindsight ran: restated, or why not
     if stored["accepted"]:
         [original] = exemplars.find("convert_currency", originals_only=True)
         assert original.status == "approved" and original.provenance.trial_ids == [trial.id]
+        assert (original.query != trial.query) == ("imagined" in stored)
         assert report.paraphrases == len(exemplars.find("convert_currency")) - 1
     else:
         assert exemplars.find() == []

@@ -7,11 +7,24 @@ external); tests of orchestration may use a scripted fake with the same interfac
 
 from __future__ import annotations
 
+import json
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
 Message = dict[str, Any]  # OpenAI chat message: {"role": ..., "content": ..., ...}
+
+
+def json_object(text: str) -> dict[str, Any] | None:
+    """The outermost ``{...}`` of a model's reply, parsed, or None (no object, or not valid JSON)."""
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    try:
+        value = json.loads(text[start : end + 1])
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 class Usage(BaseModel):

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ste_mcp.llm.base import ChatModel, Message
+from ste_mcp.llm.base import ChatModel, Message, json_object
 from ste_mcp.memory.trials import TrialRecord
 from ste_mcp.safety.sanitize import clean_text
 
@@ -133,7 +133,7 @@ async def judge(
 
 def parse_verdict(text: str, *, model: str = "") -> Verdict:
     """Read the judge's reply; a question without a readable yes/no counts as no."""
-    data = _json_object(text)
+    data = json_object(text)
     answers: dict[str, Answer] = {}
     missing = []
     for key in QUESTIONS:
@@ -146,17 +146,6 @@ def parse_verdict(text: str, *, model: str = "") -> Verdict:
         answers[key] = answer
     error = f"judge reply has no readable answer for: {', '.join(missing)}" if missing else None
     return Verdict(**answers, model=model, error=error)
-
-
-def _json_object(text: str) -> dict[str, Any] | None:
-    start, end = text.find("{"), text.rfind("}")
-    if start < 0 or end <= start:
-        return None
-    try:
-        value = json.loads(text[start : end + 1])
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def _yes_no(value: Any) -> bool | None:

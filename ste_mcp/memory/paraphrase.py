@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from ste_mcp.llm.base import ChatModel
+from ste_mcp.llm.base import ChatModel, json_object
 from ste_mcp.safety.sanitize import clean_text, injection_reason
 
 MAX_PARAPHRASES = 6
@@ -84,14 +84,9 @@ def clean_paraphrases(text: str, query: str, n: int, *, max_chars: int = 300) ->
 
 
 def _candidates(text: str) -> list[str]:
-    start, end = text.find("{"), text.rfind("}")
-    if 0 <= start < end:
-        try:
-            data = json.loads(text[start : end + 1])
-        except json.JSONDecodeError:
-            data = None
-        if isinstance(data, dict) and isinstance(data.get("paraphrases"), list):
-            return [str(p) for p in data["paraphrases"] if isinstance(p, str | int | float)]
+    data = json_object(text)
+    if data is not None and isinstance(data.get("paraphrases"), list):
+        return [str(p) for p in data["paraphrases"] if isinstance(p, str | int | float)]
     start, end = text.find("["), text.rfind("]")
     if 0 <= start < end:
         try:

@@ -67,6 +67,14 @@ class MemorySettings(BaseModel):
         "e.g. a second model on one vLLM; unset: that server's model. A judge on another model or server: "
         "llm.judge.",
     )
+    hindsight: bool = Field(
+        False,
+        description="Before the judge reads a trial, its model writes the request the call really answers from "
+        "the call alone (the tool, the arguments, the result; not the imagined request) and answers it from the "
+        "result (memory/hindsight.py); the imagined request stays in the trial's verdict record. Far fewer mismatched "
+        "exemplars (hand-checked 91 vs 65 %), but fewer and plainer ones, and a 0.5B student retrieving them "
+        "answered no better: off by default (BENCHMARKS, Hindsight).",
+    )
     judge_checks: list[JudgeCheck] = Field(
         ["soft_failure", "grounded_answer", "request_numbers"],
         description="Deterministic checks a trial the judge accepted must pass to become an exemplar "
