@@ -21,8 +21,6 @@ import json
 import time
 from pathlib import Path
 
-import httpx
-
 from ste_mcp.config import load_settings
 from ste_mcp.explorer.episode import observation_text
 from ste_mcp.llm.client import OpenAIChatModel
@@ -120,9 +118,7 @@ async def main() -> None:
     settings = settings.model_copy(
         update={"memory": settings.memory.model_copy(update={"paraphrases_per_exemplar": args.paraphrases})}
     )
-    name = (
-        args.model_name or httpx.get(args.llm_url.rstrip("/") + "/models", timeout=30).json()["data"][0]["id"]
-    )
+    name = args.model_name or (await OpenAIChatModel(args.llm_url, "").list_models())[0]
     model = OpenAIChatModel(args.llm_url, name, timeout_s=900, retries=0, max_concurrency=8)
     args.out.mkdir(parents=True, exist_ok=True)
 
