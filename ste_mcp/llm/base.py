@@ -15,6 +15,11 @@ from pydantic import BaseModel, Field
 Message = dict[str, Any]  # OpenAI chat message: {"role": ..., "content": ..., ...}
 
 
+def json_schema_format(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """The ``response_format`` that constrains a reply to ``schema`` (vLLM's structured outputs)."""
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+
+
 def json_object(text: str) -> dict[str, Any] | None:
     """The outermost ``{...}`` of a model's reply, parsed, or None (no object, or not valid JSON)."""
     start, end = text.find("{"), text.rfind("}")

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ste_mcp.llm.base import ChatModel, Message, json_object
+from ste_mcp.llm.base import ChatModel, Message, json_object, json_schema_format
 from ste_mcp.memory.requests import normalise, request_problem
 from ste_mcp.memory.trials import TrialRecord
 from ste_mcp.safety.sanitize import clean_text, copied_span_reason, injection_reason
@@ -103,10 +103,7 @@ async def restate(
         model=model_name,
         temperature=0.0,
         max_tokens=max_tokens,
-        response_format={
-            "type": "json_schema",
-            "json_schema": {"name": "restatement", "schema": SCHEMA},
-        },
+        response_format=json_schema_format("restatement", SCHEMA),
     )
     return parse_restatement(response.text)
 

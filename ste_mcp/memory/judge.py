@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from ste_mcp.llm.base import ChatModel, Message, json_object
+from ste_mcp.llm.base import ChatModel, Message, json_object, json_schema_format
 from ste_mcp.memory.trials import TrialRecord
 from ste_mcp.safety.sanitize import clean_text
 
@@ -123,10 +123,7 @@ async def judge(
         model=model_name,
         temperature=0.0,
         max_tokens=max_tokens,
-        response_format={
-            "type": "json_schema",
-            "json_schema": {"name": "verdict", "schema": VERDICT_SCHEMA},
-        },
+        response_format=json_schema_format("verdict", VERDICT_SCHEMA),
     )
     return parse_verdict(response.text, model=response.model)
 

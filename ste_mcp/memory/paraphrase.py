@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from ste_mcp.llm.base import ChatModel, json_object
+from ste_mcp.llm.base import ChatModel, json_object, json_schema_format
 from ste_mcp.safety.sanitize import clean_text, injection_reason
 
 MAX_PARAPHRASES = 6
@@ -58,10 +58,7 @@ async def paraphrase(
         model=model_name,
         temperature=temperature,
         max_tokens=40 + 60 * n,
-        response_format={
-            "type": "json_schema",
-            "json_schema": {"name": "paraphrases", "schema": paraphrase_schema(n)},
-        },
+        response_format=json_schema_format("paraphrases", paraphrase_schema(n)),
     )
     return clean_paraphrases(response.text, query, n, max_chars=max_chars)
 
