@@ -20,18 +20,14 @@ from ste_mcp.memory.descriptions import SECTION_HEADER
 from ste_mcp.memory.trials import TrialStore
 from ste_mcp.server.server import build_server
 from ste_mcp.upstream.specs import Toolset
-from tests.fixtures.exemplars import TestUpstream, record_trial
+from tests.fixtures.exemplars import (
+    record_trial,
+    started_upstream,  # noqa: F401 (the upstream fixture)
+)
 from tests.fixtures.models import judging_model
 
 pytestmark = pytest.mark.anyio
 QUERY = "How much is 100 dollars in euros?"
-
-
-@pytest.fixture
-def upstream():
-    server = TestUpstream()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -14,16 +14,13 @@ from ste_mcp.memory.judge import judge
 from ste_mcp.memory.paraphrase import paraphrase
 from ste_mcp.memory.settings import MemorySettings
 from ste_mcp.upstream.client import UpstreamClient
-from tests.fixtures.exemplars import TestUpstream, record_trial, stores
+from tests.fixtures.exemplars import (
+    record_trial,
+    started_upstream,  # noqa: F401 (the upstream fixture)
+    stores,
+)
 
 pytestmark = [pytest.mark.model, pytest.mark.anyio]
-
-
-@pytest.fixture
-def upstream():
-    server = TestUpstream()
-    yield server
-    server.stop()
 
 
 async def test_judge_and_paraphrase_on_real_model(chat_model, data_dir, upstream):

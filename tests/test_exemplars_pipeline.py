@@ -21,19 +21,12 @@ from tests.fixtures.exemplars import (
     MARKER,
     SECRET,
     SECRET_ENV,
-    TestUpstream,
     db_bytes,
     record_trial,
+    started_upstream,  # noqa: F401 (the upstream fixture)
     stores,
 )
 from tests.fixtures.models import ScriptedModel, judge_reply, judging_model
-
-
-@pytest.fixture
-def upstream():
-    server = TestUpstream()
-    yield server
-    server.stop()
 
 
 # ---- tests ---------------------------------------------------------------------------------------

@@ -13,18 +13,15 @@ from ste_mcp.memory.hindsight import Restatement, parse_restatement, restatement
 from ste_mcp.memory.settings import MemorySettings
 from ste_mcp.memory.trials import TrialRecord, Turn
 from ste_mcp.upstream.client import UpstreamClient
-from tests.fixtures.exemplars import TestUpstream, record_trial, stores
+from tests.fixtures.exemplars import (
+    record_trial,
+    started_upstream,  # noqa: F401 (the upstream fixture)
+    stores,
+)
 from tests.fixtures.models import ScriptedModel, judge_reply, judging_model
 
 IMAGINED = "How much is 100 dollars in yen?"  # the explorer's request; its call converted to euros
 RESTATED = "How much is 100 dollars in euros?"
-
-
-@pytest.fixture
-def upstream():
-    server = TestUpstream()
-    yield server
-    server.stop()
 
 
 async def _one_trial(data_dir, upstream, settings: MemorySettings, query: str = IMAGINED):
