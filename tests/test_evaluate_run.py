@@ -97,6 +97,19 @@ def test_descriptions_setting_uses_served_text_and_retrieval_never_shows_test_qu
         PromptBuilder(bench, EvalConfig(setting="retrieval"))
 
 
+def test_demonstrations_nearest_first_or_next_to_the_query(bench):
+    item = bench.select(["add_date"])[0]
+    demos = [
+        Demo("add_date", f"What day is {n} days after 2020-02-27?", {"date": "2020-02-27", "days": n})
+        for n in (1, 2, 3)
+    ]
+    for order, expected in (("nearest-first", [1, 2]), ("nearest-last", [2, 1])):
+        config = EvalConfig(setting="retrieval", k=2, demo_order=order)
+        system = PromptBuilder(bench, config, retrieve=lambda q, k: demos).request(item)[0][0]["content"]
+        at = [system.index(f"What day is {n} days after") for n in expected]
+        assert at == sorted(at) and "What day is 3 days" not in system
+
+
 @pytest.mark.anyio
 async def test_run_eval_scores_first_calls_and_files_rescore_equal(bench, tmp_path):
     items = bench.select(["add_date", "get_today_date"])

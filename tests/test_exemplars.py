@@ -74,6 +74,16 @@ def test_paraphrases_follow_their_original_and_are_deduplicated(store):
     assert all(ex.status == "rejected" for ex in store.find("calculator") if ex.group == original.id)
 
 
+def test_per_tool_caps_the_hits_of_any_one_tool(store):
+    """per_tool: the nearest exemplars of the nearest tools, not all of the nearest tool."""
+    assert [h.tool for h in store.search("multiply 17 by 23 and take a square root", k=2)] == [
+        "calculator"
+    ] * 2
+    capped = store.search("multiply 17 by 23 and take a square root", k=3, per_tool=1)
+    assert capped[0].tool == "calculator" and len({h.tool for h in capped}) == 3
+    assert [h.score for h in capped] == sorted((h.score for h in capped), reverse=True)
+
+
 def test_upsert_by_id_and_provenance_roundtrip(store, data_dir):
     ex = store.find("dates")[0]
     store.add([ex.model_copy(update={"final_answer": "54 days"})])

@@ -61,6 +61,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-tokens", type=int, default=256, help="new tokens per answer (default 256)")
     parser.add_argument("--k", type=int, default=3, help="demonstrations per query for --setting retrieval")
     parser.add_argument(
+        "--demo-order",
+        choices=["nearest-first", "nearest-last"],
+        default="nearest-first",
+        help="--setting retrieval: the nearest demonstration first (default) or last, next to the query",
+    )
+    parser.add_argument(
+        "--per-tool",
+        type=int,
+        metavar="N",
+        default=0,
+        help="--setting retrieval: at most N demonstrations of any one tool (default 0: no cap, the nearest "
+        "as find_tool_examples serves them)",
+    )
+    parser.add_argument(
         "--adapter", metavar="ID", help="adapter for --setting adapter (default: the promoted one)"
     )
     parser.add_argument(
@@ -126,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         max_tokens=args.max_tokens,
         k=args.k,
+        per_tool=args.per_tool,
+        demo_order=args.demo_order,
         search_k=args.search_k,
         adapter=args.adapter,
         concurrency=args.concurrency,
@@ -201,7 +217,7 @@ async def _evaluate(
 
             model = await stack.enter_async_context(open_model(settings))
         if config.setting == "retrieval":
-            retrieve = exemplar_retriever(settings)
+            retrieve = exemplar_retriever(settings, config.per_tool)
         search = tool_searcher(settings, bench) if config.shown == "search" else None
         if config.setting == "adapter":
             config = config.model_copy(
@@ -249,12 +265,12 @@ def tool_searcher(settings: Settings, bench: Bench):
     return searcher(index, settings.memory.tool_search)
 
 
-def exemplar_retriever(settings: Settings):
-    """``Retrieve`` over the approved exemplars in the data dir's LanceDB."""
+def exemplar_retriever(settings: Settings, per_tool: int = 0):
+    """``Retrieve`` over the approved exemplars in the data dir's LanceDB, at most ``per_tool`` of a tool."""
     from ste_mcp.memory.db import Memory
 
     store = Memory.open(settings).exemplars
-    return lambda query, k: store.search(query, k)
+    return lambda query, k: store.search(query, k, per_tool=per_tool)
 
 
 async def load_adapter(model: Any, settings: Settings, adapter: str | None) -> str:

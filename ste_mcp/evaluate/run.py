@@ -70,6 +70,12 @@ class EvalConfig(BaseModel):
     temperature: float = 0.0
     max_tokens: int = 256
     k: int = Field(3, description="demonstrations per query in the retrieval setting")
+    per_tool: int = Field(
+        0, ge=0, description="retrieval: at most this many demonstrations of any one tool (0: no cap)"
+    )
+    demo_order: Literal["nearest-first", "nearest-last"] = Field(
+        "nearest-first", description="retrieval: the nearest demonstration first, or last (next to the query)"
+    )
     adapter: str | None = None
     concurrency: int = 4
 
@@ -100,6 +106,9 @@ class EvalResult(BaseModel):
             "prefill": self.config.prefill,
             "temperature": self.config.temperature,
             "max_tokens": self.config.max_tokens,
+            "k": self.config.k if self.config.setting == "retrieval" else None,
+            "per_tool": self.config.per_tool if self.config.setting == "retrieval" else None,
+            "demo_order": self.config.demo_order if self.config.setting == "retrieval" else None,
             "errors": self.errors,
             **self.summary.model_dump(exclude={"items"}),
         }
@@ -181,7 +190,8 @@ class PromptBuilder:
             return []
         hits = self.retrieve(item.query, self.config.k * 3)
         kept = [d for d in hits if d.tool in shown and _normal(d.query) not in self._test_queries]
-        return kept[: self.config.k]
+        kept = kept[: self.config.k]
+        return kept[::-1] if self.config.demo_order == "nearest-last" else kept
 
     def request(self, item: BenchItem) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         tools = self.tools(item)

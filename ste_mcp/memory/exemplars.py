@@ -172,14 +172,18 @@ class ExemplarStore:
         *,
         status: Status | None = "approved",
         distinct: bool = True,
+        per_tool: int = 0,
     ) -> list[Exemplar]:
         """The ``k`` exemplars whose queries are nearest to ``text``, best first, with ``score``.
 
-        ``distinct`` keeps only the best of an exemplar and its paraphrases.
+        ``distinct`` keeps only the best of an exemplar and its paraphrases; ``per_tool`` (> 0) at most
+        that many of any one tool, so that the nearest tools all show up.
         """
         if k <= 0:
             return []
-        return self.search_vector(self.embedder.embed_one(text), k, tool, status=status, distinct=distinct)
+        return self.search_vector(
+            self.embedder.embed_one(text), k, tool, status=status, distinct=distinct, per_tool=per_tool
+        )
 
     def search_vector(
         self,
@@ -189,9 +193,10 @@ class ExemplarStore:
         *,
         status: Status | None = "approved",
         distinct: bool = True,
+        per_tool: int = 0,
     ) -> list[Exemplar]:
         """``search`` with an already embedded query."""
-        fetch = k * 4 if distinct else k
+        fetch = k * (20 if per_tool > 0 else 4 if distinct else 1)
         query = self.table.search(vector, vector_column_name="vector").distance_type("cosine")
         where = self._where(tool, status)
         if where:
@@ -199,12 +204,16 @@ class ExemplarStore:
         rows = query.select([*_COLUMNS, "_distance"]).limit(fetch).to_list()
         out: list[Exemplar] = []
         seen: set[str] = set()
+        of_tool: dict[str, int] = {}
         for row in rows:
             ex = _from_row(row)
             ex.score = round(1.0 - float(row["_distance"]), 6)
             if distinct and ex.group in seen:
                 continue
+            if per_tool > 0 and of_tool.get(ex.tool, 0) >= per_tool:
+                continue
             seen.add(ex.group)
+            of_tool[ex.tool] = of_tool.get(ex.tool, 0) + 1
             out.append(ex)
             if len(out) == k:
                 break
