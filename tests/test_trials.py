@@ -149,6 +149,7 @@ def test_secrets_never_reach_the_files(store: TrialStore, data_dir: Path) -> Non
         ),
         ("blob QWxhZGRpbjpvcGVuIHNlc2FtZQ1234567890abcdXYZ", "QWxhZGRpbjpvcGVu"),
         ("password: hunter22", "hunter22"),
+        ("session Ab3dE_fG7hI_jK9lM_nO1pQ_rS5tU_vW", "Ab3dE_fG7hI"),  # underscores do not make it a name
     ],
 )
 def test_credential_shapes_are_redacted(text: str, secret: str) -> None:
@@ -163,6 +164,8 @@ def test_credential_shapes_are_redacted(text: str, secret: str) -> None:
         "/api/v1/weather/forecast/daily/paris/france/europe",
         "Supercalifragilisticexpialidocious, ThisIsACamelCaseIdentifierWithNoDigits",
         '{"max_tokens": 100, "city": "Oslo"}',
+        # a tool name is an identifier, not a key: redacted, the explorer's requests hid which tool they named
+        "Action: Password_Generator_API__Password_of_length_50",
     ],
 )
 def test_ordinary_text_is_kept(text: str) -> None:

@@ -106,13 +106,22 @@ def _base64_fragments(secret: str) -> set[str]:
     return {f for f in out if len(f.rstrip("=")) >= _MIN_B64_CHARS}
 
 
+_SEGMENTS = re.compile(r"[_+/-]+")
+
+
 def _looks_random(token: str) -> bool:
-    """A long token mixing upper case, lower case and digits (and not a path) is treated as a key."""
+    """A long token mixing upper case, lower case and digits (and not a path) is treated as a key,
+    unless it reads as an identifier: words and numbers joined by ``_`` or ``-``, no part of 3 or more
+    characters mixing letters and digits (``Password_Generator_API__Password_of_length_50``, a tool name)."""
     return (
         token.count("/") <= 1
         and any(c.isdigit() for c in token)
         and any(c.isupper() for c in token)
         and any(c.islower() for c in token)
+        and any(
+            len(part) >= 3 and any(c.isdigit() for c in part) and any(c.isalpha() for c in part)
+            for part in _SEGMENTS.split(token)
+        )
     )
 
 
