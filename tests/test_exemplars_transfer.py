@@ -207,6 +207,28 @@ def test_duplicates_by_content_are_skipped_and_paraphrases_follow_the_stored_ori
     assert store.get(paraphrase["id"]).variant_of == rain.id  # linked to the stored original
 
 
+def test_another_data_dirs_exemplar_under_a_stored_id_is_added_not_skipped(tmp_path, spec, capsys):
+    """Ids come from the trial (tool, episode, slot): a second exploration's export reuses them. An
+    exemplar stored under the id with other content is imported under a new id, its paraphrase with it."""
+    target = tmp_path / "data"
+    store = seeded(target)
+    rain = store.find("get_weather", "approved", originals_only=True)[0]
+    other = line(rain) | {"query": "What is the forecast for Oslo on Friday?", "arguments": {"city": "Oslo"}}
+    paraphrase = line(exemplar("get_weather", "Friday's weather in Oslo?", {"city": "Oslo"}))
+    paraphrase |= {"id": exemplar_id(rain.id, "paraphrase"), "variant_of": rain.id, "group": rain.id}
+    path = write_export(tmp_path / "in.jsonl", [other, paraphrase])
+
+    assert import_(path, target, spec) == 0
+    assert "2 exemplar(s) added (1 paraphrases), 0 skipped" in capsys.readouterr().out
+    assert store.get(rain.id).query == "Will it rain in Paris tomorrow?"  # the stored one is kept
+    (oslo,) = [ex for ex in store.find("get_weather") if ex.query == other["query"]]
+    assert oslo.id != rain.id and oslo.variant_of is None
+    (friday,) = [ex for ex in store.find("get_weather") if ex.query == paraphrase["query"]]
+    assert friday.variant_of == oslo.id and friday.id != paraphrase["id"]
+    assert import_(path, target, spec) == 0  # and a second time adds nothing
+    assert "0 exemplar(s) added (0 paraphrases), 2 skipped as duplicates" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [

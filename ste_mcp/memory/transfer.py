@@ -36,8 +36,10 @@ untrusted input:
   lengths capped, secrets redacted (configured values and credential-shaped strings), the observation
   summarised again (``typed_summary``: free text becomes its type and length), judge reasons withheld
   when they quote instructions;
-* skipped as duplicates: the same id, or the same tool, words (``normalise``) and arguments, as a
-  stored exemplar or an earlier line. Importing a file twice adds nothing the second time.
+* skipped as duplicates: the same tool, words (``normalise``) and arguments as a stored exemplar or
+  an earlier line, or an id the file repeats. Importing a file twice adds nothing the second time. An
+  exemplar whose id is stored with other content (another data dir's trial of the same tool, episode
+  and slot: ids come from the trial) is imported under a new id, its paraphrases linked to it.
 
 Statuses are the file's unless ``status`` overrides them (``candidate`` for a file from a source
 that is not trusted: nothing reaches a description until an operator approves it).
@@ -56,7 +58,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ste_mcp import __version__
 from ste_mcp.memory.embeddings import get_embedder
-from ste_mcp.memory.exemplars import Exemplar, ExemplarStore, Provenance, Status
+from ste_mcp.memory.exemplars import Exemplar, ExemplarStore, Provenance, Status, exemplar_id
 from ste_mcp.memory.exploit import Cleaner, demonstration_problem, unsafe_reason
 from ste_mcp.memory.requests import normalise
 from ste_mcp.memory.settings import MemorySettings
@@ -311,15 +313,14 @@ class Importer:
         return plan
 
     def _check(self, record: ExportedExemplar, outcomes: Mapping[str, _Outcome]) -> Exemplar | None:
-        """The exemplar to store for ``record``; ``None`` when its id is stored already."""
+        """The exemplar to store for ``record``; ``None`` when it is stored already (its id, the same content)."""
         tool = self.tools.get(record.tool)
         if tool is None and not self.any_tool:
             raise _Refused(
                 f"tool {record.tool!r} is not served by the configured toolset (--any-tool imports it)"
             )
         variant_of = self._original(record, outcomes)
-        if self._stored(record.id) is not None:
-            return None
+        stored = self._stored(record.id)
         others = [name for name in self.tools if name != record.tool]
         problem = demonstration_problem(
             record.tool,
@@ -336,6 +337,12 @@ class Importer:
         unsafe = unsafe_reason(exemplar)
         if unsafe is not None:
             raise _Refused(unsafe)
+        if stored is not None:
+            if _key(stored) == _key(exemplar):
+                return None
+            # another data dir's exemplar: ids come from the trial (tool, episode, slot), so two
+            # explorations of one tool share them
+            exemplar = exemplar.model_copy(update={"id": exemplar_id(record.id, *_key(exemplar))})
         return exemplar
 
     def _original(self, record: ExportedExemplar, outcomes: Mapping[str, _Outcome]) -> str | None:
