@@ -553,31 +553,3 @@ async def test_a_request_that_names_the_tool_is_asked_again_in_a_users_words(too
     assert await imagine(context(model, client, store), tools["get_weather"], [], first=True) == (
         "Call get_weather for Rome"
     )
-
-
-async def test_contrast_shows_the_nearest_other_tools_while_imagining(tools, client, store, upstream) -> None:
-    """explorer.contrast_tools: the first imagination prompt of an episode lists the tool's nearest
-    other tools and asks for a request that it, not they, serves; the later ones say so again."""
-    chosen = [tools["get_weather"], tools["get_item"], tools["create_item"]]
-    calls = {"get_weather": {"city": "Oslo"}, "get_item": {"item_id": 1}, "create_item": {"name": "pen"}}
-    model = scripted(player(calls))
-    explorer = explorer_for(chosen, client, store, model, num_episodes=1, num_stm_slots=2, contrast_tools=1)
-    explorer.settings.tools = ["get_weather"]  # its neighbours are the other two
-    await explorer.run()
-    asked = [c["messages"][-1]["content"] for c in model.calls if c.get("response_format")]
-    (near,) = explorer.neighbours(tools["get_weather"])
-    assert near.name in {"get_item", "create_item"}
-    assert "Other tools a user could confuse with it:" in asked[0] and f"- `{near.name}`:" in asked[0]
-    assert "`get_weather`:" not in asked[0].split("confuse with it:")[1]  # not its own neighbour
-    assert "not one of those other tools, is the right choice" in asked[0]
-    assert asked[1] == prompts.IMAGINE_NEXT_CONTRAST
-
-
-async def test_without_contrast_the_tool_is_imagined_alone(tools, client, store, upstream) -> None:
-    model = scripted(player({"get_weather": {"city": "Oslo"}}))
-    chosen = [tools["get_weather"], tools["get_item"]]
-    explorer = explorer_for(chosen, client, store, model, num_episodes=1, num_stm_slots=2)
-    explorer.settings.tools = ["get_weather"]
-    await explorer.run()
-    asked = [c["messages"][-1]["content"] for c in model.calls if c.get("response_format")]
-    assert "confuse" not in asked[0] and "get_item" not in asked[0] and asked[1] == prompts.IMAGINE_NEXT

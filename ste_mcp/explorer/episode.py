@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -90,8 +90,6 @@ class ExploreContext:
     on_trial: Callable[[TrialRecord], None] | None = None
     writer: TrialWriter | None = None
     adapter: Callable[[], str | None] | None = None  # the served adapter to explore with, if any
-    # the tools a user could confuse with a tool (explorer.contrast_tools), shown while imagining
-    neighbours: Callable[[Tool], Sequence[Tool]] | None = None
 
     @property
     def model_name(self) -> str:
@@ -159,17 +157,10 @@ async def imagine(
     """
     usage = usage or _Usage()
     ltm = await anyio.to_thread.run_sync(ctx.store.ltm, tool.name)
-    others = await anyio.to_thread.run_sync(ctx.neighbours, tool) if ctx.neighbours else ()
     if first:
-        prompt = prompts.imagine_first(
-            tool.name,
-            tool.description,
-            ltm,
-            max_items=ctx.settings.ltm_max_items,
-            contrast=[(t.name, t.description) for t in others],
-        )
+        prompt = prompts.imagine_first(tool.name, tool.description, ltm, max_items=ctx.settings.ltm_max_items)
     else:
-        prompt = prompts.IMAGINE_NEXT_CONTRAST if others else prompts.IMAGINE_NEXT
+        prompt = prompts.IMAGINE_NEXT
     query = ctx.redactor.redact(await _ask_request(ctx, tool, messages, prompt, usage))
     if not query:
         query = ctx.redactor.redact(await _ask_request(ctx, tool, messages, prompts.IMAGINE_RETRY, usage))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-PROMPT_VERSION = "ste-explore-5"
+PROMPT_VERSION = "ste-explore-4"
 
 EXPLORER_INSTRUCTIONS = """\
 You are practising how to use a tool. You will invent realistic requests a user might make, \
@@ -20,25 +20,17 @@ whether the request was fulfilled."""
 _IMAGINE_FIRST = """\
 The tool `{name}`: {description}
 
-{contrast}{memory}Invent ONE new, specific request that a real user could make and that this tool can help \
-with{contrast_ask}. Write it as the user would: natural and concrete (real names, places, numbers), without \
-naming the tool or copying its description.{novelty}
+{memory}Invent ONE new, specific request that a real user could make and that this tool can help with. \
+Write it as the user would: natural and concrete (real names, places, numbers), without naming the tool \
+or copying its description.{novelty}
 Reply with the request only, on one line. Do not answer it yet."""
 
-_CONTRAST = "Other tools a user could confuse with it:\n{items}\n\n"
-_CONTRAST_ASK = ", and for which it, not one of those other tools, is the right choice"
 _MEMORY = "Requests already tried with this tool ([ok] = fulfilled, [failed] = not):\n{items}\n\n"
 _NOVELTY = " Make it clearly different from the requests already tried: other parameters, other values or another kind of use."
 
 IMAGINE_NEXT = """\
 Based on what you just learned about the tool, invent ONE new request that explores it further: \
 a different parameter, value or kind of use than earlier in this conversation. \
-Reply with the request only, on one line. Do not answer it yet."""
-
-IMAGINE_NEXT_CONTRAST = """\
-Based on what you just learned about the tool, invent ONE new request that explores it further: \
-a different parameter, value or kind of use than earlier in this conversation, and one for which this \
-tool, not the other tools listed at the start, is the right choice. \
 Reply with the request only, on one line. Do not answer it yet."""
 
 IMAGINE_RETRY = "Reply with one user request only, on a single line, without answering it."
@@ -75,24 +67,13 @@ REPEATED_CALL = """\
 You already made exactly this call; its result is above. Give the final answer to the user now."""
 
 
-def imagine_first(
-    name: str,
-    description: str,
-    ltm: Sequence[tuple[str, bool]],
-    *,
-    max_items: int,
-    contrast: Sequence[tuple[str, str]] = (),
-) -> str:
-    """The first imagination prompt of an episode, carrying the long-term memory of the tool and, when
-    given, the ``(name, description)`` of the tools a user could confuse with it."""
+def imagine_first(name: str, description: str, ltm: Sequence[tuple[str, bool]], *, max_items: int) -> str:
+    """The first imagination prompt of an episode, carrying the long-term memory of the tool."""
     recent = list(ltm)[-max_items:] if max_items > 0 else []
     items = "\n".join(f"- [{'ok' if ok else 'failed'}] {_one_line(q, 200)}" for q, ok in recent)
-    others = "\n".join(f"- `{other}`: {_one_line(text, 300)}" for other, text in contrast)
     return _IMAGINE_FIRST.format(
         name=name,
         description=_one_line(description, 1500),
-        contrast=_CONTRAST.format(items=others) if others else "",
-        contrast_ask=_CONTRAST_ASK if others else "",
         memory=_MEMORY.format(items=items) if items else "",
         novelty=_NOVELTY if items else "",
     )

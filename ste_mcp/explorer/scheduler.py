@@ -130,7 +130,6 @@ class Explorer:
         self.summary = RunSummary()
         self._in_flight: dict[tuple[str, int], dict[str, Any]] = {}
         self._budget_synced_at = 0.0
-        self._neighbours: dict[tuple[Any, ...], list[Tool]] = {}
 
     @classmethod
     async def from_app(
@@ -214,21 +213,6 @@ class Explorer:
             ordered += [jobs[i] for jobs in new.values() if i < len(jobs)]
         return ordered
 
-    def neighbours(self, tool: Tool) -> list[Tool]:
-        """The ``contrast_tools`` tools nearest to ``tool`` among those served now (embeds on first use
-        of a tool and description; blocking: call it off the event loop)."""
-        from ste_mcp.memory.embeddings import get_embedder
-        from ste_mcp.memory.gate import nearest_tools
-
-        tools = list(self._tools())
-        key = (tool.name, tool.description, tuple(sorted((t.name, t.description) for t in tools)))
-        if key not in self._neighbours:
-            near = nearest_tools(
-                tool, tools, self.settings.contrast_tools, lambda t: t.description, get_embedder()
-            )
-            self._neighbours[key] = near
-        return self._neighbours[key]
-
     # ---- running -------------------------------------------------------------------------------
     def pause(self) -> None:
         self.gate.pause()
@@ -260,7 +244,6 @@ class Explorer:
             on_phase=self._phase,
             on_trial=self._trial_done,
             adapter=self.adapter if self.settings.use_adapter else None,
-            neighbours=self.neighbours if self.settings.contrast_tools > 0 else None,
         )
         pending = deque(await self.plan(episodes))
         busy: Counter[str] = Counter()

@@ -60,13 +60,6 @@ class ExplorerSettings(BaseModel):
     ltm_max_items: int = Field(
         30, ge=0, description="Most recent earlier queries shown in the imagination prompt."
     )
-    contrast_tools: int = Field(
-        0,
-        ge=0,
-        description="Imagining a request, also show the tool's nearest other tools (MiniLM over name and "
-        "description), this many, and ask for a request this tool serves and they do not, so that its "
-        "demonstrations teach choosing it over its neighbours; 0: the tool alone (the paper).",
-    )
     context_chars: int | None = Field(
         None,
         description="Conversation budget in characters (default: ~2 chars per token of the model's context).",
