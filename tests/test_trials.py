@@ -75,6 +75,29 @@ def test_a_table_from_before_the_primary_key_gains_it_and_keeps_its_trials(data_
     assert [t.id for t in store.trials()] == ["get_weather:0:0", "get_weather:0:1"]
 
 
+def test_a_table_another_process_created_and_keyed_meanwhile_is_opened(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two replicas opening one new database: the other one creates the table and records its key
+    between our "does it exist?" and our create; ours then opens it (create's exist_ok refuses it,
+    the schemas differ by the key) instead of failing to start."""
+    from ste_mcp.memory import db as dbmod
+
+    TrialStore.open(data_dir / "lancedb").record(make_trial())  # the other replica, done first
+    real = dbmod.table_names
+    calls = []
+
+    def not_yet(db):  # our check ran before the other replica's create
+        calls.append(1)
+        return set() if len(calls) == 1 else real(db)
+
+    monkeypatch.setattr(dbmod, "table_names", not_yet)
+    store = TrialStore.open(data_dir / "lancedb")
+    assert len(calls) >= 2  # the create was refused, and the table opened
+    assert [t.id for t in store.trials()] == ["get_weather:0:0"]
+    assert store.record(make_trial(slot=1)) and not store.record(make_trial())
+
+
 def test_stats_and_progress(store: TrialStore) -> None:
     store.record(make_trial(episode=0, slot=0, prompt_tokens=100, completion_tokens=20))
     store.record(make_trial(episode=0, slot=1, ok=False))

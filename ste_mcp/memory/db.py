@@ -37,6 +37,7 @@ import pyarrow as pa
 from ste_mcp.memory.settings import OBJECT_SCHEMES
 
 if TYPE_CHECKING:
+    from ste_mcp.memory.claims import ClaimStore
     from ste_mcp.memory.descriptions import DescriptionStore
     from ste_mcp.memory.embeddings import Embedder
     from ste_mcp.memory.exemplars import ExemplarStore
@@ -88,7 +89,14 @@ def keyed_table(db: lancedb.DBConnection, name: str, schema: Any, key: str) -> A
     if name in table_names(db):
         table = db.open_table(name)
     else:
-        table = db.create_table(name, schema=schema, exist_ok=True)
+        try:
+            table = db.create_table(name, schema=schema, exist_ok=True)
+        except ValueError:
+            # another process created it and recorded its key in between: exist_ok then refuses
+            # because our schema lacks the key's metadata ("Provided schema does not match")
+            if name not in table_names(db):
+                raise
+            table = db.open_table(name)
     if _is_key(table, key):
         return table
     try:
@@ -172,6 +180,13 @@ class Memory:
         from ste_mcp.memory.descriptions import DescriptionStore
 
         return DescriptionStore(self.db)
+
+    @cached_property
+    def claims(self) -> ClaimStore:
+        """This process's claims on trials to judge (``memory/claims.py``)."""
+        from ste_mcp.memory.claims import ClaimStore
+
+        return ClaimStore(self.db)
 
     @cached_property
     def tool_index(self) -> ToolIndex:
