@@ -29,6 +29,7 @@ class JudgeTotals:
     refused: int = 0
     exemplars: int = 0
     paraphrases: int = 0
+    claimed_elsewhere: int = 0  # judged by another process sharing the database
     errors: list[str] = field(default_factory=list)
 
     def add(self, report: ExploitReport) -> None:
@@ -37,6 +38,7 @@ class JudgeTotals:
         self.refused += report.refused
         self.exemplars += report.exemplars
         self.paraphrases += report.paraphrases
+        self.claimed_elsewhere += report.claimed_elsewhere
         self.errors += report.errors
 
 

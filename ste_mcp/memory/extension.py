@@ -160,7 +160,12 @@ class MemoryExtension(BaseExtension):
         self.descriptions = self.memory.descriptions
         self.trials = self.memory.trials
         self.exploiter = Exploiter(
-            self.trials, self.exemplars, self.descriptions, self.settings, secrets=app.toolset.secret_values()
+            self.trials,
+            self.exemplars,
+            self.descriptions,
+            self.settings,
+            secrets=app.toolset.secret_values(),
+            claims=self.memory.claims,
         )
         self.live = LiveDescriptions(self.descriptions)
         self.rewriter = Rewriter(self.trials, self.exemplars, self.descriptions, self.settings)
@@ -349,6 +354,8 @@ class MemoryExtension(BaseExtension):
                 report.exemplars,
                 report.paraphrases,
             )
+        if report.claimed_elsewhere:
+            log.info("%d trial(s) left to another process judging them", report.claimed_elsewhere)
         for error in report.errors[:3]:
             log.warning("judging failed: %s", error)
         return report

@@ -93,6 +93,13 @@ class MemorySettings(BaseModel):
     judge_concurrency: int = Field(
         4, ge=1, description="Trials judged at once (keeps a vLLM server batching)."
     )
+    claim_ttl_s: float = Field(
+        1800.0,
+        gt=0,
+        description="How long a process's claim on a trial it is judging holds (replicas and `ste-mcp "
+        "learn` sharing one database judge each trial once); a claim older than this, left by a process "
+        "that died, is taken over.",
+    )
     duplicate_similarity: float = Field(
         0.95,
         ge=0.5,
