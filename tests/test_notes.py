@@ -224,6 +224,7 @@ def test_lines_that_give_the_tool_an_argument_it_has_not_are_dropped():
             '- Arguments: {"date": "2024-07-09", "days": 45}; the `unit` parameter is days or weeks.',
             "- date parameter in YYYY-MM-DD format; days argument: a whole number.",
             '- Returns {"result": "YYYY-MM-DD"}.',  # the keys of what it returns are not arguments
+            "- Argument formats that worked: date (string (date YYYY-MM-DD)), days (integer).",
             "- Give the start date as start=09/07/2024.",
             '- Arguments: {"offset": 3}',
             "- Set the `weeks_count` parameter for weeks.",
@@ -231,7 +232,7 @@ def test_lines_that_give_the_tool_an_argument_it_has_not_are_dropped():
         ]
     )
     kept, dropped = argument_lines(text, known)
-    assert kept.splitlines() == text.splitlines()[:4]
+    assert kept.splitlines() == text.splitlines()[:5]  # the prompt's own heading names no argument
     assert [d.split("(")[1].split(")")[0] for d in dropped] == [
         "'start'",
         "'offset'",
@@ -246,13 +247,14 @@ def test_a_tool_without_arguments_gets_no_lines_that_give_it_some():
             "- Takes no arguments; returns a random 16-character password.",
             '- Returns {"password": "…"}.',
             "- For a password of a given length use Password_Generator_API__Password_of_length_50.",
+            "- Argument formats: none required.",
             "- Takes a length parameter in characters.",
             "- Pass the length argument as a string.",
             "- Use the arguments to choose the character classes.",
         ]
     )
     kept, dropped = argument_lines(text, [])
-    assert kept.splitlines() == text.splitlines()[:3]
+    assert kept.splitlines() == text.splitlines()[:4]
     assert len(dropped) == 3 and "'length'" in dropped[0] and "it has none" in dropped[2]
 
 

@@ -73,7 +73,9 @@ _NOT_NAMES = frozenset(
     "same extra more only required optional valid named called single following given without with of "
     "to in for as is are and or string integer number numeric boolean text json object array query "
     "path body header input output first second third last their which what whose when if it has "
-    "takes accepts use uses needs need expects expect pass passed send set value values".split()
+    "takes accepts use uses needs need expects expect pass passed send set value values "
+    # the prompt's own heading, "Argument formats that worked", and its like
+    "format formats type types example examples name names kind kinds shape list".split()
 )
 _RETURNS = re.compile(r"\breturn|\boutput|\bresult|\bresponse", re.I)
 _ARG_MENTION = re.compile(rf"\b{_ARG_WORDS}\b", re.I)
