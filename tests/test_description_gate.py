@@ -206,3 +206,53 @@ async def test_examples_only_render_does_not_rewrite(data_dir):
     r.settings = r.settings.model_copy(update={"description_render": "examples"})
     outcome = await r.rewrite(TOOLS[0], TOOLS, writer=ScriptedModel([NOTES]), evaluator=evaluator(True))
     assert "shows no usage notes" in outcome.message and outcome.version is None
+
+
+def seed_neighbour(db, n: int) -> None:
+    """``n`` approved exemplars of sub_date (the distractor the notes could pull requests from)."""
+    ExemplarStore(db).add(
+        [
+            Exemplar(
+                id=f"sub-{i}",
+                tool="sub_date",
+                query=f"What date was {5 + i} days before 2024-05-{10 + i % 9}?",
+                arguments={"date": f"2024-05-{10 + i % 9}", "days": 5 + i},
+                observation='{"date":"2024-05-01"}',
+                status="approved",
+            )
+            for i in range(n)
+        ]
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("neighbour_queries", [True, False])
+async def test_notes_that_pull_a_neighbours_requests_are_refused(data_dir, neighbour_queries):
+    """With the notes shown, the evaluator calls add_date for everything: its own held-out requests
+    gain, the neighbour's are lost. Asked the neighbour's held-out requests too (the default), the gate
+    sees the loss and refuses; asked only the tool's own, it would promote."""
+    db = open_db(data_dir / "lancedb")
+    seed(db)
+    seed_neighbour(db, 30)
+
+    def reply(messages, kwargs):
+        query = messages[-1]["content"]
+        days, date = re.search(r"(\d+) days (?:after|before) (\S+)\?", query).groups()
+        name = "add_date" if NOTES_HEADER in messages[0]["content"] else "sub_date"
+        return f"Action: {name}\nAction Input: {json.dumps({'date': date, 'days': int(days)})}"
+
+    judge = ModelEvaluator(ScriptedModel([reply], repeat_last=True, model="evaluator"))
+    r = rewriter(db, gate_neighbour_queries=neighbour_queries)
+    outcome = await r.rewrite(TOOLS[0], TOOLS, writer=ScriptedModel([NOTES]), evaluator=judge)
+    gate = outcome.gate
+    own = len(split_heldout(ExemplarStore(db).approved("add_date"), 0.5)[1])
+    neighbours = len(split_heldout(ExemplarStore(db).approved("sub_date"), 0.5)[1])
+    assert neighbours > own > 0
+    if neighbour_queries:
+        assert (gate.n, gate.neighbour_queries) == (own + neighbours, neighbours)
+        assert not gate.promote and outcome.version.status == REFUSED
+        assert gate.candidate["correct"] < gate.baseline["correct"]
+        assert gate.confused_with == {}  # the tool's own requests all went to it
+    else:
+        assert (gate.n, gate.neighbour_queries) == (own, 0)
+        assert gate.promote and outcome.version.status == "approved"

@@ -55,9 +55,7 @@ class ModelEvaluator:
                 for t, text in shown
             ],
             items=[
-                BenchItem(
-                    id=ex.id, query=ex.query, tool=tool.name, mcp_name=tool.name, arguments=ex.arguments
-                )
+                BenchItem(id=ex.id, query=ex.query, tool=ex.tool, mcp_name=ex.tool, arguments=ex.arguments)
                 for ex in heldout
             ],
         )
@@ -69,5 +67,7 @@ class ModelEvaluator:
                 f"description gate for {tool.name!r}: {result.errors} evaluator request(s) failed: {first}"
             )
         s = result.summary
-        wrong = Counter(i.called for i in s.items if i.called and i.called != tool.name)
+        wrong = Counter(
+            i.called for i in s.items if i.tool == tool.name and i.called and i.called != tool.name
+        )
         return {m: float(getattr(s, m)) for m in METRICS}, wrong

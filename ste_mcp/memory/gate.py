@@ -7,7 +7,8 @@ writing part and the trials behind it only; render the candidate as ``memory.des
 says; then ask the evaluator (the app's model, the evaluation's must-call prompt, greedy) every
 held-out query twice — once with the candidate, once with the served description — each time with
 the tool's nearest other tools (``memory.gate_distractors``, by MiniLM similarity of name and
-description) listed beside it as distractors, and score the first calls with the evaluation's
+description) listed beside it as distractors — and, with ``memory.gate_neighbour_queries``, the
+distractors' own held-out queries too, so notes that pull a neighbour's requests lose — and score the first calls with the evaluation's
 scorer (``ste_mcp.evaluate``: correct, API match, well-formed; the exemplar's verified arguments are
 the ground truth). The candidate is promoted only when it is strictly better on (correct, API
 match, well-formed) in that order; otherwise, or with fewer than ``memory.gate_min_heldout``
@@ -63,6 +64,7 @@ class GateResult(BaseModel):
     judged: bool = True  # False: too few held-out queries, or the gate is off
     reason: str
     n: int = 0
+    neighbour_queries: int = 0  # of n, held-out queries of the distractors (memory.gate_neighbour_queries)
     candidate: dict[str, float] = Field(default_factory=dict)
     baseline: dict[str, float] = Field(default_factory=dict)
     distractors: list[str] = Field(default_factory=list)
@@ -136,6 +138,7 @@ class _Prepared:
     trials: list[TrialRecord]
     neighbours: list[Tool]
     evidence: ToolEvidence
+    neighbour_heldout: list[Exemplar]  # the distractors' own held-out exemplars
 
 
 class RewriteOutcome(BaseModel):
@@ -255,7 +258,15 @@ class Rewriter:
                 tool=tool.name, notes=notes, message="the notes did not change the description"
             )
             return await anyio.to_thread.run_sync(self._attempted, tool, approved, outcome)
-        gate = await self.judge(tool, candidate, current, prepared.neighbours, prepared.heldout, evaluator)
+        gate = await self.judge(
+            tool,
+            candidate,
+            current,
+            prepared.neighbours,
+            prepared.heldout,
+            evaluator,
+            neighbour_heldout=prepared.neighbour_heldout,
+        )
         version = await anyio.to_thread.run_sync(
             lambda: self._record(tool, candidate, picked, notes, gate, approved)
         )
@@ -286,7 +297,12 @@ class Rewriter:
             confused_with=self._confused_with(tool, trials),
             other_tools=[t.name for t in tools if t.name != tool.name],
         )
-        return _Prepared(approved, writing, heldout, trials, neighbours, evidence)
+        neighbour_heldout = []
+        if s.gate_neighbour_queries:
+            for other in neighbours:
+                mine = [ex for ex in self.exemplars.approved(other.name) if unsafe_reason(ex) is None]
+                neighbour_heldout += split_heldout(mine, s.gate_heldout_fraction)[1]
+        return _Prepared(approved, writing, heldout, trials, neighbours, evidence, neighbour_heldout)
 
     def _attempted(self, tool: Tool, approved: Sequence[Exemplar], outcome: RewriteOutcome) -> RewriteOutcome:
         """Remember the attempt and what it saw (``due`` counts new groups from it); returns ``outcome``."""
@@ -308,8 +324,12 @@ class Rewriter:
         neighbours: Sequence[Tool],
         heldout: Sequence[Exemplar],
         evaluator: Evaluator,
+        *,
+        neighbour_heldout: Sequence[Exemplar] = (),
     ) -> GateResult:
-        """Measure ``candidate`` against ``current`` on ``heldout`` (``memory.description_gate``)."""
+        """Measure ``candidate`` against ``current`` on ``heldout`` (``memory.description_gate``), and on
+        ``neighbour_heldout``, the distractors' own held-out exemplars (asked with the same listing:
+        notes that pull a neighbour's requests to the tool lose there)."""
         s = self.settings
         names = [t.name for t in neighbours]
         if s.description_gate == "off":
@@ -330,13 +350,16 @@ class Rewriter:
                 f"`ste-mcp descriptions approve {tool.name} N` serves it anyway",
             )
         distractors = [(t, self.served_text(t)) for t in neighbours]
-        ours, wrong = await evaluator(tool, candidate, distractors, heldout)
-        theirs, _ = await evaluator(tool, current, distractors, heldout)
-        promote, reason = decide(ours, theirs, len(heldout))
+        shown = {t.name for t in neighbours}
+        asked = [*heldout, *(ex for ex in neighbour_heldout if ex.tool in shown)]
+        ours, wrong = await evaluator(tool, candidate, distractors, asked)
+        theirs, _ = await evaluator(tool, current, distractors, asked)
+        promote, reason = decide(ours, theirs, len(asked))
         return GateResult(
             promote=promote,
             reason=reason,
-            n=len(heldout),
+            n=len(asked),
+            neighbour_queries=len(asked) - len(heldout),
             candidate=ours,
             baseline=theirs,
             distractors=names,

@@ -61,6 +61,11 @@ class MemorySettings(BaseModel):
     gate_distractors: int = Field(
         4, ge=0, description="Nearest other tools shown with the tool when the gate asks the evaluator."
     )
+    gate_neighbour_queries: bool = Field(
+        True,
+        description="The gate also asks the distractors' own held-out queries: a tool's notes that pull "
+        "its neighbours' requests to it are refused even when its own requests gain.",
+    )
     judge_model: str | None = Field(
         None,
         description="Served model name the judge (and a paraphraser on the same server) asks its server for, "
