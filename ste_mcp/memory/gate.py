@@ -7,9 +7,9 @@ writing part and the trials behind it only; render the candidate as ``memory.des
 says; then ask the evaluator (the app's model, the evaluation's must-call prompt, greedy) every
 held-out query twice — once with the candidate, once with the served description — each time with
 the tool's nearest other tools (``memory.gate_distractors``, by MiniLM similarity of name and
-description) listed beside it as distractors — and, with ``memory.gate_neighbour_queries``, the
-distractors' own held-out queries too, so notes that pull a neighbour's requests lose — and score the first calls with the evaluation's
-scorer (``ste_mcp.evaluate``: correct, API match, well-formed; the exemplar's verified arguments are
+description) listed beside it as distractors — with ``memory.gate_neighbour_queries`` the
+distractors' own held-out queries too, so notes that pull a neighbour's requests lose — and score
+the first calls with the evaluation's scorer (``ste_mcp.evaluate``: correct, API match, well-formed; the exemplar's verified arguments are
 the ground truth). The candidate is promoted only when it is strictly better on (correct, API
 match, well-formed) in that order; otherwise, or with fewer than ``memory.gate_min_heldout``
 held-out queries, it is stored ``refused`` with the reason and the numbers (served only if the
@@ -280,7 +280,7 @@ class Rewriter:
         """The writing / held-out split, the trials behind the writing part, the nearest tools and the
         evidence for the notes; ``None`` without approved exemplars."""
         s = self.settings
-        approved = [ex for ex in self.exemplars.approved(tool.name) if unsafe_reason(ex) is None]
+        approved = self._servable(tool.name)
         if not approved:
             return None
         writing, heldout = split_heldout(approved, s.gate_heldout_fraction)
@@ -297,12 +297,16 @@ class Rewriter:
             confused_with=self._confused_with(tool, trials),
             other_tools=[t.name for t in tools if t.name != tool.name],
         )
-        neighbour_heldout = []
-        if s.gate_neighbour_queries:
-            for other in neighbours:
-                mine = [ex for ex in self.exemplars.approved(other.name) if unsafe_reason(ex) is None]
-                neighbour_heldout += split_heldout(mine, s.gate_heldout_fraction)[1]
+        neighbour_heldout = [
+            ex
+            for other in (neighbours if s.gate_neighbour_queries else [])
+            for ex in split_heldout(self._servable(other.name), s.gate_heldout_fraction)[1]
+        ]
         return _Prepared(approved, writing, heldout, trials, neighbours, evidence, neighbour_heldout)
+
+    def _servable(self, tool: str) -> list[Exemplar]:
+        """The approved exemplars of ``tool`` that may be shown (the gate's writing and held-out pool)."""
+        return [ex for ex in self.exemplars.approved(tool) if unsafe_reason(ex) is None]
 
     def _attempted(self, tool: Tool, approved: Sequence[Exemplar], outcome: RewriteOutcome) -> RewriteOutcome:
         """Remember the attempt and what it saw (``due`` counts new groups from it); returns ``outcome``."""
@@ -350,8 +354,7 @@ class Rewriter:
                 f"`ste-mcp descriptions approve {tool.name} N` serves it anyway",
             )
         distractors = [(t, self.served_text(t)) for t in neighbours]
-        shown = {t.name for t in neighbours}
-        asked = [*heldout, *(ex for ex in neighbour_heldout if ex.tool in shown)]
+        asked = [*heldout, *neighbour_heldout]
         ours, wrong = await evaluator(tool, candidate, distractors, asked)
         theirs, _ = await evaluator(tool, current, distractors, asked)
         promote, reason = decide(ours, theirs, len(asked))
