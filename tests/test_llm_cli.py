@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ste_mcp.cli import main
@@ -35,6 +36,15 @@ def test_chat_with_an_unreachable_server_says_so(tmp_path: Path, capsys) -> None
 
 @pytest.mark.model
 def test_chat_prints_the_reply(vllm_server, tmp_path: Path, capsys) -> None:
+    """The printed reply is the server's greedy reply to the same messages. (Not a fixed answer: for
+    SmolLM2 "The capital..." and "L'Étoile..." are 0.1 nats apart, so bfloat16 on a CPU with native
+    bf16 and float32 elsewhere answer differently.)"""
+    system, prompt = "You answer geography questions.", "What is the capital of France?"
     args = ["--data-dir", str(tmp_path), "--llm-url", vllm_server.base_url, "--model", vllm_server.model]
-    assert main(["model", "chat", *args, "--max-tokens", "16", "What is the capital of France?"]) == 0
-    assert "Paris" in capsys.readouterr().out
+    assert main(["model", "chat", *args, "--max-tokens", "16", "--system", system, prompt]) == 0
+    printed = capsys.readouterr().out
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
+    body = {"model": vllm_server.model, "messages": messages, "max_tokens": 16, "temperature": 0}
+    reply = httpx.post(f"{vllm_server.base_url}/chat/completions", json=body, timeout=300).json()
+    expected = reply["choices"][0]["message"]["content"]
+    assert expected.strip() and printed == f"{expected}\n"
