@@ -136,13 +136,35 @@ async def test_search_listing_over_the_toolbox(data_dir):
         assert wrong.is_error and "'k'" in wrong.content[0].text
 
 
+def test_search_among_ranks_only_the_given_tools(data_dir):
+    index = ToolIndex(open_db(data_dir / "db"))
+    odd = "it's_op"  # a quote in a name is data, not SQL
+    docs = [d for name, text in {**TOOLS, odd: "Weather forecasts."}.items() for d in tool_docs(name, text)]
+    index.sync(docs)
+    query = "current weather in Lima"
+    assert index.search(query, 1)[0].tool == "weather_now"
+    for mode in ("vector", "hybrid", "text"):
+        among = {"hash_text", "calendar_add", odd}
+        hits = index.search(query, 5, mode=mode, among=among)
+        assert {h.tool for h in hits} <= among and "weather_now" not in [h.tool for h in hits]
+    assert index.search(query, 3, among={odd, "unit_op"})[0].tool == odd
+    assert index.search(query, 3, among=set()) == []
+
+
 async def test_search_learns_from_approved_exemplars(data_dir):
-    """An approved exemplar's request makes its tool findable; candidates and hidden tools never show."""
+    """An approved exemplar's request makes its tool findable and comes back as a worked example;
+    candidates and hidden tools never show."""
     store = ExemplarStore(open_db(data_dir / "lancedb"))
     store.add(
         [
-            Exemplar(tool="unit_op", query="Convert 10 miles into kilometres", status="approved"),
+            Exemplar(
+                tool="unit_op",
+                query="Convert 10 miles into kilometres",
+                arguments={"value": 10, "from": "mi", "to": "km"},
+                status="approved",
+            ),
             Exemplar(tool="hash_text", query="How many kilometres are in a mile?", status="candidate"),
+            Exemplar(tool="secret_op", query="How far is 26 miles in kilometres?", status="approved"),
         ]
     )
     toolset = Toolset([make_tool(n, d) for n, d in TOOLS.items()] + [make_tool("secret_op", "Miles.")])
@@ -156,7 +178,21 @@ async def test_search_learns_from_approved_exemplars(data_dir):
         tools = json.loads(result.content[0].text)["tools"]
         assert tools[0]["name"] == "unit_op"
         assert tools[0]["similar_request"] == "Convert 10 miles into kilometres"
-        assert "secret_op" not in [t["name"] for t in tools]
+        assert "secret_op" not in [t["name"] for t in tools] and len(tools) == 4
+        examples = json.loads(result.content[0].text)["examples"]
+        assert examples == [
+            {
+                "tool": "unit_op",
+                "query": "Convert 10 miles into kilometres",
+                "arguments": {"value": 10, "from": "mi", "to": "km"},
+                "score": examples[0]["score"],
+            }
+        ]  # neither the candidate's nor the hidden tool's exemplar
+        one = await client.call_tool("search_tools", {"query": "how far is 26 miles in km", "k": 1})
+        assert [e["tool"] for e in json.loads(one.content[0].text)["examples"]] == ["unit_op"]
+        app.settings.memory.search_examples = 0
+        plain = await client.call_tool("search_tools", {"query": "how far is 26 miles in km", "k": 5})
+        assert "examples" not in json.loads(plain.content[0].text)
         with pytest.raises(MCPError):  # outside search mode a wrapped call is not a tool at all
             app.settings.server.tool_listing = "all"
             await client.call_tool("call_tool", {"name": "unit_op"})
@@ -231,5 +267,13 @@ async def test_eval_shown_search_lists_the_index_top_k_and_reports_recall(data_d
     assert result.recall["recall@3"] == round(100 * in_top3 / len(items), 1)
     assert result.summary.api_match == pytest.approx(100 * in_top3 / len(items), abs=0.1)
     assert result.summary_json()["search_k"] == 3
+    shown.clear()  # a server in search mode that serves only the item's 15 candidates
+    among = EvalConfig(shown="search", search_k=3, search_among="candidates", concurrency=1)
+    result = await run_eval(model, bench, items, among, search=searcher(index))
+    for item, names in zip(items, shown, strict=True):
+        candidates = bench.shown_names(item, "candidates")
+        assert len(names) == 3 and set(names) <= set(candidates)
+        assert set(names) == {h.tool for h in index.search(item.query, 3, among=candidates)}
+    assert result.summary_json()["search_among"] == "candidates"
     with pytest.raises(ValueError, match="tool-search index"):
         await run_eval(model, bench, items, config)

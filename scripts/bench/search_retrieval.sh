@@ -5,7 +5,10 @@
 # candidates or the top 5 of the learned tool search over all 50 STE-50 tools; and the search without
 # demonstrations (base:search). The exemplars: the four
 # pooled 1.5B teacher runs that scripts/bench/gate.sh imports (run that first; its data dir is read).
-# usage: [ROWS='retrieval:candidates …'] flock /tmp/ste-model.lock scripts/bench/search_retrieval.sh   Results: .cache/bench/gate/runs/retrieval-*
+# A row SETTING:search:candidates ranks only each item's 15 candidates (a server in search mode serving
+# just those 15 tools: `--search-among candidates`).
+# usage: [ROWS='retrieval:candidates …'] [NAME=search_retrieval] flock /tmp/ste-model.lock scripts/bench/search_retrieval.sh
+# Results: .cache/bench/gate/runs/<setting>-<shown>[-among-candidates], docs/bench/$NAME.{json,png}
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-.cache/bench/gate}; PORT=${PORT:-8781}; URL=http://127.0.0.1:$PORT/v1
@@ -17,16 +20,19 @@ rm -rf "$OUT/pooled"; mkdir -p "$OUT/pooled"; cp -r "$OUT/gated/lancedb" "$OUT/p
 .venv/bin/ste-mcp model serve --data-dir "$OUT/serve05" --model $STUDENT --port "$PORT" >"$OUT/serve05/serve.log" 2>&1 &
 S=$!; trap 'kill $S; wait $S 2>/dev/null' EXIT
 for _ in $(seq 600); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 2; done
-for row in ${ROWS:-retrieval:candidates retrieval:search base:search}; do  # SETTING:SHOWN
-  setting=${row%%:*}; shown=${row##*:}; t=$(date +%s)
+ROWS=${ROWS:-retrieval:candidates retrieval:search base:search}
+for row in $ROWS; do  # SETTING:SHOWN[:AMONG]
+  IFS=: read -r setting shown among <<<"$row"; among=${among:-all}; t=$(date +%s)
+  name=$setting-$shown; [ "$among" = all ] || name=$name-among-$among
+  [ "$setting:$shown" = base:candidates ] && name=base
   # shellcheck disable=SC2086
   .venv/bin/ste-mcp eval --bench bench/ste50 --tools $TOOLS --setting $setting --shown $shown --search-k 5 \
-    --prompt must-call --concurrency 8 --llm-url "$URL" --model $STUDENT --data-dir "$OUT/pooled" \
-    --out "$OUT/runs/$setting-$shown" | tail -3
-  echo "eval $setting-$shown: $(( $(date +%s) - t )) s" | tee -a "$OUT/runs/times.txt"
+    --search-among "$among" --prompt must-call --concurrency 8 --llm-url "$URL" --model $STUDENT \
+    --data-dir "$OUT/pooled" --out "$OUT/runs/$name" | tail -3
+  echo "eval $name: $(( $(date +%s) - t )) s" | tee -a "$OUT/runs/times.txt"
 done
-.venv/bin/python - "$OUT" <<'PY'
-import json, sys
+NAME=${NAME:-search_retrieval} .venv/bin/python - "$OUT" $ROWS <<'PY'
+import json, os, sys
 from pathlib import Path
 import matplotlib
 matplotlib.use("Agg")
@@ -34,15 +40,19 @@ import matplotlib.pyplot as plt
 out = Path(sys.argv[1]) / "runs"
 keys = ("n", "wellformed", "api_match", "correct", "exact_name", "strict_correct", "recall")
 rows = {}
-for name in ("base", "base-search", "retrieval-candidates", "retrieval-search"):
-    if (out / name / "summary.json").exists():
-        s = json.loads((out / name / "summary.json").read_text())
-        rows[name] = {k: s.get(k) for k in keys}
-Path("docs/bench/search_retrieval.json").write_text(json.dumps(rows, indent=1))
+for row in sys.argv[2:]:
+    setting, shown, among = (row.split(":") + ["all"])[:3]
+    name = "base" if (setting, shown) == ("base", "candidates") else f"{setting}-{shown}"
+    name += f"-among-{among}" if among != "all" else ""
+    s = json.loads((out / name / "summary.json").read_text())
+    rows[name] = {k: s.get(k) for k in keys}
+Path(f"docs/bench/{os.environ['NAME']}.json").write_text(json.dumps(rows, indent=1))
 labels = {"base": "15 candidates, no demonstrations", "base-search": "top 5 of the tool search, no demonstrations",
           "retrieval-candidates": "15 candidates + 3 demonstrations",
-          "retrieval-search": "top 5 of the tool search + 3 demonstrations"}
-fig, ax = plt.subplots(figsize=(6.5, 3.4))
+          "retrieval-search": "top 5 of the tool search + 3 demonstrations",
+          "base-search-among-candidates": "top 5 of the search within the 15, no demonstrations",
+          "retrieval-search-among-candidates": "top 5 of the search within the 15 + 3 demonstrations"}
+fig, ax = plt.subplots(figsize=(7.5, 4.2))
 metrics = ("correct", "api_match", "strict_correct")
 for i, name in enumerate(rows):
     w = 0.8 / len(rows)
@@ -50,7 +60,7 @@ for i, name in enumerate(rows):
     ax.bar_label(bars, fmt="%.1f", fontsize=7)
 ax.set_xticks([x + 0.4 - 0.4 / len(rows) for x in range(3)], ["correct %", "API match %", "strict correct %"])
 ax.set_title("STE-50 toolbox subset (195), packaged 0.5B client, must-call, 4 teacher runs' exemplars", fontsize=8)
-ax.legend(fontsize=7, loc="upper left"); ax.set_ylim(0, 85); fig.tight_layout()
-fig.savefig("docs/bench/search_retrieval.png", dpi=120)
+ax.legend(fontsize=7, loc="upper left"); ax.set_ylim(0, 95); fig.tight_layout()
+fig.savefig(f"docs/bench/{os.environ['NAME']}.png", dpi=120)
 print(json.dumps(rows))
 PY

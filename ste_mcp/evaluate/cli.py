@@ -48,6 +48,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="K",
         help="tools shown per query with --shown search (default 5)",
     )
+    parser.add_argument(
+        "--search-among",
+        choices=["all", "candidates"],
+        default="all",
+        help="with --shown search: rank all the bench's tools (default), or only each item's 15 candidates "
+        "(a server in search mode serving just those)",
+    )
     parser.add_argument("--limit", type=int, metavar="N", help="at most N items, spread over the tools")
     parser.add_argument(
         "--out", metavar="DIR", help="write predictions.jsonl, scores.jsonl, summary.json here"
@@ -143,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
         per_tool=args.per_tool,
         demo_order=args.demo_order,
         search_k=args.search_k,
+        search_among=args.search_among,
         adapter=args.adapter,
         concurrency=args.concurrency,
     )

@@ -55,6 +55,11 @@ class EvalConfig(BaseModel):
     setting: Setting = "base"
     shown: Literal["all", "candidates", "search"] = "candidates"
     search_k: int = Field(5, ge=1, description="--shown search: tools shown per query (the index's top k)")
+    search_among: Literal["all", "candidates"] = Field(
+        "all",
+        description="--shown search: rank all the bench's tools, or only the item's candidates (the API a "
+        "server in search mode would serve)",
+    )
     prompt: Prompt = Field("paper", description="the prompt variant (ste_mcp.evaluate.prompts)")
     constrained: bool = Field(
         False, description="constrain text replies with a grammar (not the paper's protocol)"
@@ -96,6 +101,7 @@ class EvalResult(BaseModel):
             "setting": self.config.setting,
             "shown": self.config.shown,
             "search_k": self.config.search_k if self.config.shown == "search" else None,
+            "search_among": self.config.search_among if self.config.shown == "search" else None,
             "recall": self.recall,
             "model": self.model,
             "adapter": self.config.adapter,
@@ -161,8 +167,13 @@ class PromptBuilder:
         if self.config.shown != "search" or self.search is None:
             return self.bench.shown_names(item, self.config.shown)
         if item.id not in self._searched:
-            self._searched[item.id] = self.search(item.query, self.config.search_k)
+            self._searched[item.id] = self.search(item.query, self.config.search_k, self._among(item))
         return self._searched[item.id]
+
+    def _among(self, item: BenchItem) -> list[str] | None:
+        if self.config.search_among == "candidates":
+            return self.bench.shown_names(item, "candidates")
+        return None
 
     def search_all(self, items: Sequence[BenchItem], depth: int = 10) -> dict[str, float]:
         """--shown search: ask the index once per item (its top ``depth``), keep the top k to show.
@@ -170,7 +181,8 @@ class PromptBuilder:
         Returns recall@k (%) of the right tool in those rankings.
         """
         assert self.search is not None
-        rankings = [self.search(item.query, max(depth, self.config.search_k)) for item in items]
+        k = max(depth, self.config.search_k)
+        rankings = [self.search(item.query, k, self._among(item)) for item in items]
         for item, ranked in zip(items, rankings, strict=True):
             self._searched[item.id] = ranked[: self.config.search_k]
         return recall_at((it.mcp_name, ranked) for it, ranked in zip(items, rankings, strict=True))

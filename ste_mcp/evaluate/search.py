@@ -8,7 +8,7 @@ dir — never a test query (leak guard: an exemplar whose request equals a bench
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from ste_mcp.evaluate.bench import Bench
     from ste_mcp.memory.toolsearch import ToolIndex
 
-SearchTools = Callable[[str, int], list[str]]
-"""(query, k) -> the names of the k tools shown, best first."""
+SearchTools = Callable[[str, int, Collection[str] | None], list[str]]
+"""(query, k, among) -> the names of the k tools shown, best first (only tools in ``among`` if given)."""
 
 
 def _normal(text: str) -> str:
@@ -59,8 +59,8 @@ def approved_requests(db_dir: Path | str) -> list[tuple[str, str]]:
 
 
 def searcher(index: Any, mode: str = "vector") -> SearchTools:
-    """``SearchTools`` over an index (anything with ``search(query, k, mode=) -> hits with .tool``)."""
-    return lambda query, k: [hit.tool for hit in index.search(query, k, mode=mode)]
+    """``SearchTools`` over an index (anything with ``search(query, k, mode=, among=) -> hits with .tool``)."""
+    return lambda query, k, among=None: [hit.tool for hit in index.search(query, k, mode=mode, among=among)]
 
 
 def recall_at(shown: Iterable[tuple[str, list[str]]], ks: Iterable[int] = (1, 3, 5, 10)) -> dict[str, float]:

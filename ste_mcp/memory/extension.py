@@ -83,7 +83,8 @@ _SEARCH_TOOL_DEF = types.Tool(
     name=SEARCH_TOOL,
     description=(
         "Find the tools for a task: the best matching tools of this server, best first, each with its "
-        "description and input schema (and a similar request it has served). Then call one by name."
+        "description and input schema, and verified example calls of those tools for similar requests. "
+        "Then call one by name."
     ),
     input_schema={
         "type": "object",
@@ -203,11 +204,10 @@ class MemoryExtension(BaseExtension):
         """The ``k`` visible tools best matching ``query``, as served now (live descriptions)."""
         if self._indexed_version is None:
             self.sync_tool_index()
+        visible = {t.name: t for t in self.app.toolset.visible()}
         out = []
-        for hit in self.tool_index.search(query, k * 2, mode=self.settings.tool_search):
-            tool = self.app.toolset.get(hit.tool)
-            if tool is None or tool.hidden:
-                continue
+        for hit in self.tool_index.search(query, k, mode=self.settings.tool_search, among=visible):
+            tool = visible[hit.tool]
             view: dict[str, Any] = {
                 "name": tool.name,
                 "description": self.app.describe(tool),
@@ -217,9 +217,16 @@ class MemoryExtension(BaseExtension):
             if hit.kind == "request":
                 view["similar_request"] = hit.matched
             out.append(view)
-            if len(out) == k:
-                break
-        return {"tools": out, "call": f"call a tool by its name, or through {CALL_TOOL}(name, arguments)"}
+        found: dict[str, Any] = {"tools": out}
+        n = self.settings.search_examples
+        if n and out:
+            names = {view["name"] for view in out}
+            hits = self.exemplars.search(query, n * 3)
+            examples = [ex for ex in hits if ex.tool in names and unsafe_reason(ex) is None][:n]
+            if examples:
+                found["examples"] = [example_view(ex) for ex in examples]
+        found["call"] = f"call a tool by its name, or through {CALL_TOOL}(name, arguments)"
+        return found
 
     def sync_tool_index(self) -> None:
         """Index the visible tools (name, description) and the requests of their approved exemplars."""

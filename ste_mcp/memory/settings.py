@@ -121,6 +121,14 @@ class MemorySettings(BaseModel):
         description="How search_tools ranks tools: MiniLM vectors, hybrid (RRF of vectors and full text) or "
         "full text. Chosen on bench/dev (BENCHMARKS, Tool search).",
     )
+    search_examples: int = Field(
+        3,
+        ge=0,
+        le=10,
+        description="Worked examples search_tools returns with the tools it finds: the nearest approved "
+        "exemplars (request, tool, arguments) of those tools; 0: none. Measured: BENCHMARKS, Search and "
+        "demonstrations together.",
+    )
     index_min_rows: int = Field(
         5000, ge=1, description="Build the vector index once this many exemplars exist."
     )

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -166,35 +166,40 @@ class ToolIndex:
         self._fts_version = self.table.version
 
     def search(
-        self, query: str, k: int = 5, *, depth: int = DEPTH, mode: SearchMode = "vector"
+        self,
+        query: str,
+        k: int = 5,
+        *,
+        depth: int = DEPTH,
+        mode: SearchMode = "vector",
+        among: Collection[str] | None = None,
     ) -> list[ToolHit]:
         """The ``k`` tools best matching ``query``, best first.
 
         ``mode``: ``vector`` (MiniLM), ``text`` (full text) or ``hybrid`` (RRF of both rankings).
+        ``among``: rank only these tools (a filter applied before the nearest documents are taken).
         """
         query = " ".join(query.split())
-        if k <= 0 or not query or self.table.count_rows() == 0:
+        if k <= 0 or not query or self.table.count_rows() == 0 or (among is not None and not among):
             return []
         columns = ["tool", "kind", "text"]
+        where = None
+        if among is not None:
+            where = "tool IN (" + ", ".join("'" + t.replace("'", "''") + "'" for t in sorted(among)) + ")"
         dense = []
         if mode != "text":
-            dense = (
-                self.table.search(self.embedder.embed_one(query), vector_column_name="vector")
-                .distance_type("cosine")
-                .select([*columns, "_distance"])
-                .limit(depth)
-                .to_list()
-            )
+            q = self.table.search(self.embedder.embed_one(query), vector_column_name="vector")
+            if where:
+                q = q.where(where, prefilter=True)
+            dense = q.distance_type("cosine").select([*columns, "_distance"]).limit(depth).to_list()
         words = _fts_query(query) if mode != "vector" else ""
         sparse = []
         if words:
             try:
-                sparse = (
-                    self.table.search(words, query_type="fts")
-                    .select([*columns, "_score"])
-                    .limit(depth)
-                    .to_list()
-                )
+                q = self.table.search(words, query_type="fts")
+                if where:
+                    q = q.where(where, prefilter=True)
+                sparse = q.select([*columns, "_score"]).limit(depth).to_list()
             except (ValueError, RuntimeError):  # no FTS index yet (another process is building it)
                 sparse = []
         scores: dict[str, float] = {}
