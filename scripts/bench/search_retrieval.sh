@@ -7,17 +7,18 @@
 # pooled 1.5B teacher runs that scripts/bench/gate.sh imports (run that first; its data dir is read).
 # A row SETTING:search:candidates ranks only each item's 15 candidates (a server in search mode serving
 # just those 15 tools: `--search-among candidates`).
+# STUDENT (default the packaged 0.5B; SERVE its model folder under OUT, serve05), LIMIT (items, spread over the tools), RUNS (results folder) change the client.
 # usage: [ROWS='retrieval:candidates …'] [NAME=search_retrieval] flock /tmp/ste-model.lock scripts/bench/search_retrieval.sh
 # Results: .cache/bench/gate/runs/<setting>-<shown>[-among-candidates], docs/bench/$NAME.{json,png}
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-.cache/bench/gate}; PORT=${PORT:-8781}; URL=http://127.0.0.1:$PORT/v1
-STUDENT=packaged:qwen2.5-coder-0.5b-instruct
+STUDENT=${STUDENT:-packaged:qwen2.5-coder-0.5b-instruct}; LIMIT=${LIMIT:+--limit $LIMIT}; RUNS=${RUNS:-runs}; SERVE=$OUT/${SERVE:-serve05}
 export STE_MCP_LLM__TIMEOUT_S=900 STE_MCP_LLM__RETRIES=0
 TOOLS=$(.venv/bin/python -c "from ste_mcp.toolbox import ENDPOINTS; print(*(e.name for e in ENDPOINTS))")
 [ -d "$OUT/gated/lancedb" ] || { echo "run scripts/bench/gate.sh first (it imports the exemplars)" >&2; exit 1; }
 rm -rf "$OUT/pooled"; mkdir -p "$OUT/pooled"; cp -r "$OUT/gated/lancedb" "$OUT/pooled/"  # the eval's search index is written here
-.venv/bin/ste-mcp model serve --data-dir "$OUT/serve05" --model $STUDENT --port "$PORT" >"$OUT/serve05/serve.log" 2>&1 &
+mkdir -p "$OUT/$RUNS"; mkdir -p "$SERVE"; .venv/bin/ste-mcp model serve --data-dir "$SERVE" --model $STUDENT --port "$PORT" >"$SERVE/serve.log" 2>&1 &
 S=$!; trap 'kill $S; wait $S 2>/dev/null' EXIT
 for _ in $(seq 600); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 2; done
 ROWS=${ROWS:-retrieval:candidates retrieval:search base:search}
@@ -28,16 +29,16 @@ for row in $ROWS; do  # SETTING:SHOWN[:AMONG]
   # shellcheck disable=SC2086
   .venv/bin/ste-mcp eval --bench bench/ste50 --tools $TOOLS --setting $setting --shown $shown --search-k 5 \
     --search-among "$among" --prompt must-call --concurrency 8 --llm-url "$URL" --model $STUDENT \
-    --data-dir "$OUT/pooled" --out "$OUT/runs/$name" | tail -3
-  echo "eval $name: $(( $(date +%s) - t )) s" | tee -a "$OUT/runs/times.txt"
+    --data-dir "$OUT/pooled" --out "$OUT/$RUNS/$name" $LIMIT | tail -3
+  echo "eval $name: $(( $(date +%s) - t )) s" | tee -a "$OUT/$RUNS/times.txt"
 done
-NAME=${NAME:-search_retrieval} .venv/bin/python - "$OUT" $ROWS <<'PY'
+STUDENT=$STUDENT RUNS=$RUNS NAME=${NAME:-search_retrieval} .venv/bin/python - "$OUT" $ROWS <<'PY'
 import json, os, sys
 from pathlib import Path
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-out = Path(sys.argv[1]) / "runs"
+out = Path(sys.argv[1]) / os.environ.get("RUNS", "runs")
 keys = ("n", "wellformed", "api_match", "correct", "exact_name", "strict_correct", "recall")
 rows = {}
 for row in sys.argv[2:]:
@@ -52,15 +53,17 @@ labels = {"base": "15 candidates, no demonstrations", "base-search": "top 5 of t
           "retrieval-search": "top 5 of the tool search + 3 demonstrations",
           "base-search-among-candidates": "top 5 of the search within the 15, no demonstrations",
           "retrieval-search-among-candidates": "top 5 of the search within the 15 + 3 demonstrations"}
-fig, ax = plt.subplots(figsize=(7.5, 4.2))
+fig, ax = plt.subplots(figsize=(7.5, 5))
 metrics = ("correct", "api_match", "strict_correct")
 for i, name in enumerate(rows):
     w = 0.8 / len(rows)
     bars = ax.bar([x + w * i for x in range(3)], [rows[name][m] for m in metrics], w, label=labels[name])
     ax.bar_label(bars, fmt="%.1f", fontsize=7)
 ax.set_xticks([x + 0.4 - 0.4 / len(rows) for x in range(3)], ["correct %", "API match %", "strict correct %"])
-ax.set_title("STE-50 toolbox subset (195), packaged 0.5B client, must-call, 4 teacher runs' exemplars", fontsize=8)
-ax.legend(fontsize=7, loc="upper left"); ax.set_ylim(0, 95); fig.tight_layout()
+n = next(iter(rows.values()))["n"]
+client = os.environ["STUDENT"].removeprefix("packaged:")
+ax.set_title(f"STE-50 toolbox subset ({n} items), {client} client, must-call, 4 teacher runs' exemplars", fontsize=8)
+ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2); ax.set_ylim(0, 85); fig.tight_layout()
 fig.savefig(f"docs/bench/{os.environ['NAME']}.png", dpi=120)
 print(json.dumps(rows))
 PY
