@@ -97,6 +97,23 @@ def test_descriptions_setting_uses_served_text_and_retrieval_never_shows_test_qu
         PromptBuilder(bench, EvalConfig(setting="retrieval"))
 
 
+def test_served_descriptions_beside_retrieved_examples(bench):
+    """What a client of the product reads: the served (learned) descriptions and the examples together."""
+    item = bench.select(["add_date"])[0]
+    served = {"add_date": ("Adds days to a date. Usage: days may be negative.", {"type": "object"})}
+    demo = Demo("add_date", "What day is 3 days after 2020-02-27?", {"date": "2020-02-27", "days": 3})
+    config = EvalConfig(setting="retrieval", k=1, served_descriptions=True)
+    builder = PromptBuilder(bench, config, describe=served.get, retrieve=lambda q, k: [demo])
+    system = builder.request(item)[0][0]["content"]
+    assert "days may be negative" in system and "What day is 3 days after 2020-02-27?" in system
+    plain = PromptBuilder(
+        bench, EvalConfig(setting="retrieval", k=1), describe=served.get, retrieve=lambda q, k: [demo]
+    )
+    assert "days may be negative" not in plain.request(item)[0][0]["content"]
+    with pytest.raises(ValueError, match="served descriptions need"):
+        PromptBuilder(bench, config, retrieve=lambda q, k: [demo])
+
+
 def test_demonstrations_nearest_first_or_next_to_the_query(bench):
     item = bench.select(["add_date"])[0]
     demos = [

@@ -7,7 +7,8 @@
 # pooled 1.5B teacher runs that scripts/bench/gate.sh imports (run that first; its data dir is read).
 # A row SETTING:search:candidates ranks only each item's 15 candidates (a server in search mode serving
 # just those 15 tools: `--search-among candidates`).
-# BENCH (bench/ste50; bench/dev to choose settings), SEARCH_K (5),
+# BENCH (bench/ste50; bench/dev to choose settings), SEARCH_K (5), DATA (the data dir copied; $OUT/gated),
+# EXTRA (more eval flags for every row, e.g. --served-descriptions),
 # STUDENT (default the packaged 0.5B; SERVE its model folder under OUT, serve05), LIMIT (items, spread over the tools), RUNS (results folder) change the client.
 # usage: [ROWS='retrieval:candidates …'] [NAME=search_retrieval] flock /tmp/ste-model.lock scripts/bench/search_retrieval.sh
 # Results: .cache/bench/gate/runs/<setting>-<shown>[-among-candidates], docs/bench/$NAME.{json,png}
@@ -19,8 +20,9 @@ STUDENT=${STUDENT:-packaged:qwen2.5-coder-0.5b-instruct}; LIMIT=${LIMIT:+--limit
 export STE_MCP_LLM__TIMEOUT_S=900 STE_MCP_LLM__RETRIES=0
 TOOLS=$(.venv/bin/python -c "from ste_mcp.toolbox import ENDPOINTS; print(*(e.name for e in ENDPOINTS))")
 TOOLS_ARG="--tools $TOOLS"; [ "$BENCH" = bench/ste50 ] || TOOLS_ARG=""  # bench/dev is all toolbox tools
-[ -d "$OUT/gated/lancedb" ] || { echo "run scripts/bench/gate.sh first (it imports the exemplars)" >&2; exit 1; }
-rm -rf "$OUT/pooled"; mkdir -p "$OUT/pooled"; cp -r "$OUT/gated/lancedb" "$OUT/pooled/"  # the eval's search index is written here
+DATA=${DATA:-$OUT/gated}  # whose exemplars (and served descriptions, with EXTRA=--served-descriptions)
+[ -d "$DATA/lancedb" ] || { echo "run scripts/bench/gate.sh first (it imports the exemplars)" >&2; exit 1; }
+rm -rf "$OUT/pooled"; mkdir -p "$OUT/pooled"; cp -r "$DATA/lancedb" "$OUT/pooled/"  # the eval's search index is written here
 mkdir -p "$OUT/$RUNS"; mkdir -p "$SERVE"; .venv/bin/ste-mcp model serve --data-dir "$SERVE" --model $STUDENT --port "$PORT" >"$SERVE/serve.log" 2>&1 &
 S=$!; trap 'kill $S; wait $S 2>/dev/null' EXIT
 for _ in $(seq 600); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 2; done
@@ -32,7 +34,7 @@ for row in $ROWS; do  # SETTING:SHOWN[:AMONG]
   # shellcheck disable=SC2086
   .venv/bin/ste-mcp eval --bench "$BENCH" $TOOLS_ARG --setting $setting --shown $shown --search-k "$SEARCH_K" \
     --search-among "$among" --prompt must-call --concurrency 8 --llm-url "$URL" --model $STUDENT \
-    --data-dir "$OUT/pooled" --out "$OUT/$RUNS/$name" $LIMIT | tail -3
+    --data-dir "$OUT/pooled" --out "$OUT/$RUNS/$name" $LIMIT ${EXTRA:-} | tail -3
   echo "eval $name: $(( $(date +%s) - t )) s" | tee -a "$OUT/$RUNS/times.txt"
 done
 STUDENT=$STUDENT RUNS=$RUNS NAME=${NAME:-search_retrieval} .venv/bin/python - "$OUT" $ROWS <<'PY'

@@ -49,6 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="tools shown per query with --shown search (default 5)",
     )
     parser.add_argument(
+        "--served-descriptions",
+        action="store_true",
+        help="with any setting, show the descriptions the server serves now (its learned usage notes) instead "
+        "of the bench's: what a client of the product reads beside retrieved examples",
+    )
+    parser.add_argument(
         "--search-among",
         choices=["all", "candidates"],
         default="all",
@@ -151,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
         demo_order=args.demo_order,
         search_k=args.search_k,
         search_among=args.search_among,
+        served_descriptions=args.served_descriptions,
         adapter=args.adapter,
         concurrency=args.concurrency,
     )
@@ -214,7 +221,7 @@ async def _evaluate(
 
     async with AsyncExitStack() as stack:
         describe = retrieve = None
-        if config.setting == "descriptions":
+        if config.shows_served_descriptions:
             from ste_mcp.app import App
 
             app = await stack.enter_async_context(App(settings))

@@ -72,6 +72,12 @@ class EvalConfig(BaseModel):
     prompt_dev: dict[str, float] | None = Field(
         None, description="--prompt best: each variant's correct % on bench/dev that chose this one"
     )
+    served_descriptions: bool = Field(
+        False,
+        description="show the descriptions as the server serves them now (learned notes included) with any "
+        "setting, as a client of the product reads them beside its examples; the descriptions setting does "
+        "this always",
+    )
     temperature: float = 0.0
     max_tokens: int = 256
     k: int = Field(3, description="demonstrations per query in the retrieval setting")
@@ -83,6 +89,10 @@ class EvalConfig(BaseModel):
     )
     adapter: str | None = None
     concurrency: int = 4
+
+    @property
+    def shows_served_descriptions(self) -> bool:
+        return self.setting == "descriptions" or self.served_descriptions
 
 
 class EvalResult(BaseModel):
@@ -105,6 +115,7 @@ class EvalResult(BaseModel):
             "recall": self.recall,
             "model": self.model,
             "adapter": self.config.adapter,
+            "served_descriptions": self.config.shows_served_descriptions,
             "prompt": self.config.prompt,
             "prompt_dev": self.config.prompt_dev,
             "protocol": protocol_name(self.config.prompt),
@@ -153,7 +164,9 @@ class PromptBuilder:
             raise ValueError("--shown search needs a tool-search index to ask")
         self.search = search
         self._searched: dict[str, list[str]] = {}
-        self.describe = describe if config.setting == "descriptions" else None
+        self.describe = describe if config.shows_served_descriptions else None
+        if config.shows_served_descriptions and describe is None:
+            raise ValueError("served descriptions need the server's descriptions to read")
         self.retrieve = retrieve if config.setting == "retrieval" else None
         if config.setting == "retrieval" and retrieve is None:
             raise ValueError("the retrieval setting needs an exemplar store to retrieve from")
