@@ -193,6 +193,11 @@ async def test_search_learns_from_approved_exemplars(data_dir):
         app.settings.memory.search_examples = 0
         plain = await client.call_tool("search_tools", {"query": "how far is 26 miles in km", "k": 5})
         assert "examples" not in json.loads(plain.content[0].text)
+        app.toolset.get("unit_op").hidden = True  # hidden after the index was built: never found
+        later = await client.call_tool("search_tools", {"query": "how far is 26 miles in km", "k": 5})
+        assert [t["name"] for t in json.loads(later.content[0].text)["tools"]] == sorted(
+            ["weather_now", "hash_text", "calendar_add"], key=lambda n: [t["name"] for t in tools].index(n)
+        )
         with pytest.raises(MCPError):  # outside search mode a wrapped call is not a tool at all
             app.settings.server.tool_listing = "all"
             await client.call_tool("call_tool", {"name": "unit_op"})

@@ -172,6 +172,7 @@ class MemoryExtension(BaseExtension):
         self.rewriter = Rewriter(self.trials, self.exemplars, self.descriptions, self.settings)
         self.tool_index = self.memory.tool_index
         self._indexed_version: int | None = None  # exemplar table version the index reflects
+        self._indexed_tools: set[str] = set()  # the visible tools at that sync
         self.steps = 0  # completed background passes
         self._rendered_version: int | None = None
         self._optimized_at: dict[str, int] = {}  # table -> version after its last compaction
@@ -205,8 +206,10 @@ class MemoryExtension(BaseExtension):
         if self._indexed_version is None:
             self.sync_tool_index()
         visible = {t.name: t for t in self.app.toolset.visible()}
+        # the index holds the tools visible at its last sync; filter only when that set has changed since
+        among = None if visible.keys() == self._indexed_tools else visible
         out = []
-        for hit in self.tool_index.search(query, k, mode=self.settings.tool_search, among=visible):
+        for hit in self.tool_index.search(query, k, mode=self.settings.tool_search, among=among):
             tool = visible[hit.tool]
             view: dict[str, Any] = {
                 "name": tool.name,
@@ -236,7 +239,8 @@ class MemoryExtension(BaseExtension):
             if unsafe_reason(ex) is None:
                 requests.setdefault(ex.tool, []).append(ex.query)
         docs: list[ToolDoc] = []
-        for tool in self.app.toolset.visible():
+        visible = self.app.toolset.visible()
+        for tool in visible:
             docs += tool_docs(tool.name, tool.description, reversed(requests.get(tool.name, [])))
         report = self.tool_index.sync(docs)
         if report.added or report.removed:
@@ -247,6 +251,7 @@ class MemoryExtension(BaseExtension):
                 report.total,
             )
         self._indexed_version = version
+        self._indexed_tools = {tool.name for tool in visible}
 
     def find_examples(self, task: str, k: int) -> list[Exemplar]:
         """Nearest approved exemplars of the tools this server shows."""
