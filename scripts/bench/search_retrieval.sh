@@ -62,7 +62,7 @@ fig, ax = plt.subplots(figsize=(7.5, 5))
 metrics = ("correct", "api_match", "strict_correct")
 for i, name in enumerate(rows):
     w = 0.8 / len(rows)
-    bars = ax.bar([x + w * i for x in range(3)], [rows[name][m] for m in metrics], w, label=labels[name])
+    bars = ax.bar([x + w * i for x in range(3)], [rows[name][m] for m in metrics], w, label=labels.get(name, name))
     ax.bar_label(bars, fmt="%.1f", fontsize=7)
 ax.set_xticks([x + 0.4 - 0.4 / len(rows) for x in range(3)], ["correct %", "API match %", "strict correct %"])
 n = next(iter(rows.values()))["n"]
