@@ -26,18 +26,19 @@ rm -rf "$OUT/pooled"; mkdir -p "$OUT/pooled"; cp -r "$DATA/lancedb" "$OUT/pooled
 mkdir -p "$OUT/$RUNS"; mkdir -p "$SERVE"; .venv/bin/ste-mcp model serve --data-dir "$SERVE" --model $STUDENT --port "$PORT" >"$SERVE/serve.log" 2>&1 &
 S=$!; trap 'kill $S; wait $S 2>/dev/null' EXIT
 for _ in $(seq 600); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 2; done
-ROWS=${ROWS:-retrieval:candidates retrieval:search base:search}
+ROWS=${ROWS:-retrieval:candidates retrieval:search base:search}; NAMES=()
 for row in $ROWS; do  # SETTING:SHOWN[:AMONG]
   IFS=: read -r setting shown among <<<"$row"; among=${among:-all}; t=$(date +%s)
   name=$setting-$shown; [ "$among" = all ] || name=$name-among-$among
   [ "$setting:$shown" = base:candidates ] && name=base
+  NAMES+=("$name")
   # shellcheck disable=SC2086
   .venv/bin/ste-mcp eval --bench "$BENCH" $TOOLS_ARG --setting $setting --shown $shown --search-k "$SEARCH_K" \
     --search-among "$among" --prompt must-call --concurrency 8 --llm-url "$URL" --model $STUDENT \
     --data-dir "$OUT/pooled" --out "$OUT/$RUNS/$name" $LIMIT ${EXTRA:-} | tail -3
   echo "eval $name: $(( $(date +%s) - t )) s" | tee -a "$OUT/$RUNS/times.txt"
 done
-STUDENT=$STUDENT RUNS=$RUNS NAME=${NAME:-search_retrieval} .venv/bin/python - "$OUT" $ROWS <<'PY'
+STUDENT=$STUDENT RUNS=$RUNS NAME=${NAME:-search_retrieval} .venv/bin/python - "$OUT" "${NAMES[@]}" <<'PY'
 import json, os, sys
 from pathlib import Path
 import matplotlib
@@ -46,10 +47,7 @@ import matplotlib.pyplot as plt
 out = Path(sys.argv[1]) / os.environ.get("RUNS", "runs")
 keys = ("n", "wellformed", "api_match", "correct", "exact_name", "strict_correct", "recall")
 rows = {}
-for row in sys.argv[2:]:
-    setting, shown, among = (row.split(":") + ["all"])[:3]
-    name = "base" if (setting, shown) == ("base", "candidates") else f"{setting}-{shown}"
-    name += f"-among-{among}" if among != "all" else ""
+for name in sys.argv[2:]:  # the rows' result folders
     s = json.loads((out / name / "summary.json").read_text())
     rows[name] = {k: s.get(k) for k in keys}
 Path(f"docs/bench/{os.environ['NAME']}.json").write_text(json.dumps(rows, indent=1))

@@ -208,8 +208,13 @@ class MemoryExtension(BaseExtension):
         visible = {t.name: t for t in self.app.toolset.visible()}
         # the index holds the tools visible at its last sync; filter only when that set has changed since
         among = None if visible.keys() == self._indexed_tools else visible
+        n = self.settings.search_examples
+        vector = None  # one embedding for the tools and the examples, when either needs it
+        if n or self.settings.tool_search != "text":
+            vector = self.exemplars.embedder.embed_one(query)
         out = []
-        for hit in self.tool_index.search(query, k, mode=self.settings.tool_search, among=among):
+        hits = self.tool_index.search(query, k, mode=self.settings.tool_search, among=among, vector=vector)
+        for hit in hits:
             tool = visible[hit.tool]
             view: dict[str, Any] = {
                 "name": tool.name,
@@ -221,13 +226,9 @@ class MemoryExtension(BaseExtension):
                 view["similar_request"] = hit.matched
             out.append(view)
         found: dict[str, Any] = {"tools": out}
-        n = self.settings.search_examples
-        if n and out:
-            names = {view["name"] for view in out}
-            hits = self.exemplars.search(query, n * 3)
-            examples = [ex for ex in hits if ex.tool in names and unsafe_reason(ex) is None][:n]
-            if examples:
-                found["examples"] = [example_view(ex) for ex in examples]
+        examples = self._examples(vector, n, {view["name"] for view in out}) if n and out else []
+        if examples:
+            found["examples"] = [example_view(ex) for ex in examples]
         found["call"] = f"call a tool by its name, or through {CALL_TOOL}(name, arguments)"
         return found
 
@@ -256,8 +257,12 @@ class MemoryExtension(BaseExtension):
     def find_examples(self, task: str, k: int) -> list[Exemplar]:
         """Nearest approved exemplars of the tools this server shows."""
         visible = {t.name for t in self.app.toolset.visible()}
-        hits = self.exemplars.search(task, k * 2)
-        return [ex for ex in hits if ex.tool in visible and unsafe_reason(ex) is None][:k]
+        return self._examples(self.exemplars.embedder.embed_one(task), k, visible)
+
+    def _examples(self, vector: Any, k: int, tools: set[str]) -> list[Exemplar]:
+        """The ``k`` approved exemplars of ``tools`` nearest to the embedded request, safe to show."""
+        hits = self.exemplars.search_vector(vector, k * 3)
+        return [ex for ex in hits if ex.tool in tools and unsafe_reason(ex) is None][:k]
 
     # ---- resources ---------------------------------------------------------------------------
     def list_resource_templates(self) -> list[types.ResourceTemplate]:

@@ -24,10 +24,11 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 from lancedb.index import FTS
 from lancedb.pydantic import LanceModel, Vector
 
-from ste_mcp.memory.db import table_names
+from ste_mcp.memory.db import in_list, table_names
 from ste_mcp.memory.embeddings import DIM, Embedder, get_embedder
 
 TABLE = "tool_search"
@@ -173,22 +174,24 @@ class ToolIndex:
         depth: int = DEPTH,
         mode: SearchMode = "vector",
         among: Collection[str] | None = None,
+        vector: np.ndarray | None = None,
     ) -> list[ToolHit]:
         """The ``k`` tools best matching ``query``, best first.
 
         ``mode``: ``vector`` (MiniLM), ``text`` (full text) or ``hybrid`` (RRF of both rankings).
         ``among``: rank only these tools (a filter applied before the nearest documents are taken).
+        ``vector``: the query's embedding, when the caller already has it.
         """
         query = " ".join(query.split())
         if k <= 0 or not query or self.table.count_rows() == 0 or (among is not None and not among):
             return []
         columns = ["tool", "kind", "text"]
-        where = None
-        if among is not None:
-            where = "tool IN (" + ", ".join("'" + t.replace("'", "''") + "'" for t in sorted(among)) + ")"
+        where = in_list("tool", sorted(among)) if among is not None else None
         dense = []
         if mode != "text":
-            q = self.table.search(self.embedder.embed_one(query), vector_column_name="vector")
+            if vector is None:
+                vector = self.embedder.embed_one(query)
+            q = self.table.search(vector, vector_column_name="vector")
             if where:
                 q = q.where(where, prefilter=True)
             dense = q.distance_type("cosine").select([*columns, "_distance"]).limit(depth).to_list()
