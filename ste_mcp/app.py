@@ -62,7 +62,7 @@ def default_describe(tool: Tool) -> str:
 class _ModelSlot:
     """One model server / client (shared by the roles that name it) and its open-failure backoff."""
 
-    def __init__(self, llm: LLMSettings, role: Role) -> None:
+    def __init__(self, llm: LLMSettings, role: str) -> None:
         self.llm = llm
         self.role = role  # the first role that asked for it: names its log folder and error messages
         self.model: ChatModel | None = None
@@ -209,9 +209,23 @@ class App:
         raise the same ``ModelUnavailable`` at once, naming when the next attempt will be made; then
         one call really retries. Success resets the backoff.
         """
+        return await self._open(self.settings.llm.for_role(role), role)
+
+    async def evaluator_models(self) -> list[ChatModel]:
+        """The models the description gate asks: the app's own, then each of ``llm.evaluators`` (one
+        that names the app's model is not asked twice), opened as ``model_for`` opens a role's model;
+        an extra evaluator logs under ``logs/evaluator-N/``."""
+        models = [await self.get_model()]
+        for i in range(len(self.settings.llm.evaluators)):
+            model = await self._open(self.settings.llm.for_evaluator(i), f"evaluator-{i + 1}")
+            if all(model is not m for m in models):
+                models.append(model)
+        return models
+
+    async def _open(self, llm: LLMSettings, role: str) -> ChatModel:
+        """The model of ``llm`` (one slot per server key), opened on first use with backoff."""
         if self._stack is None:
             raise RuntimeError(f"App.model_for({role!r}) before App.start()")
-        llm = self.settings.llm.for_role(role)
         slot = self._models.get(llm.server_key())
         if slot is None:
             slot = self._models[llm.server_key()] = _ModelSlot(llm, role)
@@ -241,7 +255,8 @@ class App:
                 slot.failures += 1
                 slot.retry_at = self.clock() + delay
                 when = time.strftime("%H:%M:%S", time.localtime(time.time() + delay))
-                whose = "" if own else f" (llm.{slot.role})"
+                setting = slot.role.replace("evaluator-", "evaluators #")
+                whose = "" if own else f" (llm.{setting})"
                 message = (
                     f"cannot open model {llm.model!r}{whose}: {exc} (failed "
                     f"{slot.failures} time(s); next attempt after {when}, backoff {delay:.0f} s)"

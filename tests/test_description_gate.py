@@ -11,7 +11,7 @@ from ste_mcp.evaluate.description_gate import ModelEvaluator
 from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import NOTES_HEADER, REFUSED, DescriptionStore, notes_of
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore, Provenance
-from ste_mcp.memory.gate import Rewriter, decide, nearest_tools, split_heldout
+from ste_mcp.memory.gate import EvaluatorScore, Rewriter, decide, nearest_tools, split_heldout
 from ste_mcp.memory.settings import MemorySettings
 from ste_mcp.memory.trials import TrialRecord, TrialStore, Turn
 from ste_mcp.upstream.tools import Tool
@@ -78,7 +78,7 @@ def seed(db, n: int = 12) -> None:
     exemplars.add(items)
 
 
-def evaluator(right_with_notes: bool) -> ModelEvaluator:
+def evaluator(right_with_notes: bool, name: str = "evaluator") -> ModelEvaluator:
     """Calls add_date correctly when the listing shows usage notes (or, inverted, when it does not);
     otherwise calls the distractor sub_date."""
 
@@ -90,7 +90,7 @@ def evaluator(right_with_notes: bool) -> ModelEvaluator:
         name = "add_date" if right else "sub_date"
         return f"Action: {name}\nAction Input: {json.dumps({'date': date, 'days': int(days)})}"
 
-    return ModelEvaluator(ScriptedModel([reply], repeat_last=True, model="evaluator"))
+    return ModelEvaluator(ScriptedModel([reply], repeat_last=True, model=name))
 
 
 def rewriter(db, **settings) -> Rewriter:
@@ -109,11 +109,20 @@ def test_split_is_by_group_and_stable():
     assert not {e.group for e in writing} & {e.group for e in heldout}
 
 
-def test_decide_needs_a_strict_gain_in_order():
+def test_decide_needs_a_strict_gain_in_order_and_no_evaluator_worse():
     better = {"correct": 50.0, "api_match": 50.0, "wellformed": 100.0}
     worse = {"correct": 40.0, "api_match": 90.0, "wellformed": 100.0}
-    assert decide(better, worse, 10)[0] and not decide(worse, better, 10)[0]
-    assert not decide(better, better, 10)[0]  # a tie is not promoted
+
+    def score(name, candidate, baseline):
+        return EvaluatorScore(evaluator=name, candidate=candidate, baseline=baseline)
+
+    assert decide([score("a", better, worse)], 10)[0] and not decide([score("a", worse, better)], 10)[0]
+    assert not decide([score("a", better, better)], 10)[0]  # a tie is not promoted
+    # several evaluators: one better and none worse promotes; one worse refuses, and says who
+    assert decide([score("small", better, worse), score("big", better, better)], 10)[0]
+    promote, reason = decide([score("small", better, worse), score("big", worse, better)], 10)
+    assert not promote and reason.startswith("refused: worse for big") and "small better" in reason
+    assert not decide([score("small", better, better), score("big", better, better)], 10)[0]
 
 
 def test_nearest_tools_by_description(data_dir):
@@ -153,6 +162,42 @@ async def test_a_better_rewrite_is_promoted_and_rollback_restores(data_dir, caps
 
     restored = store.rollback("add_date")
     assert restored.text == "Date arithmetic." and store.served("add_date").text == "Date arithmetic."
+
+
+@pytest.mark.anyio
+async def test_every_evaluator_is_asked_and_one_that_loses_refuses(data_dir, capsys):
+    """Notes that help the small client but cost the strong one are refused; the history shows both
+    evaluators' numbers. The same notes with a strong client that only ties are promoted."""
+    db = open_db(data_dir / "lancedb")
+    seed(db)
+    small, strong = evaluator(True, "small"), evaluator(False, "strong")
+    outcome = await rewriter(db).rewrite(
+        TOOLS[0], TOOLS, writer=ScriptedModel([NOTES]), evaluator=[small, strong]
+    )
+    gate = outcome.gate
+    assert not gate.promote and outcome.version.status == REFUSED
+    assert "refused: worse for strong" in gate.reason
+    assert [(s.evaluator, s.verdict) for s in gate.scores] == [("small", "better"), ("strong", "worse")]
+    assert (gate.evaluator, gate.candidate["correct"]) == ("small", 100.0)  # the first: the app's model
+    asked = {c["messages"][-1]["content"] for c in strong.model.calls}
+    assert asked == {c["messages"][-1]["content"] for c in small.model.calls} and len(asked) == gate.n
+    assert DescriptionStore(db).served("add_date").text == "Date arithmetic."
+    assert main(["descriptions", "history", "add_date", "--data-dir", str(data_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "gate: correct 100.0 vs 0.0" in out and "(small)" in out
+    assert "gate: correct 0.0 vs 100.0" in out and "(strong)" in out
+
+    def always_right(messages, kwargs):
+        days, date = re.search(r"(\d+) days after (\S+)\?", messages[-1]["content"]).groups()
+        return f"Action: add_date\nAction Input: {json.dumps({'date': date, 'days': int(days)})}"
+
+    tie = ModelEvaluator(ScriptedModel([always_right], repeat_last=True, model="strong"))
+    writer = ScriptedModel([NOTES + " Dates only."])  # another candidate than the refused one
+    again = await rewriter(db).rewrite(
+        TOOLS[0], TOOLS, writer=writer, evaluator=[evaluator(True, "small"), tie]
+    )
+    assert again.gate.promote, again.gate.reason
+    assert [s.verdict for s in again.gate.scores] == ["better", "same"]
 
 
 @pytest.mark.anyio

@@ -1,6 +1,7 @@
 """End to end on the packaged model (SmolLM2-135M on managed vLLM) and the real toolbox upstream:
 usage notes written from real trials of add_date, checked, and gated by the evaluator on held-out
-exemplars with the nearest toolbox tools as distractors.
+exemplars with the nearest toolbox tools as distractors, by two evaluators (the app's model and an
+``llm.evaluators`` entry: a second client of the same server, through another key variable).
 
 A 135M model's notes and answers are weak, so this asserts the pipeline: the notes are bullet lines
 within the budget that echo nothing the upstream returned, and the stored version (refused or
@@ -40,8 +41,11 @@ CALLS = [
 ]
 
 
-async def test_rewrite_from_real_trials_on_the_packaged_model(chat_model, data_dir, capsys):
-    settings = load_settings(data_dir=str(data_dir), specs=[])
+async def test_rewrite_from_real_trials_on_the_packaged_model(chat_model, vllm_server, data_dir, capsys):
+    server = {"base_url": vllm_server.base_url, "served_model_name": vllm_server.model}
+    evaluator = {**server, "api_key_env": "STE_MCP_TEST_SECOND_EVALUATOR_KEY"}
+    llm = {"model": str(vllm_server.model_dir), **server, "evaluators": [evaluator]}
+    settings = load_settings(data_dir=str(data_dir), specs=[], llm=llm)
     async with App(settings, features=[]) as app:
         tools = app.toolset.visible()
         add_date = app.toolset.get("add_date")
@@ -75,9 +79,10 @@ async def test_rewrite_from_real_trials_on_the_packaged_model(chat_model, data_d
             )
         memory = MemorySettings(description_render="both", gate_min_heldout=3, notes_budget_tokens=80)
         rewriter = Rewriter(trials, exemplars, DescriptionStore(db), memory)
-        outcome = await rewriter.rewrite(
-            add_date, tools, writer=chat_model, evaluator=ModelEvaluator(chat_model)
-        )
+        models = await app.evaluator_models()
+        assert len(models) == 2 and models[0] is await app.get_model()
+        evaluators = [ModelEvaluator(model) for model in models]
+        outcome = await rewriter.rewrite(add_date, tools, writer=chat_model, evaluator=evaluators)
 
     assert outcome.notes is not None and outcome.notes.model == chat_model.model
     if outcome.notes.refused:  # the filter refused what the model wrote: nothing is stored
@@ -97,6 +102,9 @@ async def test_rewrite_from_real_trials_on_the_packaged_model(chat_model, data_d
     if len(heldout) >= memory.gate_min_heldout:
         assert set(gate["candidate"]) == {"correct", "api_match", "wellformed"}
         assert gate["evaluator"] == chat_model.model and len(gate["distractors"]) == memory.gate_distractors
+        assert [score["evaluator"] for score in gate["scores"]] == [chat_model.model] * 2
+        verdicts = [score.verdict for score in outcome.gate.scores]
+        assert gate["promote"] == ("better" in verdicts and "worse" not in verdicts)
         assert (version.status == APPROVED) == gate["promote"]
     assert main(["descriptions", "history", "add_date", "--data-dir", str(data_dir)]) == 0
     assert f"v{version.version}" in capsys.readouterr().out

@@ -58,11 +58,12 @@ def test_a_role_with_its_own_model_gets_its_own_server_settings() -> None:
 
 def test_role_settings_come_from_toml_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "ste-mcp.toml"
-    config.write_text(f'[llm.explorer]\nmodel = "{TEACHER}"\n')
+    config.write_text(f'[llm.explorer]\nmodel = "{TEACHER}"\n[[llm.evaluators]]\nmodel = "{TEACHER}"\n')
     monkeypatch.setenv("STE_MCP_LLM__JUDGE__MODEL", TEACHER)
     settings = load_settings(config, data_dir=str(tmp_path / "data"))
     assert settings.llm.explorer.model == TEACHER and settings.llm.judge.model == TEACHER
     assert settings.llm.for_role("explorer").server_key() == settings.llm.for_role("judge").server_key()
+    assert settings.llm.for_evaluator(0).server_key() == settings.llm.for_role("judge").server_key()
     config.write_text("[llm.judge]\nmodle = 'typo'\n")
     with pytest.raises(ConfigError, match="modle"):
         load_settings(config, data_dir=str(tmp_path / "data"))
@@ -135,6 +136,33 @@ async def test_a_roles_model_failing_leaves_the_others_working(
             await app.model_for("judge")
         assert [source for source, _ in opened.opens] == [TEACHER]
         assert (await app.get_model()).model == "qwen2.5-coder-0.5b-instruct"
+
+
+async def test_the_gates_evaluators_are_the_apps_model_then_llm_evaluators(
+    data_dir: Path, upstream_spec: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = Opened(failing={"packaged:broken"})
+    monkeypatch.setattr(llm_module, "open_model", opened)
+    # the app's own model named again is not asked twice; the teacher twice is one client
+    settings = role_settings(
+        data_dir,
+        upstream_spec,
+        evaluators=[{"model": TEACHER}, {"model": STUDENT}, {"model": TEACHER}],
+        explorer={"model": TEACHER},
+    )
+    assert settings.llm.for_evaluator(1) is settings.llm
+    async with App(settings, features=[]) as app:
+        models = await app.evaluator_models()
+        assert [m.model for m in models] == ["qwen2.5-coder-0.5b-instruct", "qwen2.5-1.5b-instruct"]
+        assert models[0] is await app.get_model()
+        assert models[1] is await app.model_for("explorer")  # one server for one model, whoever asks
+        assert (TEACHER, settings.logs_dir / "evaluator-1") in opened.opens
+    broken = role_settings(data_dir, upstream_spec, evaluators=[{"model": "packaged:broken"}])
+    async with App(broken, features=[]) as app:
+        with pytest.raises(ModelUnavailable, match=r"'packaged:broken' \(llm.evaluators #1\)"):
+            await app.evaluator_models()
+    with pytest.raises(ConfigError, match="modle"):
+        load_settings(data_dir=str(data_dir), llm={"evaluators": [{"modle": TEACHER}]})
 
 
 async def test_explorer_from_app_uses_the_explorer_role(

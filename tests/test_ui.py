@@ -273,7 +273,12 @@ def test_description_history_shows_the_gate_measurement(client, data_dir):
     }
     store.record("get_weather", "Weather.\n\nUsage notes: …", reason="notes", base_hash=base, gate=measured)
     page = client.get("/ui/descriptions/get_weather").text
-    assert "correct 62.5 vs 25.0 %, API match 75.0 vs 50.0 % on 8" in page
+    assert "qwen: correct 62.5 vs 25.0 %, API match 75.0 vs 50.0 % on 8" in page
+    strong = {"evaluator": "big", "candidate": {"correct": 50.0}, "baseline": {"correct": 75.0}}
+    both = {**measured, "scores": [{k: measured[k] for k in ("evaluator", "candidate", "baseline")}, strong]}
+    store.record("get_weather", "Weather.\n\nUsage notes: 2", reason="notes", base_hash=base, gate=both)
+    page = client.get("/ui/descriptions/get_weather").text
+    assert "qwen: correct 62.5 vs 25.0 %, API match 75.0 vs 50.0 %<br>big: correct 50.0 vs 75.0 %" in page
 
 
 def register_adapter(

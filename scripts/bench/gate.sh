@@ -13,6 +13,10 @@
 # approved), and the 0.5B client answers the 195 STE-50 items of the 13 toolbox tools (candidates-15,
 # must-call, greedy) with the bench's descriptions (base), the gated and the ungated notes.
 # Results: $OUT/runs/*, docs/bench/$NAME.json and .png (OUT=.cache/bench/gate, NAME=gate by default).
+#
+# EVAL15=1: the 1.5B is a second evaluator of the gate (llm.evaluators, the writer's server): a note is
+# served only if neither client does worse with it. A copy `small` serves what the 0.5B alone would have
+# passed (from the same versions' stored scores), and the 1.5B client answers LIMIT15 (78) items too.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-.cache/bench/gate}; NAME=${NAME:-gate}
@@ -20,6 +24,10 @@ PORT=${PORT:-8781}; WPORT=${WPORT:-8782}
 URL=http://127.0.0.1:$PORT/v1; WURL=http://127.0.0.1:$WPORT/v1
 STUDENT=packaged:qwen2.5-coder-0.5b-instruct
 WRITER=packaged:qwen2.5-coder-1.5b-instruct
+EVAL15=${EVAL15:-}; LIMIT15=${LIMIT15:-78}
+if [ -n "$EVAL15" ]; then
+  export STE_MCP_LLM__EVALUATORS="[{\"model\": \"$WRITER\", \"base_url\": \"$WURL\"}]"
+fi
 BIN=.venv/bin/ste-mcp
 RUNS=(toolbox-teacher-1.5b toolbox-teacher-1.5b-run2 toolbox-teacher-1.5b-contrast-run4
       toolbox-teacher-1.5b-contrast-run5)
@@ -49,48 +57,66 @@ serve() {  # MODEL PORT DIR: a managed vLLM, waited for
 }
 clock() { echo "$1: $(( $(date +%s) - $2 )) s" | tee -a "$OUT/runs/times.txt"; }
 
-# 1. notes by the 1.5B, gated by the 0.5B on each tool's held-out exemplars
+# 1. notes by the 1.5B, gated by the 0.5B (with EVAL15 and the 1.5B) on each tool's held-out exemplars
 if [ ! -s "$OUT/runs/rewrite.txt" ]; then
   serve "$STUDENT" "$PORT" "$OUT/serve05"
   serve "$WRITER" "$WPORT" "$OUT/serve15"
   start=$(date +%s)
   STE_MCP_LLM__EXPLORER__MODEL=$WRITER STE_MCP_LLM__EXPLORER__BASE_URL=$WURL \
     $BIN descriptions rewrite --llm-url "$URL" --model "$STUDENT" --data-dir "$OUT/gated" | tee "$OUT/runs/rewrite.txt"
-  clock "rewrite (1.5B writes, 0.5B gates)" "$start"
-  kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'
+  clock "rewrite (1.5B writes; gate: 0.5B${EVAL15:+ and 1.5B})" "$start"
+  if [ -z "$EVAL15" ]; then kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'; fi
 else
   serve "$STUDENT" "$PORT" "$OUT/serve05"
+  [ -z "$EVAL15" ] || serve "$WRITER" "$WPORT" "$OUT/serve15"
 fi
 for tool in $TOOLS; do $BIN descriptions history "$tool" --data-dir "$OUT/gated" 2>/dev/null || true; done \
   > "$OUT/runs/history.txt"
 
-# 2. the same notes without the gate: every refused notes version approved, in a copy
-rm -rf "$OUT/ungated"; mkdir -p "$OUT/ungated"; cp -r "$OUT/gated/lancedb" "$OUT/ungated/"
-ln -s "$(realpath "$OUT/models")" "$OUT/ungated/models"
-.venv/bin/python - "$OUT/ungated" <<'PY' | while read -r tool version; do
+# 2. the same notes without the gate (every refused notes version approved) and, with EVAL15, as the
+#    0.5B alone would have gated them (a refused version the 0.5B scored better), each in a copy
+copy_approving() {  # DIR RULE: RULE=all or small
+  rm -rf "${OUT:?}/$1"; mkdir -p "$OUT/$1"; cp -r "$OUT/gated/lancedb" "$OUT/$1/"
+  ln -s "$(realpath "$OUT/models")" "$OUT/$1/models"
+  .venv/bin/python - "$OUT/$1" "$2" <<'PY' | while read -r tool version; do
 import sys
 from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import REFUSED, DescriptionStore
+from ste_mcp.memory.gate import EvaluatorScore
 store = DescriptionStore(open_db(sys.argv[1] + "/lancedb"))
+def passes(v):
+    scores = (v.gate_result or {}).get("scores") or []
+    return sys.argv[2] == "all" or (scores and EvaluatorScore(**scores[0]).verdict == "better")
 for tool in sorted(store.current_all()):
     refused = [v for v in store.history(tool) if v.status == REFUSED and v.reason.startswith("notes v")]
-    if refused:
+    if refused and passes(refused[-1]):
         print(tool, refused[-1].version)
 PY
-  $BIN descriptions approve "$tool" "$version" --data-dir "$OUT/ungated" | tail -1
-done
+    $BIN descriptions approve "$tool" "$version" --data-dir "$OUT/$1" | tail -1
+  done
+}
+copy_approving ungated all
+[ -z "$EVAL15" ] || copy_approving small small
 
-# 3. the 0.5B client on the 195 toolbox items
-run_eval() {  # NAME SETTING DATA_DIR
+# 3. the 0.5B client on the 195 toolbox items (with EVAL15, the 1.5B client on LIMIT15 of them too)
+run_eval() {  # NAME SETTING DATA_DIR [MODEL URL LIMIT]
   local start; start=$(date +%s)
   # shellcheck disable=SC2086
   $BIN eval --bench bench/ste50 --tools $TOOLS --setting "$2" --prompt must-call --concurrency 8 \
-    --llm-url "$URL" --model "$STUDENT" --data-dir "$3" --out "$OUT/runs/$1" | tail -3
+    --llm-url "${5:-$URL}" --model "${4:-$STUDENT}" --data-dir "$3" --out "$OUT/runs/$1" ${6:+--limit $6} | tail -3
   clock "eval $1" "$start"
 }
 run_eval base base "$OUT/base"
 run_eval gated descriptions "$OUT/gated"
 run_eval ungated descriptions "$OUT/ungated"
+if [ -n "$EVAL15" ]; then
+  run_eval small descriptions "$OUT/small"
+  kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true  # the 1.5B client has the cores to itself
+  for row in base gated small ungated; do
+    setting=descriptions; [ $row = base ] && setting=base
+    run_eval "$row-1.5b" "$setting" "$OUT/$row" "$WRITER" "$WURL" "$LIMIT15"
+  done
+fi
 stop_servers
 
 .venv/bin/python - "$OUT" "$NAME" <<'PY'
@@ -100,21 +126,30 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 out = Path(sys.argv[1])
-rows = {name: json.loads((out / "runs" / name / "summary.json").read_text()) for name in ("base", "gated", "ungated")}
+rows = {name.name: json.loads((name / "summary.json").read_text())
+        for name in sorted((out / "runs").iterdir()) if (name / "summary.json").exists()}
 keys = ("n", "wellformed", "api_match", "correct", "exact_name", "strict_correct")
 result = {"rows": {k: {m: v.get(m) for m in keys} for k, v in rows.items()},
           "rewrite": (out / "runs" / "rewrite.txt").read_text().splitlines(),
           "history": (out / "runs" / "history.txt").read_text().splitlines()}
 Path(f"docs/bench/{sys.argv[2]}.json").write_text(json.dumps(result, indent=1))
-labels = {"base": "bench descriptions", "gated": "notes, gated (served)", "ungated": "notes, all served"}
-fig, ax = plt.subplots(figsize=(6.5, 3.4))
+labels = {"base": "bench descriptions", "gated": "notes, gated (served)", "ungated": "notes, all served",
+          "small": "notes the 0.5B alone passes"}
+clients = [c for c in ("", "-1.5b") if f"base{c}" in rows]
 metrics = ("correct", "api_match", "strict_correct")
-for i, name in enumerate(rows):
-    bars = ax.bar([x + 0.27 * i for x in range(len(metrics))], [rows[name][m] for m in metrics], 0.27, label=labels[name])
-    ax.bar_label(bars, fmt="%.1f", fontsize=8)
-ax.set_xticks([x + 0.27 for x in range(len(metrics))], ["correct %", "API match %", "strict correct %"])
-ax.set_title("Descriptions, STE-50 toolbox subset (195), packaged 0.5B client, must-call", fontsize=9)
-ax.legend(fontsize=8); fig.tight_layout(); fig.savefig(f"docs/bench/{sys.argv[2]}.png", dpi=120)
+fig, axes = plt.subplots(1, len(clients), figsize=(6.5 * len(clients), 3.4), squeeze=False)
+for ax, client in zip(axes[0], clients):
+    names = [n for n in ("base", "small", "gated", "ungated") if f"{n}{client}" in rows]
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        r = rows[f"{name}{client}"]
+        bars = ax.bar([x + width * i for x in range(len(metrics))], [r[m] for m in metrics], width, label=labels[name])
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(metrics))], ["correct %", "API match %", "strict correct %"])
+    who = "1.5B" if client else "0.5B"
+    ax.set_title(f"Descriptions, STE-50 toolbox subset ({rows['base' + client]['n']}), packaged {who} client, must-call", fontsize=9)
+    ax.legend(fontsize=8)
+fig.tight_layout(); fig.savefig(f"docs/bench/{sys.argv[2]}.png", dpi=120)
 for name, r in result["rows"].items():
     print(name, r)
 PY

@@ -6,7 +6,8 @@
 # demonstrations (base:search). The exemplars: the four
 # pooled 1.5B teacher runs that scripts/bench/gate.sh imports (run that first; its data dir is read).
 # A row SETTING:search:candidates ranks only each item's 15 candidates (a server in search mode serving
-# just those 15 tools: `--search-among candidates`).
+# just those 15 tools: `--search-among candidates`). A fourth field `constrained` decodes that row under
+# the grammar that holds each reply to one call of a shown tool (`--constrained`), e.g. base:candidates::constrained.
 # BENCH (bench/ste50; bench/dev to choose settings), SEARCH_K (5), DATA (the data dir copied; $OUT/gated),
 # EXTRA (more eval flags for every row, e.g. --served-descriptions),
 # STUDENT (default the packaged 0.5B; SERVE its model folder under OUT, serve05), LIMIT (items, spread over the tools), RUNS (results folder) change the client.
@@ -27,15 +28,16 @@ mkdir -p "$OUT/$RUNS"; mkdir -p "$SERVE"; .venv/bin/ste-mcp model serve --data-d
 S=$!; trap 'kill $S; wait $S 2>/dev/null' EXIT
 for _ in $(seq 600); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 2; done
 ROWS=${ROWS:-retrieval:candidates retrieval:search base:search}; NAMES=()
-for row in $ROWS; do  # SETTING:SHOWN[:AMONG]
-  IFS=: read -r setting shown among <<<"$row"; among=${among:-all}; t=$(date +%s)
+for row in $ROWS; do  # SETTING:SHOWN[:AMONG[:constrained]]
+  IFS=: read -r setting shown among decode <<<"$row"; among=${among:-all}; t=$(date +%s)
   name=$setting-$shown; [ "$among" = all ] || name=$name-among-$among
   [ "$setting:$shown" = base:candidates ] && name=base
+  DECODE=""; [ "${decode:-}" = constrained ] && { DECODE=--constrained; name=$name-constrained; }
   NAMES+=("$name")
   # shellcheck disable=SC2086
   .venv/bin/ste-mcp eval --bench "$BENCH" $TOOLS_ARG --setting $setting --shown $shown --search-k "$SEARCH_K" \
     --search-among "$among" --prompt must-call --concurrency 8 --llm-url "$URL" --model $STUDENT \
-    --data-dir "$OUT/pooled" --out "$OUT/$RUNS/$name" $LIMIT ${EXTRA:-} | tail -3
+    --data-dir "$OUT/pooled" --out "$OUT/$RUNS/$name" $LIMIT $DECODE ${EXTRA:-} | tail -3
   echo "eval $name: $(( $(date +%s) - t )) s" | tee -a "$OUT/$RUNS/times.txt"
 done
 STUDENT=$STUDENT RUNS=$RUNS NAME=${NAME:-search_retrieval} .venv/bin/python - "$OUT" "${NAMES[@]}" <<'PY'
@@ -56,6 +58,7 @@ labels = {"base": "15 candidates, no demonstrations", "base-search": "top 5 of t
           "retrieval-search": "top 5 of the tool search + 3 demonstrations",
           "base-search-among-candidates": "top 5 of the search within the 15, no demonstrations",
           "retrieval-search-among-candidates": "top 5 of the search within the 15 + 3 demonstrations"}
+labels.update({f"{k}-constrained": f"{v}, constrained" for k, v in list(labels.items())})
 fig, ax = plt.subplots(figsize=(7.5, 5))
 metrics = ("correct", "api_match", "strict_correct")
 for i, name in enumerate(rows):

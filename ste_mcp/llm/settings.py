@@ -89,6 +89,12 @@ class LLMSettings(BaseModel):
     paraphrase: RoleModelSettings = Field(
         default_factory=RoleModelSettings, description="The paraphraser's model (augments exemplars)."
     )
+    evaluators: list[RoleModelSettings] = Field(
+        default_factory=list,
+        description="More client models the description gate asks, besides the app's own (e.g. a stronger "
+        "client than the served model): a rewritten description is promoted only if no evaluator does "
+        "worse with it and at least one does better. Each entry as llm.explorer (model, base_url, ...).",
+    )
 
     def for_role(self, role: Role) -> LLMSettings:
         """The settings of the model ``role`` uses: ``self`` (the same object) when that is the app's own
@@ -96,7 +102,14 @@ class LLMSettings(BaseModel):
         managed vLLM's context length, are shared)."""
         if role == "main":
             return self
-        r: RoleModelSettings = getattr(self, role)
+        return self._resolve(getattr(self, role))
+
+    def for_evaluator(self, index: int) -> LLMSettings:
+        """The settings of the description gate's extra evaluator ``llm.evaluators[index]``, resolved
+        as ``for_role`` resolves a role (``self`` when it names the app's own model)."""
+        return self._resolve(self.evaluators[index])
+
+    def _resolve(self, r: RoleModelSettings) -> LLMSettings:
         if not r.model and not r.base_url:
             return self
         resolved = self.model_copy(

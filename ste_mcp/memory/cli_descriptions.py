@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
         "rewrite",
         help="write usage notes from each tool's trials (explorer's model) and promote the new description "
-        "only if the evaluator (the app's model) answers held-out exemplars better with it",
+        "only if the evaluator (the app's model, and llm.evaluators) answers held-out exemplars better with it",
     )
     p.add_argument("tools", nargs="*", metavar="TOOL", help="default: every served tool with exemplars")
     p.add_argument("--render", choices=RENDER_CHOICES, help="memory.description_render for this run")
@@ -140,8 +140,8 @@ async def _rewrite(settings, args: argparse.Namespace) -> int:
         targets = [t for t in tools if (t.name in names if names else t.name in with_exemplars)]
         try:
             writer = await app.model_for("explorer")
-            evaluator = ModelEvaluator(await app.get_model())
-            outcomes = await rewrite_all(rewriter, tools, targets, writer=writer, evaluator=evaluator)
+            evaluators = [ModelEvaluator(model) for model in await app.evaluator_models()]
+            outcomes = await rewrite_all(rewriter, tools, targets, writer=writer, evaluator=evaluators)
         except (ModelError, ModelUnavailable, EvaluatorError) as exc:
             print(f"ste-mcp descriptions rewrite: {exc}", file=sys.stderr)
             return 1
@@ -175,14 +175,14 @@ def _history(store, tool: str, show: bool) -> int:
         when = v.created_at.strftime("%Y-%m-%d %H:%M:%S")
         status = f"  [{v.status}]" if v.status != APPROVED else ""
         print(f"{marker} v{v.version}  {when}  {v.hash[:12]}  {len(v.text):>5} chars  {v.reason}{status}")
-        gate = v.gate_result
-        if gate and gate.get("candidate"):
-            scores = "  ".join(
-                f"{m} {gate['candidate'].get(m, 0.0):.1f} vs {gate['baseline'].get(m, 0.0):.1f}"
+        gate = v.gate_result or {}
+        for score in gate.get("scores") or ([gate] if gate.get("candidate") else []):
+            numbers = "  ".join(
+                f"{m} {score['candidate'].get(m, 0.0):.1f} vs {score['baseline'].get(m, 0.0):.1f}"
                 for m in ("correct", "api_match", "wellformed")
             )
             print(
-                f"      gate: {scores} % on {gate.get('n', 0)} held-out queries ({gate.get('evaluator', '')})"
+                f"      gate: {numbers} % on {gate.get('n', 0)} held-out queries ({score.get('evaluator', '')})"
             )
         if show:
             print("    " + v.text.replace("\n", "\n    "))

@@ -10,7 +10,7 @@ When ``memory.description_render`` shows usage notes (``notes``, ``both``) and
 ``memory.notes_rewrite_after`` is not 0, a second background task rewrites them: every
 ``memory.poll_s`` in which the exemplar table changed, it asks ``Rewriter.due`` (``memory/gate.py``)
 which tools have enough new approved exemplar groups and rewrites those one at a time, through the
-description gate (writer: the explorer's model; evaluator: the app's). While a model is unreachable
+description gate (writer: the explorer's model; evaluators: the app's and ``llm.evaluators``). While a model is unreachable
 it postpones (said once in the log); after a failure it tries again ``NOTES_RETRY_S`` later. A version
 it writes is served and announced by the loop above, like any other.
 """
@@ -387,9 +387,9 @@ class MemoryExtension(BaseExtension):
     ) -> list[RewriteOutcome]:
         """Rewrite, one at a time, the usage notes of those of ``targets`` (default: every visible
         tool) that are due (``Rewriter.due``), through the description gate; writer: the explorer's
-        model, evaluator: the app's. ``on_start(n)`` is told how many are due, ``on_done`` gets each
-        outcome. Raises ``ModelUnavailable``, ``ModelError`` or ``EvaluatorError``; the tools done
-        before stay done."""
+        model, evaluators: the app's and ``llm.evaluators``. ``on_start(n)`` is told how many are due,
+        ``on_done`` gets each outcome. Raises ``ModelUnavailable``, ``ModelError`` or ``EvaluatorError``;
+        the tools done before stay done."""
         tools = self.app.toolset.visible()
         due = await anyio.to_thread.run_sync(self.rewriter.due, tools if targets is None else targets)
         if on_start is not None:
@@ -397,10 +397,10 @@ class MemoryExtension(BaseExtension):
         if not due:
             return []
         writer = await self.app.model_for("explorer")
-        evaluator = ModelEvaluator(await self.app.get_model())
+        evaluators = [ModelEvaluator(model) for model in await self.app.evaluator_models()]
         outcomes = []
         for tool in due:
-            outcome = await self.rewriter.rewrite(tool, tools, writer=writer, evaluator=evaluator)
+            outcome = await self.rewriter.rewrite(tool, tools, writer=writer, evaluator=evaluators)
             outcomes.append(outcome)
             if on_done is not None:
                 on_done(outcome)

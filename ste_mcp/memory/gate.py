@@ -10,7 +10,9 @@ the tool's nearest other tools (``memory.gate_distractors``, by MiniLM similarit
 description) listed beside it as distractors — with ``memory.gate_neighbour_queries`` the
 distractors' own held-out queries too, so notes that pull a neighbour's requests lose — and score
 the first calls with the evaluation's scorer (``ste_mcp.evaluate``: correct, API match, well-formed; the exemplar's verified arguments are
-the ground truth). The candidate is promoted only when it is strictly better on (correct, API
+the ground truth). With ``llm.evaluators`` each of those models is asked too (a stronger client
+than the app's model: what helps a 0.5B reader can cost a 1.5B one). The candidate is promoted only
+when no evaluator does worse with it and at least one does strictly better on (correct, API
 match, well-formed) in that order; otherwise, or with fewer than ``memory.gate_min_heldout``
 held-out queries, it is stored ``refused`` with the reason and the numbers (served only if the
 operator rolls back to it). Every version keeps its measurement (``ste-mcp descriptions history``).
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -57,8 +59,27 @@ METRICS = ("correct", "api_match", "wellformed")  # compared in this order
 GATE_PROMPT = "must-call"
 
 
+class EvaluatorScore(BaseModel):
+    """One evaluator model's numbers (%: ``METRICS``) with the candidate and with the served description."""
+
+    evaluator: str
+    candidate: dict[str, float]
+    baseline: dict[str, float]
+    confused_with: dict[str, int] = Field(default_factory=dict)  # the candidate's wrong picks
+
+    @property
+    def verdict(self) -> Literal["better", "worse", "same"]:
+        """Compared on (correct, api_match, wellformed), in that order."""
+        ours = tuple(float(self.candidate.get(m, 0.0)) for m in METRICS)
+        theirs = tuple(float(self.baseline.get(m, 0.0)) for m in METRICS)
+        return "better" if ours > theirs else "worse" if ours < theirs else "same"
+
+
 class GateResult(BaseModel):
-    """The gate's word on a candidate, with the numbers (stored with the version as JSON)."""
+    """The gate's word on a candidate, with the numbers (stored with the version as JSON).
+
+    ``candidate``, ``baseline``, ``confused_with`` and ``evaluator`` are the first evaluator's (the app's
+    model); ``scores`` holds every evaluator's, the first included."""
 
     promote: bool
     judged: bool = True  # False: too few held-out queries, or the gate is off
@@ -70,6 +91,7 @@ class GateResult(BaseModel):
     distractors: list[str] = Field(default_factory=list)
     confused_with: dict[str, int] = Field(default_factory=dict)  # candidate's wrong picks
     evaluator: str = ""
+    scores: list[EvaluatorScore] = Field(default_factory=list)
     prompt: str = GATE_PROMPT
 
 
@@ -115,16 +137,26 @@ class Evaluator(Protocol):
     ) -> tuple[dict[str, float], Counter[str]]: ...
 
 
-def decide(candidate: Mapping[str, float], baseline: Mapping[str, float], n: int) -> tuple[bool, str]:
-    """Promote only if the candidate beats the baseline on (correct, api_match, wellformed), in order."""
-    summary = (
-        ", ".join(f"{m} {candidate.get(m, 0.0):.1f}% vs {baseline.get(m, 0.0):.1f}%" for m in METRICS)
-        + f" on {n} held-out queries"
+def _summary(score: EvaluatorScore) -> str:
+    return ", ".join(
+        f"{m} {score.candidate.get(m, 0.0):.1f}% vs {score.baseline.get(m, 0.0):.1f}%" for m in METRICS
     )
-    ours = tuple(float(candidate.get(m, 0.0)) for m in METRICS)
-    theirs = tuple(float(baseline.get(m, 0.0)) for m in METRICS)
-    if ours > theirs:
+
+
+def decide(scores: Sequence[EvaluatorScore], n: int) -> tuple[bool, str]:
+    """Promote only if no evaluator does worse with the candidate and at least one does better, each
+    compared on (correct, api_match, wellformed) in that order."""
+    if len(scores) == 1:
+        summary = f"{_summary(scores[0])} on {n} held-out queries"
+    else:
+        summary = "; ".join(f"{s.evaluator} {s.verdict}: {_summary(s)}" for s in scores)
+        summary += f" on {n} held-out queries"
+    verdicts = [s.verdict for s in scores]
+    if "worse" not in verdicts and "better" in verdicts:
         return True, f"promoted: better than the served description ({summary})"
+    if len(scores) > 1 and "better" in verdicts:
+        worse = ", ".join(s.evaluator for s in scores if s.verdict == "worse")
+        return False, f"refused: worse for {worse} ({summary})"
     return False, f"refused: not better than the served description ({summary})"
 
 
@@ -220,10 +252,11 @@ class Rewriter:
         tools: Sequence[Tool],
         *,
         writer: ChatModel,
-        evaluator: Evaluator,
+        evaluator: Evaluator | Sequence[Evaluator],
         writer_model_name: str | None = None,
     ) -> RewriteOutcome:
-        """Write notes for ``tool`` with ``writer``, gate the candidate with ``evaluator``, store it.
+        """Write notes for ``tool`` with ``writer``, gate the candidate with ``evaluator`` (one, or several:
+        the app's model first, then ``llm.evaluators``), store it.
 
         The database and embedding work runs in worker threads: a server's event loop keeps serving."""
         s = self.settings
@@ -327,7 +360,7 @@ class Rewriter:
         current: str,
         neighbours: Sequence[Tool],
         heldout: Sequence[Exemplar],
-        evaluator: Evaluator,
+        evaluator: Evaluator | Sequence[Evaluator],
         *,
         neighbour_heldout: Sequence[Exemplar] = (),
     ) -> GateResult:
@@ -355,19 +388,33 @@ class Rewriter:
             )
         distractors = [(t, self.served_text(t)) for t in neighbours]
         asked = [*heldout, *neighbour_heldout]
-        ours, wrong = await evaluator(tool, candidate, distractors, asked)
-        theirs, _ = await evaluator(tool, current, distractors, asked)
-        promote, reason = decide(ours, theirs, len(asked))
+        evaluators = [evaluator] if callable(evaluator) else list(evaluator)
+        scores: list[EvaluatorScore | None] = [None] * len(evaluators)
+
+        async def measure(i: int) -> None:
+            ours, wrong = await evaluators[i](tool, candidate, distractors, asked)
+            theirs, _ = await evaluators[i](tool, current, distractors, asked)
+            scores[i] = EvaluatorScore(
+                evaluator=evaluators[i].name, candidate=ours, baseline=theirs, confused_with=dict(wrong)
+            )
+
+        async with anyio.create_task_group() as group:  # different models: asked at once
+            for i in range(len(evaluators)):
+                group.start_soon(measure, i)
+        measured = [score for score in scores if score is not None]
+        promote, reason = decide(measured, len(asked))
+        first = measured[0]
         return GateResult(
             promote=promote,
             reason=reason,
             n=len(asked),
             neighbour_queries=len(asked) - len(heldout),
-            candidate=ours,
-            baseline=theirs,
+            candidate=first.candidate,
+            baseline=first.baseline,
             distractors=names,
-            confused_with=dict(wrong),
-            evaluator=evaluator.name,
+            confused_with=first.confused_with,
+            evaluator=first.evaluator,
+            scores=measured,
         )
 
     def _candidate(self, tool: Tool, writing: Sequence[Exemplar], notes: str) -> tuple[str, list[Exemplar]]:
@@ -429,7 +476,7 @@ async def rewrite_all(
     targets: Sequence[Tool],
     *,
     writer: ChatModel,
-    evaluator: Evaluator,
+    evaluator: Evaluator | Sequence[Evaluator],
     writer_model_name: str | None = None,
 ) -> list[RewriteOutcome]:
     """``Rewriter.rewrite`` for each of ``targets`` in turn (``tools``: every served tool, the

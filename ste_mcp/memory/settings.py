@@ -45,9 +45,10 @@ class MemorySettings(BaseModel):
     )
     description_gate: Literal["measure", "off"] = Field(
         "measure",
-        description="measure: a rewritten description is promoted only if the evaluator (the app's model, "
-        "must-call prompt) answers the tool's held-out exemplars better with it than with the served one, "
-        "the nearest tools shown as distractors; off: promoted unmeasured.",
+        description="measure: a rewritten description is promoted only if the evaluators (the app's model "
+        "and llm.evaluators, must-call prompt) answer the tool's held-out exemplars better with it than with "
+        "the served one (none worse, one better), the nearest tools shown as distractors; off: promoted "
+        "unmeasured.",
     )
     gate_min_heldout: int = Field(
         4,
