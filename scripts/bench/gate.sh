@@ -135,6 +135,8 @@ result = {"rows": {k: {m: v.get(m) for m in keys} for k, v in rows.items()},
 Path(f"docs/bench/{sys.argv[2]}.json").write_text(json.dumps(result, indent=1))
 labels = {"base": "bench descriptions", "gated": "notes, gated (served)", "ungated": "notes, all served",
           "small": "notes the 0.5B alone passes"}
+if "small" in rows:
+    labels["gated"] = "notes both clients pass (served)"
 clients = [c for c in ("", "-1.5b") if f"base{c}" in rows]
 metrics = ("correct", "api_match", "strict_correct")
 fig, axes = plt.subplots(1, len(clients), figsize=(6.5 * len(clients), 3.4), squeeze=False)
