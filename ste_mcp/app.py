@@ -62,9 +62,10 @@ def default_describe(tool: Tool) -> str:
 class _ModelSlot:
     """One model server / client (shared by the roles that name it) and its open-failure backoff."""
 
-    def __init__(self, llm: LLMSettings, role: str) -> None:
+    def __init__(self, llm: LLMSettings, role: str, setting: str) -> None:
         self.llm = llm
-        self.role = role  # the first role that asked for it: names its log folder and error messages
+        self.role = role  # the first role that asked for it: names its log folder ...
+        self.setting = setting  # ... and, as its setting (llm.judge, llm.evaluators #1), error messages
         self.model: ChatModel | None = None
         self.lock = anyio.Lock()  # one in-flight open, shared by concurrent callers
         self.error: tuple[str, Exception] | None = None  # last open failure, re-raised ...
@@ -209,7 +210,7 @@ class App:
         raise the same ``ModelUnavailable`` at once, naming when the next attempt will be made; then
         one call really retries. Success resets the backoff.
         """
-        return await self._open(self.settings.llm.for_role(role), role)
+        return await self._open(self.settings.llm.for_role(role), role, f"llm.{role}")
 
     async def evaluator_models(self) -> list[ChatModel]:
         """The models the description gate asks: the app's own, then each of ``llm.evaluators`` (one
@@ -217,18 +218,20 @@ class App:
         an extra evaluator logs under ``logs/evaluator-N/``."""
         models = [await self.get_model()]
         for i in range(len(self.settings.llm.evaluators)):
-            model = await self._open(self.settings.llm.for_evaluator(i), f"evaluator-{i + 1}")
+            llm = self.settings.llm.for_evaluator(i)
+            model = await self._open(llm, f"evaluator-{i + 1}", f"llm.evaluators #{i + 1}")
             if all(model is not m for m in models):
                 models.append(model)
         return models
 
-    async def _open(self, llm: LLMSettings, role: str) -> ChatModel:
-        """The model of ``llm`` (one slot per server key), opened on first use with backoff."""
+    async def _open(self, llm: LLMSettings, role: str, setting: str) -> ChatModel:
+        """The model of ``llm`` (one slot per server key), opened on first use with backoff; ``role``
+        names its log folder, ``setting`` the configuration that chose it (in error messages)."""
         if self._stack is None:
             raise RuntimeError(f"App.model_for({role!r}) before App.start()")
         slot = self._models.get(llm.server_key())
         if slot is None:
-            slot = self._models[llm.server_key()] = _ModelSlot(llm, role)
+            slot = self._models[llm.server_key()] = _ModelSlot(llm, role, setting)
         async with slot.lock:
             if slot.model is not None:
                 return slot.model
@@ -255,8 +258,7 @@ class App:
                 slot.failures += 1
                 slot.retry_at = self.clock() + delay
                 when = time.strftime("%H:%M:%S", time.localtime(time.time() + delay))
-                setting = slot.role.replace("evaluator-", "evaluators #")
-                whose = "" if own else f" (llm.{setting})"
+                whose = "" if own else f" ({slot.setting})"
                 message = (
                     f"cannot open model {llm.model!r}{whose}: {exc} (failed "
                     f"{slot.failures} time(s); next attempt after {when}, backoff {delay:.0f} s)"

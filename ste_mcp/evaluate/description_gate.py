@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ste_mcp.evaluate.bench import Bench, BenchItem, BenchTool
 from ste_mcp.evaluate.prompts import Prompt
@@ -20,6 +21,9 @@ from ste_mcp.llm.base import ChatModel
 from ste_mcp.memory.exemplars import Exemplar
 from ste_mcp.memory.gate import GATE_PROMPT, METRICS
 from ste_mcp.upstream.tools import Tool
+
+if TYPE_CHECKING:
+    from ste_mcp.app import App
 
 
 class EvaluatorError(RuntimeError):
@@ -71,3 +75,8 @@ class ModelEvaluator:
             i.called for i in s.items if i.tool == tool.name and i.called and i.called != tool.name
         )
         return {m: float(getattr(s, m)) for m in METRICS}, wrong
+
+
+async def gate_evaluators(app: App) -> list[ModelEvaluator]:
+    """The description gate's evaluators: the app's model, then ``llm.evaluators`` (``App.evaluator_models``)."""
+    return [ModelEvaluator(model) for model in await app.evaluator_models()]

@@ -5,8 +5,8 @@ paraphrases -> description versions -> usage notes (when ``memory.description_re
 the selected tools whose notes are due, ``Rewriter.due`` / ``memory.notes_rewrite_after``, rewritten
 through the description gate) -> with ``--train`` one gated fine-tuning round; with progress on
 stderr, then a summary table on stdout. Each role uses its configured model (``llm.explorer``,
-``llm.judge``, ``llm.paraphrase``; default the app's; the notes' evaluators are the app's and ``llm.evaluators``). The models
-are closed before training, so the trainer has the machine to itself. Exit codes: 0 done, 1 a stage
+``llm.judge``, ``llm.paraphrase``; default the app's; the notes' evaluators are the app's and
+``llm.evaluators``). The models are closed before training, so the trainer has the machine to itself. Exit codes: 0 done, 1 a stage
 failed (the message says which), 2 bad usage (unknown tool, invalid configuration).
 """
 

@@ -122,7 +122,7 @@ async def _render(settings, args: argparse.Namespace) -> int:
 
 async def _rewrite(settings, args: argparse.Namespace) -> int:
     from ste_mcp.app import App, ModelUnavailable
-    from ste_mcp.evaluate.description_gate import EvaluatorError, ModelEvaluator
+    from ste_mcp.evaluate.description_gate import EvaluatorError, gate_evaluators
     from ste_mcp.llm import ModelError
     from ste_mcp.memory.db import Memory
     from ste_mcp.memory.gate import Rewriter, rewrite_all
@@ -140,7 +140,7 @@ async def _rewrite(settings, args: argparse.Namespace) -> int:
         targets = [t for t in tools if (t.name in names if names else t.name in with_exemplars)]
         try:
             writer = await app.model_for("explorer")
-            evaluators = [ModelEvaluator(model) for model in await app.evaluator_models()]
+            evaluators = await gate_evaluators(app)
             outcomes = await rewrite_all(rewriter, tools, targets, writer=writer, evaluator=evaluators)
         except (ModelError, ModelUnavailable, EvaluatorError) as exc:
             print(f"ste-mcp descriptions rewrite: {exc}", file=sys.stderr)

@@ -28,7 +28,7 @@ import anyio
 from mcp import types
 from mcp.shared.exceptions import MCPError
 
-from ste_mcp.evaluate.description_gate import EvaluatorError, ModelEvaluator
+from ste_mcp.evaluate.description_gate import EvaluatorError, gate_evaluators
 from ste_mcp.llm.base import ModelError
 from ste_mcp.memory.db import Memory
 from ste_mcp.memory.descriptions import LiveDescriptions, example_result
@@ -397,7 +397,7 @@ class MemoryExtension(BaseExtension):
         if not due:
             return []
         writer = await self.app.model_for("explorer")
-        evaluators = [ModelEvaluator(model) for model in await self.app.evaluator_models()]
+        evaluators = await gate_evaluators(self.app)
         outcomes = []
         for tool in due:
             outcome = await self.rewriter.rewrite(tool, tools, writer=writer, evaluator=evaluators)

@@ -389,7 +389,7 @@ class Rewriter:
         distractors = [(t, self.served_text(t)) for t in neighbours]
         asked = [*heldout, *neighbour_heldout]
         evaluators = [evaluator] if callable(evaluator) else list(evaluator)
-        scores: list[EvaluatorScore | None] = [None] * len(evaluators)
+        scores: dict[int, EvaluatorScore] = {}
 
         async def measure(i: int) -> None:
             ours, wrong = await evaluators[i](tool, candidate, distractors, asked)
@@ -401,7 +401,7 @@ class Rewriter:
         async with anyio.create_task_group() as group:  # different models: asked at once
             for i in range(len(evaluators)):
                 group.start_soon(measure, i)
-        measured = [score for score in scores if score is not None]
+        measured = [scores[i] for i in range(len(evaluators))]
         promote, reason = decide(measured, len(asked))
         first = measured[0]
         return GateResult(
