@@ -302,8 +302,11 @@ def assemble_gguf(parts: list[Path], dest: Path, sha256: str | None, *, progress
 
 def convert_gguf(gguf: Path, dest: Path, *, progress: bool = True) -> None:
     """Dequantize a GGUF into a bfloat16 safetensors HF folder at ``dest`` (written atomically)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GgufConfig
+    from ste_mcp.imports import ML_IMPORT_LOCK
+
+    with ML_IMPORT_LOCK:
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
     folder, name = str(gguf.parent), gguf.name
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")

