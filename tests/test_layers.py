@@ -17,8 +17,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ste_mcp"
 LAYERS: list[tuple[str, str]] = [
     (
         "floor",
-        "safety, hardware, config, extensions (the feature declarations) and every settings.py: "
-        "no behaviour, importable from anywhere",
+        "safety, hardware, config, imports (the import lock), extensions (the feature declarations) "
+        "and every settings.py: no behaviour, importable from anywhere",
     ),
     ("base", "upstream, llm, toolbox: the contracts (Tool, ChatModel) and their clients"),
     ("leaf", "evaluate.score: the STE-50 scorer (the training process scores the adapter gate with it)"),
@@ -60,6 +60,7 @@ def group(module: str) -> str:
         or module == "ste_mcp.config"
         or module == "ste_mcp.hardware"
         or module == "ste_mcp.extensions"
+        or module == "ste_mcp.imports"
         or last == "settings"
     ):
         return "floor"
