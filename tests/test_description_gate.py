@@ -11,7 +11,14 @@ from ste_mcp.evaluate.description_gate import ModelEvaluator
 from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import NOTES_HEADER, REFUSED, DescriptionStore, notes_of
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore, Provenance
-from ste_mcp.memory.gate import EvaluatorScore, Rewriter, decide, nearest_tools, split_heldout
+from ste_mcp.memory.gate import (
+    EvaluatorScore,
+    Rewriter,
+    decide,
+    nearest_tools,
+    sign_p,
+    split_heldout,
+)
 from ste_mcp.memory.settings import MemorySettings
 from ste_mcp.memory.trials import TrialRecord, TrialStore, Turn
 from ste_mcp.upstream.tools import Tool
@@ -125,6 +132,43 @@ def test_decide_needs_a_strict_gain_in_order_and_no_evaluator_worse():
     assert not decide([score("small", better, better), score("big", better, better)], 10)[0]
 
 
+def test_a_loss_vetoes_only_beyond_noise():
+    """An evaluator's loss vetoes when the sign test over the answers that changed says it is unlikely
+    to be chance (p <= memory.gate_worse_p); scores stored without paired counts compare percentages."""
+    assert (sign_p(0, 0), sign_p(1, 0), sign_p(3, 0), sign_p(4, 1), sign_p(1, 3)) == (
+        1.0,
+        0.5,
+        0.125,
+        6 / 32,
+        15 / 16,
+    )
+    better = {"correct": 60.0, "api_match": 60.0, "wellformed": 100.0}
+    served = {"correct": 50.0, "api_match": 60.0, "wellformed": 100.0}
+    lost = {"correct": 40.0, "api_match": 60.0, "wellformed": 100.0}
+
+    def score(name, candidate, paired=None, worse_p=0.2):
+        return EvaluatorScore(
+            evaluator=name, candidate=candidate, baseline=served, paired=paired, worse_p=worse_p
+        )
+
+    two_lost = {"correct": [1, 3], "api_match": [0, 0], "wellformed": [0, 0]}  # p 0.31
+    three_lost = {"correct": [0, 3], "api_match": [0, 0], "wellformed": [0, 0]}  # p 0.125
+    assert score("big", lost, two_lost).verdict == "noise"
+    assert score("big", lost, three_lost).verdict == "worse"
+    assert score("big", lost, two_lost, worse_p=1.0).verdict == "worse"
+    assert score("big", lost).verdict == "worse"  # an old record: no paired counts
+    promote, reason = decide([score("small", better), score("big", lost, two_lost)], 10)
+    assert promote and "big noise" in reason and "correct: 3 lost, 1 gained, sign-test p 0.31" in reason
+    promote, reason = decide([score("small", better), score("big", lost, three_lost)], 10)
+    assert not promote and reason.startswith("refused: worse for big") and "p 0.12" in reason
+    # a loss within noise is no gain: alone it promotes nothing
+    assert not decide([score("big", lost, two_lost)], 10)[0]
+    # the first metric that differs decides, on its own paired counts
+    api_lost = {"correct": 50.0, "api_match": 40.0, "wellformed": 100.0}
+    paired = {"correct": [1, 1], "api_match": [0, 4], "wellformed": [0, 0]}
+    assert score("big", api_lost, paired).verdict == "worse"
+
+
 def test_nearest_tools_by_description(data_dir):
     db = open_db(data_dir / "lancedb")
     picked = nearest_tools(TOOLS[0], TOOLS, 2, lambda t: t.description, ExemplarStore(db).embedder)
@@ -184,8 +228,8 @@ async def test_every_evaluator_is_asked_and_one_that_loses_refuses(data_dir, cap
     assert DescriptionStore(db).served("add_date").text == "Date arithmetic."
     assert main(["descriptions", "history", "add_date", "--data-dir", str(data_dir)]) == 0
     out = capsys.readouterr().out
-    assert "gate: correct 100.0 vs 0.0" in out and "(small)" in out
-    assert "gate: correct 0.0 vs 100.0" in out and "(strong)" in out
+    assert "gate: correct 100.0 vs 0.0" in out and "(small: better)" in out
+    assert "gate: correct 0.0 vs 100.0" in out and "(strong: worse)" in out
 
     def always_right(messages, kwargs):
         days, date = re.search(r"(\d+) days after (\S+)\?", messages[-1]["content"]).groups()
@@ -198,6 +242,51 @@ async def test_every_evaluator_is_asked_and_one_that_loses_refuses(data_dir, cap
     )
     assert again.gate.promote, again.gate.reason
     assert [s.verdict for s in again.gate.scores] == ["better", "same"]
+
+
+def losing_with_notes(losses: int) -> ModelEvaluator:
+    """A strong client: right on every query, except the first ``losses`` it is asked with usage notes."""
+    wrong: set[str] = set()
+
+    def reply(messages, kwargs):
+        query = messages[-1]["content"]
+        days, date = re.match(r"What date is (\d+) days after (\S+)\?", query).groups()
+        if NOTES_HEADER in messages[0]["content"] and (query in wrong or len(wrong) < losses):
+            wrong.add(query)
+            name = "sub_date"
+        else:
+            name = "add_date"
+        return f"Action: {name}\nAction Input: {json.dumps({'date': date, 'days': int(days)})}"
+
+    return ModelEvaluator(ScriptedModel([reply], repeat_last=True, model="strong"))
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("losses", "worse_p", "promoted", "verdict"),
+    [(1, 0.2, True, "noise"), (3, 0.2, False, "worse"), (1, 1.0, False, "worse")],
+)
+async def test_a_strong_client_vetoes_only_a_loss_beyond_noise(data_dir, losses, worse_p, promoted, verdict):
+    """Notes that help the small client and cost the strong one a single held-out answer are served
+    (p 0.5: noise); three answers lost outright (p 0.125) refuse them, as any loss does at gate_worse_p 1."""
+    db = open_db(data_dir / "lancedb")
+    seed(db)
+    outcome = await rewriter(db, gate_worse_p=worse_p).rewrite(
+        TOOLS[0],
+        TOOLS,
+        writer=ScriptedModel([NOTES]),
+        evaluator=[evaluator(True, "small"), losing_with_notes(losses)],
+    )
+    gate = outcome.gate
+    assert gate.n > 3 and gate.promote is promoted, gate.reason
+    strong = gate.scores[1]
+    assert strong.verdict == verdict and strong.paired["correct"] == [0, losses]
+    assert f"correct: {losses} lost, 0 gained" in gate.reason
+    served = DescriptionStore(db).served("add_date").text
+    assert (NOTES_HEADER in served) is promoted
+    # the stored measurement reads back with the same verdict
+    stored = EvaluatorScore(**outcome.version.gate_result["scores"][1])
+    assert stored.verdict == verdict
 
 
 @pytest.mark.anyio

@@ -341,19 +341,27 @@ def test_cli_score_reports_strict_and_refuses_best_without_a_model(ste50_dir, tm
     summary = json.loads((tmp_path / "near" / "summary.json").read_text())
     assert (summary["correct"], summary["exact_name"], summary["strict_correct"]) == (100.0, 0.0, 0.0)
     assert main([*args, "--prompt", "best"]) == 2
-    assert "--prompt best is measured with a model" in capsys.readouterr().err
+    assert "--prompt best and --decoding best are measured with a model" in capsys.readouterr().err
+    assert main([*args, "--prompt", "must-call", "--decoding", "best"]) == 2
 
 
 class PromptSensitiveModel(ScriptedModel):
-    """Calls the right tool (with the dev item's ground truth) only when asked with the must-call prompt."""
+    """Calls the right tool (with the dev item's ground truth) only when asked with the must-call prompt.
 
-    def __init__(self, items, name: str = "scripted"):
+    ``loose``: without a grammar it adds an argument the tool does not have (right by the paper's lenient
+    metric, wrong by the strict one); the grammar holds it to the schema.
+    """
+
+    def __init__(self, items, name: str = "scripted", loose: bool = False):
         truth = {it.query: it for it in items}
 
         def reply(messages, kwargs):
             item = truth[messages[-1]["content"]]
             if "exactly one of the APIs" in messages[0]["content"]:
-                return f"Action: {item.mcp_name}\nAction Input: {json.dumps(item.arguments)}"
+                arguments = item.arguments
+                if loose and "structured" not in kwargs:
+                    arguments = {**arguments, "verbose": True}
+                return f"Action: {item.mcp_name}\nAction Input: {json.dumps(arguments)}"
             return "Thought: no idea\nFinal Answer: no idea"
 
         super().__init__([reply], model=name, repeat_last=True)
@@ -365,15 +373,21 @@ async def test_best_prompt_is_measured_once_per_model_and_cached(tmp_path):
 
     dev = load_bench(DEV_BENCH)
     model = PromptSensitiveModel(dev.items)
-    prompt, entry = await best_prompt(model, dev, EvalConfig(setting="adapter", adapter="a1"), tmp_path)
-    assert prompt == "must-call"
+    config, entry = await best_prompt(model, dev, EvalConfig(setting="adapter", adapter="a1"), tmp_path)
+    assert (config.prompt, config.constrained, config.setting, config.adapter) == (
+        "must-call",
+        False,
+        "adapter",
+        "a1",
+    )
     assert dev_correct(entry) == {"paper": 0.0, "must-call": 100.0, "native": 0.0}
+    assert config.prompt_dev == dev_correct(entry)
     assert len(model.calls) == 3 * len(dev.items)
     assert all(r["model"] is None for r in model.calls)  # measured zero-shot, without the adapter
     assert (tmp_path / CACHE_NAME).is_file()
 
     again = PromptSensitiveModel(dev.items)
-    assert (await best_prompt(again, dev, EvalConfig(), tmp_path))[0] == "must-call"
+    assert (await best_prompt(again, dev, EvalConfig(), tmp_path))[0].prompt == "must-call"
     assert again.calls == []  # read back, not measured again
     other = PromptSensitiveModel(dev.items, name="another-model")
     await best_prompt(other, dev, EvalConfig(), tmp_path)
@@ -384,6 +398,43 @@ async def test_best_prompt_is_measured_once_per_model_and_cached(tmp_path):
     listed = PromptSensitiveModel(dev.items)
     await best_prompt(listed, dev, EvalConfig(shown="search"), tmp_path)
     assert listed.calls == []  # search runs are measured with the candidates, already cached
+
+
+@pytest.mark.anyio
+async def test_best_variant_also_chooses_the_decoding(tmp_path):
+    from ste_mcp.evaluate.best import DEV_BENCH, best_prompt, chosen_label, dev_correct
+
+    dev = load_bench(DEV_BENCH)
+    model = PromptSensitiveModel(dev.items, loose=True)
+    config, entry = await best_prompt(model, dev, EvalConfig(), tmp_path, decodings=(False, True))
+    assert (config.prompt, config.constrained, chosen_label(entry)) == (
+        "must-call",
+        True,
+        "must-call+constrained",
+    )
+    # equal by the lenient metric; the grammar's strict answers break the tie
+    assert dev_correct(entry) == {
+        "paper": 0.0,
+        "paper+constrained": 0.0,
+        "must-call": 100.0,
+        "must-call+constrained": 100.0,
+        "native": 0.0,
+    }
+    assert entry["results"]["must-call"]["strict_correct"] == 0.0
+    assert entry["results"]["must-call+constrained"]["strict_correct"] == 100.0
+    assert len(model.calls) == 5 * len(dev.items)  # native has no grammar of its own: measured free only
+    free_only = PromptSensitiveModel(dev.items, loose=True)
+    config, _ = await best_prompt(free_only, dev, EvalConfig(), tmp_path)
+    assert (config.prompt, config.constrained) == ("must-call", False)  # another set of variants, another key
+    assert len(free_only.calls) == 3 * len(dev.items)
+    again = PromptSensitiveModel(dev.items, loose=True)
+    config, _ = await best_prompt(again, dev, EvalConfig(), tmp_path, decodings=(False, True))
+    assert config.constrained and again.calls == []  # the decoding is read back with the prompt
+    one = PromptSensitiveModel(dev.items, loose=True)
+    config, entry = await best_prompt(
+        one, dev, EvalConfig(), tmp_path, prompts=("native",), decodings=(True,)
+    )
+    assert (config.prompt, config.constrained, list(dev_correct(entry))) == ("native", False, ["native"])
 
 
 def test_best_prompt_ties_go_to_strict_then_to_the_paper():
@@ -445,11 +496,63 @@ def test_cli_prompt_best_measures_on_the_dev_bench_then_evaluates_with_the_winne
     args = ["eval", "--bench", str(DEV_BENCH), "--tools", "add_date", "--prompt", "best"]
     args += ["--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "runs" / "best")]
     assert main(args) == 0
-    assert "--prompt best: must-call" in capsys.readouterr().out
+    assert "best variant: must-call (" in capsys.readouterr().out
     summary = json.loads((tmp_path / "runs" / "best" / "summary.json").read_text())
     assert summary["prompt"] == "must-call" and summary["n"] == 5 and summary["strict_correct"] == 100.0
-    assert summary["prompt_dev"] == {"paper": 0.0, "must-call": 100.0, "native": 0.0}
-    assert len(models[0].calls) == 3 * len(dev.items) + 5
+    assert summary["constrained"] is False  # a tie in every metric goes to the free decoding
+    assert summary["prompt_dev"] == {
+        "paper": 0.0,
+        "paper+constrained": 0.0,
+        "must-call": 100.0,
+        "must-call+constrained": 100.0,
+        "native": 0.0,
+    }
+    assert len(models[0].calls) == 5 * len(dev.items) + 5  # --prompt best chooses the decoding too
     assert (tmp_path / "data" / "eval" / CACHE_NAME).is_file()
     assert main(args) == 0
     assert len(models[1].calls) == 5  # the choice is read back from the data dir
+    assert main([*args, "--decoding", "free"]) == 0
+    assert len(models[2].calls) == 3 * len(dev.items) + 5  # the prompt alone, free: measured again
+
+
+def test_cli_decoding_best_with_a_fixed_prompt_runs_under_the_grammar_when_it_wins(
+    tmp_path, monkeypatch, capsys
+):
+    from contextlib import asynccontextmanager
+
+    import ste_mcp.llm
+    from ste_mcp.evaluate.best import DEV_BENCH
+
+    dev = load_bench(DEV_BENCH)
+    models: list[PromptSensitiveModel] = []
+
+    @asynccontextmanager
+    async def open_model(settings, **kwargs):
+        models.append(PromptSensitiveModel(dev.items, loose=True))
+        yield models[-1]
+
+    monkeypatch.setattr(ste_mcp.llm, "open_model", open_model)
+    args = ["eval", "--bench", str(DEV_BENCH), "--tools", "add_date", "--prompt", "must-call"]
+    args += ["--decoding", "best", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "run")]
+    assert main(args) == 0
+    assert "best variant: must-call+constrained (" in capsys.readouterr().out
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert (summary["prompt"], summary["constrained"], summary["strict_correct"]) == (
+        "must-call",
+        True,
+        100.0,
+    )
+    assert summary["prompt_dev"] == {"must-call": 100.0, "must-call+constrained": 100.0}
+    assert len(models[0].calls) == 2 * len(dev.items) + 5
+    assert all("structured" in call for call in models[0].calls[-5:])
+    fixed = [
+        *args[:7],
+        "--constrained",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--out",
+        str(tmp_path / "fixed"),
+    ]
+    assert main(fixed) == 0
+    assert json.loads((tmp_path / "fixed" / "summary.json").read_text())["constrained"] is True
+    assert len(models[1].calls) == 5  # --constrained: no measurement

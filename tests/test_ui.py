@@ -22,6 +22,7 @@ from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import PENDING, DescriptionStore, text_hash
 from ste_mcp.memory.embeddings import DIM
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore, Provenance
+from ste_mcp.memory.gate import EvaluatorScore
 from ste_mcp.memory.trials import TrialRecord, TrialStore, Turn
 from ste_mcp.ui.cli_ui import build_app
 from tests.fixtures.common import REPO
@@ -279,6 +280,11 @@ def test_description_history_shows_the_gate_measurement(client, data_dir):
     store.record("get_weather", "Weather.\n\nUsage notes: 2", reason="notes", base_hash=base, gate=both)
     page = client.get("/ui/descriptions/get_weather").text
     assert "qwen: correct 62.5 vs 25.0 %, API match 75.0 vs 50.0 %<br>big: correct 50.0 vs 75.0 %" in page
+    noisy = EvaluatorScore(**strong, paired={"correct": [0, 2]}, worse_p=0.2)  # p 0.25: noise
+    scored = {**measured, "scores": [EvaluatorScore(**both["scores"][0]).model_dump(), noisy.model_dump()]}
+    store.record("get_weather", "Weather.\n\nUsage notes: 3", reason="notes", base_hash=base, gate=scored)
+    page = client.get("/ui/descriptions/get_weather").text
+    assert "qwen (better): correct 62.5 vs 25.0 %, API match 75.0 vs 50.0 %<br>big (noise): correct" in page
 
 
 def register_adapter(

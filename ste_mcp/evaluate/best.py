@@ -1,11 +1,14 @@
-"""``--prompt best``: the zero-shot prompt variant with the highest correct % on the dev bench, per model.
+"""``--prompt best`` / ``--decoding best``: the zero-shot variant with the highest correct % on the dev bench.
 
-Which variant is best is a property of the model (and of the decoding options), so it is measured with
-the model under evaluation, once, and cached in the data dir (``<data_dir>/eval/best_prompt.json``),
-keyed by the model's served name, the dev bench's content and the options that change answers. A later
-run with the same key reads the choice back; a changed dev bench or another model measures again. A
-measurement with failed requests is used but not cached.
-Ties go to the higher strict correct %, then to the earlier variant in ``PROMPTS`` (``paper`` first).
+A variant is a prompt (``PROMPTS``) and a decoding of its text replies: free, or held by a grammar to one
+call of a shown tool (``constrained``; the text prompts only, ``native`` has its own tool calls). Which one
+is best is a property of the model, so it is measured with the model under evaluation, once, and cached in
+the data dir (``<data_dir>/eval/best_prompt.json``), keyed by the model's served name, the dev bench's
+content, the variants measured and the options that change answers. A later run with the same key reads
+the choice back; a changed dev bench or another model measures again. A measurement with failed requests
+is used but not cached.
+Ties go to the higher strict correct %, then to the earlier variant (``paper`` first, free before
+constrained).
 The measurement is the base setting (the bench's descriptions, no demonstrations, no adapter) with the
 run's tool listing (``--shown all`` or ``candidates``; ``search`` is measured with the candidates, its
 index being the data dir's, not the dev bench's): the learned settings are then built on the variant it
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,26 +48,43 @@ def measured_shown(config: EvalConfig) -> str:
     return config.shown if config.shown in ("all", "candidates") else "candidates"
 
 
-def cache_key(model: str, bench: Bench, config: EvalConfig) -> dict[str, Any]:
+CONSTRAINED = "+constrained"  # a variant's label: the prompt, then this when the grammar holds the reply
+
+
+def label(prompt: str, constrained: bool) -> str:
+    """A variant's name in the cache and in summary.json (``must-call``, ``must-call+constrained``)."""
+    return prompt + (CONSTRAINED if constrained else "")
+
+
+def variants(prompts: Sequence[str], decodings: Sequence[bool]) -> list[tuple[str, bool]]:
+    """Every (prompt, constrained) pair to measure, in tie-break order; ``native`` only free."""
+    return [(p, c) for p in prompts for c in decodings if not (c and p == "native")] or [
+        (p, False) for p in prompts
+    ]
+
+
+def cache_key(
+    model: str, bench: Bench, config: EvalConfig, measured: Sequence[tuple[str, bool]]
+) -> dict[str, Any]:
     """What a cached choice is valid for."""
     return {
         "model": model,
         "dev_bench": fingerprint(bench),
+        "variants": [label(p, c) for p, c in measured],
         "shown": measured_shown(config),
         "temperature": config.temperature,
         "max_tokens": config.max_tokens,
-        "constrained": config.constrained,
         "prefill": config.prefill,
     }
 
 
 def pick(results: dict[str, EvalResult]) -> str:
-    """The variant with the highest correct %, then strict correct %, then the earlier in ``PROMPTS``."""
-    order = {p: i for i, p in enumerate(PROMPTS)}
+    """The variant with the highest correct %, then strict correct %, then the earlier measured."""
+    order = {name: i for i, name in enumerate(results)}
 
-    def rank(prompt: str) -> tuple[float, float, int]:
-        s = results[prompt].summary
-        return (s.correct, s.strict_correct or 0.0, -order[prompt])
+    def rank(name: str) -> tuple[float, float, int]:
+        s = results[name].summary
+        return (s.correct, s.strict_correct or 0.0, -order[name])
 
     return max(results, key=rank)
 
@@ -84,31 +104,38 @@ async def best_prompt(
     config: EvalConfig,
     cache_dir: Path,
     *,
+    prompts: Sequence[str] = PROMPTS,
+    decodings: Sequence[bool] = (False,),
     progress: Callable[[str, int], Callable[[], None]] | None = None,
-) -> tuple[str, dict[str, Any]]:
-    """The best variant for ``model`` and the cache entry that says why (measured now or read back).
+) -> tuple[EvalConfig, dict[str, Any]]:
+    """``config`` with the best variant for ``model`` (its ``prompt`` and ``constrained``) and the cache
+    entry that says why (measured now or read back).
 
+    ``prompts`` × ``decodings`` (False: free, True: constrained) are the variants measured;
     ``progress(label, total)`` returns the per-item callback of one measurement run.
     """
-    key = cache_key(model.model, dev, config)
+    measured = variants(prompts, decodings)
+    key = cache_key(model.model, dev, config, measured)
     path = cache_dir / CACHE_NAME
     entries = read_cache(path)
     for entry in entries:
-        if entry.get("key") == key and entry.get("best") in PROMPTS:
-            return str(entry["best"]), entry
+        if entry.get("key") == key and entry.get("best") in prompts:
+            return _chosen(config, entry), entry
     base = config.model_copy(
         update={"setting": "base", "adapter": None, "prompt_dev": None, "shown": measured_shown(config)}
     )
     results: dict[str, EvalResult] = {}
-    for prompt in PROMPTS:
-        step = progress(f"bench/dev · {prompt}", len(dev.items)) if progress else None
-        results[prompt] = await run_eval(
-            model, dev, dev.items, base.model_copy(update={"prompt": prompt}), progress=step
-        )
+    for prompt, constrained in measured:
+        name = label(prompt, constrained)
+        step = progress(f"bench/dev · {name}", len(dev.items)) if progress else None
+        variant = base.model_copy(update={"prompt": prompt, "constrained": constrained})
+        results[name] = await run_eval(model, dev, dev.items, variant, progress=step)
     best = pick(results)
+    prompt, constrained = next((p, c) for p, c in measured if label(p, c) == best)
     entry = {
         "key": key,
-        "best": best,
+        "best": prompt,
+        "constrained": constrained,
         "bench": str(dev.root),
         "n": len(dev.items),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -127,13 +154,29 @@ async def best_prompt(
     }
     if any(r.errors for r in results.values()):  # a failed request is not the variant's answer
         entry["cached"] = False
-        return best, entry
+        return _chosen(config, entry), entry
     entries = [e for e in entries if e.get("key") != key] + [entry]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps({"entries": entries}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(path)
-    return best, entry
+    return _chosen(config, entry), entry
+
+
+def _chosen(config: EvalConfig, entry: dict[str, Any]) -> EvalConfig:
+    """``config`` running the entry's variant, with every variant's dev score recorded."""
+    return config.model_copy(
+        update={
+            "prompt": entry["best"],
+            "constrained": bool(entry.get("constrained", False)),
+            "prompt_dev": dev_correct(entry),
+        }
+    )
+
+
+def chosen_label(entry: dict[str, Any]) -> str:
+    """The chosen variant's label in a cache entry."""
+    return label(str(entry["best"]), bool(entry.get("constrained", False)))
 
 
 def dev_correct(entry: dict[str, Any]) -> dict[str, float]:

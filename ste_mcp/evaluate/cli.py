@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -105,9 +106,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the bench --prompt best is chosen on (default: bench/dev of this checkout)",
     )
     parser.add_argument(
+        "--decoding",
+        choices=["free", "constrained", "best"],
+        help="text replies decoded freely (the paper's protocol), held by a grammar to one call of a shown "
+        "tool (constrained: what the proxy would accept), or best: the one with the higher correct %% on "
+        "--dev-bench, measured with the prompt (default: best with --prompt best, else free)",
+    )
+    parser.add_argument(
         "--constrained",
-        action="store_true",
-        help="grammar-constrained decoding of text replies (not the paper's protocol)",
+        dest="decoding",
+        action="store_const",
+        const="constrained",
+        help="the same as --decoding constrained",
     )
     parser.add_argument(
         "--no-prefill",
@@ -140,15 +150,17 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     if not items:
         return _fail("no items selected")
-    if args.score and args.prompt == "best":
+    decoding = args.decoding or ("best" if args.prompt == "best" else "free")
+    if args.score and "best" in (args.prompt, decoding):
         return _fail(
-            "--prompt best is measured with a model; with --score give the variant the predictions were made with"
+            "--prompt best and --decoding best are measured with a model; with --score give the variant "
+            "the predictions were made with"
         )
     config = EvalConfig(
         setting=args.setting,
         shown=args.shown,
         prompt="paper" if args.prompt == "best" else args.prompt,
-        constrained=args.constrained,
+        constrained=decoding == "constrained",
         prefill=args.prefill,
         temperature=args.temperature,
         max_tokens=args.max_tokens,
@@ -178,8 +190,14 @@ def run(args: argparse.Namespace) -> int:
         from ste_mcp.llm import ModelError, ModelSourceError
 
         try:
-            dev = _dev_bench(args.dev_bench) if args.prompt == "best" else None
-            result = anyio.run(_evaluate, settings, bench, items, config, dev)
+            from ste_mcp.evaluate.prompts import PROMPTS
+
+            best = None
+            if "best" in (args.prompt, decoding):
+                prompts = PROMPTS if args.prompt == "best" else (args.prompt,)
+                decodings = (False, True) if decoding == "best" else (decoding == "constrained",)
+                best = BestVariant(_dev_bench(args.dev_bench), prompts, decodings)
+            result = anyio.run(_evaluate, settings, bench, items, config, best)
         except (BenchError, EvalError, ModelError, ModelSourceError, ModelUnavailable) as exc:
             return _fail(str(exc))
     print_summary(result)
@@ -201,20 +219,31 @@ class EvalError(Exception):
     """The evaluation cannot run; the message says why."""
 
 
+@dataclass(frozen=True)
+class BestVariant:
+    """What ``--prompt best`` / ``--decoding best`` measure: these prompts × decodings on ``dev``."""
+
+    dev: Bench
+    prompts: tuple[str, ...]
+    decodings: tuple[bool, ...]
+
+
 def _dev_bench(path: str | None) -> Bench:
-    """The bench ``--prompt best`` is chosen on: ``path``, else this checkout's bench/dev."""
+    """The bench the best variant is chosen on: ``path``, else this checkout's bench/dev."""
     from ste_mcp.evaluate.bench import load_bench
     from ste_mcp.evaluate.best import DEV_BENCH
 
     if path is None and not DEV_BENCH.is_dir():
-        raise EvalError(f"--prompt best needs a dev bench: {DEV_BENCH} does not exist, pass --dev-bench DIR")
+        raise EvalError(
+            f"--prompt/--decoding best needs a dev bench: {DEV_BENCH} does not exist, pass --dev-bench DIR"
+        )
     return load_bench(path or DEV_BENCH)
 
 
 async def _evaluate(
-    settings: Settings, bench: Bench, items: list, config: EvalConfig, dev: Bench | None = None
+    settings: Settings, bench: Bench, items: list, config: EvalConfig, best: BestVariant | None = None
 ) -> EvalResult:
-    """Run the eval; ``dev``: first resolve ``--prompt best`` on that bench (measured once per model)."""
+    """Run the eval; ``best``: first choose the variant on its dev bench (measured once per model)."""
     from rich.progress import Progress
 
     from ste_mcp.evaluate.run import run_eval, served_descriptions
@@ -239,9 +268,10 @@ async def _evaluate(
                 update={"adapter": await load_adapter(model, settings, config.adapter)}
             )
         with Progress(transient=True) as progress:
-            if dev is not None:
-                config = await _resolve_best(model, dev, config, settings, progress)
-            task = progress.add_task(f"eval {config.setting} · {config.prompt}", total=len(items))
+            if best is not None:
+                config = await _resolve_best(model, best, config, settings, progress)
+            name = config.prompt + (" · constrained" if config.constrained else "")
+            task = progress.add_task(f"eval {config.setting} · {name}", total=len(items))
             return await run_eval(
                 model,
                 bench,
@@ -255,20 +285,29 @@ async def _evaluate(
 
 
 async def _resolve_best(
-    model: Any, dev: Bench, config: EvalConfig, settings: Settings, progress: Any
+    model: Any, best: BestVariant, config: EvalConfig, settings: Settings, progress: Any
 ) -> EvalConfig:
-    """``config`` with the best prompt variant for ``model`` on ``dev`` (cached in the data dir)."""
-    from ste_mcp.evaluate.best import best_prompt, dev_correct
+    """``config`` with the best variant for ``model`` on the dev bench (cached in the data dir)."""
+    from ste_mcp.evaluate.best import best_prompt, chosen_label
 
     def step(label: str, total: int):
         task = progress.add_task(label, total=total)
         return lambda: progress.advance(task)
 
-    prompt, entry = await best_prompt(model, dev, config, settings.data_dir / "eval", progress=step)
-    scores = dev_correct(entry)
-    listed = ", ".join(f"{p} {c:.1f}" for p, c in scores.items())
-    print(f"--prompt best: {prompt} (correct % on {entry.get('bench')}, {entry.get('n')} items: {listed})")
-    return config.model_copy(update={"prompt": prompt, "prompt_dev": scores})
+    config, entry = await best_prompt(
+        model,
+        best.dev,
+        config,
+        settings.data_dir / "eval",
+        prompts=best.prompts,
+        decodings=best.decodings,
+        progress=step,
+    )
+    listed = ", ".join(f"{p} {c:.1f}" for p, c in (config.prompt_dev or {}).items())
+    print(
+        f"best variant: {chosen_label(entry)} (correct % on {entry.get('bench')}, {entry.get('n')} items: {listed})"
+    )
+    return config
 
 
 def tool_searcher(settings: Settings, bench: Bench):

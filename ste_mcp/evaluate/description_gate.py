@@ -19,7 +19,7 @@ from ste_mcp.evaluate.prompts import Prompt
 from ste_mcp.evaluate.run import EvalConfig, run_eval
 from ste_mcp.llm.base import ChatModel
 from ste_mcp.memory.exemplars import Exemplar
-from ste_mcp.memory.gate import GATE_PROMPT, METRICS
+from ste_mcp.memory.gate import GATE_PROMPT, METRICS, Measurement
 from ste_mcp.upstream.tools import Tool
 
 if TYPE_CHECKING:
@@ -48,9 +48,9 @@ class ModelEvaluator:
         description: str,
         distractors: Sequence[tuple[Tool, str]],
         heldout: Sequence[Exemplar],
-    ) -> tuple[dict[str, float], Counter[str]]:
+    ) -> Measurement:
         """Metrics (%) on ``heldout`` with ``tool`` shown as ``description`` beside ``distractors``,
-        and the other tools called instead (how often)."""
+        the other tools called instead (how often) and each query's outcome."""
         shown = [(tool, description), *distractors]
         bench = Bench(
             root=Path("."),
@@ -74,7 +74,11 @@ class ModelEvaluator:
         wrong = Counter(
             i.called for i in s.items if i.tool == tool.name and i.called and i.called != tool.name
         )
-        return {m: float(getattr(s, m)) for m in METRICS}, wrong
+        return Measurement(
+            metrics={m: float(getattr(s, m)) for m in METRICS},
+            confused_with=dict(wrong),
+            outcomes={i.id: tuple(bool(getattr(i, m)) for m in METRICS) for i in s.items},
+        )
 
 
 async def gate_evaluators(app: App) -> list[ModelEvaluator]:

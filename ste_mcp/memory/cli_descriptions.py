@@ -181,8 +181,10 @@ def _history(store, tool: str, show: bool) -> int:
                 f"{m} {score['candidate'].get(m, 0.0):.1f} vs {score['baseline'].get(m, 0.0):.1f}"
                 for m in ("correct", "api_match", "wellformed")
             )
+            verdict = f": {score['verdict']}" if score.get("verdict") else ""
             print(
-                f"      gate: {numbers} % on {gate.get('n', 0)} held-out queries ({score.get('evaluator', '')})"
+                f"      gate: {numbers} % on {gate.get('n', 0)} held-out queries "
+                f"({score.get('evaluator', '')}{verdict})"
             )
         if show:
             print("    " + v.text.replace("\n", "\n    "))

@@ -27,6 +27,7 @@ or not (notes refused, same text). ``Rewriter.due`` is the one rule for automati
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from typing import Any, Literal, Protocol
 
 import anyio
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from ste_mcp.llm.base import ChatModel
 from ste_mcp.memory.descriptions import (
@@ -57,22 +58,68 @@ from ste_mcp.upstream.tools import Tool
 
 METRICS = ("correct", "api_match", "wellformed")  # compared in this order
 GATE_PROMPT = "must-call"
+Verdict = Literal["better", "worse", "same", "noise"]
+
+
+def sign_p(lost: int, gained: int) -> float:
+    """One-sided exact sign test: the chance of ``lost`` or more losses among the ``lost + gained``
+    answers that changed, were the description to make no difference (each change a fair coin)."""
+    n = lost + gained
+    return sum(math.comb(n, i) for i in range(lost, n + 1)) / 2**n if n else 1.0
+
+
+class Measurement(BaseModel):
+    """What one evaluator did with one description: metrics (%: ``METRICS``), the other tools it called
+    instead (how often), and each held-out query's outcome (id -> right by each of ``METRICS``)."""
+
+    metrics: dict[str, float]
+    confused_with: dict[str, int] = Field(default_factory=dict)
+    outcomes: dict[str, tuple[bool, bool, bool]] = Field(default_factory=dict)
+
+
+def paired_changes(ours: Measurement, theirs: Measurement) -> dict[str, list[int]]:
+    """Per metric, [gained, lost]: the held-out queries right only with the candidate, and only with
+    the served description (queries both runs answered)."""
+    both = ours.outcomes.keys() & theirs.outcomes.keys()
+    return {
+        m: [
+            sum(1 for q in both if ours.outcomes[q][i] and not theirs.outcomes[q][i]),
+            sum(1 for q in both if theirs.outcomes[q][i] and not ours.outcomes[q][i]),
+        ]
+        for i, m in enumerate(METRICS)
+    }
 
 
 class EvaluatorScore(BaseModel):
-    """One evaluator model's numbers (%: ``METRICS``) with the candidate and with the served description."""
+    """One evaluator model's numbers (%: ``METRICS``) with the candidate and with the served description.
+
+    ``paired``: per metric, [gained, lost] held-out answers (``paired_changes``); ``worse_p``: a loss
+    counts as worse only when its sign-test p is at most this (``memory.gate_worse_p``); 1.0, or no
+    paired counts (versions stored before they were kept), compares the percentages alone."""
 
     evaluator: str
     candidate: dict[str, float]
     baseline: dict[str, float]
     confused_with: dict[str, int] = Field(default_factory=dict)  # the candidate's wrong picks
+    paired: dict[str, list[int]] | None = None
+    worse_p: float = 1.0
 
+    @computed_field  # stored with the version: the history and the UI show it
     @property
-    def verdict(self) -> Literal["better", "worse", "same"]:
-        """Compared on (correct, api_match, wellformed), in that order."""
+    def verdict(self) -> Verdict:
+        """The first of (correct, api_match, wellformed) that differs decides: better, or worse; a loss
+        that the sign test cannot tell from noise (p > ``worse_p``) is ``noise``, which vetoes nothing."""
         ours = tuple(float(self.candidate.get(m, 0.0)) for m in METRICS)
         theirs = tuple(float(self.baseline.get(m, 0.0)) for m in METRICS)
-        return "better" if ours > theirs else "worse" if ours < theirs else "same"
+        if ours > theirs:
+            return "better"
+        if ours == theirs:
+            return "same"
+        if self.paired is None or self.worse_p >= 1.0:
+            return "worse"
+        metric = next(m for m, a, b in zip(METRICS, ours, theirs, strict=True) if a != b)
+        gained, lost = self.paired.get(metric, [0, 0])
+        return "worse" if sign_p(lost, gained) <= self.worse_p else "noise"
 
 
 class GateResult(BaseModel):
@@ -121,9 +168,9 @@ def nearest_tools(
 
 class Evaluator(Protocol):
     """Asks the configured evaluator model held-out queries with a tool shown as ``description``
-    beside the ``(tool, description)`` distractors; returns its metrics (%: ``METRICS``) and which
-    other tools it called instead. ``ste_mcp.evaluate.description_gate.ModelEvaluator`` is the one
-    the CLI uses (the evaluation's must-call prompt and scorer)."""
+    beside the ``(tool, description)`` distractors; returns its ``Measurement``.
+    ``ste_mcp.evaluate.description_gate.ModelEvaluator`` is the one the CLI uses (the evaluation's
+    must-call prompt and scorer)."""
 
     @property
     def name(self) -> str: ...
@@ -134,18 +181,25 @@ class Evaluator(Protocol):
         description: str,
         distractors: Sequence[tuple[Tool, str]],
         heldout: Sequence[Exemplar],
-    ) -> tuple[dict[str, float], Counter[str]]: ...
+    ) -> Measurement: ...
 
 
 def _summary(score: EvaluatorScore) -> str:
-    return ", ".join(
+    text = ", ".join(
         f"{m} {score.candidate.get(m, 0.0):.1f}% vs {score.baseline.get(m, 0.0):.1f}%" for m in METRICS
     )
+    changed = [(m, *score.paired[m]) for m in METRICS if m in score.paired] if score.paired else []
+    metric = next(((m, g, lost) for m, g, lost in changed if g != lost), None)
+    if metric is not None and score.verdict in ("worse", "noise"):
+        m, gained, lost = metric
+        text += f" ({m}: {lost} lost, {gained} gained, sign-test p {sign_p(lost, gained):.2f})"
+    return text
 
 
 def decide(scores: Sequence[EvaluatorScore], n: int) -> tuple[bool, str]:
-    """Promote only if no evaluator does worse with the candidate and at least one does better, each
-    compared on (correct, api_match, wellformed) in that order."""
+    """Promote only if at least one evaluator does better with the candidate and none does worse
+    beyond noise, each compared on (correct, api_match, wellformed) in that order
+    (``EvaluatorScore.verdict``)."""
     if len(scores) == 1:
         summary = f"{_summary(scores[0])} on {n} held-out queries"
     else:
@@ -392,10 +446,15 @@ class Rewriter:
         scores: dict[int, EvaluatorScore] = {}
 
         async def measure(i: int) -> None:
-            ours, wrong = await evaluators[i](tool, candidate, distractors, asked)
-            theirs, _ = await evaluators[i](tool, current, distractors, asked)
+            ours = await evaluators[i](tool, candidate, distractors, asked)
+            theirs = await evaluators[i](tool, current, distractors, asked)
             scores[i] = EvaluatorScore(
-                evaluator=evaluators[i].name, candidate=ours, baseline=theirs, confused_with=dict(wrong)
+                evaluator=evaluators[i].name,
+                candidate=ours.metrics,
+                baseline=theirs.metrics,
+                confused_with=ours.confused_with,
+                paired=paired_changes(ours, theirs),
+                worse_p=s.gate_worse_p,
             )
 
         async with anyio.create_task_group() as group:  # different models: asked at once

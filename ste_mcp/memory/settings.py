@@ -62,6 +62,14 @@ class MemorySettings(BaseModel):
     gate_distractors: int = Field(
         4, ge=0, description="Nearest other tools shown with the tool when the gate asks the evaluator."
     )
+    gate_worse_p: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="An evaluator vetoes a candidate only when its loss is unlikely to be noise: the "
+        "one-sided sign test over the held-out answers that changed (right with one description only) "
+        "gives p at most this. 1.0: any loss vetoes.",
+    )
     gate_neighbour_queries: bool = Field(
         True,
         description="The gate also asks the distractors' own held-out queries: a tool's notes that pull "
