@@ -290,6 +290,41 @@ async def test_a_strong_client_vetoes_only_a_loss_beyond_noise(data_dir, losses,
 
 
 @pytest.mark.anyio
+async def test_regate_measures_a_refused_candidate_again_under_todays_gate(data_dir, capsys):
+    """Refused when any loss vetoed (gate_worse_p 1); measured again under the noise-aware gate, the
+    same text is served as a new version that says which one it re-measured. No notes are written."""
+    db = open_db(data_dir / "lancedb")
+    seed(db)
+    store = DescriptionStore(db)
+    first = await rewriter(db, gate_worse_p=1.0).rewrite(
+        TOOLS[0],
+        TOOLS,
+        writer=ScriptedModel([NOTES]),
+        evaluator=[evaluator(True, "small"), losing_with_notes(1)],
+    )
+    assert first.version.status == REFUSED and first.version.version == 2
+    r = rewriter(db)
+    assert (await r.regate(TOOLS[1], TOOLS, evaluator=evaluator(True))).message == (
+        "no refused version to measure again"
+    )
+    assert (await r.regate(TOOLS[0], TOOLS, evaluator=evaluator(True), version=9)).message == "no version 9"
+    again = await r.regate(TOOLS[0], TOOLS, evaluator=[evaluator(True, "small"), losing_with_notes(1)])
+    assert again.result == "promoted" and again.gate.n == first.gate.n, again.message
+    assert [s.verdict for s in again.gate.scores] == ["better", "noise"]
+    assert again.message.startswith("v3 approved (v2): promoted")
+    served = store.served("add_date")
+    assert served.version == 3 and served.text == first.version.text
+    assert served.reason.startswith("re-gate of v2: promoted")
+    assert served.gate_result["regate_of"] == 2 and served.exemplar_ids == first.version.exemplar_ids
+    assert served.gate_result["notes_tokens"] == first.version.gate_result["notes_tokens"]
+    assert (await r.regate(TOOLS[0], TOOLS, evaluator=evaluator(True), version=3)).message == (
+        "v3 is what is served"
+    )
+    assert main(["descriptions", "regate", "--version", "2", "--data-dir", str(data_dir)]) == 2
+    assert "--version needs exactly one TOOL" in capsys.readouterr().err
+
+
+@pytest.mark.anyio
 async def test_a_worse_rewrite_is_not_promoted(data_dir):
     db = open_db(data_dir / "lancedb")
     seed(db)

@@ -140,7 +140,10 @@ def chat_tokens(tokenizer: Any) -> TokenCounter:
 def load_chat_tokens(model_path: str | Path) -> TokenCounter | None:
     """A token counter from the base model's folder; ``None`` where it holds no tokenizer with a chat
     template (rows are then kept at ``tools_in_prompt`` tools, and the trainer drops any that are too long)."""
-    from transformers import AutoTokenizer
+    from ste_mcp.imports import ML_IMPORT_LOCK
+
+    with ML_IMPORT_LOCK:  # the server builds rounds' datasets beside its embedder
+        from transformers import AutoTokenizer
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(model_path))

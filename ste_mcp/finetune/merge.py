@@ -87,9 +87,12 @@ def merge_adapter(base: Path, adapter: Path, out: Path, info: dict[str, Any]) ->
     The sum is computed in float32 and stored in the base model's dtype, so that the merged folder
     loads like the base (same ``--dtype auto``, same size). The tokenizer and chat template are the base's.
     """
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from ste_mcp.imports import ML_IMPORT_LOCK
+
+    with ML_IMPORT_LOCK:  # the server merges a promoted adapter beside its embedder
+        import torch
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
     out = Path(out)
     if out.exists():

@@ -1,7 +1,8 @@
 """`ste-mcp descriptions history|diff|rollback|approve TOOL`, `ste-mcp descriptions pending`: the
 versions of a tool's live description; `ste-mcp descriptions rewrite [TOOL...]`: usage notes written
 from each tool's trials, promoted only through the description gate (``memory/gate.py``);
-`ste-mcp descriptions render`: re-render every tool now as ``memory.description_render`` says.
+`ste-mcp descriptions regate [TOOL...]`: stored candidates measured again with today's evaluators and
+gate settings; `ste-mcp descriptions render`: re-render every tool now as ``memory.description_render`` says.
 
 A rollback stores the earlier text as a new version; with ``memory.description_approval = "manual"``
 a rendered version waits (pending) until ``approve``. Either way a running server serves the change
@@ -59,6 +60,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_common_arguments(p)
     p = sub.add_parser(
+        "regate",
+        help="measure stored candidates again (default: each tool's newest refused version) with today's "
+        "evaluators and gate settings; one that passes is served as a new version",
+    )
+    p.add_argument(
+        "tools", nargs="*", metavar="TOOL", help="default: every served tool with a refused version"
+    )
+    p.add_argument("--version", type=int, metavar="N", help="the version to measure (one TOOL only)")
+    add_common_arguments(p)
+    p = sub.add_parser(
         "render", help="re-render every served tool's description now (memory.description_render)"
     )
     p.add_argument("--render", choices=RENDER_CHOICES, help="memory.description_render for this run")
@@ -75,10 +86,14 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "no_gate", False):
         memory["description_gate"] = "off"
     settings = settings_from_args(args, **({"memory": memory} if memory else {}))
-    if args.action in ("rewrite", "render"):
+    if args.action in ("rewrite", "regate", "render"):
         import anyio
 
-        return anyio.run(_rewrite if args.action == "rewrite" else _render, settings, args)
+        if args.action == "regate" and args.version is not None and len(args.tools) != 1:
+            print("ste-mcp descriptions regate: --version needs exactly one TOOL", file=sys.stderr)
+            return 2
+        action = {"rewrite": _rewrite, "regate": _regate, "render": _render}[args.action]
+        return anyio.run(action, settings, args)
     store = Memory.open(settings).descriptions
     try:
         if args.action == "history":
@@ -151,6 +166,41 @@ async def _rewrite(settings, args: argparse.Namespace) -> int:
             print(f"  line left out: {reason}")
         if outcome.notes is not None and outcome.notes.text:
             print("    " + outcome.notes.text.replace("\n", "\n    "))
+    return 0
+
+
+async def _regate(settings, args: argparse.Namespace) -> int:
+    from ste_mcp.app import App, ModelUnavailable
+    from ste_mcp.evaluate.description_gate import EvaluatorError, gate_evaluators
+    from ste_mcp.llm import ModelError
+    from ste_mcp.memory.db import Memory
+    from ste_mcp.memory.descriptions import REFUSED
+    from ste_mcp.memory.gate import Rewriter
+
+    async with App(settings) as app:
+        tools = app.toolset.visible()
+        m = Memory.open(settings)
+        rewriter = Rewriter(m.trials, m.exemplars, m.descriptions, settings.memory)
+        names = set(args.tools)
+        unknown = names - {t.name for t in tools}
+        if unknown:
+            print(f"ste-mcp descriptions: no served tool named {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 1
+        if names:
+            targets = [t for t in tools if t.name in names]
+        else:
+            targets = [t for t in tools if any(v.status == REFUSED for v in m.descriptions.history(t.name))]
+        if not targets:
+            print("no tool has a refused description version")
+            return 0
+        try:
+            evaluators = await gate_evaluators(app)
+            for tool in targets:
+                outcome = await rewriter.regate(tool, tools, evaluator=evaluators, version=args.version)
+                print(f"{outcome.tool}: {outcome.message}")
+        except (ModelError, ModelUnavailable, EvaluatorError) as exc:
+            print(f"ste-mcp descriptions regate: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -363,6 +363,70 @@ class Rewriter:
         )
         return await anyio.to_thread.run_sync(self._attempted, tool, approved, outcome)
 
+    async def regate(
+        self,
+        tool: Tool,
+        tools: Sequence[Tool],
+        *,
+        evaluator: Evaluator | Sequence[Evaluator],
+        version: int | None = None,
+    ) -> RewriteOutcome:
+        """Measure a stored candidate again — ``version``, default the tool's newest refused one —
+        against what is served now, with today's evaluators and gate settings (after adding an
+        evaluator, or changing ``memory.gate_worse_p``), on the same held-out split. A candidate that
+        passes is stored as a new version (served, or pending the operator); one refused again stores
+        nothing. No notes are written."""
+        history = await anyio.to_thread.run_sync(self.descriptions.history, tool.name)
+        if version is not None:
+            target = next((v for v in history if v.version == version), None)
+            if target is None:
+                return RewriteOutcome(tool=tool.name, message=f"no version {version}")
+        else:
+            target = next((v for v in reversed(history) if v.status == REFUSED), None)
+            if target is None:
+                return RewriteOutcome(tool=tool.name, message="no refused version to measure again")
+        if target.base_hash != text_hash(tool.description):
+            return RewriteOutcome(
+                tool=tool.name, message=f"v{target.version} was written for another original description"
+            )
+        current = await anyio.to_thread.run_sync(self.served_text, tool)
+        if target.text == current:
+            return RewriteOutcome(tool=tool.name, message=f"v{target.version} is what is served")
+        prepared = await anyio.to_thread.run_sync(self._prepare, tool, tools)
+        if prepared is None:
+            return RewriteOutcome(tool=tool.name, message="no approved exemplars to measure with")
+        gate = await self.judge(
+            tool,
+            target.text,
+            current,
+            prepared.neighbours,
+            prepared.heldout,
+            evaluator,
+            neighbour_heldout=prepared.neighbour_heldout,
+        )
+        if not gate.promote:
+            return RewriteOutcome(tool=tool.name, gate=gate, message=f"v{target.version} {gate.reason}")
+        s = self.settings
+        earlier = target.gate_result or {}
+        record = {**gate.model_dump(), "regate_of": target.version}
+        record |= {k: earlier[k] for k in ("notes_model", "notes_tokens") if k in earlier}
+        stored = await anyio.to_thread.run_sync(
+            lambda: self.descriptions.record(
+                tool.name,
+                target.text,
+                reason=f"re-gate of v{target.version}: {gate.reason}",
+                base_hash=target.base_hash,
+                source=target.source,
+                exemplar_ids=target.exemplar_ids,
+                status=APPROVED if s.description_approval == "auto" else PENDING,
+                gate=record,
+            )
+        )
+        where = f"v{stored.version} {stored.status}" if stored else "not stored (same text)"
+        return RewriteOutcome(
+            tool=tool.name, gate=gate, version=stored, message=f"{where} (v{target.version}): {gate.reason}"
+        )
+
     def _prepare(self, tool: Tool, tools: Sequence[Tool]) -> _Prepared | None:
         """The writing / held-out split, the trials behind the writing part, the nearest tools and the
         evidence for the notes; ``None`` without approved exemplars."""
