@@ -79,16 +79,16 @@ rows = {d.name: {k: v for k, v in json.loads((d / "summary.json").read_text()).i
 result = {"rows": rows, "regate": (out / "runs" / "regate.txt").read_text().splitlines(),
           "history": (out / "runs" / "regate-history.txt").read_text().splitlines()}
 Path(f"docs/bench/{sys.argv[2]}.json").write_text(json.dumps(result, indent=1))
-labels = {"base": "bench descriptions", "small": "notes the 0.5B alone passes",
-          "gated": "notes both pass, any loss vetoes", "regated": "notes both pass, loss beyond noise vetoes",
-          "ungated": "every note served"}
+labels = {"base": "bench\ndescriptions", "small": "notes the 0.5B\nalone passes",
+          "gated": "both pass,\nany loss vetoes", "regated": "both pass, a loss\nbeyond noise vetoes",
+          "ungated": "every note\nserved"}
 fig, axes = plt.subplots(1, 2, figsize=(13, 3.6))
 for ax, client, who in zip(axes, ("", "-1.5b"), ("0.5B", "1.5B")):
     names = [n for n in labels if f"{n}{client}" in rows]
     bars = ax.bar(range(len(names)), [rows[f"{n}{client}"]["correct"] for n in names],
                   color=["#999", "#8ac", "#c88", "#4a4", "#cc8"][: len(names)])
     ax.bar_label(bars, fmt="%.1f", fontsize=8)
-    ax.set_xticks(range(len(names)), [labels[n].replace(", ", ",\n") for n in names], fontsize=7)
+    ax.set_xticks(range(len(names)), [labels[n] for n in names], fontsize=7)
     ax.set_ylabel("correct %")
     ax.set_title(f"STE-50 toolbox items ({rows['base' + client]['n']}), packaged {who} client, must-call", fontsize=9)
 fig.tight_layout(); fig.savefig(f"docs/bench/{sys.argv[2]}.png", dpi=120)

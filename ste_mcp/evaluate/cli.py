@@ -354,7 +354,8 @@ def print_summary(result: EvalResult) -> None:
     s = result.summary
     c = result.config
     table = Table(
-        title=f"STE-50 · setting {c.setting} · prompt {c.prompt} · shown {c.shown} · {result.model} · "
+        title=f"STE-50 · setting {c.setting} · prompt {c.prompt}{' (constrained)' if c.constrained else ''} · "
+        f"shown {c.shown} · {result.model} · "
         f"temperature {c.temperature:g} · %"
     )
     table.add_column("tool", overflow="fold")
