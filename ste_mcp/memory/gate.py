@@ -12,8 +12,9 @@ distractors' own held-out queries too, so notes that pull a neighbour's requests
 the first calls with the evaluation's scorer (``ste_mcp.evaluate``: correct, API match, well-formed; the exemplar's verified arguments are
 the ground truth). With ``llm.evaluators`` each of those models is asked too (a stronger client
 than the app's model: what helps a 0.5B reader can cost a 1.5B one). The candidate is promoted only
-when no evaluator does worse with it and at least one does strictly better on (correct, API
-match, well-formed) in that order; otherwise, or with fewer than ``memory.gate_min_heldout``
+when at least one evaluator does strictly better with it on (correct, API match, well-formed) in that
+order, and none does worse beyond noise (the sign test over the held-out answers that changed,
+``memory.gate_worse_p``); otherwise, or with fewer than ``memory.gate_min_heldout``
 held-out queries, it is stored ``refused`` with the reason and the numbers (served only if the
 operator rolls back to it). Every version keeps its measurement (``ste-mcp descriptions history``).
 
@@ -115,11 +116,22 @@ class EvaluatorScore(BaseModel):
             return "better"
         if ours == theirs:
             return "same"
-        if self.paired is None or self.worse_p >= 1.0:
+        changes = self.changes()
+        if changes is None or self.worse_p >= 1.0:
             return "worse"
-        metric = next(m for m, a, b in zip(METRICS, ours, theirs, strict=True) if a != b)
-        gained, lost = self.paired.get(metric, [0, 0])
+        _, gained, lost = changes
         return "worse" if sign_p(lost, gained) <= self.worse_p else "noise"
+
+    def changes(self) -> tuple[str, int, int] | None:
+        """(metric, gained, lost) of the first metric whose percentages differ; ``None`` when none
+        differs or no paired counts were kept."""
+        if self.paired is None:
+            return None
+        for m in METRICS:
+            if float(self.candidate.get(m, 0.0)) != float(self.baseline.get(m, 0.0)):
+                gained, lost = self.paired.get(m, [0, 0])
+                return m, gained, lost
+        return None
 
 
 class GateResult(BaseModel):
@@ -188,10 +200,9 @@ def _summary(score: EvaluatorScore) -> str:
     text = ", ".join(
         f"{m} {score.candidate.get(m, 0.0):.1f}% vs {score.baseline.get(m, 0.0):.1f}%" for m in METRICS
     )
-    changed = [(m, *score.paired[m]) for m in METRICS if m in score.paired] if score.paired else []
-    metric = next(((m, g, lost) for m, g, lost in changed if g != lost), None)
-    if metric is not None and score.verdict in ("worse", "noise"):
-        m, gained, lost = metric
+    changes = score.changes()
+    if changes is not None and score.verdict in ("worse", "noise"):
+        m, gained, lost = changes
         text += f" ({m}: {lost} lost, {gained} gained, sign-test p {sign_p(lost, gained):.2f})"
     return text
 
