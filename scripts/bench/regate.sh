@@ -9,7 +9,8 @@
 # clients under memory.gate_worse_p (default 0.2): a client vetoes only a loss the sign test cannot call
 # noise. The 0.5B client then answers the 195 toolbox items with what that serves, the 1.5B client LIMIT15
 # (78) of them: the same rows as gate.sh's, one more column. With BEST=1 the 0.5B also runs `--prompt
-# best` (prompt and decoding chosen on bench/dev) on the 195 items, with the bench's descriptions.
+# best` (prompt and decoding chosen on bench/dev) on the 195 items, with the bench's descriptions, and
+# the 1.5B on its LIMIT15.
 # Results: $OUT/runs/regated*, docs/bench/$NAME.json and .png (NAME=regate).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -64,6 +65,9 @@ fi
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true  # the 1.5B client has the cores to itself
 [ -s "$OUT/runs/regated-1.5b/summary.json" ] ||
   run_eval regated-1.5b descriptions "$OUT/regated" "$STRONG" "$WURL" "$LIMIT15"
+if [ -n "$BEST" ] && [ ! -s "$OUT/runs/best-1.5b/summary.json" ]; then
+  PROMPT=best run_eval best-1.5b base "$OUT/base" "$STRONG" "$WURL" "$LIMIT15"
+fi
 stop_servers
 
 .venv/bin/python - "$OUT" "$NAME" <<'PY'
