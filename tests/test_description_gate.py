@@ -324,6 +324,16 @@ async def test_regate_measures_a_refused_candidate_again_under_todays_gate(data_
     assert "--version needs exactly one TOOL" in capsys.readouterr().err
 
 
+def test_cli_regate_and_rewrite_take_served_tools_only(data_dir, capsys):
+    """The CLI measures served tools (here the offline toolbox's, none with a refused version)."""
+    assert main(["descriptions", "regate", "nope", "--data-dir", str(data_dir)]) == 1
+    assert "no served tool named nope" in capsys.readouterr().err
+    assert main(["descriptions", "rewrite", "nope", "--data-dir", str(data_dir)]) == 1
+    assert "no served tool named nope" in capsys.readouterr().err
+    assert main(["descriptions", "regate", "--data-dir", str(data_dir)]) == 0
+    assert "no tool has a refused description version" in capsys.readouterr().out
+
+
 @pytest.mark.anyio
 async def test_a_worse_rewrite_is_not_promoted(data_dir):
     db = open_db(data_dir / "lancedb")

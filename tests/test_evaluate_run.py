@@ -476,23 +476,30 @@ async def test_dev_bench_covers_every_toolbox_tool_and_the_proxy_answers_its_gro
                 assert json.loads(text)["queryresult"]["success"] is True, (item.id, text)
 
 
-def test_cli_prompt_best_measures_on_the_dev_bench_then_evaluates_with_the_winner(
-    tmp_path, monkeypatch, capsys
-):
+def opened_models(monkeypatch, items, **options) -> list[PromptSensitiveModel]:
+    """Each model the CLI opens (``ste_mcp.llm.open_model``) is a new ``PromptSensitiveModel``, kept here."""
     from contextlib import asynccontextmanager
 
     import ste_mcp.llm
-    from ste_mcp.evaluate.best import CACHE_NAME, DEV_BENCH
 
-    dev = load_bench(DEV_BENCH)
     models: list[PromptSensitiveModel] = []
 
     @asynccontextmanager
     async def open_model(settings, **kwargs):
-        models.append(PromptSensitiveModel(dev.items))
+        models.append(PromptSensitiveModel(items, **options))
         yield models[-1]
 
     monkeypatch.setattr(ste_mcp.llm, "open_model", open_model)
+    return models
+
+
+def test_cli_prompt_best_measures_on_the_dev_bench_then_evaluates_with_the_winner(
+    tmp_path, monkeypatch, capsys
+):
+    from ste_mcp.evaluate.best import CACHE_NAME, DEV_BENCH
+
+    dev = load_bench(DEV_BENCH)
+    models = opened_models(monkeypatch, dev.items)
     args = ["eval", "--bench", str(DEV_BENCH), "--tools", "add_date", "--prompt", "best"]
     args += ["--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "runs" / "best")]
     assert main(args) == 0
@@ -518,20 +525,10 @@ def test_cli_prompt_best_measures_on_the_dev_bench_then_evaluates_with_the_winne
 def test_cli_decoding_best_with_a_fixed_prompt_runs_under_the_grammar_when_it_wins(
     tmp_path, monkeypatch, capsys
 ):
-    from contextlib import asynccontextmanager
-
-    import ste_mcp.llm
     from ste_mcp.evaluate.best import DEV_BENCH
 
     dev = load_bench(DEV_BENCH)
-    models: list[PromptSensitiveModel] = []
-
-    @asynccontextmanager
-    async def open_model(settings, **kwargs):
-        models.append(PromptSensitiveModel(dev.items, loose=True))
-        yield models[-1]
-
-    monkeypatch.setattr(ste_mcp.llm, "open_model", open_model)
+    models = opened_models(monkeypatch, dev.items, loose=True)
     args = ["eval", "--bench", str(DEV_BENCH), "--tools", "add_date", "--prompt", "must-call"]
     args += ["--decoding", "best", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "run")]
     assert main(args) == 0

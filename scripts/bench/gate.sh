@@ -42,20 +42,8 @@ for dir in gated base serve05 serve15; do
   mkdir -p "$OUT/$dir"; [ -e "$OUT/$dir/models" ] || ln -s "$(realpath "$OUT/models")" "$OUT/$dir/models"
 done
 
-PIDS=()
-stop_servers() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; PIDS=(); }
-trap stop_servers EXIT
-serve() {  # MODEL PORT DIR: a managed vLLM, waited for
-  $BIN model serve --data-dir "$3" --model "$1" --port "$2" >"$3/serve.log" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 900); do
-    curl -sf "http://127.0.0.1:$2/health" >/dev/null && return 0
-    kill -0 "${PIDS[-1]}" 2>/dev/null || break
-    sleep 2
-  done
-  echo "model server for $1 did not start: $3/serve.log" >&2; exit 1
-}
-clock() { echo "$1: $(( $(date +%s) - $2 )) s" | tee -a "$OUT/runs/times.txt"; }
+# shellcheck source=scripts/bench/servers.sh
+. scripts/bench/servers.sh
 
 # 1. notes by the 1.5B, gated by the 0.5B (with EVAL15 and the 1.5B) on each tool's held-out exemplars
 if [ ! -s "$OUT/runs/rewrite.txt" ]; then

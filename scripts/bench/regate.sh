@@ -25,20 +25,8 @@ export STE_MCP_LLM__EVALUATORS="[{\"model\": \"$STRONG\", \"base_url\": \"$WURL\
 TOOLS=$(.venv/bin/python -c "from ste_mcp.toolbox import ENDPOINTS; print(*(e.name for e in ENDPOINTS))")
 [ -d "$OUT/gated/lancedb" ] || { echo "no $OUT/gated: run EVAL15=1 scripts/bench/gate.sh first" >&2; exit 1; }
 
-PIDS=()
-stop_servers() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; PIDS=(); }
-trap stop_servers EXIT
-serve() {  # MODEL PORT DIR: a managed vLLM, waited for
-  $BIN model serve --data-dir "$3" --model "$1" --port "$2" >"$3/serve.log" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 900); do
-    curl -sf "http://127.0.0.1:$2/health" >/dev/null && return 0
-    kill -0 "${PIDS[-1]}" 2>/dev/null || break
-    sleep 2
-  done
-  echo "model server for $1 did not start: $3/serve.log" >&2; exit 1
-}
-clock() { echo "$1: $(( $(date +%s) - $2 )) s" | tee -a "$OUT/runs/times.txt"; }
+# shellcheck source=scripts/bench/servers.sh
+. scripts/bench/servers.sh
 run_eval() {  # NAME SETTING DATA_DIR MODEL URL [LIMIT] [EXTRA...]
   local start; start=$(date +%s)
   # shellcheck disable=SC2086

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ste_mcp.evaluate.bench import Bench
-from ste_mcp.evaluate.prompts import PROMPTS
+from ste_mcp.evaluate.prompts import PROMPTS, variant_label
 from ste_mcp.evaluate.run import EvalConfig, EvalResult, run_eval
 from ste_mcp.llm.base import ChatModel
 
@@ -48,14 +48,6 @@ def measured_shown(config: EvalConfig) -> str:
     return config.shown if config.shown in ("all", "candidates") else "candidates"
 
 
-CONSTRAINED = "+constrained"  # a variant's label: the prompt, then this when the grammar holds the reply
-
-
-def label(prompt: str, constrained: bool) -> str:
-    """A variant's name in the cache and in summary.json (``must-call``, ``must-call+constrained``)."""
-    return prompt + (CONSTRAINED if constrained else "")
-
-
 def variants(prompts: Sequence[str], decodings: Sequence[bool]) -> list[tuple[str, bool]]:
     """Every (prompt, constrained) pair to measure, in tie-break order; ``native`` only free."""
     return [(p, c) for p in prompts for c in decodings if not (c and p == "native")] or [
@@ -70,7 +62,7 @@ def cache_key(
     return {
         "model": model,
         "dev_bench": fingerprint(bench),
-        "variants": [label(p, c) for p, c in measured],
+        "variants": [variant_label(p, c) for p, c in measured],
         "shown": measured_shown(config),
         "temperature": config.temperature,
         "max_tokens": config.max_tokens,
@@ -124,14 +116,13 @@ async def best_prompt(
     base = config.model_copy(
         update={"setting": "base", "adapter": None, "prompt_dev": None, "shown": measured_shown(config)}
     )
+    named = {variant_label(p, c): (p, c) for p, c in measured}
     results: dict[str, EvalResult] = {}
-    for prompt, constrained in measured:
-        name = label(prompt, constrained)
+    for name, (prompt, constrained) in named.items():
         step = progress(f"bench/dev · {name}", len(dev.items)) if progress else None
         variant = base.model_copy(update={"prompt": prompt, "constrained": constrained})
         results[name] = await run_eval(model, dev, dev.items, variant, progress=step)
-    best = pick(results)
-    prompt, constrained = next((p, c) for p, c in measured if label(p, c) == best)
+    prompt, constrained = named[pick(results)]
     entry = {
         "key": key,
         "best": prompt,
@@ -176,7 +167,7 @@ def _chosen(config: EvalConfig, entry: dict[str, Any]) -> EvalConfig:
 
 def chosen_label(entry: dict[str, Any]) -> str:
     """The chosen variant's label in a cache entry."""
-    return label(str(entry["best"]), bool(entry.get("constrained", False)))
+    return variant_label(str(entry["best"]), bool(entry.get("constrained", False)))
 
 
 def dev_correct(entry: dict[str, Any]) -> dict[str, float]:

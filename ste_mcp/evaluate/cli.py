@@ -246,6 +246,7 @@ async def _evaluate(
     """Run the eval; ``best``: first choose the variant on its dev bench (measured once per model)."""
     from rich.progress import Progress
 
+    from ste_mcp.evaluate.prompts import variant_label
     from ste_mcp.evaluate.run import run_eval, served_descriptions
 
     async with AsyncExitStack() as stack:
@@ -270,7 +271,7 @@ async def _evaluate(
         with Progress(transient=True) as progress:
             if best is not None:
                 config = await _resolve_best(model, best, config, settings, progress)
-            name = config.prompt + (" · constrained" if config.constrained else "")
+            name = variant_label(config.prompt, config.constrained)
             task = progress.add_task(f"eval {config.setting} · {name}", total=len(items))
             return await run_eval(
                 model,
@@ -351,10 +352,12 @@ def print_summary(result: EvalResult) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from ste_mcp.evaluate.prompts import variant_label
+
     s = result.summary
     c = result.config
     table = Table(
-        title=f"STE-50 · setting {c.setting} · prompt {c.prompt}{' (constrained)' if c.constrained else ''} · "
+        title=f"STE-50 · setting {c.setting} · prompt {variant_label(c.prompt, c.constrained)} · "
         f"shown {c.shown} · {result.model} · "
         f"temperature {c.temperature:g} · %"
     )

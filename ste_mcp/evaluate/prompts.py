@@ -29,6 +29,13 @@ from ste_mcp.llm.protocols import (
 
 Prompt = Literal["paper", "must-call", "native"]
 PROMPTS: tuple[str, ...] = ("paper", "must-call", "native")
+
+
+def variant_label(prompt: str, constrained: bool) -> str:
+    """A prompt variant with its decoding, as runs and ``--prompt best`` name it (``must-call+constrained``)."""
+    return prompt + ("+constrained" if constrained else "")
+
+
 BEST = "best"
 
 MUST_CALL_PREFIX = "Action:"

@@ -135,24 +135,38 @@ async def _render(settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _rewriter(settings):
+    """The description gate's ``Rewriter`` over the data dir's database."""
+    from ste_mcp.memory.db import Memory
+    from ste_mcp.memory.gate import Rewriter
+
+    m = Memory.open(settings)
+    return Rewriter(m.trials, m.exemplars, m.descriptions, settings.memory)
+
+
+def _targets(tools: list, names: list[str], default) -> list | None:
+    """The served ``tools`` named in ``names``, or those ``default(tool)`` picks when none is named;
+    ``None`` (after saying which) when a name is not served."""
+    unknown = set(names) - {t.name for t in tools}
+    if unknown:
+        print(f"ste-mcp descriptions: no served tool named {', '.join(sorted(unknown))}", file=sys.stderr)
+        return None
+    return [t for t in tools if (t.name in names if names else default(t))]
+
+
 async def _rewrite(settings, args: argparse.Namespace) -> int:
     from ste_mcp.app import App, ModelUnavailable
     from ste_mcp.evaluate.description_gate import EvaluatorError, gate_evaluators
     from ste_mcp.llm import ModelError
-    from ste_mcp.memory.db import Memory
-    from ste_mcp.memory.gate import Rewriter, rewrite_all
+    from ste_mcp.memory.gate import rewrite_all
 
     async with App(settings) as app:
         tools = app.toolset.visible()
-        m = Memory.open(settings)
-        rewriter = Rewriter(m.trials, m.exemplars, m.descriptions, settings.memory)
-        names = set(args.tools)
-        unknown = names - {t.name for t in tools}
-        if unknown:
-            print(f"ste-mcp descriptions: no served tool named {', '.join(sorted(unknown))}", file=sys.stderr)
-            return 1
+        rewriter = _rewriter(settings)
         with_exemplars = set(rewriter.exemplars.counts())
-        targets = [t for t in tools if (t.name in names if names else t.name in with_exemplars)]
+        targets = _targets(tools, args.tools, lambda t: t.name in with_exemplars)
+        if targets is None:
+            return 1
         try:
             writer = await app.model_for("explorer")
             evaluators = await gate_evaluators(app)
@@ -173,23 +187,15 @@ async def _regate(settings, args: argparse.Namespace) -> int:
     from ste_mcp.app import App, ModelUnavailable
     from ste_mcp.evaluate.description_gate import EvaluatorError, gate_evaluators
     from ste_mcp.llm import ModelError
-    from ste_mcp.memory.db import Memory
     from ste_mcp.memory.descriptions import REFUSED
-    from ste_mcp.memory.gate import Rewriter
 
     async with App(settings) as app:
         tools = app.toolset.visible()
-        m = Memory.open(settings)
-        rewriter = Rewriter(m.trials, m.exemplars, m.descriptions, settings.memory)
-        names = set(args.tools)
-        unknown = names - {t.name for t in tools}
-        if unknown:
-            print(f"ste-mcp descriptions: no served tool named {', '.join(sorted(unknown))}", file=sys.stderr)
+        rewriter = _rewriter(settings)
+        history = rewriter.descriptions.history
+        targets = _targets(tools, args.tools, lambda t: any(v.status == REFUSED for v in history(t.name)))
+        if targets is None:
             return 1
-        if names:
-            targets = [t for t in tools if t.name in names]
-        else:
-            targets = [t for t in tools if any(v.status == REFUSED for v in m.descriptions.history(t.name))]
         if not targets:
             print("no tool has a refused description version")
             return 0

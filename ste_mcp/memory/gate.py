@@ -226,16 +226,23 @@ def decide(scores: Sequence[EvaluatorScore], n: int) -> tuple[bool, str]:
 
 
 @dataclass
-class _Prepared:
-    """What ``Rewriter.rewrite`` gathers from the database before the notes are written."""
+class _Split:
+    """A tool's approved exemplars split for the gate, and what it lists and asks beside them."""
 
     approved: list[Exemplar]
     writing: list[Exemplar]
     heldout: list[Exemplar]
-    trials: list[TrialRecord]
     neighbours: list[Tool]
-    evidence: ToolEvidence
     neighbour_heldout: list[Exemplar]  # the distractors' own held-out exemplars
+
+
+@dataclass
+class _Prepared:
+    """What ``Rewriter.rewrite`` gathers from the database before the notes are written."""
+
+    split: _Split
+    trials: list[TrialRecord]
+    evidence: ToolEvidence
 
 
 class RewriteOutcome(BaseModel):
@@ -338,17 +345,17 @@ class Rewriter:
             writer,
             prepared.evidence,
             tool.description,
-            neighbours={t.name: t.description for t in prepared.neighbours},
+            neighbours={t.name: t.description for t in prepared.split.neighbours},
             budget_tokens=s.notes_budget_tokens,
             upstream=upstream_texts(prepared.trials),
             model_name=writer_model_name,
         )
-        approved = prepared.approved
+        approved = prepared.split.approved
         if notes.refused:
             outcome = RewriteOutcome(tool=tool.name, notes=notes, message=f"notes refused: {notes.refused}")
             return await anyio.to_thread.run_sync(self._attempted, tool, approved, outcome)
         candidate, picked = await anyio.to_thread.run_sync(
-            self._candidate, tool, prepared.writing, notes.text
+            self._candidate, tool, prepared.split.writing, notes.text
         )
         current = await anyio.to_thread.run_sync(self.served_text, tool)
         if candidate == current:
@@ -356,15 +363,7 @@ class Rewriter:
                 tool=tool.name, notes=notes, message="the notes did not change the description"
             )
             return await anyio.to_thread.run_sync(self._attempted, tool, approved, outcome)
-        gate = await self.judge(
-            tool,
-            candidate,
-            current,
-            prepared.neighbours,
-            prepared.heldout,
-            evaluator,
-            neighbour_heldout=prepared.neighbour_heldout,
-        )
+        gate = await self._judge_split(tool, candidate, current, prepared.split, evaluator)
         version = await anyio.to_thread.run_sync(
             lambda: self._record(tool, candidate, picked, notes, gate, approved)
         )
@@ -403,18 +402,10 @@ class Rewriter:
         current = await anyio.to_thread.run_sync(self.served_text, tool)
         if target.text == current:
             return RewriteOutcome(tool=tool.name, message=f"v{target.version} is what is served")
-        prepared = await anyio.to_thread.run_sync(self._prepare, tool, tools)
-        if prepared is None:
+        split = await anyio.to_thread.run_sync(self._split, tool, tools)
+        if split is None:
             return RewriteOutcome(tool=tool.name, message="no approved exemplars to measure with")
-        gate = await self.judge(
-            tool,
-            target.text,
-            current,
-            prepared.neighbours,
-            prepared.heldout,
-            evaluator,
-            neighbour_heldout=prepared.neighbour_heldout,
-        )
+        gate = await self._judge_split(tool, target.text, current, split, evaluator)
         if not gate.promote:
             return RewriteOutcome(tool=tool.name, gate=gate, message=f"v{target.version} {gate.reason}")
         s = self.settings
@@ -438,9 +429,9 @@ class Rewriter:
             tool=tool.name, gate=gate, version=stored, message=f"{where} (v{target.version}): {gate.reason}"
         )
 
-    def _prepare(self, tool: Tool, tools: Sequence[Tool]) -> _Prepared | None:
-        """The writing / held-out split, the trials behind the writing part, the nearest tools and the
-        evidence for the notes; ``None`` without approved exemplars."""
+    def _split(self, tool: Tool, tools: Sequence[Tool]) -> _Split | None:
+        """The writing / held-out split, the nearest tools and their held-out queries; ``None``
+        without approved exemplars."""
         s = self.settings
         approved = self._servable(tool.name)
         if not approved:
@@ -448,23 +439,50 @@ class Rewriter:
         writing, heldout = split_heldout(approved, s.gate_heldout_fraction)
         if not writing:  # every group fell on the held-out side: write from them, nothing to measure
             writing, heldout = approved, []
-        held_trials = {t for ex in heldout for t in ex.provenance.trial_ids}
-        trials = [t for t in self.trials.trials(tool.name) if t.id not in held_trials]
         neighbours = nearest_tools(tool, tools, s.gate_distractors, self.served_text, self.embedder)
-        evidence = gather_evidence(
-            tool,
-            trials,
-            writing,
-            neighbours=[t.name for t in neighbours],
-            confused_with=self._confused_with(tool, trials),
-            other_tools=[t.name for t in tools if t.name != tool.name],
-        )
         neighbour_heldout = [
             ex
             for other in (neighbours if s.gate_neighbour_queries else [])
             for ex in split_heldout(self._servable(other.name), s.gate_heldout_fraction)[1]
         ]
-        return _Prepared(approved, writing, heldout, trials, neighbours, evidence, neighbour_heldout)
+        return _Split(approved, writing, heldout, neighbours, neighbour_heldout)
+
+    def _prepare(self, tool: Tool, tools: Sequence[Tool]) -> _Prepared | None:
+        """The split, the trials behind its writing part and the evidence for the notes; ``None``
+        without approved exemplars."""
+        split = self._split(tool, tools)
+        if split is None:
+            return None
+        held_trials = {t for ex in split.heldout for t in ex.provenance.trial_ids}
+        trials = [t for t in self.trials.trials(tool.name) if t.id not in held_trials]
+        evidence = gather_evidence(
+            tool,
+            trials,
+            split.writing,
+            neighbours=[t.name for t in split.neighbours],
+            confused_with=self._confused_with(tool, trials),
+            other_tools=[t.name for t in tools if t.name != tool.name],
+        )
+        return _Prepared(split, trials, evidence)
+
+    async def _judge_split(
+        self,
+        tool: Tool,
+        candidate: str,
+        current: str,
+        split: _Split,
+        evaluator: Evaluator | Sequence[Evaluator],
+    ) -> GateResult:
+        """``judge`` on the split's held-out queries, with its distractors and their queries."""
+        return await self.judge(
+            tool,
+            candidate,
+            current,
+            split.neighbours,
+            split.heldout,
+            evaluator,
+            neighbour_heldout=split.neighbour_heldout,
+        )
 
     def _servable(self, tool: str) -> list[Exemplar]:
         """The approved exemplars of ``tool`` that may be shown (the gate's writing and held-out pool)."""

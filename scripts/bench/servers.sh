@@ -1,0 +1,17 @@
+# Managed model servers for the bench scripts (sourced by gate.sh and regate.sh; needs BIN and OUT).
+# serve MODEL PORT DIR starts `ste-mcp model serve` and waits until it is healthy; every server started
+# is stopped on exit. clock LABEL START appends a duration to $OUT/runs/times.txt.
+PIDS=()
+stop_servers() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; PIDS=(); }
+trap stop_servers EXIT
+serve() {  # MODEL PORT DIR: a managed vLLM, waited for
+  $BIN model serve --data-dir "$3" --model "$1" --port "$2" >"$3/serve.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 900); do
+    curl -sf "http://127.0.0.1:$2/health" >/dev/null && return 0
+    kill -0 "${PIDS[-1]}" 2>/dev/null || break
+    sleep 2
+  done
+  echo "model server for $1 did not start: $3/serve.log" >&2; exit 1
+}
+clock() { echo "$1: $(( $(date +%s) - $2 )) s" | tee -a "$OUT/runs/times.txt"; }
