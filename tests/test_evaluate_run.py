@@ -275,7 +275,7 @@ def test_must_call_prompt_lists_the_apis_and_asks_for_exactly_one_call(bench):
     assert "prefix" not in kwargs
     _, kwargs = PromptBuilder(bench, EvalConfig(prompt="must-call", constrained=True)).request(item)
     grammar = kwargs["structured"]["grammar"]
-    assert "root ::=" in grammar and "final" not in grammar.split("\n")[0]  # a call, never an answer
+    assert grammar.split("\n")[0] == "root ::= action"  # a call, never an answer, and no thought
     _, kwargs = PromptBuilder(bench, EvalConfig()).request(item)
     assert kwargs["prefix"] == "Thought:"  # the paper's variant is unchanged
 

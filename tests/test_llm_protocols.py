@@ -191,6 +191,16 @@ def test_must_call_grammar_refuses_a_final_answer() -> None:
     assert NativeToolProtocol().request_kwargs([WEATHER], must_call=True)["tool_choice"] == "required"
 
 
+def test_a_grammar_without_thought_starts_at_the_call() -> None:
+    """must-call asks for no thought: unasked, the 0.5B rambled there for 300 characters on 8 of 65 dev
+    items, then called what it rambled about (none right)."""
+    accepts = grammar_acceptor(react_grammar([WEATHER], must_call=True, thought=False))
+
+    assert accepts('Action: get_weather\nAction Input: {"city": "Paris"}')
+    assert not accepts('Thought: go\nAction: get_weather\nAction Input: {"city": "Paris"}')
+    assert not accepts("Final Answer: 42")
+
+
 def test_must_answer_grammar_refuses_a_call() -> None:
     accepts = grammar_acceptor(react_grammar([WEATHER], must_answer=True))
 

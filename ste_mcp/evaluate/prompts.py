@@ -56,7 +56,8 @@ def _function(tool: Mapping[str, Any]) -> dict[str, Any]:
 
 class MustCallProtocol(ReActProtocol):
     """The APIs, then an instruction to call exactly one of them (no final answer, no thought).
-    ``constrained``: a vLLM grammar holds the reply to one call of a shown tool; ``prefill``: otherwise
+    ``constrained``: a vLLM grammar holds the reply to one call of a shown tool, with no thought before it;
+    ``prefill``: otherwise
     the reply starts from ``Action:``. Replies parse as the paper's ReAct calls do."""
 
     name = "must-call"
@@ -82,7 +83,7 @@ class MustCallProtocol(ReActProtocol):
         """Stop at ``Observation:``; the grammar (constrained) or the ``Action:`` prefill."""
         kwargs: dict[str, Any] = {"stop": [OBSERVATION]}
         if self.constrained:
-            kwargs["structured"] = {"grammar": react_grammar(tools, must_call=True)}
+            kwargs["structured"] = {"grammar": react_grammar(tools, must_call=True, thought=False)}
         elif self.prefill:
             kwargs["prefix"] = MUST_CALL_PREFIX
         return kwargs

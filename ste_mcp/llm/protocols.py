@@ -152,13 +152,17 @@ _THOUGHT = re.compile(
 )
 
 
-def react_grammar(tools: Sequence[Any], *, must_call: bool = False, must_answer: bool = False) -> str:
+def react_grammar(
+    tools: Sequence[Any], *, must_call: bool = False, must_answer: bool = False, thought: bool = True
+) -> str:
     """An EBNF grammar (xgrammar, as vLLM's ``structured_outputs.grammar``) for one ReAct step.
 
     ``tools``: tool dicts or upstream ``Tool`` objects, whose Action Input is held to their parameters
     (only the declared names, each value of its declared type or enum, required ones first), or bare
     tool names (any JSON object). ``must_call``: the step is a call (no final answer); ``must_answer``:
-    the step is the final answer (no call).
+    the step is the final answer (no call). ``thought``: the step may open with one ``Thought:`` line
+    (a prompt that asks for no thought gets none: unasked, a small model rambles there and then calls
+    what it rambled about).
     """
     if must_call and must_answer:
         raise ValueError("a step cannot be both a call and the final answer")
@@ -173,7 +177,7 @@ def react_grammar(tools: Sequence[Any], *, must_call: bool = False, must_answer:
         calls.append(f'{json.dumps(name)} "\\nAction Input: " {args}')
     step = "action" if must_call else "final" if must_answer else "(action | final)"
     head = [
-        f'root ::= ("Thought: " line "\\n")? {step}',
+        f'root ::= ("Thought: " line "\\n")? {step}' if thought else f"root ::= {step}",
         "line ::= [^\\n]{0,300}",  # a thought is one short line: a rambling one would eat max_tokens
         'action ::= "Action: " (' + (" | ".join(calls) or '""') + ")",
         'final ::= "Final Answer: " [^\\n]{1,2000}',  # one line: text after it could hold a stray Action
