@@ -400,3 +400,54 @@ def test_secrets_are_redacted(tmp_path, spec, capsys, monkeypatch):
     assert SECRET not in got.observation and SECRET not in got.status_reason
     stored = b"".join(p.read_bytes() for p in (target / "lancedb").rglob("*") if p.is_file())
     assert SECRET.encode() not in stored and b"sk-proj-abcdefghijklmnop1234" not in stored
+
+
+def test_the_call_checks_hold_for_imports(tmp_path, capsys):
+    """An exported exemplar is checked like a live one, request and call (``memory.judge_checks``): one
+    that sends the spec's example coordinates is refused with its paraphrase; a paraphrase stating a
+    number its call does not use is refused alone."""
+    spec = tmp_path / "tz.yaml"
+    spec.write_text(
+        """
+base_url: http://127.0.0.1:9
+tools:
+  - name: time_zone
+    description: The time zone at a point.
+    path: /tz
+    params:
+      lat: {type: number, required: true, default: 37.4666405}
+      lng: {type: number, required: true, default: -85.89465}
+"""
+    )
+    copied = exemplar(
+        "time_zone", "Which time zone is a given place in?", {"lat": 37.4666405, "lng": -85.89465}
+    )
+    echo = exemplar(
+        "time_zone",
+        "What time zone is that location in?",
+        {"lat": 37.4666405, "lng": -85.89465},
+        id=exemplar_id(copied.id, "paraphrase"),
+        variant_of=copied.id,
+    )
+    own = exemplar("time_zone", "Which time zone is Nairobi (-1.29, 36.82) in?", {"lat": -1.29, "lng": 36.82})
+    other = exemplar(
+        "time_zone",
+        "What is the time zone at -1.29, 36.82 for the next 7 days?",
+        {"lat": -1.29, "lng": 36.82},
+        id=exemplar_id(own.id, "paraphrase"),
+        variant_of=own.id,
+    )
+    path = write_export(tmp_path / "in.jsonl", [line(ex) for ex in (copied, echo, own, other)])
+
+    assert import_(path, tmp_path / "data", spec) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"line 2: {copied.id} (time_zone) refused: placeholder_arguments: the call sends lat = 37.4666405, "
+        "lng = -85.89465: the spec's example, which the request does not state" in out
+    )
+    assert f"line 3: {echo.id} (time_zone) refused: its original {copied.id} was refused" in out
+    assert (
+        f"line 5: {other.id} (time_zone) refused: request_numbers: the call ignores 7 stated in the request"
+        in out
+    )
+    assert "1 exemplar(s) added (0 paraphrases), 0 skipped as duplicates, 3 refused" in out

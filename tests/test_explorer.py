@@ -541,6 +541,35 @@ async def test_a_request_already_tried_is_asked_again_once(tools, client, store,
     assert [r["query_params"] for r in upstream.requests] == [[("city", "Oslo")], [("city", "Rome")]]
 
 
+async def test_a_request_that_quotes_the_specs_example_values_is_asked_again(tools, client, store) -> None:
+    """A spec's required parameter with a "default" (an example: 37.4666405) quoted in the request: once
+    more with the user's own values (the exemplar would be refused, and teach clients to copy it)."""
+    schema = {
+        "type": "object",
+        "properties": {"lat": {"type": "number", "default": 37.4666405}, "lng": {"type": "number"}},
+        "required": ["lat", "lng"],
+    }
+    tz = tools["get_weather"].model_copy(update={"input_schema": schema})
+    model = scripted(
+        ['{"request": "Weather at latitude 37.4666405, longitude 12.5?"}', '{"request": "Weather in Oslo?"}']
+    )
+    assert await imagine(context(model, client, store), tz, [], first=True) == "Weather in Oslo?"
+    assert model.calls[1]["messages"][-1]["content"] == prompts.IMAGINE_OWN_VALUES.format(
+        values="lat = 37.4666405"
+    )
+    # a retry that quotes them again is not preferred; a request with its own values is not asked again
+    again = '{"request": "Weather at 37.4666405, 3.2?"}'
+    model = scripted(['{"request": "Weather at latitude 37.4666405?"}', again])
+    assert (
+        await imagine(context(model, client, store), tz, [], first=True) == "Weather at latitude 37.4666405?"
+    )
+    model = scripted(['{"request": "Weather at latitude 37.47, longitude 12.5?"}'])
+    assert await imagine(context(model, client, store), tz, [], first=True) == (
+        "Weather at latitude 37.47, longitude 12.5?"
+    )
+    assert len(model.calls) == 1
+
+
 async def test_a_request_that_names_the_tool_is_asked_again_in_a_users_words(tools, client, store) -> None:
     model = scripted(
         ['{"request": "Use the get_weather tool for Oslo"}', '{"request": "Will it rain in Oslo tomorrow?"}']

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from ste_mcp.memory.checks import check_trial, soft_failure, ungrounded_answer, unused_request_numbers
+from ste_mcp.memory.checks import (
+    check_call,
+    check_trial,
+    placeholder_arguments,
+    soft_failure,
+    ungrounded_answer,
+    unused_request_numbers,
+)
 from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import DescriptionStore
 from ste_mcp.memory.exemplars import ExemplarStore
@@ -127,6 +134,96 @@ def test_used_request_numbers_pass(query: str, arguments: dict) -> None:
     assert unused_request_numbers(query, arguments) is None
 
 
+# ---- placeholder_arguments -----------------------------------------------------------------------
+# the shapes of STE-50's RapidAPI schemas: a required parameter's "default" is an example value
+TZ = {
+    "type": "object",
+    "properties": {
+        "lat": {"type": "number", "default": 37.4666405},
+        "lng": {"type": "number", "default": -85.89465},
+        "timestamp": {"type": "integer", "default": 1589932800},  # optional: a real default
+    },
+    "required": ["lat", "lng"],
+}
+MXN = {
+    "type": "object",
+    "properties": {
+        "moneda": {"type": "string", "default": "DOLARES"},
+        "monto": {"type": "string", "default": "1000"},
+    },
+    "required": ["moneda", "monto"],
+}
+PLACE = {"type": "object", "properties": {"name": {"type": "string", "example": "London"}}}
+FACT = {
+    "type": "object",
+    "properties": {"number": {"type": "string", "default": "1729"}},
+    "required": ["number"],
+}
+BART = {"type": "object", "properties": {"cmd": {"type": "string", "default": "bsa"}}, "required": ["cmd"]}
+
+
+@pytest.mark.parametrize(
+    ("query", "arguments", "schema", "reason"),
+    [
+        (
+            "Find the time zone for a specific location, including any special offset.",
+            {"lat": 37.4666405, "lng": -85.89465, "timestamp": 1589932800},
+            TZ,
+            "the call sends lat = 37.4666405, lng = -85.89465: the spec's example, which the request does "
+            "not state",
+        ),
+        (
+            "What is the time zone at latitude 37.4666405 and longitude -85.89465?",
+            {"lat": 37.4666405, "lng": -85.89465},
+            TZ,
+            "the request quotes the spec's example lat = 37.4666405, lng = -85.89465: no user's own value",
+        ),
+        (
+            "Write 2,500 Mexican pesos in Spanish words.",
+            {"moneda": "DOLARES", "monto": "2500"},
+            MXN,
+            'the call sends moneda = "DOLARES": the spec\'s example, which the request does not state',
+        ),
+        (
+            "Where on the map is a big city?",
+            {"name": "London"},
+            PLACE,
+            'the call sends name = "London": the spec\'s example',
+        ),
+        ("Tell me something fun about a number", {"number": "1729"}, FACT, 'the call sends number = "1729"'),
+    ],
+)
+def test_the_specs_example_values_are_named(query: str, arguments: dict, schema: dict, reason: str) -> None:
+    found = placeholder_arguments(query, arguments, schema)
+    assert found is not None and found.startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("query", "arguments", "schema"),
+    [
+        ("Which time zone is New York in?", {"lat": 40.7128, "lng": -74.006, "timestamp": 1589932800}, TZ),
+        ("Write 1000 dollars in Spanish words.", {"moneda": "DOLARES", "monto": "1000"}, MXN),  # a spelling
+        ("Escribe 300 dólares con letras.", {"moneda": "DOLARES", "monto": "300"}, MXN),  # accents
+        ("Spell out 1,000 pesos", {"moneda": "PESOS", "monto": "1000"}, MXN),  # a round number is no example
+        ("Coordinates of London, UK", {"name": "London"}, PLACE),  # a user may ask about the example
+        ("A fun fact about the number 1729?", {"number": "1729"}, FACT),
+        ("Any BART service advisories right now?", {"cmd": "bsa"}, BART),  # a code, not a value
+        ("Which time zone is Paris in?", {"lat": 48.85, "lng": 2.35}, None),  # no schema: nothing to check
+    ],
+)
+def test_values_of_the_request_pass(query: str, arguments: dict, schema: dict | None) -> None:
+    assert placeholder_arguments(query, arguments, schema) is None
+
+
+def test_check_call_reads_only_the_request_and_the_call() -> None:
+    copied = {"lat": 37.4666405, "lng": -85.89465}
+    assert check_call("The time zone of some place", copied, TZ).startswith("placeholder_arguments: ")
+    assert check_call("The time zone of some place", copied, TZ, ["soft_failure", "grounded_answer"]) is None
+    assert check_call("Time zone of 2 places", copied, TZ) == (
+        "request_numbers: the call ignores 2 stated in the request"
+    )
+
+
 # ---- check_trial and the Exploiter ---------------------------------------------------------------
 TOOL = Tool(
     name="wolfram_query",
@@ -187,3 +284,62 @@ async def test_the_exploiter_refuses_an_accepted_soft_failure(data_dir: Path, ch
     else:
         [stored] = exemplars.find()
         assert (report.refused, report.exemplars) == (0, 1) and verdict["exemplar"] == stored.id
+
+
+SPELL = Tool(
+    name="amount_in_words",
+    description="Writes an amount of money in Spanish words.",
+    input_schema=MXN,
+    method="GET",
+    path="/words",
+    base_url="http://127.0.0.1:9",
+)
+
+
+def _spell_trial(query: str, arguments: dict) -> TrialRecord:
+    result = '{"words": "quinientos dolares"}'
+    call = Turn(raw="...", kind="call", tool=SPELL.name, arguments=arguments, observation=result)
+    return TrialRecord(
+        tool=SPELL.name,
+        episode=0,
+        slot=len(query),
+        query=query,
+        turns=[call, Turn(raw="Final Answer: quinientos dolares", kind="final")],
+        final_answer="quinientos dolares",
+        reflection="yes",
+        model="explorer",
+    )
+
+
+@pytest.mark.anyio
+async def test_the_specs_example_keeps_a_trial_and_a_paraphrase_out(data_dir: Path) -> None:
+    """The judge accepts a call that copied the spec's example currency; it is refused. A kept exemplar's
+    paraphrases that drop the currency the call sends, or state another amount, are left out."""
+    db = open_db(data_dir / "lancedb")
+    trials, exemplars = TrialStore(db), ExemplarStore(db)
+    exploiter = Exploiter(trials, exemplars, DescriptionStore(db), MemorySettings(paraphrases_per_exemplar=3))
+    copied = _spell_trial(
+        "Write 2,500 Mexican pesos in Spanish words.", {"moneda": "DOLARES", "monto": "2500"}
+    )
+    kept = _spell_trial("Write 500 dollars in Spanish words.", {"moneda": "DOLARES", "monto": "500"})
+    judge = judging_model(
+        paraphrases=lambda q: [
+            "How do I write 500 dollars out in Spanish?",  # keeps both values
+            "Spell 500 in Spanish words.",  # drops the currency: the call's DOLARES is the spec's example
+            "Write 600 dollars in Spanish words.",  # states another amount
+        ]
+    )
+    report = ExploitReport()
+    for trial in (copied, kept):
+        assert trials.record(trial)
+        await exploiter.exploit_trial(judge, trial, {SPELL.name: SPELL}, report)
+
+    assert (report.accepted, report.refused, report.exemplars, report.paraphrases) == (2, 1, 1, 1)
+    assert trials.get(copied.id).verdict["refused"] == (
+        'placeholder_arguments: the call sends moneda = "DOLARES": the spec\'s example, which the request '
+        "does not state (the judge accepted it; memory.judge_checks)"
+    )
+    assert sorted(e.query for e in exemplars.find(SPELL.name)) == [
+        "How do I write 500 dollars out in Spanish?",
+        "Write 500 dollars in Spanish words.",
+    ]

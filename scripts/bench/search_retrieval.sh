@@ -9,7 +9,8 @@
 # just those 15 tools: `--search-among candidates`). A fourth field `constrained` decodes that row under
 # the grammar that holds each reply to one call of a shown tool (`--constrained`), e.g. base:candidates::constrained.
 # BENCH (bench/ste50; bench/dev to choose settings), SEARCH_K (5), DATA (the data dir copied; $OUT/gated),
-# EXTRA (more eval flags for every row, e.g. --served-descriptions),
+# EXTRA (more eval flags for every row, e.g. --served-descriptions), LLM_URL (a running server of STUDENT
+# to use instead of starting one),
 # STUDENT (default the packaged 0.5B; SERVE its model folder under OUT, serve05), LIMIT (items, spread over the tools), RUNS (results folder) change the client.
 # usage: [ROWS='retrieval:candidates …'] [NAME=search_retrieval] flock /tmp/ste-model.lock scripts/bench/search_retrieval.sh
 # Results: .cache/bench/gate/runs/<setting>-<shown>[-among-candidates], docs/bench/$NAME.{json,png}
@@ -24,9 +25,13 @@ TOOLS_ARG="--tools $TOOLS"; [ "$BENCH" = bench/ste50 ] || TOOLS_ARG=""  # bench/
 DATA=${DATA:-$OUT/gated}  # whose exemplars (and served descriptions, with EXTRA=--served-descriptions)
 [ -d "$DATA/lancedb" ] || { echo "run scripts/bench/gate.sh first (it imports the exemplars)" >&2; exit 1; }
 rm -rf "$OUT/pooled"; mkdir -p "$OUT/pooled"; cp -r "$DATA/lancedb" "$OUT/pooled/"  # the eval's search index is written here
-mkdir -p "$OUT/$RUNS"; mkdir -p "$SERVE"; .venv/bin/ste-mcp model serve --data-dir "$SERVE" --model $STUDENT --port "$PORT" >"$SERVE/serve.log" 2>&1 &
-S=$!; trap 'kill $S; wait $S 2>/dev/null' EXIT
-for _ in $(seq 600); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 2; done
+mkdir -p "$OUT/$RUNS"; mkdir -p "$SERVE"
+if [ -n "${LLM_URL:-}" ]; then URL=$LLM_URL  # a server already serving STUDENT (several runs, one server)
+else
+  .venv/bin/ste-mcp model serve --data-dir "$SERVE" --model $STUDENT --port "$PORT" >"$SERVE/serve.log" 2>&1 &
+  S=$!; trap 'kill $S; wait $S 2>/dev/null' EXIT
+  for _ in $(seq 600); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 2; done
+fi
 ROWS=${ROWS:-retrieval:candidates retrieval:search base:search}; NAMES=()
 for row in $ROWS; do  # SETTING:SHOWN[:AMONG[:constrained]]
   IFS=: read -r setting shown among decode <<<"$row"; among=${among:-all}; t=$(date +%s)

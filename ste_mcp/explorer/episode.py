@@ -23,6 +23,7 @@ from ste_mcp.explorer.budget import Budget, BudgetExhausted, PauseGate, RateLimi
 from ste_mcp.explorer.settings import ExplorerSettings
 from ste_mcp.llm.base import ChatModel, ChatResponse, ContextTooLong, Message
 from ste_mcp.llm.protocols import FinalAnswer, ParsedCall, ParseError, tool_def
+from ste_mcp.memory.checks import quoted_examples
 from ste_mcp.memory.requests import request_problem
 from ste_mcp.memory.trials import TrialRecord, TrialStore, Turn
 from ste_mcp.safety.redact import Redactor
@@ -171,6 +172,13 @@ async def imagine(
         # it would teach nothing about choosing the tool: once more, in a user's words
         retry = ctx.redactor.redact(await _ask_request(ctx, tool, messages, prompts.IMAGINE_NATURAL, usage))
         if retry and request_problem(retry, tool.name, description=tool.description) is None:
+            query = retry
+    elif quoted := quoted_examples(query, tool.input_schema):
+        # the schema's example values (a required parameter's "default"): the exemplar would be refused
+        # (memory.judge_checks placeholder_arguments) and teaches a client to copy them
+        again = prompts.IMAGINE_OWN_VALUES.format(values=", ".join(quoted))
+        retry = ctx.redactor.redact(await _ask_request(ctx, tool, messages, again, usage))
+        if retry and not quoted_examples(retry, tool.input_schema):
             query = retry
     return query or prompts.NO_QUERY
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-PROMPT_VERSION = "ste-explore-4"
+PROMPT_VERSION = "ste-explore-5"
 
 EXPLORER_INSTRUCTIONS = """\
 You are practising how to use a tool. You will invent realistic requests a user might make, \
@@ -41,6 +41,10 @@ IMAGINE_NATURAL = (
     "Write that request again as a user who has never seen the tool would: ask for the result you want "
     "in your own words, with concrete values, without naming the tool or talking about tools, APIs or "
     "functions."
+)
+IMAGINE_OWN_VALUES = (
+    "That request uses the example values of the tool's documentation ({values}). A real user asks about "
+    "their own: write it again with other concrete values."
 )
 # the request comes back in one JSON field (constrained decoding): a small model otherwise often writes
 # it in the ReAct format of the system prompt, or answers it (prompt development: docs/BENCHMARKS.md)

@@ -13,22 +13,38 @@ last successful call, its arguments, the request and the final answer:
 - ``request_numbers``: every number the request states is in the call's arguments: a call that drops
   a stated quantity ("a token that expires in 15 minutes" called without an expiry) does not answer
   the request, whatever the API returns.
+- ``placeholder_arguments``: no argument is the documentation's example value unless the request states
+  it. API specs give required parameters a "default" that is an example (a required parameter has no
+  default: latitude 37.4666405, amount "1000", place "London"); an explorer that copies it into the call
+  for "the time zone of a specific location" makes a demonstration that teaches a client to copy it too.
+  Only values a request could be told apart by are checked: numbers of 3+ significant digits, text of
+  4+ characters (found in the request as written, or as a close spelling: "dollars" for "DOLARES").
 
-``check_trial`` runs the named checks on a trial, so stored trials can be replayed through them.
+``check_trial`` runs the named checks on a trial, so stored trials can be replayed through them;
+``check_call`` runs those that read only the request and the call (``CALL_CHECKS``), which is all an
+exported exemplar keeps, so imports and paraphrases pass them too.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from difflib import SequenceMatcher
 from typing import Any, get_args
 
 from ste_mcp.memory.settings import JudgeCheck
 from ste_mcp.memory.trials import TrialRecord
 
 ALL_CHECKS: tuple[JudgeCheck, ...] = get_args(JudgeCheck)
+CALL_CHECKS: tuple[JudgeCheck, ...] = ("request_numbers", "placeholder_arguments")
+# a placeholder is checked only if a request could be told apart by it (not 1, 10, "en", "bsa")
+PLACEHOLDER_MIN_DIGITS = 3
+PLACEHOLDER_MIN_CHARS = 4
+SPELLING_RATIO = 0.8  # difflib's ratio for "the request states it in another spelling"
+QUOTED_MIN_DIGITS = 6  # a request stating the spec's 37.4666405 copied it; "London" or 1729 a user may ask
 
 FAILED_STATUS = {"error", "fail", "failed", "failure"}
 NO_ERROR = {"", "false", "none", "null", "0"}  # "error" values that say there is none
@@ -109,8 +125,83 @@ def unused_request_numbers(request: str, arguments: Mapping[str, Any]) -> str | 
     return f"the call ignores {', '.join(list(dict.fromkeys(unused))[:3])} stated in the request"
 
 
-def check_trial(trial: TrialRecord, checks: Iterable[JudgeCheck] = ALL_CHECKS) -> str | None:
-    """The first of ``checks`` the trial's last successful call fails, as "name: reason", or None."""
+def spec_examples(schema: Mapping[str, Any] | None) -> dict[str, list[Any]]:
+    """The example values of each parameter the documentation gives: a required parameter's
+    ``default``, any parameter's ``example`` and ``examples`` (an optional parameter's default is a
+    real default: sending it changes nothing)."""
+    properties = (schema or {}).get("properties") or {}
+    required = set((schema or {}).get("required") or [])
+    out: dict[str, list[Any]] = {}
+    for key, spec in properties.items():
+        if not isinstance(spec, Mapping):
+            continue
+        examples = [spec["default"]] if key in required and "default" in spec else []
+        examples += [spec["example"]] if "example" in spec else []
+        examples += spec["examples"] if isinstance(spec.get("examples"), list) else []
+        if examples:
+            out[key] = examples
+    return out
+
+
+def quoted_examples(request: str, schema: Mapping[str, Any] | None) -> list[str]:
+    """The documentation's example values a request quotes that no user would have typed (numbers of
+    ``QUOTED_MIN_DIGITS``+ significant digits), as "key = value"."""
+    return [
+        f"{key} = {json.dumps(ex, ensure_ascii=False)}"
+        for key, examples in spec_examples(schema).items()
+        for ex in examples
+        if _significant_digits(_digits(ex)) >= QUOTED_MIN_DIGITS and _states(request, ex)
+    ]
+
+
+def placeholder_arguments(
+    request: str, arguments: Mapping[str, Any], schema: Mapping[str, Any] | None
+) -> str | None:
+    """Why the call sends the documentation's example values (``spec_examples``) that the request does
+    not state, or that the request quotes from the documentation (up to 3 named), or None."""
+    examples = spec_examples(schema)
+    copied = [
+        f"{key} = {json.dumps(value, ensure_ascii=False)}"
+        for key, value in arguments.items()
+        if _distinctive(value)
+        and any(_same_value(value, ex) for ex in examples.get(key, []))
+        and not _states(request, value)
+    ]
+    if copied:
+        return f"the call sends {', '.join(copied[:3])}: the spec's example, which the request does not state"
+    quoted = [shown for shown in quoted_examples(request, schema) if shown.split(" = ", 1)[0] in arguments]
+    if quoted:
+        return f"the request quotes the spec's example {', '.join(quoted[:3])}: no user's own value"
+    return None
+
+
+def check_call(
+    request: str,
+    arguments: Mapping[str, Any],
+    schema: Mapping[str, Any] | None,
+    checks: Iterable[JudgeCheck] = CALL_CHECKS,
+) -> str | None:
+    """The first of ``checks`` that reads only the request and the call which they fail, as "name:
+    reason", or None (checks that need the raw result or the answer are skipped)."""
+    for name in checks:
+        if name == "request_numbers":
+            reason = unused_request_numbers(request, arguments)
+        elif name == "placeholder_arguments":
+            reason = placeholder_arguments(request, arguments, schema)
+        else:
+            continue
+        if reason is not None:
+            return f"{name}: {reason}"
+    return None
+
+
+def check_trial(
+    trial: TrialRecord,
+    checks: Iterable[JudgeCheck] = ALL_CHECKS,
+    schema: Mapping[str, Any] | None = None,
+) -> str | None:
+    """The first of ``checks`` the trial's last successful call fails, as "name: reason", or None.
+    ``schema``: the tool's input schema (``placeholder_arguments`` checks nothing without it)."""
     call = trial.last_call
     if call is None:
         return None  # nothing to check: such a trial is not judgeable
@@ -121,10 +212,69 @@ def check_trial(trial: TrialRecord, checks: Iterable[JudgeCheck] = ALL_CHECKS) -
         elif name == "grounded_answer":
             reason = ungrounded_answer(trial.final_answer or "", call.observation, trial.query, arguments)
         else:
-            reason = unused_request_numbers(trial.query, arguments)
+            failed = check_call(trial.query, arguments, schema, [name])
+            if failed is not None:
+                return failed
+            continue
         if reason is not None:
             return f"{name}: {reason}"
     return None
+
+
+def _as_number(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _distinctive(value: Any) -> bool:
+    """Whether a request could be told apart by this value (see ``PLACEHOLDER_MIN_*``)."""
+    if _as_number(value) is not None:
+        return _significant_digits(_digits(value)) >= PLACEHOLDER_MIN_DIGITS
+    return isinstance(value, str) and len(value.strip()) >= PLACEHOLDER_MIN_CHARS
+
+
+def _digits(value: Any) -> str:
+    """A number's significant digits, without sign, point or trailing zeros ("" for text): 1000 -> "1"."""
+    number = _as_number(value)
+    if number is None:
+        return ""
+    return "".join(map(str, abs(number).normalize().as_tuple().digits))
+
+
+def _same_value(value: Any, example: Any) -> bool:
+    a, b = _as_number(value), _as_number(example)
+    if a is not None and b is not None:
+        return a == b
+    return isinstance(value, str) and isinstance(example, str) and _plain(value) == _plain(example)
+
+
+def _states(request: str, value: Any) -> bool:
+    """Whether the request states ``value``: the number, or the text as written or closely spelled."""
+    number = _as_number(value)
+    if number is not None and any(number == n for n in _lenient_numbers(request)):
+        return True
+    text, words = _plain(str(value)), _plain(request).split()
+    if not text:
+        return False
+    if text in " ".join(words):
+        return True
+    size = len(text.split())
+    return any(
+        SequenceMatcher(None, text, " ".join(words[i : i + size])).ratio() >= SPELLING_RATIO
+        for i in range(max(0, len(words) - size + 1))
+    )
+
+
+def _plain(text: str) -> str:
+    """Lower case, no accents, words of letters and digits only."""
+    folded = unicodedata.normalize("NFKD", text.casefold())
+    bare = "".join(c for c in folded if not unicodedata.combining(c))
+    return " ".join(re.sub(r"[^\w.]+", " ", bare).split())
 
 
 def _numbers(text: str) -> Iterator[tuple[str, Decimal]]:

@@ -9,7 +9,8 @@ stdout): a header line with ``format``/``version``, then one exemplar per line, 
 paraphrases; default: the approved ones. ``import FILE [--status candidate|approved] [--dry-run]
 [--any-tool]`` (``-``: stdin) validates every line first (a bad line: an error naming it and its
 field, nothing written), then checks each exemplar as the exploiter checks a live trial (served tool,
-argument schema, injected instructions, user-like request, repeats), cleans and redacts it,
+argument schema, injected instructions, user-like request, the checks of ``memory.judge_checks`` that read
+only the request and the call, repeats), cleans and redacts it,
 re-embeds its query and stores it; exemplars already stored (same id, or same tool, words and
 arguments) are skipped, so importing twice adds nothing. Exit status 0 after an import (refusals are
 reported), 1 when the file is invalid. The format and the checks are in ``memory/transfer.py``.

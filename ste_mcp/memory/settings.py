@@ -6,7 +6,9 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import BaseModel, Field, field_validator
 
 OBJECT_SCHEMES = ("s3", "s3+ddb", "gs", "az")  # object storage LanceDB opens (memory.uri)
-JudgeCheck = Literal["soft_failure", "grounded_answer", "request_numbers"]  # memory/checks.py
+JudgeCheck = Literal[
+    "soft_failure", "grounded_answer", "request_numbers", "placeholder_arguments"
+]  # memory/checks.py
 
 
 class MemorySettings(BaseModel):
@@ -90,11 +92,13 @@ class MemorySettings(BaseModel):
         "answered no better: off by default (BENCHMARKS, Hindsight).",
     )
     judge_checks: list[JudgeCheck] = Field(
-        ["soft_failure", "grounded_answer", "request_numbers"],
+        ["soft_failure", "grounded_answer", "request_numbers", "placeholder_arguments"],
         description="Deterministic checks a trial the judge accepted must pass to become an exemplar "
         "(memory/checks.py): soft_failure (the result does not say the call failed), grounded_answer (every "
         "number of 2+ significant digits in the final answer is in the result, the request or the arguments), "
-        "request_numbers (every number the request states is in the call's arguments); []: the judge alone.",
+        "request_numbers (every number the request states is in the call's arguments), placeholder_arguments "
+        "(no argument is the spec's example value, e.g. a required parameter's default, unless the request "
+        "states it); []: the judge alone. The last two also hold for paraphrases and imported exemplars.",
     )
     description_budget_chars: int = Field(
         1200, ge=0, description="Max characters of examples added per tool."

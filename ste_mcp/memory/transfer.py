@@ -29,7 +29,10 @@ untrusted input:
 * refused: a tool the configured toolset does not serve (unless ``any_tool``), arguments that do not
   validate against the tool's input schema, instructions to a model in the query, arguments,
   observation or final answer (``injection_reason``, with the other served tools' names), a query
-  that is no user request (``request_problem``), a repeat of a stored exemplar of another group
+  that is no user request (``request_problem``), a request and call that fail the checks of
+  ``memory.judge_checks`` which read only those (``checks.check_call``: numbers the request states and
+  the call drops, the spec's example values the request does not state; a paraphrase is checked on
+  its own), a repeat of a stored exemplar of another group
   (``memory.duplicate_similarity``), and a paraphrase whose original is neither imported with it nor
   already stored (links stay valid) or is of another tool;
 * cleaned like a live exemplar (``exploit.Cleaner``): markup and control characters stripped,
@@ -57,6 +60,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ste_mcp import __version__
+from ste_mcp.memory.checks import check_call
 from ste_mcp.memory.embeddings import get_embedder
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore, Provenance, Status, exemplar_id
 from ste_mcp.memory.exploit import Cleaner, demonstration_problem, unsafe_reason
@@ -331,6 +335,9 @@ class Importer:
             final_answer=record.final_answer,
             other_tools=others,
         )
+        if problem is None:
+            schema = tool.input_schema if tool is not None else None
+            problem = check_call(record.query, record.arguments, schema, self.settings.judge_checks)
         if problem is not None:
             raise _Refused(problem)
         exemplar = self._cleaned(record, variant_of, others)
