@@ -541,6 +541,26 @@ async def test_a_request_already_tried_is_asked_again_once(tools, client, store,
     assert [r["query_params"] for r in upstream.requests] == [[("city", "Oslo")], [("city", "Rome")]]
 
 
+def test_the_first_imagination_says_what_a_call_needs_without_the_examples() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "lat": {
+                "type": "number",
+                "description": "The latitude of a point on land.",
+                "default": 37.4666405,
+            },
+            "lng": {"type": "number", "default": -85.89465},
+            "timestamp": {"type": "integer", "default": 1589932800},
+        },
+        "required": ["lat", "lng"],
+    }
+    prompt = prompts.imagine_first("tz", "Time zone lookup.", [], max_items=0, schema=schema)
+    assert "A call needs lat (The latitude of a point on land) and lng: the request must say them" in prompt
+    assert "37.4666405" not in prompt and "timestamp" not in prompt
+    assert "A call needs" not in prompts.imagine_first("now", "Today's date.", [], max_items=0, schema={})
+
+
 async def test_a_request_that_quotes_the_specs_example_values_is_asked_again(tools, client, store) -> None:
     """A spec's required parameter with a "default" (an example: 37.4666405) quoted in the request: once
     more with the user's own values (the exemplar would be refused, and teach clients to copy it)."""

@@ -159,7 +159,9 @@ async def imagine(
     usage = usage or _Usage()
     ltm = await anyio.to_thread.run_sync(ctx.store.ltm, tool.name)
     if first:
-        prompt = prompts.imagine_first(tool.name, tool.description, ltm, max_items=ctx.settings.ltm_max_items)
+        prompt = prompts.imagine_first(
+            tool.name, tool.description, ltm, max_items=ctx.settings.ltm_max_items, schema=tool.input_schema
+        )
     else:
         prompt = prompts.IMAGINE_NEXT
     query = ctx.redactor.redact(await _ask_request(ctx, tool, messages, prompt, usage))

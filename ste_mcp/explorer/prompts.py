@@ -8,7 +8,8 @@ from the call protocol (``ste_mcp.llm.protocols``); these texts only say what to
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 PROMPT_VERSION = "ste-explore-5"
 
@@ -22,9 +23,12 @@ The tool `{name}`: {description}
 
 {memory}Invent ONE new, specific request that a real user could make and that this tool can help with. \
 Write it as the user would: natural and concrete (real names, places, numbers), without naming the tool \
-or copying its description.{novelty}
+or copying its description.{needs}{novelty}
 Reply with the request only, on one line. Do not answer it yet."""
 
+# a request that leaves a required value open gets the spec's example value in the call (BENCHMARKS,
+# "Placeholders"): say what the call needs, without the examples
+_NEEDS = " A call needs {params}: the request must say them, in the user's own terms."
 _MEMORY = "Requests already tried with this tool ([ok] = fulfilled, [failed] = not):\n{items}\n\n"
 _NOVELTY = " Make it clearly different from the requests already tried: other parameters, other values or another kind of use."
 
@@ -71,16 +75,40 @@ REPEATED_CALL = """\
 You already made exactly this call; its result is above. Give the final answer to the user now."""
 
 
-def imagine_first(name: str, description: str, ltm: Sequence[tuple[str, bool]], *, max_items: int) -> str:
-    """The first imagination prompt of an episode, carrying the long-term memory of the tool."""
+def imagine_first(
+    name: str,
+    description: str,
+    ltm: Sequence[tuple[str, bool]],
+    *,
+    max_items: int,
+    schema: Mapping[str, Any] | None = None,
+) -> str:
+    """The first imagination prompt of an episode, carrying the long-term memory of the tool and what
+    a call needs (the required parameters of ``schema``, by name and description, never their example
+    values)."""
     recent = list(ltm)[-max_items:] if max_items > 0 else []
     items = "\n".join(f"- [{'ok' if ok else 'failed'}] {_one_line(q, 200)}" for q, ok in recent)
     return _IMAGINE_FIRST.format(
         name=name,
         description=_one_line(description, 1500),
         memory=_MEMORY.format(items=items) if items else "",
+        needs=_NEEDS.format(params=needs) if (needs := required_parameters(schema)) else "",
         novelty=_NOVELTY if items else "",
     )
+
+
+def required_parameters(schema: Mapping[str, Any] | None) -> str:
+    """The required parameters as "lat (The latitude …) and lng", descriptions cut to one short line."""
+    properties = (schema or {}).get("properties") or {}
+    names = [k for k in (schema or {}).get("required") or [] if k in properties]
+    parts = []
+    for key in names:
+        spec = properties[key]
+        about = _one_line(str(spec.get("description") or ""), 80) if isinstance(spec, Mapping) else ""
+        parts.append(f"{key} ({about.rstrip('.')})" if about else key)
+    if len(parts) < 2:
+        return "".join(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def trial_prompt(query: str) -> str:
