@@ -23,7 +23,7 @@ from ste_mcp.explorer.budget import Budget, BudgetExhausted, PauseGate, RateLimi
 from ste_mcp.explorer.settings import ExplorerSettings
 from ste_mcp.llm.base import ChatModel, ChatResponse, ContextTooLong, Message
 from ste_mcp.llm.protocols import FinalAnswer, ParsedCall, ParseError, tool_def
-from ste_mcp.memory.checks import quoted_examples
+from ste_mcp.memory.checks import format_values, quoted_examples
 from ste_mcp.memory.requests import request_problem
 from ste_mcp.memory.trials import TrialRecord, TrialStore, Turn
 from ste_mcp.safety.redact import Redactor
@@ -178,7 +178,7 @@ async def imagine(
     elif quoted := quoted_examples(query, tool.input_schema):
         # the schema's example values (a required parameter's "default"): the exemplar would be refused
         # (memory.judge_checks placeholder_arguments) and teaches a client to copy them
-        again = prompts.IMAGINE_OWN_VALUES.format(values=", ".join(quoted))
+        again = prompts.IMAGINE_OWN_VALUES.format(values=format_values(quoted))
         retry = ctx.redactor.redact(await _ask_request(ctx, tool, messages, again, usage))
         if retry and not quoted_examples(retry, tool.input_schema):
             query = retry

@@ -143,15 +143,20 @@ def spec_examples(schema: Mapping[str, Any] | None) -> dict[str, list[Any]]:
     return out
 
 
-def quoted_examples(request: str, schema: Mapping[str, Any] | None) -> list[str]:
+def quoted_examples(request: str, schema: Mapping[str, Any] | None) -> dict[str, Any]:
     """The documentation's example values a request quotes that no user would have typed (numbers of
-    ``QUOTED_MIN_DIGITS``+ significant digits), as "key = value"."""
-    return [
-        f"{key} = {json.dumps(ex, ensure_ascii=False)}"
+    ``QUOTED_MIN_DIGITS``+ significant digits), by parameter."""
+    return {
+        key: ex
         for key, examples in spec_examples(schema).items()
         for ex in examples
         if _significant_digits(_digits(ex)) >= QUOTED_MIN_DIGITS and _states(request, ex)
-    ]
+    }
+
+
+def format_values(values: Mapping[str, Any]) -> str:
+    """``{"lat": 37.4}`` as "lat = 37.4" (up to 3)."""
+    return ", ".join(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in list(values.items())[:3])
 
 
 def placeholder_arguments(
@@ -160,18 +165,18 @@ def placeholder_arguments(
     """Why the call sends the documentation's example values (``spec_examples``) that the request does
     not state, or that the request quotes from the documentation (up to 3 named), or None."""
     examples = spec_examples(schema)
-    copied = [
-        f"{key} = {json.dumps(value, ensure_ascii=False)}"
+    copied = {
+        key: value
         for key, value in arguments.items()
         if _distinctive(value)
         and any(_same_value(value, ex) for ex in examples.get(key, []))
         and not _states(request, value)
-    ]
+    }
     if copied:
-        return f"the call sends {', '.join(copied[:3])}: the spec's example, which the request does not state"
-    quoted = [shown for shown in quoted_examples(request, schema) if shown.split(" = ", 1)[0] in arguments]
+        return f"the call sends {format_values(copied)}: the spec's example, which the request does not state"
+    quoted = {k: v for k, v in quoted_examples(request, schema).items() if k in arguments}
     if quoted:
-        return f"the request quotes the spec's example {', '.join(quoted[:3])}: no user's own value"
+        return f"the request quotes the spec's example {format_values(quoted)}: no user's own value"
     return None
 
 
@@ -256,8 +261,8 @@ def _same_value(value: Any, example: Any) -> bool:
 def _states(request: str, value: Any) -> bool:
     """Whether the request states ``value``: the number, or the text as written or closely spelled."""
     number = _as_number(value)
-    if number is not None and any(number == n for n in _lenient_numbers(request)):
-        return True
+    if number is not None and any(abs(number) == n for n in _lenient_numbers(request)):
+        return True  # the request's numbers are read without their sign
     text, words = _plain(str(value)), _plain(request).split()
     if not text:
         return False
