@@ -235,13 +235,21 @@ TOOL = Tool(
 )
 
 
-def _trial(observation: str, answer: str) -> TrialRecord:
-    query = "What is the volume of a sphere with radius 5?"
-    call = Turn(raw="...", kind="call", tool=TOOL.name, arguments={"input": query}, observation=observation)
+def _trial(
+    observation: str,
+    answer: str,
+    *,
+    tool: Tool = TOOL,
+    query: str = "What is the volume of a sphere with radius 5?",
+    arguments: dict | None = None,
+) -> TrialRecord:
+    """A trial of one successful call of ``tool`` (default arguments: the query as ``input``) and its answer."""
+    arguments = {"input": query} if arguments is None else arguments
+    call = Turn(raw="...", kind="call", tool=tool.name, arguments=arguments, observation=observation)
     return TrialRecord(
-        tool=TOOL.name,
+        tool=tool.name,
         episode=0,
-        slot=0,
+        slot=len(query),
         query=query,
         turns=[call, Turn(raw=f"Final Answer: {answer}", kind="final")],
         final_answer=answer,
@@ -297,18 +305,8 @@ SPELL = Tool(
 
 
 def _spell_trial(query: str, arguments: dict) -> TrialRecord:
-    result = '{"words": "quinientos dolares"}'
-    call = Turn(raw="...", kind="call", tool=SPELL.name, arguments=arguments, observation=result)
-    return TrialRecord(
-        tool=SPELL.name,
-        episode=0,
-        slot=len(query),
-        query=query,
-        turns=[call, Turn(raw="Final Answer: quinientos dolares", kind="final")],
-        final_answer="quinientos dolares",
-        reflection="yes",
-        model="explorer",
-    )
+    answer = "quinientos dolares"
+    return _trial('{"words": "quinientos dolares"}', answer, tool=SPELL, query=query, arguments=arguments)
 
 
 @pytest.mark.anyio

@@ -189,12 +189,7 @@ def check_call(
     """The first of ``checks`` that reads only the request and the call which they fail, as "name:
     reason", or None (checks that need the raw result or the answer are skipped)."""
     for name in checks:
-        if name == "request_numbers":
-            reason = unused_request_numbers(request, arguments)
-        elif name == "placeholder_arguments":
-            reason = placeholder_arguments(request, arguments, schema)
-        else:
-            continue
+        reason = _call_reason(name, request, arguments, schema)
         if reason is not None:
             return f"{name}: {reason}"
     return None
@@ -217,12 +212,20 @@ def check_trial(
         elif name == "grounded_answer":
             reason = ungrounded_answer(trial.final_answer or "", call.observation, trial.query, arguments)
         else:
-            failed = check_call(trial.query, arguments, schema, [name])
-            if failed is not None:
-                return failed
-            continue
+            reason = _call_reason(name, trial.query, arguments, schema)
         if reason is not None:
             return f"{name}: {reason}"
+    return None
+
+
+def _call_reason(
+    name: JudgeCheck, request: str, arguments: Mapping[str, Any], schema: Mapping[str, Any] | None
+) -> str | None:
+    """Why the request and the call fail the check ``name`` (None: they pass, or it is no call check)."""
+    if name == "request_numbers":
+        return unused_request_numbers(request, arguments)
+    if name == "placeholder_arguments":
+        return placeholder_arguments(request, arguments, schema)
     return None
 
 
