@@ -29,9 +29,7 @@ ROWS="retrieval:search:candidates retrieval:search:candidates:constrained" \
 TAG=$TAG .venv/bin/python - <<'PY'
 import json, os
 from pathlib import Path
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+from ste_mcp.evaluate.plot import plot_settings
 tag = os.environ["TAG"]
 rows = {}
 for when in ("before", "after"):
@@ -39,22 +37,14 @@ for when in ("before", "after"):
     rows |= {f"{when}:{name}": row for name, row in json.loads(path.read_text()).items()}
     path.unlink(); Path(f"docs/bench/{tag}placeholders_{when}.png").unlink()
 Path(f"docs/bench/{tag}placeholders.json").write_text(json.dumps(rows, indent=1))
-labels = {"before:base-constrained": "15 candidates, no examples, constrained (best zero-shot)",
-          "before:retrieval-search-among-candidates": "search + 3 examples, exemplars as before",
-          "before:retrieval-search-among-candidates-constrained": "the same, constrained",
-          "after:retrieval-search-among-candidates": "search + 3 examples, today's checks",
-          "after:retrieval-search-among-candidates-constrained": "the same, constrained"}
-fig, ax = plt.subplots(figsize=(7.5, 4.5))
-metrics = ("correct", "api_match", "strict_correct")
-for i, name in enumerate(rows):
-    w = 0.8 / len(rows)
-    bars = ax.bar([x + w * i for x in range(3)], [rows[name][m] for m in metrics], w, label=labels.get(name, name))
-    ax.bar_label(bars, fmt="%.1f", fontsize=7)
-ax.set_xticks([x + 0.4 - 0.4 / len(rows) for x in range(3)], ["correct %", "API match %", "strict correct %"])
+labels = {"before:base-constrained": "zero-shot\n(constrained)",
+          "before:retrieval-search-among-candidates": "examples\nas before",
+          "before:retrieval-search-among-candidates-constrained": "as before,\nconstrained",
+          "after:retrieval-search-among-candidates": "examples,\ntoday's checks",
+          "after:retrieval-search-among-candidates-constrained": "today's checks,\nconstrained"}
 n = next(iter(rows.values()))["n"]
-ax.set_title(f"{'bench/dev' if tag else 'STE-50 toolbox subset'} ({n} items), 0.5B client, must-call: "
-             "the spec's example values out of the exemplars", fontsize=8)
-ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2); ax.set_ylim(0, 85); fig.tight_layout()
-fig.savefig(f"docs/bench/{tag}placeholders.png", dpi=120)
+where = "bench/dev" if tag else "STE-50 toolbox subset"
+plot_settings({labels[k]: v for k, v in rows.items()}, f"docs/bench/{tag}placeholders.png",
+              title=f"{where} ({n} items), 0.5B client, must-call, search within the 15 + 3 examples")
 print(json.dumps(rows))
 PY

@@ -49,12 +49,14 @@ for t in trials:
         outcome["refused: " + v["refused"].split(":", 1)[0]] += 1
     else:
         outcome["kept"] += 1
-calls = [t.last_call for t in trials if t.last_call is not None]
-examples = sum(
-    1 for t in trials if t.last_call is not None and any(
-        t.last_call.arguments.get(k) in v for k, v in spec_examples(tools[t.tool].input_schema).items()
-        if k in (t.last_call.arguments or {}))
-)
+def sends_example(trial):
+    """Whether the trial's call sends an example value of the spec (stated in the request or not)."""
+    arguments = trial.last_call.arguments or {}
+    examples = spec_examples(tools[trial.tool].input_schema)
+    return any(key in arguments and arguments[key] in values for key, values in examples.items())
+
+calls = [t for t in trials if t.last_call is not None]
+examples = sum(map(sends_example, calls))
 kept = ExemplarStore(db).find(status="approved")
 summary = {
     "trials": len(trials), "successful calls": len(calls), "calls sending a spec example": examples,
