@@ -7,7 +7,11 @@ suite runs with ``memory.description_render = "examples"`` unless a test sets th
 (tests/test_notes_loop.py, tests/test_description_gate*.py and tests/test_notes.py do: they test notes).
 """
 
+import faulthandler
 import os
+import sys
+import threading
+import time
 
 import pytest
 
@@ -24,3 +28,38 @@ pytest_plugins = [
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+LEFTOVER_GRACE_S = 30.0
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A test that leaves a non-daemon thread running would keep the interpreter from exiting after
+    the summary (CI then runs out of time instead of failing): wait briefly, then print where the
+    leftovers are stuck and fail the run (``pytest_unconfigure`` exits without waiting for them)."""
+    deadline = time.monotonic() + LEFTOVER_GRACE_S
+    while _leftover_threads() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    leftovers = _leftover_threads()
+    if leftovers:
+        names = ", ".join(t.name for t in leftovers)
+        print(f"\nthreads still running after the tests: {names}", file=sys.stderr)
+        faulthandler.dump_traceback(file=sys.stderr)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        session.config.stash[_HARD_EXIT] = True
+
+
+_HARD_EXIT = pytest.StashKey[bool]()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config.stash.get(_HARD_EXIT, False):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(pytest.ExitCode.TESTS_FAILED))
+
+
+def _leftover_threads() -> list[threading.Thread]:
+    return [
+        t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()
+    ]

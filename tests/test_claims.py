@@ -3,6 +3,8 @@ Real LanceDB on disk, a real upstream on 127.0.0.1; the judge is a scripted mode
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -46,26 +48,62 @@ def test_owners_racing_for_the_same_trials_never_share_one(data_dir) -> None:
     open_db(data_dir / "lancedb")
     ids = [f"tool:0:{i}" for i in range(30)]
     got: dict[str, set[str]] = {}
-    start = threading.Barrier(4)
+    failed: list[Exception] = []
+    start = threading.Barrier(4, timeout=60)  # a thread that dies before it fails the others
 
     def claim(owner: str) -> None:
-        store = ClaimStore(open_db(data_dir / "lancedb"), owner=owner)
-        start.wait()
-        mine: set[str] = set()
-        for i in range(0, len(ids), 5):
-            mine |= store.take(ids[i : i + 5], ttl_s=60)
-        got[owner] = mine
+        try:
+            store = ClaimStore(open_db(data_dir / "lancedb"), owner=owner)
+            start.wait()
+            mine: set[str] = set()
+            for i in range(0, len(ids), 5):
+                mine |= store.take(ids[i : i + 5], ttl_s=60)
+            got[owner] = mine
+        except Exception as exc:
+            failed.append(exc)
+            start.abort()
 
-    threads = [threading.Thread(target=claim, args=(f"replica-{n}",)) for n in range(4)]
+    threads = [threading.Thread(target=claim, args=(f"replica-{n}",), daemon=True) for n in range(4)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=120)
+    assert not [e for e in failed if not isinstance(e, threading.BrokenBarrierError)], failed
+    assert not failed and len(got) == 4
     holders = ClaimStore(open_db(data_dir / "lancedb"), owner="reader").holders()
     assert sorted(holders) == sorted(ids)
     for owner, mine in got.items():
         assert mine == {i for i, o in holders.items() if o == owner}
     assert sum(len(m) for m in got.values()) == len(ids)
+
+
+_OPEN_ALL = """
+import sys, time
+from ste_mcp.memory.db import Memory, open_db
+root, at, n = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+memory = Memory(open_db(root))
+time.sleep(max(0.0, at - time.time()))  # every process opens its stores at the same moment
+memory.trials, memory.exemplars, memory.descriptions, memory.claims, memory.tool_index
+assert memory.claims.take([f"trial-{n}"], ttl_s=60) == {f"trial-{n}"}
+"""
+
+
+def test_processes_starting_together_on_a_new_database_all_open_it(data_dir) -> None:
+    """Four processes (replicas started at once) open every store of one new database at the same
+    moment: each starts (a table another is still creating is waited for) and none loses the
+    others' rows."""
+    root = data_dir / "fresh"
+    at = time.time() + 8  # after the imports of all four
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _OPEN_ALL, str(root), str(at), str(n)], stderr=subprocess.PIPE
+        )
+        for n in range(4)
+    ]
+    errors = [p.communicate(timeout=120)[1].decode()[-2000:] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors
+    holders = ClaimStore(open_db(root), owner="reader").holders()
+    assert sorted(holders) == [f"trial-{n}" for n in range(4)]
 
 
 @pytest.mark.anyio

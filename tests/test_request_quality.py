@@ -32,6 +32,8 @@ TOOL = "VehicleControlAPI_gallon_to_liter"
         "What does this tool return for 42 gallons?",
         "Call the Vehicle API to convert 3 gallons",
         "Use add_date to add 3 days to 2024-01-01",  # another served tool, by name
+        "Generate a 50-character password using the [REDACTED] tool.",  # a name the redactor took
+        "Convert 3 gallons with the Vehicle Control API",
     ],
 )
 def test_requests_about_tools_are_refused(query: str) -> None:
@@ -47,6 +49,8 @@ def test_requests_about_tools_are_refused(query: str) -> None:
         "What is the function of the liver?",
         "How do I use chopsticks properly?",
         "Add 3 days to 2024-01-01",
+        "Use the 24-hour clock in the answer",
+        "Fill the tank with the cheapest fuel",
     ],
 )
 def test_ordinary_requests_pass(query: str) -> None:

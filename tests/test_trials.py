@@ -75,27 +75,51 @@ def test_a_table_from_before_the_primary_key_gains_it_and_keeps_its_trials(data_
     assert [t.id for t in store.trials()] == ["get_weather:0:0", "get_weather:0:1"]
 
 
-def test_a_table_another_process_created_and_keyed_meanwhile_is_opened(
+def test_a_table_another_process_is_still_creating_is_waited_for(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two replicas opening one new database: the other one creates the table and records its key
-    between our "does it exist?" and our create; ours then opens it (create's exist_ok refuses it,
-    the schemas differ by the key) instead of failing to start."""
-    from ste_mcp.memory import db as dbmod
+    """Replicas starting together on one new database: the table another one is creating is listed
+    before it can be opened, and its create commit beats ours. Ours retries until the table opens
+    (keyed, with the other's rows) instead of failing to start."""
+    from ste_mcp.memory.db import open_db
 
-    TrialStore.open(data_dir / "lancedb").record(make_trial())  # the other replica, done first
-    real = dbmod.table_names
-    calls = []
+    db = open_db(data_dir / "lancedb")
+    TrialStore(db).record(make_trial())  # the other replica's table, done by the time ours opens
+    real_open = db.open_table
+    opens: list[str] = []
 
-    def not_yet(db):  # our check ran before the other replica's create
-        calls.append(1)
-        return set() if len(calls) == 1 else real(db)
+    def not_yet(name: str, **kw):  # its first version is still being written
+        opens.append(name)
+        if len(opens) <= 2:
+            raise ValueError(f"Table '{name}' was not found")
+        return real_open(name, **kw)
 
-    monkeypatch.setattr(dbmod, "table_names", not_yet)
-    store = TrialStore.open(data_dir / "lancedb")
-    assert len(calls) >= 2  # the create was refused, and the table opened
+    def loses(*args, **kw):
+        raise RuntimeError("lance error: Retryable commit conflict for version 1")
+
+    monkeypatch.setattr(db, "open_table", not_yet)
+    monkeypatch.setattr(db, "create_table", loses)
+    store = TrialStore(db)
+    assert opens == ["trials"] * 3
     assert [t.id for t in store.trials()] == ["get_weather:0:0"]
     assert store.record(make_trial(slot=1)) and not store.record(make_trial())
+
+
+def test_a_table_that_never_opens_fails_with_the_create_error(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store that refuses every create (read-only, wrong credentials) is not retried forever."""
+    from ste_mcp.memory import db as dbmod
+
+    db = dbmod.open_db(data_dir / "lancedb")
+    monkeypatch.setattr(dbmod, "OPEN_DEADLINE_S", 0.2)
+
+    def refused(*args, **kw):
+        raise OSError("permission denied: trials/_versions/1.manifest")
+
+    monkeypatch.setattr(db, "create_table", refused)
+    with pytest.raises(OSError, match="permission denied"):
+        TrialStore(db)
 
 
 def test_stats_and_progress(store: TrialStore) -> None:

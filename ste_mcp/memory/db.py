@@ -24,6 +24,9 @@ place SQL literals for ``where`` filters are written.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Iterable
 from datetime import timedelta
 from functools import cached_property
@@ -35,6 +38,8 @@ import lancedb
 import pyarrow as pa
 
 from ste_mcp.memory.settings import OBJECT_SCHEMES
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ste_mcp.memory.claims import ClaimStore
@@ -79,35 +84,72 @@ def table_names(db: lancedb.DBConnection) -> set[str]:
     return set(names)
 
 
+def is_missing(exc: Exception, name: str) -> bool:
+    """Whether ``exc`` is LanceDB saying table ``name`` does not exist (or not yet: another process
+    may be half-way through creating it)."""
+    return isinstance(exc, ValueError) and f"'{name}' was not found" in str(exc)
+
+
 PRIMARY_KEY = "lance-schema:unenforced-primary-key"
+OPEN_DEADLINE_S = 30.0  # how long a racing start may keep a table unopenable before we give up
+_creating = threading.Lock()  # one table creation at a time in this process
+
+
+def open_table(db: lancedb.DBConnection, name: str, schema: Any) -> Any:
+    """Open table ``name``, creating it with ``schema`` if it does not exist.
+
+    Safe when several processes (replicas starting together on one store) or threads do it at once:
+    a table another process is creating can be listed before it can be opened, and of two creates
+    one commit loses; both are retried until the table opens (``OPEN_DEADLINE_S``)."""
+    deadline = time.monotonic() + OPEN_DEADLINE_S
+    pause = 0.02
+    while True:
+        try:
+            return db.open_table(name)
+        except ValueError as exc:
+            if not is_missing(exc, name):
+                raise
+        try:
+            with _creating:
+                return db.create_table(name, schema=schema, exist_ok=True)
+        except Exception as exc:  # a concurrent create won, or is still writing its first version
+            if time.monotonic() > deadline:
+                raise
+            log.debug("table %s: create raced (%s), opening again", name, exc)
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)
 
 
 def keyed_table(db: lancedb.DBConnection, name: str, schema: Any, key: str) -> Any:
     """Open (creating if needed) table ``name`` with ``key`` as its unenforced primary key, so that
     concurrent ``merge_insert`` calls inserting the same new key conflict instead of storing it twice.
-    Tables written before the key was recorded get it on open (``key`` made non-nullable first)."""
-    if name in table_names(db):
-        table = db.open_table(name)
-    else:
+
+    A new table records the key in its schema when it is created (one commit, nothing for a racing
+    process to undo). Tables written before the key was recorded get it on open (``key`` made
+    non-nullable first); a process doing the same at the same time is waited for."""
+    table = open_table(db, name, keyed_schema(schema, key))
+    deadline = time.monotonic() + OPEN_DEADLINE_S
+    while not _is_key(table, key):
         try:
-            table = db.create_table(name, schema=schema, exist_ok=True)
-        except ValueError:
-            # another process created it and recorded its key in between: exist_ok then refuses
-            # because our schema lacks the key's metadata ("Provided schema does not match")
-            if name not in table_names(db):
+            if table.schema.field(key).nullable:
+                table.alter_columns({"path": key, "nullable": False})
+            table.set_unenforced_primary_key(key)
+        except Exception:  # another process changed the schema first: read what it left
+            if time.monotonic() > deadline:
                 raise
+            time.sleep(0.05)
             table = db.open_table(name)
-    if _is_key(table, key):
-        return table
-    try:
-        if table.schema.field(key).nullable:
-            table.alter_columns({"path": key, "nullable": False})
-        table.set_unenforced_primary_key(key)
-    except Exception:  # another process changed the schema first
-        table = db.open_table(name)
-        if not _is_key(table, key):
-            raise
     return table
+
+
+def keyed_schema(schema: Any, key: str) -> pa.Schema:
+    """``schema`` (an arrow schema or a ``LanceModel``) with ``key`` non-nullable and recorded as
+    the unenforced primary key."""
+    arrow = schema if isinstance(schema, pa.Schema) else schema.to_arrow_schema()
+    index = arrow.get_field_index(key)
+    field = arrow.field(index).with_nullable(False)
+    field = field.with_metadata({**(field.metadata or {}), f"{PRIMARY_KEY}:position": "1"})
+    return arrow.set(index, field)
 
 
 def _is_key(table: Any, column: str) -> bool:

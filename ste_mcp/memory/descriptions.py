@@ -37,7 +37,7 @@ import numpy as np
 from lancedb.pydantic import LanceModel
 from pydantic import BaseModel, Field
 
-from ste_mcp.memory.db import insert_new, keyed_table, quote, table_names, upsert
+from ste_mcp.memory.db import insert_new, is_missing, keyed_table, quote, upsert
 from ste_mcp.memory.exemplars import Exemplar
 from ste_mcp.safety.sanitize import typed_summary
 from ste_mcp.upstream.tools import Tool
@@ -315,9 +315,12 @@ class DescriptionStore:
     def notes_attempts(self) -> dict[str, NotesAttempt]:
         """The last usage-notes attempt of every tool that had one."""
         if self._attempts is None:
-            if ATTEMPTS_TABLE not in table_names(self._db):
+            try:
+                self._attempts = self._db.open_table(ATTEMPTS_TABLE)
+            except ValueError as exc:
+                if not is_missing(exc, ATTEMPTS_TABLE):
+                    raise
                 return {}
-            self._attempts = self._db.open_table(ATTEMPTS_TABLE)
         out = {}
         for row in self._attempts.search().limit(None).to_list():
             attempt = NotesAttempt(

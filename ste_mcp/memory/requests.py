@@ -38,7 +38,8 @@ _META_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("talks about the tool", r"\bhow\s+(can|do|should|would)\s+(i|we|you)\s+use\s+(it|this|that)\b"),
         (
             "talks about the tool",
-            r"\b(using|use|call|calling|invoke|via)\s+the\s+[\w.-]+\s+(api|tool|endpoint)\b",
+            # the tool's name in between may be several words, or redacted ("the [REDACTED] tool")
+            r"\b(using|use|call|calling|invoke|via|with)\s+the\s+(\S+\s+){1,3}?(api|tool|endpoint)\b",
         ),
     )
 )

@@ -28,7 +28,7 @@ import numpy as np
 from lancedb.index import FTS
 from lancedb.pydantic import LanceModel, Vector
 
-from ste_mcp.memory.db import in_list, table_names
+from ste_mcp.memory.db import in_list, open_table
 from ste_mcp.memory.embeddings import DIM, Embedder, get_embedder
 
 TABLE = "tool_search"
@@ -121,10 +121,7 @@ class ToolIndex:
         self.name = table
         self.embedder = embedder or get_embedder()
         self._lock = threading.Lock()  # one sync at a time per process
-        if table in table_names(db):
-            self.table = db.open_table(table)
-        else:
-            self.table = db.create_table(table, schema=ToolDocRow, exist_ok=True)
+        self.table = open_table(db, table, ToolDocRow)
         self._fts_version: int | None = None
 
     def __len__(self) -> int:
