@@ -5,6 +5,7 @@ the real upstream on 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from mcp import Client, StdioServerParameters
@@ -76,6 +77,34 @@ def test_sync_is_incremental_persistent_and_exact(data_dir):
     assert (report.added, report.removed) == (0, 2)
     assert reopened.tools() == {"unit_op", "weather_now", "calendar_add"}
     assert "hash_text" not in [h.tool for h in reopened.search("hash digest of a text", 5)]
+
+
+def test_replicas_syncing_at_once_store_each_document_once(data_dir):
+    """Replicas start together and each syncs the same documents into the shared index: every
+    document is stored once (the id is the table's key), whichever replica's insert lands first."""
+    db_dir = data_dir / "db"
+    first = ToolIndex(open_db(db_dir))
+    docs = [d for name, text in TOOLS.items() for d in tool_docs(name, text, [f"use {name} please"])]
+    indexes = [first] + [ToolIndex(open_db(db_dir), embedder=first.embedder) for _ in range(2)]
+    first.embedder.embed(["warm up"])  # the model loads before the race, not inside it
+    start = threading.Barrier(len(indexes), timeout=60)
+    failed: list[Exception] = []
+
+    def sync(index: ToolIndex) -> None:
+        try:
+            start.wait()
+            index.sync(docs)
+        except Exception as exc:
+            failed.append(exc)
+
+    threads = [threading.Thread(target=sync, args=(ix,), daemon=True) for ix in indexes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not failed
+    ids = ToolIndex(open_db(db_dir), embedder=first.embedder).table.to_arrow()["id"].to_pylist()
+    assert sorted(ids) == sorted(d.id for d in docs)
 
 
 def test_duplicate_requests_are_indexed_once_and_capped():

@@ -28,7 +28,7 @@ import numpy as np
 from lancedb.index import FTS
 from lancedb.pydantic import LanceModel, Vector
 
-from ste_mcp.memory.db import in_list, open_table
+from ste_mcp.memory.db import in_list, insert_new, keyed_table
 from ste_mcp.memory.embeddings import DIM, Embedder, get_embedder
 
 TABLE = "tool_search"
@@ -121,7 +121,7 @@ class ToolIndex:
         self.name = table
         self.embedder = embedder or get_embedder()
         self._lock = threading.Lock()  # one sync at a time per process
-        self.table = open_table(db, table, ToolDocRow)
+        self.table = keyed_table(db, table, ToolDocRow, "id")  # replicas syncing at once add a doc once
         self._fts_version: int | None = None
 
     def __len__(self) -> int:
@@ -145,15 +145,35 @@ class ToolIndex:
                     self.table.delete(f"id IN ({chunk})")
             if new:
                 vectors = self.embedder.embed([doc.text for doc in new])
-                self.table.add(
-                    [
-                        {"id": doc.id, "tool": doc.tool, "kind": doc.kind, "text": doc.text, "vector": vec}
-                        for doc, vec in zip(new, vectors, strict=True)
-                    ]
-                )
+                rows = [
+                    {
+                        "id": doc.id,
+                        "tool": doc.tool,
+                        "kind": doc.kind,
+                        "text": doc.text,
+                        "vector": vec.tolist(),
+                    }
+                    for doc, vec in zip(new, vectors, strict=True)
+                ]
+                self._insert(rows)
             if stale or new or self._fts_version is None:
                 self._ensure_fts(force=bool(stale or new))
             return SyncReport(added=len(new), removed=len(stale), total=len(wanted))
+
+    def _insert(self, rows: list[dict[str, Any]], attempts: int = 3) -> None:
+        """Insert the rows the table does not hold yet; a replica inserting the same documents at
+        the same moment can make a commit conflict: read what landed and insert the rest."""
+        for attempt in range(attempts):
+            if not rows:
+                return
+            try:
+                insert_new(self.table, "id", rows)
+                return
+            except Exception:
+                if attempt == attempts - 1:
+                    raise
+                have = set(self.table.search().select(["id"]).limit(None).to_arrow()["id"].to_pylist())
+                rows = [row for row in rows if row["id"] not in have]
 
     def _ensure_fts(self, *, force: bool) -> None:
         if self.table.count_rows() == 0:
