@@ -285,18 +285,18 @@ def test_concurrent_writers_never_store_one_version_twice(data_dir):
     base = text_hash(ORIGINAL)
     DescriptionStore(open_db(data_dir / "db")).record("convert", ORIGINAL, reason="original", base_hash=base)
     stores = [DescriptionStore(open_db(data_dir / "db")) for _ in range(3)]
-    start = threading.Barrier(len(stores))
+    start = threading.Barrier(len(stores), timeout=60)
     stored = []
 
     def write(n: int) -> None:
         start.wait()
         stored.append(stores[n].record("convert", f"{ORIGINAL} ({n})", reason="rendered", base_hash=base))
 
-    threads = [threading.Thread(target=write, args=(n,)) for n in range(len(stores))]
+    threads = [threading.Thread(target=write, args=(n,), daemon=True) for n in range(len(stores))]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=120)
     rows = stores[0].table.search().limit(None).to_list()
     assert sorted(r["id"] for r in rows) == ["convert:1", "convert:2", "convert:3", "convert:4"]
     assert sorted(v.version for v in stored) == [2, 3, 4]

@@ -171,15 +171,15 @@ def test_the_same_new_exemplar_from_two_writers_is_stored_once(data_dir):
     stores = [ExemplarStore(open_db(data_dir / "db")) for _ in range(2)]
     same = Exemplar(tool="convert", query="How many euros is 10 dollars?", arguments={"amount": 10})
     vectors = stores[0].embedder.embed([same.query])
-    start = threading.Barrier(2)
+    start = threading.Barrier(2, timeout=60)
 
     def add(store: ExemplarStore) -> None:
         start.wait()
         store.add([same], vectors)
 
-    threads = [threading.Thread(target=add, args=(s,)) for s in stores]
+    threads = [threading.Thread(target=add, args=(s,), daemon=True) for s in stores]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=120)
     assert stores[0].table.count_rows() == 1
