@@ -34,6 +34,7 @@ TOOL = "VehicleControlAPI_gallon_to_liter"
         "Use add_date to add 3 days to 2024-01-01",  # another served tool, by name
         "Generate a 50-character password using the [REDACTED] tool.",  # a name the redactor took
         "Convert 3 gallons with the Vehicle Control API",
+        "Please create a 50-character password employing the [REDACTED] tool",
     ],
 )
 def test_requests_about_tools_are_refused(query: str) -> None:

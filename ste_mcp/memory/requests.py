@@ -39,7 +39,8 @@ _META_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             "talks about the tool",
             # the tool's name in between may be several words, or redacted ("the [REDACTED] tool")
-            r"\b(using|use|call|calling|invoke|via|with)\s+the\s+(\S+\s+){1,3}?(api|tool|endpoint)\b",
+            r"\b(using|use|call|calling|invoke|invoking|via|with|through|employ|employing|utili[sz]e|utili[sz]ing)"
+            r"\s+the\s+(\S+\s+){1,3}?(api|tool|endpoint)\b",
         ),
     )
 )
