@@ -76,7 +76,13 @@ async def judge_pick(model: OpenAIChatModel, request: str, own: str, other: str)
 def request_logprob(http: httpx.Client, root: str, model: str, result: str, request: str) -> float:
     """log P(request | an API call returned ``result``) under ``model``."""
     prefix = f"An API call returned:\n{result}\n\nThe user's request it answers:\n"
-    body = {"model": model, "prompt": prefix + request, "max_tokens": 1, "prompt_logprobs": 0, "temperature": 0}
+    body = {
+        "model": model,
+        "prompt": prefix + request,
+        "max_tokens": 1,
+        "prompt_logprobs": 0,
+        "temperature": 0,
+    }
     logprobs = http.post(f"{root}/v1/completions", json=body).json()["choices"][0]["prompt_logprobs"]
     n_prefix = len(http.post(f"{root}/tokenize", json={"model": model, "prompt": prefix}).json()["tokens"])
     return sum(next(iter(d.values()))["logprob"] for d in logprobs[n_prefix:] if d)
@@ -93,7 +99,9 @@ async def main(args: argparse.Namespace) -> None:
         async with UpstreamClient() as upstream:
             for ex in originals:
                 own = await upstream.call(tools[ex.tool], ex.arguments)
-                for sibling in [t for name, t in tools.items() if name != ex.tool and accepts(t, ex.arguments)]:
+                for sibling in [
+                    t for name, t in tools.items() if name != ex.tool and accepts(t, ex.arguments)
+                ]:
                     other = await upstream.call(sibling, ex.arguments)
                     if own.is_error or other.is_error or own.text == other.text:
                         continue

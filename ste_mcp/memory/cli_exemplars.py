@@ -1,5 +1,6 @@
 """`ste-mcp exemplars list|approve|reject`: review what exploration learned;
-`ste-mcp exemplars export|import`: move exemplars to another data directory.
+`ste-mcp exemplars export|import`: move exemplars to another data directory;
+`ste-mcp exemplars recheck`: hold stored exemplars to today's checks (``memory/recheck.py``).
 
 Approving or rejecting an exemplar also applies to its paraphrases; a running server re-renders the
 affected descriptions and notifies its clients within ``memory.poll_s``.
@@ -14,6 +15,9 @@ only the request and the call, repeats), cleans and redacts it,
 re-embeds its query and stores it; exemplars already stored (same id, or same tool, words and
 arguments) are skipped, so importing twice adds nothing. Exit status 0 after an import (refusals are
 reported), 1 when the file is invalid. The format and the checks are in ``memory/transfer.py``.
+
+``recheck [--tool T] [--dry-run]`` checks every approved and candidate exemplar again as an import would
+(no model asked) and rejects those that fail, with the reason; exit status 0.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ if TYPE_CHECKING:
     from ste_mcp.memory.exemplars import ExemplarStore
     from ste_mcp.upstream.specs import Toolset
 
-HELP = "list exemplars, approve / reject them (with their paraphrases), export or import them"
+HELP = "list exemplars, approve / reject them (with their paraphrases), export, import or recheck them"
 HAS_SUBCOMMANDS = True
 
 
@@ -79,6 +83,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--any-tool", action="store_true", help="also import exemplars of tools the toolset does not serve"
     )
     add_common_arguments(p)
+    p = sub.add_parser(
+        "recheck",
+        help="reject stored exemplars that today's checks refuse",
+        description="Check every approved and candidate exemplar again as an import would (argument "
+        "schema, instructions in any field, a request that names or talks about a tool, the judge checks "
+        "that read only the request and the call); those that fail are rejected with the reason (an "
+        "original with its paraphrases). No model is asked; `ste-mcp exemplars approve ID` undoes it.",
+    )
+    p.add_argument("--tool", help="only this tool")
+    p.add_argument("--dry-run", action="store_true", help="report only; change nothing")
+    add_common_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     if args.action == "import":
         return _import(settings, args)
+    if args.action == "recheck":
+        return _recheck(settings, args)
     store = Memory.open(settings).exemplars
     if args.action == "export":
         return _export(store, args)
@@ -164,6 +181,26 @@ def _import(settings: Settings, args: argparse.Namespace) -> int:
         f"{report.added} exemplar(s) {verb} ({report.paraphrases} paraphrases), "
         f"{report.duplicates} skipped as duplicates, {len(report.refused)} refused"
     )
+    return 0
+
+
+def _recheck(settings: Settings, args: argparse.Namespace) -> int:
+    from ste_mcp.memory.db import Memory
+    from ste_mcp.memory.recheck import recheck
+
+    if not _has_exemplars(settings):
+        print("no exemplars stored: nothing to recheck")
+        return 0
+    tools = {tool.name: tool for tool in served_toolset(settings).visible()}
+    store = Memory.open(settings).exemplars
+    report = recheck(store, tools, settings.memory, tool=args.tool, dry_run=args.dry_run)
+    for ex, why in report.failed:
+        kind = f" (paraphrase of {ex.variant_of})" if ex.variant_of else ""
+        print(f"{ex.id} ({ex.tool}){kind}: {why}")
+    verb = "would be rejected" if args.dry_run else "rejected"
+    rows = "" if args.dry_run else f" ({report.rejected} rows with their paraphrases)"
+    unserved = f"; {report.unserved} of tools no longer served left as they are" if report.unserved else ""
+    print(f"{report.checked} exemplar(s) checked, {len(report.failed)} {verb}{rows}{unserved}")
     return 0
 
 
