@@ -90,6 +90,11 @@ def is_missing(exc: Exception, name: str) -> bool:
     return isinstance(exc, ValueError) and f"'{name}' was not found" in str(exc)
 
 
+def _missing(db: lancedb.DBConnection, exc: Exception, name: str) -> bool:
+    """``is_missing``, or (another wording of the error) the table is not listed."""
+    return is_missing(exc, name) or name not in table_names(db)
+
+
 PRIMARY_KEY = "lance-schema:unenforced-primary-key"
 OPEN_DEADLINE_S = 30.0  # how long a racing start may keep a table unopenable before we give up
 _creating = threading.Lock()  # one table creation at a time in this process
@@ -107,7 +112,7 @@ def open_table(db: lancedb.DBConnection, name: str, schema: Any) -> Any:
         try:
             return db.open_table(name)
         except ValueError as exc:
-            if not is_missing(exc, name):
+            if not _missing(db, exc, name):
                 raise
         try:
             with _creating:
@@ -138,7 +143,10 @@ def keyed_table(db: lancedb.DBConnection, name: str, schema: Any, key: str) -> A
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
-            table = db.open_table(name)
+        else:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"table {name}: {key} was set as its key but does not read back as one")
+        table = db.open_table(name)
     return table
 
 
