@@ -99,3 +99,28 @@ def test_recheck_of_an_empty_data_dir_creates_nothing(tmp_path, spec, capsys):  
     assert recheck(data_dir, spec) == 0
     assert "nothing to recheck" in capsys.readouterr().out
     assert not (data_dir / "lancedb").exists()
+
+
+def test_the_server_says_at_start_that_stored_exemplars_fail_todays_checks(tmp_path, spec, caplog):  # noqa: F811
+    """`serve`'s memory loop names the stale exemplars and the command, and changes nothing itself."""
+    import logging
+
+    from ste_mcp.app import App
+    from ste_mcp.config import load_settings
+    from ste_mcp.memory.extension import MemoryExtension
+    from ste_mcp.upstream.specs import load_toolset
+
+    data_dir = tmp_path / "data"
+    store = stale(data_dir)
+    settings = load_settings(data_dir=str(data_dir), specs=[str(spec)])
+    app = App(settings, toolset=load_toolset(settings))
+    with caplog.at_level(logging.WARNING, logger="ste_mcp.memory.extension"):
+        assert MemoryExtension(app).warn_stale_exemplars() == 3
+    assert "3 stored exemplar(s) fail today's checks" in caplog.text
+    assert "`ste-mcp exemplars recheck` rejects them" in caplog.text
+    assert len(store.find(status="approved")) == 7  # nothing rejected by the hint
+    assert recheck(data_dir, spec) == 0
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ste_mcp.memory.extension"):
+        assert MemoryExtension(App(settings, toolset=load_toolset(settings))).warn_stale_exemplars() == 0
+    assert "fail today's checks" not in caplog.text

@@ -312,6 +312,10 @@ class MemoryExtension(BaseExtension):
         return [self.run_forever]
 
     async def run_forever(self) -> None:
+        try:
+            await anyio.to_thread.run_sync(self.warn_stale_exemplars)
+        except Exception:  # a hint only: never keeps the loop from starting
+            log.exception("could not recheck the stored exemplars")
         while True:
             try:
                 await self.step()
@@ -319,6 +323,24 @@ class MemoryExtension(BaseExtension):
                 log.exception("memory loop step failed; retrying in %.1f s", self.settings.poll_s)
             self.steps += 1
             await anyio.sleep(self.settings.poll_s)
+
+    def warn_stale_exemplars(self) -> int:
+        """Log how many stored exemplars today's checks would refuse (stored by an older version; they
+        are still served) and the command that rejects them; returns that number."""
+        from ste_mcp.memory.recheck import recheck
+
+        tools = {tool.name: tool for tool in self.app.toolset.visible()}
+        report = recheck(self.exemplars, tools, self.settings, dry_run=True)
+        if report.failed:
+            example, why = report.failed[0]
+            log.warning(
+                "%d stored exemplar(s) fail today's checks and are still served (e.g. %s: %s); "
+                "`ste-mcp exemplars recheck` rejects them",
+                len(report.failed),
+                example.id,
+                why,
+            )
+        return len(report.failed)
 
     async def step(self) -> set[str]:
         """One pass: judge new trials, re-render changed tools, serve and announce new versions.
