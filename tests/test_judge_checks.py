@@ -325,6 +325,7 @@ async def test_the_specs_example_keeps_a_trial_and_a_paraphrase_out(data_dir: Pa
             "How do I write 500 dollars out in Spanish?",  # keeps both values
             "Spell 500 in Spanish words.",  # drops the currency: the call's DOLARES is the spec's example
             "Write 600 dollars in Spanish words.",  # states another amount
+            "Write this many dollars in Spanish words.",  # drops the amount the call sends
         ]
     )
     report = ExploitReport()
@@ -341,3 +342,36 @@ async def test_the_specs_example_keeps_a_trial_and_a_paraphrase_out(data_dir: Pa
         "How do I write 500 dollars out in Spanish?",
         "Write 500 dollars in Spanish words.",
     ]
+
+
+@pytest.mark.parametrize(
+    ("paraphrase", "dropped"),
+    [
+        ("Create a strong password with letters and digits, my visa starts 2024-03-01.", {"length"}),
+        ("I need a random 128-character password; visa from 2024-03-01.", set()),
+        ("A password for my visa application, please.", {"length", "date"}),
+        ("Make a 128 character password", {"date"}),
+    ],
+)
+def test_a_paraphrase_keeps_the_values_its_original_states(paraphrase: str, dropped: set[str]) -> None:
+    """Numbers and text the original states and the call sends; booleans and short text are not read."""
+    from ste_mcp.memory.checks import dropped_values
+
+    original = "Generate a 128-character password, and my visa starts 2024-03-01."
+    arguments = {"length": "128", "date": "2024-03-01", "strong": True, "kind": "pw"}
+    reason = dropped_values(original, paraphrase, arguments)
+    if not dropped:
+        assert reason is None
+        return
+    assert reason is not None and reason.endswith("which the original request states")
+    assert {key for key in arguments if f"{key} = " in reason} == dropped
+
+
+def test_one_digit_numbers_may_be_written_as_words_in_a_paraphrase() -> None:
+    from ste_mcp.memory.checks import dropped_values
+
+    arguments = {"date": "2024-03-01", "days": 7}
+    assert dropped_values("Add 7 days to 2024-03-01", "Add one week to 2024-03-01", arguments) is None
+    assert dropped_values("Add 17 days to 2024-03-01", "Add some days to 2024-03-01", {"days": 17}) == (
+        "drops days = 17, which the original request states"
+    )

@@ -180,6 +180,29 @@ def placeholder_arguments(
     return None
 
 
+def dropped_values(original: str, paraphrase: str, arguments: Mapping[str, Any]) -> str | None:
+    """Why a paraphrase of ``original`` no longer asks for this call: argument values (numbers of 2+
+    digits, text of ``PLACEHOLDER_MIN_CHARS``+ characters) the original states and the paraphrase does
+    not (up to 3 named), or None. "Generate a 128-character password" → "Generate a strong password"
+    keeps the call's ``length = 128`` and teaches a client to invent it. One-digit numbers are not read:
+    paraphrases write them as words ("seven days", "one week")."""
+    dropped = {}
+    for key, value in arguments.items():
+        for leaf in _leaves(value):
+            number = _as_number(leaf)
+            if number is not None:
+                if len(str(abs(number)).split(".")[0].lstrip("0")) < 2:
+                    continue
+            elif len(leaf.strip()) < PLACEHOLDER_MIN_CHARS:
+                continue
+            if _states(original, leaf) and not _states(paraphrase, leaf):
+                dropped[key] = value if str(value) == leaf else leaf  # a scalar as the call sends it
+                break
+    if not dropped:
+        return None
+    return f"drops {format_values(dropped)}, which the original request states"
+
+
 def check_call(
     request: str,
     arguments: Mapping[str, Any],

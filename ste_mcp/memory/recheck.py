@@ -5,8 +5,9 @@ sharpened (a judge check, a request filter), exemplars stored before keep being 
 demonstrations, rendered into descriptions and trained on. ``recheck`` reads every approved and candidate
 exemplar again with the checks an import applies — the tool's argument schema, instructions in any
 field, a request that names or talks about a tool, and the ``memory.judge_checks`` that read only the
-request and the call — and rejects those that fail, with the reason (an original takes its paraphrases
-with it). No model is asked; nothing is deleted (``ste-mcp exemplars approve ID`` undoes a rejection).
+request and the call, and for a paraphrase the values its original states — and rejects those that
+fail, with the reason (an original takes its paraphrases with it). No model is asked; nothing is
+deleted (``ste-mcp exemplars approve ID`` undoes a rejection).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ste_mcp.memory.checks import check_call
+from ste_mcp.memory.checks import check_call, dropped_values
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
 from ste_mcp.memory.exploit import demonstration_problem, unsafe_reason
 from ste_mcp.memory.settings import MemorySettings
@@ -34,9 +35,13 @@ class RecheckReport:
 
 
 def exemplar_problem(
-    exemplar: Exemplar, tool: Tool, others: list[str], settings: MemorySettings
+    exemplar: Exemplar,
+    tool: Tool,
+    others: list[str],
+    settings: MemorySettings,
+    original: Exemplar | None = None,
 ) -> str | None:
-    """Why ``exemplar`` of ``tool`` would not be stored today, or None."""
+    """Why ``exemplar`` of ``tool`` (a paraphrase of ``original``) would not be stored today, or None."""
     problem = demonstration_problem(
         exemplar.tool,
         tool,
@@ -48,6 +53,8 @@ def exemplar_problem(
     )
     if problem is None:
         problem = check_call(exemplar.query, exemplar.arguments, tool.input_schema, settings.judge_checks)
+    if problem is None and original is not None:
+        problem = dropped_values(original.query, exemplar.query, exemplar.arguments)
     return problem or unsafe_reason(exemplar)
 
 
@@ -72,7 +79,10 @@ def recheck(
         report.checked += 1
         if ex.variant_of in failed_originals:
             continue  # goes with its original
-        problem = exemplar_problem(ex, served, [name for name in tools if name != ex.tool], settings)
+        original = store.get(ex.variant_of) if ex.variant_of else None
+        problem = exemplar_problem(
+            ex, served, [name for name in tools if name != ex.tool], settings, original
+        )
         if problem is None:
             continue
         report.failed.append((ex, problem))
