@@ -451,3 +451,22 @@ tools:
         in out
     )
     assert "1 exemplar(s) added (0 paraphrases), 0 skipped as duplicates, 3 refused" in out
+
+
+def test_a_paraphrase_that_drops_its_originals_values_is_refused(tmp_path, spec, capsys):
+    """Checked against its original in the file, or stored already."""
+    target = tmp_path / "data"
+    original = exemplar("convert_currency", "How many euros do I get for 120 US dollars?", {"amount": 120})
+    keeps = line(exemplar("convert_currency", "120 dollars in euros, please", {"amount": 120}))
+    keeps |= {"id": "ex-keeps", "variant_of": original.id, "group": original.id}
+    drops = line(exemplar("convert_currency", "What are my dollars worth in euros?", {"amount": 120}))
+    drops |= {"id": "ex-drops", "variant_of": original.id, "group": original.id}
+    assert import_(write_export(tmp_path / "a.jsonl", [line(original), keeps, drops]), target, spec) == 0
+    out = capsys.readouterr().out
+    assert "ex-drops (convert_currency) refused: drops amount = 120, which the original request states" in out
+    assert "2 exemplar(s) added (1 paraphrases)" in out
+
+    later = line(exemplar("convert_currency", "Euros for these dollars?", {"amount": 120}))
+    later |= {"id": "ex-later", "variant_of": original.id, "group": original.id}  # its original is stored
+    assert import_(write_export(tmp_path / "b.jsonl", [later]), target, spec) == 0
+    assert "ex-later (convert_currency) refused: drops amount = 120" in capsys.readouterr().out

@@ -32,7 +32,7 @@ untrusted input:
   that is no user request (``request_problem``), a request and call that fail the checks of
   ``memory.judge_checks`` which read only those (``checks.check_call``: numbers the request states and
   the call drops, the spec's example values the request does not state; a paraphrase is checked on
-  its own), a repeat of a stored exemplar of another group
+  its own, and must keep the values its original states: ``checks.dropped_values``), a repeat of a stored exemplar of another group
   (``memory.duplicate_similarity``), and a paraphrase whose original is neither imported with it nor
   already stored (links stay valid) or is of another tool;
 * cleaned like a live exemplar (``exploit.Cleaner``): markup and control characters stripped,
@@ -60,7 +60,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ste_mcp import __version__
-from ste_mcp.memory.checks import check_call
+from ste_mcp.memory.checks import check_call, dropped_values
 from ste_mcp.memory.embeddings import get_embedder
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore, Provenance, Status, exemplar_id
 from ste_mcp.memory.exploit import Cleaner, demonstration_problem, unsafe_reason
@@ -257,6 +257,7 @@ class Importer:
         self.any_tool = any_tool
         self.status = status
         self.embedder = store.embedder if store is not None else get_embedder()
+        self._file_queries: dict[str, str] = {}
 
     def run(self, records: Sequence[tuple[int, ExportedExemplar]], *, dry_run: bool = False) -> ImportReport:
         """Store what passes (unless ``dry_run``) and report added / duplicate / refused."""
@@ -272,6 +273,7 @@ class Importer:
         """Decide every exemplar (originals first, so that paraphrases know their original's fate)."""
         plan = _Plan(ImportReport())
         outcomes: dict[str, _Outcome] = {}
+        self._file_queries = {rec.id: rec.query for _, rec in records}  # a paraphrase's original, by id
         known = self._stored_keys({rec.tool for _, rec in records})
         vectors = self._embed(
             [self.cleaner.text(rec.query, self.settings.max_query_chars) for _, rec in records]
@@ -338,6 +340,13 @@ class Importer:
         if problem is None:
             schema = tool.input_schema if tool is not None else None
             problem = check_call(record.query, record.arguments, schema, self.settings.judge_checks)
+        if problem is None and record.variant_of is not None:
+            original = self._file_queries.get(record.variant_of)
+            if original is None:
+                stored_original = self._stored(record.variant_of)
+                original = stored_original.query if stored_original is not None else None
+            if original is not None:
+                problem = dropped_values(original, record.query, record.arguments)
         if problem is not None:
             raise _Refused(problem)
         exemplar = self._cleaned(record, variant_of, others)
