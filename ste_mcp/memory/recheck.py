@@ -71,6 +71,7 @@ def recheck(
     report = RecheckReport()
     live = [ex for status in ("approved", "candidate") for ex in store.find(tool, status)]
     failed_originals: set[str] = set()
+    by_id = {ex.id: ex for ex in live}
     for ex in sorted(live, key=lambda e: e.variant_of is not None):  # originals first
         served = tools.get(ex.tool)
         if served is None:
@@ -79,7 +80,7 @@ def recheck(
         report.checked += 1
         if ex.variant_of in failed_originals:
             continue  # goes with its original
-        original = store.get(ex.variant_of) if ex.variant_of else None
+        original = (by_id.get(ex.variant_of) or store.get(ex.variant_of)) if ex.variant_of else None
         problem = exemplar_problem(
             ex, served, [name for name in tools if name != ex.tool], settings, original
         )
