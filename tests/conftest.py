@@ -9,6 +9,7 @@ suite runs with ``memory.description_render = "examples"`` unless a test sets th
 
 import faulthandler
 import os
+import signal
 import sys
 import threading
 import time
@@ -28,6 +29,16 @@ pytest_plugins = [
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _sigterm_handler_restored():
+    """Tests that run ``ste_mcp.cli.main`` in-process install its SIGTERM handler; the next test (and
+    pytest itself, when CI stops it) gets the one it had."""
+    before = signal.getsignal(signal.SIGTERM)
+    yield
+    if signal.getsignal(signal.SIGTERM) is not before:
+        signal.signal(signal.SIGTERM, before)
 
 
 LEFTOVER_GRACE_S = 30.0
