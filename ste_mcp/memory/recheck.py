@@ -15,13 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ste_mcp.memory.checks import check_call, dropped_values
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
-from ste_mcp.memory.exploit import demonstration_problem, unsafe_reason
+from ste_mcp.memory.exploit import exemplar_problem, unsafe_reason
 from ste_mcp.memory.settings import MemorySettings
 from ste_mcp.upstream.tools import Tool
 
-__all__ = ["RecheckReport", "exemplar_problem", "recheck"]
+__all__ = ["RecheckReport", "recheck"]
 
 REASON_PREFIX = "recheck: "
 
@@ -32,30 +31,6 @@ class RecheckReport:
     unserved: int = 0  # exemplars of tools the toolset no longer serves (left as they are)
     failed: list[tuple[Exemplar, str]] = field(default_factory=list)  # (exemplar, why)
     rejected: int = 0  # rows rejected (paraphrases of a failed original included)
-
-
-def exemplar_problem(
-    exemplar: Exemplar,
-    tool: Tool,
-    others: list[str],
-    settings: MemorySettings,
-    original: Exemplar | None = None,
-) -> str | None:
-    """Why ``exemplar`` of ``tool`` (a paraphrase of ``original``) would not be stored today, or None."""
-    problem = demonstration_problem(
-        exemplar.tool,
-        tool,
-        query=exemplar.query,
-        arguments=exemplar.arguments,
-        observation=exemplar.observation,
-        final_answer=exemplar.final_answer or "",
-        other_tools=others,
-    )
-    if problem is None:
-        problem = check_call(exemplar.query, exemplar.arguments, tool.input_schema, settings.judge_checks)
-    if problem is None and original is not None:
-        problem = dropped_values(original.query, exemplar.query, exemplar.arguments)
-    return problem or unsafe_reason(exemplar)
 
 
 def recheck(
@@ -82,8 +57,16 @@ def recheck(
             continue  # goes with its original
         original = (by_id.get(ex.variant_of) or store.get(ex.variant_of)) if ex.variant_of else None
         problem = exemplar_problem(
-            ex, served, [name for name in tools if name != ex.tool], settings, original
-        )
+            ex.tool,
+            served,
+            query=ex.query,
+            arguments=ex.arguments,
+            observation=ex.observation,
+            final_answer=ex.final_answer,
+            other_tools=[name for name in tools if name != ex.tool],
+            checks=settings.judge_checks,
+            original_query=original.query if original is not None else None,
+        ) or unsafe_reason(ex)
         if problem is None:
             continue
         report.failed.append((ex, problem))

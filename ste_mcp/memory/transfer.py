@@ -60,10 +60,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ste_mcp import __version__
-from ste_mcp.memory.checks import check_call, dropped_values
 from ste_mcp.memory.embeddings import get_embedder
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore, Provenance, Status, exemplar_id
-from ste_mcp.memory.exploit import Cleaner, demonstration_problem, unsafe_reason
+from ste_mcp.memory.exploit import Cleaner, exemplar_problem, unsafe_reason
 from ste_mcp.memory.requests import normalise
 from ste_mcp.memory.settings import MemorySettings
 from ste_mcp.upstream.tools import Tool
@@ -257,7 +256,6 @@ class Importer:
         self.any_tool = any_tool
         self.status = status
         self.embedder = store.embedder if store is not None else get_embedder()
-        self._file_queries: dict[str, str] = {}
 
     def run(self, records: Sequence[tuple[int, ExportedExemplar]], *, dry_run: bool = False) -> ImportReport:
         """Store what passes (unless ``dry_run``) and report added / duplicate / refused."""
@@ -273,7 +271,7 @@ class Importer:
         """Decide every exemplar (originals first, so that paraphrases know their original's fate)."""
         plan = _Plan(ImportReport())
         outcomes: dict[str, _Outcome] = {}
-        self._file_queries = {rec.id: rec.query for _, rec in records}  # a paraphrase's original, by id
+        queries = {rec.id: rec.query for _, rec in records}  # a paraphrase's original, by id
         known = self._stored_keys({rec.tool for _, rec in records})
         vectors = self._embed(
             [self.cleaner.text(rec.query, self.settings.max_query_chars) for _, rec in records]
@@ -285,7 +283,7 @@ class Importer:
                 plan.report.duplicates += 1
                 continue
             try:
-                exemplar = self._check(record, outcomes)
+                exemplar = self._check(record, outcomes, queries)
             except _Refused as exc:
                 reason = self.cleaner.redactor.redact(str(exc))
                 plan.report.refused.append(
@@ -318,8 +316,11 @@ class Importer:
             plan.report.paraphrases += exemplar.variant_of is not None
         return plan
 
-    def _check(self, record: ExportedExemplar, outcomes: Mapping[str, _Outcome]) -> Exemplar | None:
-        """The exemplar to store for ``record``; ``None`` when it is stored already (its id, the same content)."""
+    def _check(
+        self, record: ExportedExemplar, outcomes: Mapping[str, _Outcome], queries: Mapping[str, str]
+    ) -> Exemplar | None:
+        """The exemplar to store for ``record``; ``None`` when it is stored already (its id, the same
+        content). ``queries``: the file's requests by id (a paraphrase's original may be among them)."""
         tool = self.tools.get(record.tool)
         if tool is None and not self.any_tool:
             raise _Refused(
@@ -328,7 +329,7 @@ class Importer:
         variant_of = self._original(record, outcomes)
         stored = self._stored(record.id)
         others = [name for name in self.tools if name != record.tool]
-        problem = demonstration_problem(
+        problem = exemplar_problem(
             record.tool,
             tool,
             query=record.query,
@@ -336,17 +337,9 @@ class Importer:
             observation=record.observation,
             final_answer=record.final_answer,
             other_tools=others,
+            checks=self.settings.judge_checks,
+            original_query=self._original_query(record, queries),
         )
-        if problem is None:
-            schema = tool.input_schema if tool is not None else None
-            problem = check_call(record.query, record.arguments, schema, self.settings.judge_checks)
-        if problem is None and record.variant_of is not None:
-            original = self._file_queries.get(record.variant_of)
-            if original is None:
-                stored_original = self._stored(record.variant_of)
-                original = stored_original.query if stored_original is not None else None
-            if original is not None:
-                problem = dropped_values(original, record.query, record.arguments)
         if problem is not None:
             raise _Refused(problem)
         exemplar = self._cleaned(record, variant_of, others)
@@ -360,6 +353,15 @@ class Importer:
             # explorations of one tool share them
             exemplar = exemplar.model_copy(update={"id": exemplar_id(record.id, *_key(exemplar))})
         return exemplar
+
+    def _original_query(self, record: ExportedExemplar, queries: Mapping[str, str]) -> str | None:
+        """The request of a paraphrase's original: in the file, or stored (None for an original)."""
+        if record.variant_of is None:
+            return None
+        if record.variant_of in queries:
+            return queries[record.variant_of]
+        stored = self._stored(record.variant_of)
+        return stored.query if stored is not None else None
 
     def _original(self, record: ExportedExemplar, outcomes: Mapping[str, _Outcome]) -> str | None:
         """The id a paraphrase links to here (its original may be stored under another id)."""
