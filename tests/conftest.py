@@ -42,6 +42,7 @@ def _sigterm_handler_restored():
 
 
 LEFTOVER_GRACE_S = 30.0
+_HARD_EXIT = pytest.StashKey[bool]()  # set when leftover threads would keep the interpreter alive
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -58,9 +59,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         faulthandler.dump_traceback(file=sys.stderr)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         session.config.stash[_HARD_EXIT] = True
-
-
-_HARD_EXIT = pytest.StashKey[bool]()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -136,7 +136,7 @@ class ToolIndex:
         """Make the table hold exactly ``docs``: remove stale rows, embed and add new ones."""
         with self._lock:
             wanted = {doc.id: doc for doc in docs}
-            have = set(self.table.search().select(["id"]).limit(None).to_arrow()["id"].to_pylist())
+            have = self._ids()
             stale = sorted(have - wanted.keys())
             new = [doc for key, doc in wanted.items() if key not in have]
             if stale:
@@ -160,6 +160,10 @@ class ToolIndex:
                 self._ensure_fts(force=bool(stale or new))
             return SyncReport(added=len(new), removed=len(stale), total=len(wanted))
 
+    def _ids(self) -> set[str]:
+        """The ids of the documents the table holds."""
+        return set(self.table.search().select(["id"]).limit(None).to_arrow()["id"].to_pylist())
+
     def _insert(self, rows: list[dict[str, Any]], attempts: int = 3) -> None:
         """Insert the rows the table does not hold yet; a replica inserting the same documents at
         the same moment can make a commit conflict: read what landed and insert the rest."""
@@ -172,7 +176,7 @@ class ToolIndex:
             except Exception:
                 if attempt == attempts - 1:
                     raise
-                have = set(self.table.search().select(["id"]).limit(None).to_arrow()["id"].to_pylist())
+                have = self._ids()
                 rows = [row for row in rows if row["id"] not in have]
 
     def _ensure_fts(self, *, force: bool) -> None:
