@@ -35,6 +35,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from difflib import SequenceMatcher
 from typing import Any, get_args
 
+from ste_mcp.memory.language import asked_language, language_problem
 from ste_mcp.memory.settings import JudgeCheck
 from ste_mcp.memory.trials import TrialRecord
 
@@ -185,7 +186,13 @@ def dropped_values(original: str, paraphrase: str, arguments: Mapping[str, Any])
     digits, text of ``PLACEHOLDER_MIN_CHARS``+ characters) the original states and the paraphrase does
     not (up to 3 named), or None. "Generate a 128-character password" → "Generate a strong password"
     keeps the call's ``length = 128`` and teaches a client to invent it. One-digit numbers are not read:
-    paraphrases write them as words ("seven days", "one week")."""
+    paraphrases write them as words ("seven days", "one week"). Nor may it ask for another language
+    than the original ("… in English" → "… en español": ``memory/language.py``)."""
+    asked, again = asked_language(original), asked_language(paraphrase)
+    if asked is not None and again != asked:
+        if again is None:
+            return f"does not ask for {asked.title()}, as the original does"
+        return f"asks for {again.title()}, the original for {asked.title()}"
     dropped = {}
     for key, value in arguments.items():
         for leaf in _leaves(value):
@@ -234,6 +241,8 @@ def check_trial(
             reason = soft_failure(call.observation)
         elif name == "grounded_answer":
             reason = ungrounded_answer(trial.final_answer or "", call.observation, trial.query, arguments)
+        elif name == "result_language":
+            reason = language_problem(trial.query, call.observation)
         else:
             reason = _call_reason(name, trial.query, arguments, schema)
         if reason is not None:

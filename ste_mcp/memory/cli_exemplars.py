@@ -16,8 +16,10 @@ re-embeds its query and stores it; exemplars already stored (same id, or same to
 arguments) are skipped, so importing twice adds nothing. Exit status 0 after an import (refusals are
 reported), 1 when the file is invalid. The format and the checks are in ``memory/transfer.py``.
 
-``recheck [--tool T] [--dry-run]`` checks every approved and candidate exemplar again as an import would
-(no model asked) and rejects those that fail, with the reason; exit status 0.
+``recheck [--tool T] [--dry-run] [--call]`` checks every approved and candidate exemplar again as an import
+would (no model asked) and rejects those that fail, with the reason; with ``--call`` it also calls again
+the originals whose request asks for a language (tools exploration may call only) and moves them to the
+sibling tool that answers in it, or rejects them (``result_language``); exit status 0.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ste_mcp.config import Settings
     from ste_mcp.memory.exemplars import ExemplarStore
     from ste_mcp.upstream.specs import Toolset
+    from ste_mcp.upstream.tools import Tool, ToolResult
 
 HELP = "list exemplars, approve / reject them (with their paraphrases), export, import or recheck them"
 HAS_SUBCOMMANDS = True
@@ -93,6 +96,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--tool", help="only this tool")
     p.add_argument("--dry-run", action="store_true", help="report only; change nothing")
+    p.add_argument(
+        "--call",
+        action="store_true",
+        help="also apply the checks that read the result (result_language): call again the originals whose "
+        "request asks for a language, as exploration may (read-only or opted-in tools only)",
+    )
     add_common_arguments(p)
 
 
@@ -201,7 +210,46 @@ def _recheck(settings: Settings, args: argparse.Namespace) -> int:
     rows = "" if args.dry_run else f" ({report.rejected} rows with their paraphrases)"
     unserved = f"; {report.unserved} of tools no longer served left as they are" if report.unserved else ""
     print(f"{report.checked} exemplar(s) checked, {len(report.failed)} {verb}{rows}{unserved}")
+    if args.call:
+        import anyio
+
+        anyio.run(_recheck_results, settings, args)
     return 0
+
+
+async def _recheck_results(settings: Settings, args: argparse.Namespace) -> None:
+    from ste_mcp.app import App
+    from ste_mcp.explorer.scheduler import eligibility
+    from ste_mcp.memory.db import Memory
+    from ste_mcp.memory.recheck import recheck_results
+
+    async with App(settings, features=[]) as app:
+        tools = {tool.name: tool for tool in app.toolset.visible()}
+
+        async def call(tool: Tool, arguments: dict[str, Any]) -> ToolResult:
+            return await app.upstream.call(tool, arguments, purpose="explore")
+
+        report = await recheck_results(
+            Memory.open(settings).exemplars,
+            tools,
+            settings.memory,
+            call,
+            lambda tool: eligibility(tool, settings.explorer) is None,
+            secrets=app.toolset.secret_values(),
+            tool=args.tool,
+            dry_run=args.dry_run,
+        )
+    verb = "would move" if args.dry_run else "moved"
+    for ex, to in report.moved:
+        print(f"{ex.id} ({ex.tool}): {verb} to {to} (result_language)")
+    for ex, why in report.failed:
+        print(f"{ex.id} ({ex.tool}): {why}")
+    rows = "" if args.dry_run else f" ({report.rows} rows with their paraphrases)"
+    errors = f"; {report.failed_calls} call(s) failed, left as they are" if report.failed_calls else ""
+    print(
+        f"{report.called} original(s) called again: {len(report.moved)} {verb} to a sibling, "
+        f"{len(report.failed)} {'would be rejected' if args.dry_run else 'rejected'}{rows}{errors}"
+    )
 
 
 def served_toolset(settings: Settings) -> Toolset:

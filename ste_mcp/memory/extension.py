@@ -35,13 +35,14 @@ from ste_mcp.memory.descriptions import LiveDescriptions, example_result
 from ste_mcp.memory.exemplars import Exemplar
 from ste_mcp.memory.exploit import Exploiter, ExploitReport, unsafe_reason
 from ste_mcp.memory.gate import RewriteOutcome, Rewriter
+from ste_mcp.memory.language import sibling_caller
 from ste_mcp.memory.toolsearch import ToolDoc, tool_docs
 from ste_mcp.memory.trials import TrialRecord
 from ste_mcp.server.extensions import CALL_TOOL, SEARCH_TOOL, BaseExtension
 
 if TYPE_CHECKING:
     from ste_mcp.app import App
-    from ste_mcp.upstream.tools import Tool
+    from ste_mcp.upstream.tools import Tool, ToolResult
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,7 @@ class MemoryExtension(BaseExtension):
             self.settings,
             secrets=app.toolset.secret_values(),
             claims=self.memory.claims,
+            siblings=sibling_caller(app.toolset.visible, self._explore_call, self._may_explore),
         )
         self.live = LiveDescriptions(self.descriptions)
         self.rewriter = Rewriter(self.trials, self.exemplars, self.descriptions, self.settings)
@@ -178,6 +180,15 @@ class MemoryExtension(BaseExtension):
         self._optimized_at: dict[str, int] = {}  # table -> version after its last compaction
         self._model_error: str | None = None
         self._notes_model_error: str | None = None
+
+    async def _explore_call(self, tool: Tool, arguments: dict[str, Any]) -> ToolResult:
+        """A call as the explorer makes it (its sandbox URL, if any): a sibling's result for the judge."""
+        return await self.app.upstream.call(tool, arguments, purpose="explore")
+
+    def _may_explore(self, tool: Tool) -> bool:
+        from ste_mcp.explorer.scheduler import eligibility
+
+        return eligibility(tool, self.app.settings.explorer) is None
 
     def describe(self, tool: Tool) -> str:
         """The description ``tools/list`` serves for ``tool`` (``DescriptionProvider``): the approved one."""

@@ -8,19 +8,26 @@ field, a request that names or talks about a tool, and the ``memory.judge_checks
 request and the call, and for a paraphrase the values its original states — and rejects those that
 fail, with the reason (an original takes its paraphrases with it). No model is asked; nothing is
 deleted (``ste-mcp exemplars approve ID`` undoes a rejection).
+
+``recheck_results`` (``--call``) applies the checks that read the tool's result, which an exemplar keeps
+only as a typed summary: each original whose request asks for a language is called again (only tools
+exploration may call) and, as the Exploiter would, moves with its paraphrases to the sibling tool that
+answers in that language, or is rejected when its result is clearly in another (``result_language``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
-from ste_mcp.memory.exploit import exemplar_problem, unsafe_reason
+from ste_mcp.memory.exploit import Cleaner, exemplar_problem, unsafe_reason
+from ste_mcp.memory.language import answering_sibling, asked_language, language_problem, sibling_caller
 from ste_mcp.memory.settings import MemorySettings
-from ste_mcp.upstream.tools import Tool
+from ste_mcp.upstream.tools import Tool, ToolResult
 
-__all__ = ["RecheckReport", "recheck"]
+__all__ = ["RecheckReport", "ResultsReport", "recheck", "recheck_results"]
 
 REASON_PREFIX = "recheck: "
 
@@ -75,3 +82,75 @@ def recheck(
         if not dry_run:
             report.rejected += store.set_status([ex.id], "rejected", REASON_PREFIX + problem)
     return report
+
+
+@dataclass
+class ResultsReport:
+    called: int = 0
+    failed_calls: int = 0  # the upstream answered with an error: the exemplar is left as it is
+    moved: list[tuple[Exemplar, str]] = field(default_factory=list)  # (original, the sibling it moved to)
+    failed: list[tuple[Exemplar, str]] = field(default_factory=list)  # (original, why)
+    rows: int = 0  # rows moved or rejected, paraphrases included
+
+
+async def recheck_results(
+    store: ExemplarStore,
+    tools: Mapping[str, Tool],
+    settings: MemorySettings,
+    call: Callable[[Tool, dict[str, Any]], Awaitable[ToolResult]],
+    may_call: Callable[[Tool], bool],
+    *,
+    secrets: Iterable[str] = (),
+    tool: str | None = None,
+    dry_run: bool = False,
+) -> ResultsReport:
+    """Call the approved and candidate originals (of ``tool``, or all) whose request asks for a language
+    again, with ``call``, and move or reject them by ``result_language`` unless ``dry_run``."""
+    report = ResultsReport()
+    if "result_language" not in settings.judge_checks:
+        return report
+    siblings = sibling_caller(tools.values, call, may_call)
+    cleaner = Cleaner(settings, secrets)
+    live = [ex for status in ("approved", "candidate") for ex in store.find(tool, status)]
+    for ex in [e for e in live if e.variant_of is None and asked_language(e.query) is not None]:
+        served = tools.get(ex.tool)
+        if served is None or not may_call(served):
+            continue
+        result = await call(served, dict(ex.arguments))
+        report.called += 1
+        if result.is_error:
+            report.failed_calls += 1
+            continue
+        group = [ex, *(e for e in live if e.variant_of == ex.id)]
+        found = await answering_sibling(ex.query, result.text, served, ex.arguments, siblings)
+        if found is not None:
+            sibling, text = found
+            report.moved.append((ex, sibling.name))
+            if not dry_run:
+                others = [name for name in tools if name != sibling.name]
+                summary = cleaner.summary(cleaner.redactor.redact(text), others)
+                report.rows += len(store.add([_moved(e, sibling.name, summary) for e in group]))
+            continue
+        problem = language_problem(ex.query, result.text)
+        if problem is not None:
+            report.failed.append((ex, f"result_language: {problem}"))
+            if not dry_run:
+                report.rows += store.set_status(
+                    [ex.id], "rejected", f"{REASON_PREFIX}result_language: {problem}"
+                )
+    return report
+
+
+def _moved(ex: Exemplar, tool: str, observation: str) -> Exemplar:
+    """``ex`` (an original or a paraphrase) as an exemplar of the sibling ``tool`` whose result is
+    ``observation`` (its typed summary); the final answer was written from the other tool's result."""
+    verdict = {**ex.provenance.verdict, "moved_from": ex.tool}
+    return ex.model_copy(
+        update={
+            "tool": tool,
+            "observation": observation,
+            "final_answer": "",
+            "status_reason": f"{ex.status_reason}; {REASON_PREFIX}moved from {ex.tool} (result_language)",
+            "provenance": ex.provenance.model_copy(update={"verdict": verdict}),
+        }
+    )
