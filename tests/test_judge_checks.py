@@ -375,3 +375,41 @@ def test_one_digit_numbers_may_be_written_as_words_in_a_paraphrase() -> None:
     assert dropped_values("Add 17 days to 2024-03-01", "Add some days to 2024-03-01", {"days": 17}) == (
         "drops days = 17, which the original request states"
     )
+
+
+# ---- request_units -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("query", "arguments", "reason"),
+    [
+        (
+            "Add 12 hours to 2024-03-01",
+            {"date": "2024-03-01", "days": 12},
+            "12 hours, the call sends days = 12",
+        ),
+        (
+            "What date is 5 years after 2020-01-01?",
+            {"date": "2020-01-01", "days": 5},
+            "5 years, the call sends days",
+        ),
+        ("Wait 5 seconds at most", {"timeoutMs": 5}, "5 seconds, the call sends timeoutMs = 5"),
+        ("Shops within a 3-mile radius", {"radius_km": "3"}, '3 mile, the call sends radius_km = "3"'),
+    ],
+)
+def test_a_quantity_sent_in_another_unit_is_named(query: str, arguments: dict, reason: str) -> None:
+    found = check_call(query, arguments, None, ["request_units"])
+    assert found is not None and found.startswith("request_units: the request states ") and reason in found
+
+
+@pytest.mark.parametrize(
+    ("query", "arguments"),
+    [
+        ("Add 12 days to 2024-03-01", {"date": "2024-03-01", "days": 12}),
+        ("Add 36 hours to 2024-03-01", {"date": "2024-03-01", "days": 1.5}),  # converted
+        ("A token that expires in 15 minutes", {"expiry_seconds": 900}),
+        ("Generate a 128-bit password", {"length": "128"}),  # the name gives no unit
+        ("Add 2 weeks to 2024-03-01", {"date": "2024-03-01", "days": 14}),
+        ("Shops within 3 km and open 24 hours", {"radius_km": 3}),  # 24 hours: no parameter of that kind
+    ],
+)
+def test_quantities_in_their_own_units_pass(query: str, arguments: dict) -> None:
+    assert check_call(query, arguments, None, ["request_units"]) is None

@@ -19,6 +19,11 @@ last successful call, its arguments, the request and the final answer:
   for "the time zone of a specific location" makes a demonstration that teaches a client to copy it too.
   Only values a request could be told apart by are checked: numbers of 3+ significant digits, text of
   4+ characters (found in the request as written, or as a close spelling: "dollars" for "DOLARES").
+- ``request_units``: a quantity the request states with a unit ("12 hours") is not sent as the same number
+  to a parameter whose name gives another unit of the same kind (``days = 12``); a conversion (``days =
+  0.5``) is another number and passes.
+- ``result_language``: a request that asks for one named language gets a result written in it
+  (``memory/language.py``; the Exploiter first looks for a sibling tool that answers in it).
 
 ``check_trial`` runs the named checks on a trial, so stored trials can be replayed through them;
 ``check_call`` runs those that read only the request and the call (``CALL_CHECKS``), which is all an
@@ -40,7 +45,7 @@ from ste_mcp.memory.settings import JudgeCheck
 from ste_mcp.memory.trials import TrialRecord
 
 ALL_CHECKS: tuple[JudgeCheck, ...] = get_args(JudgeCheck)
-CALL_CHECKS: tuple[JudgeCheck, ...] = ("request_numbers", "placeholder_arguments")
+CALL_CHECKS: tuple[JudgeCheck, ...] = ("request_numbers", "placeholder_arguments", "request_units")
 # a placeholder is checked only if a request could be told apart by it (not 1, 10, "en", "bsa")
 PLACEHOLDER_MIN_DIGITS = 3
 PLACEHOLDER_MIN_CHARS = 4
@@ -124,6 +129,71 @@ def unused_request_numbers(request: str, arguments: Mapping[str, Any]) -> str | 
     if not unused:
         return None
     return f"the call ignores {', '.join(list(dict.fromkeys(unused))[:3])} stated in the request"
+
+
+# unit words -> (kind, unit): a quantity and a parameter name are compared only within one kind
+_UNIT_WORDS: dict[str, tuple[str, str]] = {
+    word: (kind, unit)
+    for kind, units in {
+        "time": {
+            "millisecond": ("millisecond", "milliseconds", "ms"),
+            "second": ("second", "seconds", "sec", "secs"),
+            "minute": ("minute", "minutes", "min", "mins"),
+            "hour": ("hour", "hours", "hr", "hrs"),
+            "day": ("day", "days"),
+            "week": ("week", "weeks"),
+            "month": ("month", "months"),
+            "year": ("year", "years"),
+        },
+        "distance": {
+            "millimetre": ("mm", "millimeter", "millimeters", "millimetre", "millimetres"),
+            "centimetre": ("cm", "centimeter", "centimeters", "centimetre", "centimetres"),
+            "metre": ("meter", "meters", "metre", "metres"),
+            "kilometre": ("km", "kilometer", "kilometers", "kilometre", "kilometres"),
+            "mile": ("mile", "miles", "mi"),
+            "foot": ("foot", "feet", "ft"),
+        },
+        "mass": {
+            "gram": ("gram", "grams"),
+            "kilogram": ("kg", "kilogram", "kilograms", "kilo", "kilos"),
+            "pound": ("lb", "lbs"),
+            "ounce": ("oz", "ounce", "ounces"),
+        },
+        "data": {
+            "bit": ("bit", "bits"),
+            "byte": ("byte", "bytes"),
+            "kilobyte": ("kb", "kilobyte", "kilobytes"),
+            "megabyte": ("mb", "megabyte", "megabytes"),
+            "gigabyte": ("gb", "gigabyte", "gigabytes"),
+        },
+    }.items()
+    for unit, words in units.items()
+    for word in words
+}
+_QUANTITY = re.compile(
+    r"(?<![\w.])(\d+(?:\.\d+)?)\s*-?\s*(" + "|".join(sorted(_UNIT_WORDS, key=len, reverse=True)) + r")\b",
+    re.IGNORECASE,
+)
+_NAME_WORD = re.compile(r"[A-Za-z][a-z]*|[A-Z]+(?![a-z])")
+
+
+def parameter_unit(name: str) -> tuple[str, str] | None:
+    """The unit a parameter's name gives (``days`` -> day, ``timeout_ms`` -> millisecond), or None."""
+    found = {_UNIT_WORDS[w.lower()] for w in _NAME_WORD.findall(name) if w.lower() in _UNIT_WORDS}
+    return found.pop() if len(found) == 1 else None
+
+
+def unit_mismatch(request: str, arguments: Mapping[str, Any]) -> str | None:
+    """Why the call sends a quantity of the request in another unit than stated, or None."""
+    for digits, word in _QUANTITY.findall(request):
+        kind, unit = _UNIT_WORDS[word.lower()]
+        for key, value in arguments.items():
+            sent = parameter_unit(key)
+            if sent is None or sent[0] != kind or sent[1] == unit:
+                continue
+            if _as_number(value) == Decimal(digits):
+                return f"the request states {digits} {word}, the call sends {key} = {json.dumps(value)}"
+    return None
 
 
 def spec_examples(schema: Mapping[str, Any] | None) -> dict[str, list[Any]]:
@@ -258,6 +328,8 @@ def _call_reason(
         return unused_request_numbers(request, arguments)
     if name == "placeholder_arguments":
         return placeholder_arguments(request, arguments, schema)
+    if name == "request_units":
+        return unit_mismatch(request, arguments)
     return None
 
 

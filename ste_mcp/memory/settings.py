@@ -7,7 +7,12 @@ from pydantic import BaseModel, Field, field_validator
 
 OBJECT_SCHEMES = ("s3", "s3+ddb", "gs", "az")  # object storage LanceDB opens (memory.uri)
 JudgeCheck = Literal[
-    "soft_failure", "grounded_answer", "request_numbers", "placeholder_arguments", "result_language"
+    "soft_failure",
+    "grounded_answer",
+    "request_numbers",
+    "placeholder_arguments",
+    "request_units",
+    "result_language",
 ]  # memory/checks.py
 
 
@@ -92,16 +97,25 @@ class MemorySettings(BaseModel):
         "answered no better: off by default (BENCHMARKS, Hindsight).",
     )
     judge_checks: list[JudgeCheck] = Field(
-        ["soft_failure", "grounded_answer", "request_numbers", "placeholder_arguments", "result_language"],
+        [
+            "soft_failure",
+            "grounded_answer",
+            "request_numbers",
+            "placeholder_arguments",
+            "request_units",
+            "result_language",
+        ],
         description="Deterministic checks a trial the judge accepted must pass to become an exemplar "
         "(memory/checks.py): soft_failure (the result does not say the call failed), grounded_answer (every "
         "number of 2+ significant digits in the final answer is in the result, the request or the arguments), "
         "request_numbers (every number the request states is in the call's arguments), placeholder_arguments "
         "(no argument is the spec's example value, e.g. a required parameter's default, unless the request "
-        "states it), result_language (a request that asks for one named language gets a result in it: one "
+        'states it), request_units (a quantity the request states with a unit, "12 hours", is not sent as the '
+        "same number to a parameter whose name gives another unit of its kind, days = 12), result_language (a request that asks for one named language gets a result in it: one "
         "answered in another language moves to a sibling tool whose result for the same call is in the asked "
         "language, else is refused when the result is clearly in another); []: the judge alone. "
-        "request_numbers and placeholder_arguments also hold for paraphrases and imported exemplars.",
+        "request_numbers, placeholder_arguments and request_units also hold for paraphrases and imported "
+        "exemplars.",
     )
     description_budget_chars: int = Field(
         1200, ge=0, description="Max characters of examples added per tool."
