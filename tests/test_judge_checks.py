@@ -413,3 +413,27 @@ def test_a_quantity_sent_in_another_unit_is_named(query: str, arguments: dict, r
 )
 def test_quantities_in_their_own_units_pass(query: str, arguments: dict) -> None:
     assert check_call(query, arguments, None, ["request_units"]) is None
+
+
+@pytest.mark.parametrize(
+    ("query", "arguments", "reason"),
+    [
+        ("Add 3 weeks to 2024-01-01", {"date": "2024-01-01", "days": 21}, None),  # converted
+        ("Add 90 minutes to the timer", {"hours": 1.5}, None),
+        ("Add 2 months to 2021-01-01", {"date": "2021-01-01", "days": 61}, None),  # months vary
+        ("Run within 100 feet", {"radius_meters": 30.5}, None),  # rounded
+        (
+            "Add 3 weeks to 2024-01-01",
+            {"date": "2024-01-01", "days": 20},
+            "request_numbers: the call ignores 3",
+        ),
+        (
+            "Add 3 weeks to 2024-01-01",
+            {"date": "2024-01-01", "days": 3},
+            "request_units: the request states 3 weeks",
+        ),
+    ],
+)
+def test_a_quantity_converted_to_the_parameters_unit_is_used(query: str, arguments: dict, reason) -> None:
+    found = check_call(query, arguments, None)
+    assert found == reason if reason is None else found.startswith(reason)

@@ -125,6 +125,7 @@ def unused_request_numbers(request: str, arguments: Mapping[str, Any]) -> str | 
         for digits, value in _numbers(request)
         if not any(digits in text for text in texts)
         and not any(value * factor in values for factor in ARGUMENT_FACTORS)
+        and not converted(request, digits, arguments)
     ]
     if not unused:
         return None
@@ -170,6 +171,20 @@ _UNIT_WORDS: dict[str, tuple[str, str]] = {
     for unit, words in units.items()
     for word in words
 }
+# each unit in its kind's base unit (second, metre, gram, bit); a month is 30 days, a year 365
+_BASE: dict[str, Decimal] = {
+    unit: Decimal(size)
+    for unit, size in {
+        "millisecond": "0.001", "second": "1", "minute": "60", "hour": "3600", "day": "86400",
+        "week": "604800", "month": "2592000", "year": "31536000",
+        "millimetre": "0.001", "centimetre": "0.01", "metre": "1", "kilometre": "1000", "mile": "1609.344",
+        "foot": "0.3048",
+        "gram": "1", "kilogram": "1000", "pound": "453.59237", "ounce": "28.349523125",
+        "bit": "1", "byte": "8", "kilobyte": "8000", "megabyte": "8000000", "gigabyte": "8000000000",
+    }.items()
+}  # fmt: skip
+CONVERTED_WITHIN = Decimal("0.01")  # a rounded conversion ("100 feet" as 30.5 metres)
+CALENDAR_WITHIN = Decimal("0.05")  # months and years vary in length
 _QUANTITY = re.compile(
     r"(?<![\w.])(\d+(?:\.\d+)?)\s*-?\s*(" + "|".join(sorted(_UNIT_WORDS, key=len, reverse=True)) + r")\b",
     re.IGNORECASE,
@@ -181,6 +196,24 @@ def parameter_unit(name: str) -> tuple[str, str] | None:
     """The unit a parameter's name gives (``days`` -> day, ``timeout_ms`` -> millisecond), or None."""
     found = {_UNIT_WORDS[w.lower()] for w in _NAME_WORD.findall(name) if w.lower() in _UNIT_WORDS}
     return found.pop() if len(found) == 1 else None
+
+
+def converted(request: str, digits: str, arguments: Mapping[str, Any]) -> bool:
+    """Whether a quantity the request states as ``digits`` with a unit is sent converted to the unit a
+    parameter's name gives ("2 weeks" as ``days = 14``, "90 minutes" as ``hours = 1.5``)."""
+    for stated, word in _QUANTITY.findall(request):
+        if stated != digits:
+            continue
+        kind, unit = _UNIT_WORDS[word.lower()]
+        for key, value in arguments.items():
+            sent, number = parameter_unit(key), _as_number(value)
+            if sent is None or sent[0] != kind or number is None:
+                continue
+            expected = Decimal(digits) * _BASE[unit] / _BASE[sent[1]]
+            within = CALENDAR_WITHIN if {unit, sent[1]} & {"month", "year"} else CONVERTED_WITHIN
+            if expected and abs(number - expected) <= within * abs(expected):
+                return True
+    return False
 
 
 def unit_mismatch(request: str, arguments: Mapping[str, Any]) -> str | None:
