@@ -90,39 +90,40 @@ def words_tools(toolbox) -> dict[str, Tool]:
     return {t.name: t for t in tools}
 
 
-def _exploiter(data_dir: Path, tools: dict[str, Tool], client: UpstreamClient, calls: list[str], **settings):
+PESOS_4500 = {"moneda": "PESOS", "monto": "4500"}
+
+
+async def _judge(data_dir: Path, tools: dict[str, Tool], query: str, allowed=(SPANISH, ENGLISH), **settings):
+    """A trial of the Spanish-words endpoint for 4500 pesos asking ``query``, judged (accepted) by an
+    Exploiter whose siblings are the toolbox's tools of ``allowed``; returns the stores, the report, the
+    sibling calls made and the trial."""
     trials, exemplars, exploiter = stores(data_dir, MemorySettings(paraphrases_per_exemplar=0, **settings))
+    calls: list[str] = []
+    async with UpstreamClient() as client:
 
-    async def call(tool: Tool, arguments: dict) -> object:
-        calls.append(tool.name)
-        return await client.call(tool, arguments, purpose="explore")
+        async def call(tool: Tool, arguments: dict) -> object:
+            calls.append(tool.name)
+            return await client.call(tool, arguments, purpose="explore")
 
-    allowed = {SPANISH, ENGLISH}
-    exploiter.siblings = sibling_caller(lambda: tools.values(), call, lambda t: t.name in allowed)
-    return trials, exemplars, exploiter
+        exploiter.siblings = sibling_caller(lambda: tools.values(), call, lambda t: t.name in allowed)
+        trial = await record_trial(trials, client, tools[SPANISH], PESOS_4500, query)
+        report = ExploitReport()
+        await exploiter.exploit_trial(judging_model(), trial, tools, report)
+    return trials, exemplars, report, calls, trial
 
 
 @pytest.mark.anyio
 async def test_an_exemplar_moves_to_the_sibling_that_answers_in_the_asked_language(data_dir, words_tools):
-    calls: list[str] = []
-    async with UpstreamClient() as client:
-        trials, exemplars, exploiter = _exploiter(data_dir, words_tools, client, calls)
-        trial = await record_trial(  # the teacher's mistake: English asked of the Spanish endpoint
-            trials,
-            client,
-            words_tools[SPANISH],
-            {"moneda": "PESOS", "monto": "4500"},
-            "Put 4500 pesos into English words for the receipt.",
-        )
-        assert "CUATRO MIL" in trial.last_call.observation
-        report = ExploitReport()
-        await exploiter.exploit_trial(judging_model(), trial, words_tools, report)
-
+    # the teacher's mistake: English asked of the Spanish endpoint
+    trials, exemplars, report, calls, trial = await _judge(
+        data_dir, words_tools, "Put 4500 pesos into English words for the receipt."
+    )
+    assert "CUATRO MIL" in trial.last_call.observation
     assert calls == [ENGLISH]  # the one tool with the same parameters
     assert (report.accepted, report.exemplars, report.refused) == (1, 1, 0)
     [moved] = exemplars.find()
     assert moved.tool == ENGLISH and moved.id == exemplar_id(trial.id)
-    assert moved.arguments == {"moneda": "PESOS", "monto": "4500"}
+    assert moved.arguments == PESOS_4500
     # the English result's typed summary ("FOUR THOUSAND FIVE HUNDRED PESOS 00/100 M.N."), not the Spanish one's (39)
     assert moved.observation == '{"value":"string of 44 characters"}'
     assert moved.final_answer == ""  # written from the Spanish result
@@ -135,36 +136,16 @@ async def test_an_exemplar_moves_to_the_sibling_that_answers_in_the_asked_langua
 
 @pytest.mark.anyio
 async def test_a_request_in_the_results_language_calls_no_sibling(data_dir, words_tools):
-    calls: list[str] = []
-    async with UpstreamClient() as client:
-        trials, exemplars, exploiter = _exploiter(data_dir, words_tools, client, calls)
-        trial = await record_trial(
-            trials,
-            client,
-            words_tools[SPANISH],
-            {"moneda": "PESOS", "monto": "4500"},
-            "Escribe 4500 pesos en español",
-        )
-        report = ExploitReport()
-        await exploiter.exploit_trial(judging_model(), trial, words_tools, report)
+    _, exemplars, _, calls, _ = await _judge(data_dir, words_tools, "Escribe 4500 pesos en español")
     assert calls == [] and [e.tool for e in exemplars.find()] == [SPANISH]
 
 
 @pytest.mark.anyio
 async def test_without_a_sibling_that_answers_a_clear_mismatch_is_refused(data_dir, words_tools):
-    calls: list[str] = []
-    async with UpstreamClient() as client:
-        trials, exemplars, exploiter = _exploiter(data_dir, words_tools, client, calls)
-        exploiter.siblings = sibling_caller(lambda: words_tools.values(), client.call, lambda t: False)
-        trial = await record_trial(
-            trials,
-            client,
-            words_tools[SPANISH],
-            {"moneda": "PESOS", "monto": "4500"},
-            "Put 4500 pesos into English words for the receipt.",
-        )
-        report = ExploitReport()
-        await exploiter.exploit_trial(judging_model(), trial, words_tools, report)
+    trials, exemplars, report, calls, trial = await _judge(
+        data_dir, words_tools, "Put 4500 pesos into English words for the receipt.", allowed=()
+    )
+    assert calls == []
     assert (report.exemplars, report.refused) == (0, 1) and exemplars.find() == []
     assert (
         trials.get(trial.id)
@@ -177,17 +158,9 @@ async def test_without_a_sibling_that_answers_a_clear_mismatch_is_refused(data_d
 
 @pytest.mark.anyio
 async def test_the_check_turned_off_keeps_the_exemplar_where_it_was(data_dir, words_tools):
-    calls: list[str] = []
-    async with UpstreamClient() as client:
-        trials, exemplars, exploiter = _exploiter(data_dir, words_tools, client, calls, judge_checks=[])
-        trial = await record_trial(
-            trials,
-            client,
-            words_tools[SPANISH],
-            {"moneda": "PESOS", "monto": "4500"},
-            "Put 4500 pesos into English words for the receipt.",
-        )
-        await exploiter.exploit_trial(judging_model(), trial, words_tools, ExploitReport())
+    _, exemplars, _, calls, _ = await _judge(
+        data_dir, words_tools, "Put 4500 pesos into English words for the receipt.", judge_checks=[]
+    )
     assert calls == [] and [e.tool for e in exemplars.find()] == [SPANISH]
 
 

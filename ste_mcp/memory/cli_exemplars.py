@@ -27,13 +27,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ste_mcp.config import Settings
     from ste_mcp.memory.exemplars import ExemplarStore
     from ste_mcp.upstream.specs import Toolset
-    from ste_mcp.upstream.tools import Tool, ToolResult
 
 HELP = "list exemplars, approve / reject them (with their paraphrases), export, import or recheck them"
 HAS_SUBCOMMANDS = True
@@ -219,22 +218,16 @@ def _recheck(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _recheck_results(settings: Settings, args: argparse.Namespace) -> None:
     from ste_mcp.app import App
-    from ste_mcp.explorer.scheduler import eligibility
     from ste_mcp.memory.db import Memory
+    from ste_mcp.memory.extension import exploration_calls
     from ste_mcp.memory.recheck import recheck_results
 
     async with App(settings, features=[]) as app:
-        tools = {tool.name: tool for tool in app.toolset.visible()}
-
-        async def call(tool: Tool, arguments: dict[str, Any]) -> ToolResult:
-            return await app.upstream.call(tool, arguments, purpose="explore")
-
         report = await recheck_results(
             Memory.open(settings).exemplars,
-            tools,
+            {tool.name: tool for tool in app.toolset.visible()},
             settings.memory,
-            call,
-            lambda tool: eligibility(tool, settings.explorer) is None,
+            *exploration_calls(app),
             secrets=app.toolset.secret_values(),
             tool=args.tool,
             dry_run=args.dry_run,

@@ -110,6 +110,20 @@ def create(app: App) -> MemoryExtension:
     return MemoryExtension(app)
 
 
+def exploration_calls(
+    app: App,
+) -> tuple[Callable[[Tool, dict[str, Any]], Awaitable[ToolResult]], Callable[[Tool], bool]]:
+    """How the memory feature calls a tool beside the explorer (a sibling's result for
+    ``result_language``): as the explorer does (its sandbox URL, if any), and only the tools
+    exploration may call (``explorer.scheduler.eligibility``: read-only or opted in)."""
+    from ste_mcp.explorer.scheduler import eligibility
+
+    async def call(tool: Tool, arguments: dict[str, Any]) -> ToolResult:
+        return await app.upstream.call(tool, arguments, purpose="explore")
+
+    return call, lambda tool: eligibility(tool, app.settings.explorer) is None
+
+
 def _error(message: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=message)], is_error=True)
 
@@ -168,7 +182,7 @@ class MemoryExtension(BaseExtension):
             self.settings,
             secrets=app.toolset.secret_values(),
             claims=self.memory.claims,
-            siblings=sibling_caller(app.toolset.visible, self._explore_call, self._may_explore),
+            siblings=sibling_caller(app.toolset.visible, *exploration_calls(app)),
         )
         self.live = LiveDescriptions(self.descriptions)
         self.rewriter = Rewriter(self.trials, self.exemplars, self.descriptions, self.settings)
@@ -180,15 +194,6 @@ class MemoryExtension(BaseExtension):
         self._optimized_at: dict[str, int] = {}  # table -> version after its last compaction
         self._model_error: str | None = None
         self._notes_model_error: str | None = None
-
-    async def _explore_call(self, tool: Tool, arguments: dict[str, Any]) -> ToolResult:
-        """A call as the explorer makes it (its sandbox URL, if any): a sibling's result for the judge."""
-        return await self.app.upstream.call(tool, arguments, purpose="explore")
-
-    def _may_explore(self, tool: Tool) -> bool:
-        from ste_mcp.explorer.scheduler import eligibility
-
-        return eligibility(tool, self.app.settings.explorer) is None
 
     def describe(self, tool: Tool) -> str:
         """The description ``tools/list`` serves for ``tool`` (``DescriptionProvider``): the approved one."""

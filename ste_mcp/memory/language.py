@@ -139,9 +139,10 @@ async def answering_sibling(
     own = result_text(observation)
     if written_in(own) in (None, asked):
         return None
+    own_fit = fit(own, asked)
     for sibling, result in await siblings(tool, arguments):
         text = result_text(result)
-        if written_in(text) == asked and fit(text, asked) > fit(own, asked):
+        if written_in(text) == asked and fit(text, asked) > own_fit:
             return sibling, result
     return None
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
-from ste_mcp.memory.exploit import Cleaner, exemplar_problem, unsafe_reason
+from ste_mcp.memory.exploit import Cleaner, exemplar_problem, moved_exemplar, unsafe_reason
 from ste_mcp.memory.language import answering_sibling, asked_language, language_problem, sibling_caller
 from ste_mcp.memory.settings import MemorySettings
 from ste_mcp.upstream.tools import Tool, ToolResult
@@ -112,6 +112,9 @@ async def recheck_results(
     siblings = sibling_caller(tools.values, call, may_call)
     cleaner = Cleaner(settings, secrets)
     live = [ex for status in ("approved", "candidate") for ex in store.find(tool, status)]
+    groups: dict[str, list[Exemplar]] = {}
+    for ex in live:
+        groups.setdefault(ex.group, []).append(ex)
     for ex in [e for e in live if e.variant_of is None and asked_language(e.query) is not None]:
         served = tools.get(ex.tool)
         if served is None or not may_call(served):
@@ -121,7 +124,6 @@ async def recheck_results(
         if result.is_error:
             report.failed_calls += 1
             continue
-        group = [ex, *(e for e in live if e.variant_of == ex.id)]
         found = await answering_sibling(ex.query, result.text, served, ex.arguments, siblings)
         if found is not None:
             sibling, text = found
@@ -129,7 +131,11 @@ async def recheck_results(
             if not dry_run:
                 others = [name for name in tools if name != sibling.name]
                 summary = cleaner.summary(cleaner.redactor.redact(text), others)
-                report.rows += len(store.add([_moved(e, sibling.name, summary) for e in group]))
+                moved = [
+                    moved_exemplar(e, sibling.name, summary, moved_from=e.tool, note=REASON_PREFIX)
+                    for e in groups[ex.id]
+                ]
+                report.rows += len(store.add(moved))
             continue
         problem = language_problem(ex.query, result.text)
         if problem is not None:
@@ -139,18 +145,3 @@ async def recheck_results(
                     [ex.id], "rejected", f"{REASON_PREFIX}result_language: {problem}"
                 )
     return report
-
-
-def _moved(ex: Exemplar, tool: str, observation: str) -> Exemplar:
-    """``ex`` (an original or a paraphrase) as an exemplar of the sibling ``tool`` whose result is
-    ``observation`` (its typed summary); the final answer was written from the other tool's result."""
-    verdict = {**ex.provenance.verdict, "moved_from": ex.tool}
-    return ex.model_copy(
-        update={
-            "tool": tool,
-            "observation": observation,
-            "final_answer": "",
-            "status_reason": f"{ex.status_reason}; {REASON_PREFIX}moved from {ex.tool} (result_language)",
-            "provenance": ex.provenance.model_copy(update={"verdict": verdict}),
-        }
-    )

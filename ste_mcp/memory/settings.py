@@ -1,6 +1,6 @@
 """Settings of exemplar memory and live descriptions, and where the database lives."""
 
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, Field, field_validator
@@ -97,14 +97,7 @@ class MemorySettings(BaseModel):
         "answered no better: off by default (BENCHMARKS, Hindsight).",
     )
     judge_checks: list[JudgeCheck] = Field(
-        [
-            "soft_failure",
-            "grounded_answer",
-            "request_numbers",
-            "placeholder_arguments",
-            "request_units",
-            "result_language",
-        ],
+        default_factory=lambda: list(get_args(JudgeCheck)),
         description="Deterministic checks a trial the judge accepted must pass to become an exemplar "
         "(memory/checks.py): soft_failure (the result does not say the call failed), grounded_answer (every "
         "number of 2+ significant digits in the final answer is in the result, the request or the arguments), "
