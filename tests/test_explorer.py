@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,11 @@ async def test_episode_records_real_calls_with_stm(tools, client, store, upstrea
     second_imagine = model.calls[4]["messages"]
     assert any("temp_c" in (m["content"] or "") for m in second_imagine)
     assert second_imagine[-1]["content"] == prompts.IMAGINE_NEXT
+    # the request to fulfil says what day it is (a model's own "today" is the day it was trained)
+    fulfil = next(m for m in model.calls[1]["messages"] if (m["content"] or "").startswith("Now fulfil"))
+    assert (
+        f"Today is {date.today():%A} " in fulfil["content"] and date.today().isoformat() in fulfil["content"]
+    )
 
 
 async def test_parse_errors_get_corrective_observations(tools, client, store, upstream) -> None:

@@ -393,6 +393,9 @@ def test_one_digit_numbers_may_be_written_as_words_in_a_paraphrase() -> None:
         ),
         ("Wait 5 seconds at most", {"timeoutMs": 5}, "5 seconds, the call sends timeoutMs = 5"),
         ("Shops within a 3-mile radius", {"radius_km": "3"}, '3 mile, the call sends radius_km = "3"'),
+        # a length counts characters: 128 bits are not 128 characters (run 6 and run 8's teacher)
+        ("Create a secure 128-bit password", {"length": "128"}, '128 bit, the call sends length = "128"'),
+        ("A password of 16 bytes", {"len": 16}, "16 bytes, the call sends len = 16"),
     ],
 )
 def test_a_quantity_sent_in_another_unit_is_named(query: str, arguments: dict, reason: str) -> None:
@@ -406,7 +409,9 @@ def test_a_quantity_sent_in_another_unit_is_named(query: str, arguments: dict, r
         ("Add 12 days to 2024-03-01", {"date": "2024-03-01", "days": 12}),
         ("Add 36 hours to 2024-03-01", {"date": "2024-03-01", "days": 1.5}),  # converted
         ("A token that expires in 15 minutes", {"expiry_seconds": 900}),
-        ("Generate a 128-bit password", {"length": "128"}),  # the name gives no unit
+        ("Generate a 24-character password", {"length": "24"}),  # a length counts characters
+        ("Generate a 24 chars password", {"min_length": 24}),
+        ("A 64-bit key, please", {"count": 64}),  # the name gives no unit
         ("Add 2 weeks to 2024-03-01", {"date": "2024-03-01", "days": 14}),
         ("Shops within 3 km and open 24 hours", {"radius_km": 3}),  # 24 hours: no parameter of that kind
     ],

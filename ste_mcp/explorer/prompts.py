@@ -9,9 +9,10 @@ from the call protocol (``ste_mcp.llm.protocols``); these texts only say what to
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any
 
-PROMPT_VERSION = "ste-explore-5"
+PROMPT_VERSION = "ste-explore-6"
 
 EXPLORER_INSTRUCTIONS = """\
 You are practising how to use a tool. You will invent realistic requests a user might make, \
@@ -60,9 +61,11 @@ REQUEST_SCHEMA = {
 REQUEST_FORMAT = {"type": "json_schema", "json_schema": {"name": "request", "schema": REQUEST_SCHEMA}}
 NO_QUERY = "(no request was written)"  # recorded when imagination fails twice; the trial still runs
 
+# the day: a model otherwise takes the day it was trained for today, and sends "one year from today" as
+# date = 2023-04-01 (judge check present_arguments; BENCHMARKS, session 22)
 _TRIAL = """\
 Now fulfil this request by calling the tool: {query}
-Make one call at a time and read its result before going on. When you have what you need, \
+Today is {today}. Make one call at a time and read its result before going on. When you have what you need, \
 give the final answer to the user."""
 
 _REFLECT = """\
@@ -111,8 +114,10 @@ def required_parameters(schema: Mapping[str, Any] | None) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def trial_prompt(query: str) -> str:
-    return _TRIAL.format(query=query)
+def trial_prompt(query: str, today: date | None = None) -> str:
+    """The request to fulfil, with today's date (default: this machine's, as the upstreams it calls)."""
+    day = today or date.today()
+    return _TRIAL.format(query=query, today=f"{day:%A} {day.day} {day:%B %Y} ({day.isoformat()})")
 
 
 def reflect_prompt(query: str) -> str:

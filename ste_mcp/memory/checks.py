@@ -21,9 +21,17 @@ last successful call, its arguments, the request and the final answer:
   4+ characters (found in the request as written, or as a close spelling: "dollars" for "DOLARES").
 - ``request_units``: a quantity the request states with a unit ("12 hours") is not sent as the same number
   to a parameter whose name gives another unit of the same kind (``days = 12``); a conversion (``days =
-  0.5``) is another number and passes.
+  0.5``) is another number and passes. A ``length`` counts characters: "a 128-bit password" is not
+  ``length = 128``.
 - ``result_language``: a request that asks for one named language gets a result written in it
   (``memory/language.py``; the Exploiter first looks for a sibling tool that answers in it).
+- ``result_date``: a request about one day relative to today ("tomorrow", "3 days ago", "in two weeks")
+  gets a result that gives that day, when it gives dates at all (``memory/dates.py``; "today" is the
+  trial's own day): a today's-date endpoint does not answer "the date of tomorrow's meeting".
+- ``present_arguments``: a request about the present ("today", "now", "at the current time") does not
+  send a date or timestamp from before the trial's day: the explorer's model brings the day it was
+  trained as "today" (``date = 2023-04-01`` for "one year from today"). Read against the day of the
+  check for an import, a paraphrase or a recheck: such an exemplar goes stale as days pass.
 
 ``check_trial`` runs the named checks on a trial, so stored trials can be replayed through them;
 ``check_call`` runs those that read only the request and the call (``CALL_CHECKS``), which is all an
@@ -36,16 +44,23 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, date, datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from difflib import SequenceMatcher
 from typing import Any, get_args
 
+from ste_mcp.memory.dates import date_problem, days_of, present_problem
 from ste_mcp.memory.language import asked_language, language_problem
 from ste_mcp.memory.settings import JudgeCheck
 from ste_mcp.memory.trials import TrialRecord
 
 ALL_CHECKS: tuple[JudgeCheck, ...] = get_args(JudgeCheck)
-CALL_CHECKS: tuple[JudgeCheck, ...] = ("request_numbers", "placeholder_arguments", "request_units")
+CALL_CHECKS: tuple[JudgeCheck, ...] = (
+    "request_numbers",
+    "placeholder_arguments",
+    "request_units",
+    "present_arguments",
+)
 # a placeholder is checked only if a request could be told apart by it (not 1, 10, "en", "bsa")
 PLACEHOLDER_MIN_DIGITS = 3
 PLACEHOLDER_MIN_CHARS = 4
@@ -166,6 +181,8 @@ _UNIT_WORDS: dict[str, tuple[str, str]] = {
             "kilobyte": ("kb", "kilobyte", "kilobytes"),
             "megabyte": ("mb", "megabyte", "megabytes"),
             "gigabyte": ("gb", "gigabyte", "gigabytes"),
+            # a count of characters has no fixed size in bits: "a 128-bit key" is not 128 characters
+            "character": ("character", "characters", "char", "chars"),
         },
     }.items()
     for unit, words in units.items()
@@ -190,11 +207,16 @@ _QUANTITY = re.compile(
     re.IGNORECASE,
 )
 _NAME_WORD = re.compile(r"[A-Za-z][a-z]*|[A-Z]+(?![a-z])")
+_LENGTH_WORDS = {"length", "len"}  # a parameter of these names counts characters
 
 
 def parameter_unit(name: str) -> tuple[str, str] | None:
-    """The unit a parameter's name gives (``days`` -> day, ``timeout_ms`` -> millisecond), or None."""
-    found = {_UNIT_WORDS[w.lower()] for w in _NAME_WORD.findall(name) if w.lower() in _UNIT_WORDS}
+    """The unit a parameter's name gives (``days`` -> day, ``timeout_ms`` -> millisecond; a ``length``
+    or ``min_len`` counts characters), or None."""
+    words = [w.lower() for w in _NAME_WORD.findall(name)]
+    if _LENGTH_WORDS & set(words):
+        return _UNIT_WORDS["characters"]
+    found = {_UNIT_WORDS[w] for w in words if w in _UNIT_WORDS}
     return found.pop() if len(found) == 1 else None
 
 
@@ -207,8 +229,8 @@ def converted(request: str, digits: str, arguments: Mapping[str, Any]) -> bool:
         kind, unit = _UNIT_WORDS[word.lower()]
         for key, value in arguments.items():
             sent, number = parameter_unit(key), _as_number(value)
-            if sent is None or sent[0] != kind or number is None:
-                continue
+            if sent is None or sent[0] != kind or number is None or {unit, sent[1]} - _BASE.keys():
+                continue  # no conversion between characters and bits
             expected = Decimal(digits) * _BASE[unit] / _BASE[sent[1]]
             within = CALENDAR_WITHIN if {unit, sent[1]} & {"month", "year"} else CONVERTED_WITHIN
             if expected and abs(number - expected) <= within * abs(expected):
@@ -318,11 +340,14 @@ def check_call(
     arguments: Mapping[str, Any],
     schema: Mapping[str, Any] | None,
     checks: Iterable[JudgeCheck] = CALL_CHECKS,
+    today: Iterable[date] | None = None,
 ) -> str | None:
     """The first of ``checks`` that reads only the request and the call which they fail, as "name:
-    reason", or None (checks that need the raw result or the answer are skipped)."""
+    reason", or None (checks that need the raw result or the answer are skipped). ``today``: the day(s)
+    "today" means (default: now; an exemplar about the present that sends an earlier day has gone stale)."""
+    days = set(today) if today is not None else days_of([datetime.now(UTC)])
     for name in checks:
-        reason = _call_reason(name, request, arguments, schema)
+        reason = _call_reason(name, request, arguments, schema, days)
         if reason is not None:
             return f"{name}: {reason}"
     return None
@@ -346,15 +371,26 @@ def check_trial(
             reason = ungrounded_answer(trial.final_answer or "", call.observation, trial.query, arguments)
         elif name == "result_language":
             reason = language_problem(trial.query, call.observation)
+        elif name == "result_date":
+            reason = date_problem(trial.query, call.observation, days_of(_ran(trial)))
         else:
-            reason = _call_reason(name, trial.query, arguments, schema)
+            reason = _call_reason(name, trial.query, arguments, schema, days_of(_ran(trial)))
         if reason is not None:
             return f"{name}: {reason}"
     return None
 
 
+def _ran(trial: TrialRecord) -> list:
+    """When the trial ran (its "today")."""
+    return [trial.started_at, trial.recorded_at]
+
+
 def _call_reason(
-    name: JudgeCheck, request: str, arguments: Mapping[str, Any], schema: Mapping[str, Any] | None
+    name: JudgeCheck,
+    request: str,
+    arguments: Mapping[str, Any],
+    schema: Mapping[str, Any] | None,
+    today: set[date],
 ) -> str | None:
     """Why the request and the call fail the check ``name`` (None: they pass, or it is no call check)."""
     if name == "request_numbers":
@@ -363,6 +399,8 @@ def _call_reason(
         return placeholder_arguments(request, arguments, schema)
     if name == "request_units":
         return unit_mismatch(request, arguments)
+    if name == "present_arguments":
+        return present_problem(request, arguments, today)
     return None
 
 

@@ -18,8 +18,9 @@ reported), 1 when the file is invalid. The format and the checks are in ``memory
 
 ``recheck [--tool T] [--dry-run] [--call]`` checks every approved and candidate exemplar again as an import
 would (no model asked) and rejects those that fail, with the reason; with ``--call`` it also calls again
-the originals whose request asks for a language (tools exploration may call only) and moves them to the
-sibling tool that answers in it, or rejects them (``result_language``); exit status 0.
+the originals whose request asks for a language or a day relative to today (tools exploration may call
+only) and moves them to the sibling tool that answers in that language, or rejects them
+(``result_language``, ``result_date``); exit status 0.
 """
 
 from __future__ import annotations
@@ -98,8 +99,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--call",
         action="store_true",
-        help="also apply the checks that read the result (result_language): call again the originals whose "
-        "request asks for a language, as exploration may (read-only or opted-in tools only)",
+        help="also apply the checks that read the result (result_language, result_date): call again the "
+        "originals whose request asks for a language or a day relative to today, as exploration may "
+        "(read-only or opted-in tools only)",
     )
     add_common_arguments(p)
 

@@ -10,17 +10,21 @@ fail, with the reason (an original takes its paraphrases with it). No model is a
 deleted (``ste-mcp exemplars approve ID`` undoes a rejection).
 
 ``recheck_results`` (``--call``) applies the checks that read the tool's result, which an exemplar keeps
-only as a typed summary: each original whose request asks for a language is called again (only tools
-exploration may call) and, as the Exploiter would, moves with its paraphrases to the sibling tool that
-answers in that language, or is rejected when its result is clearly in another (``result_language``).
+only as a typed summary: each original whose request asks for a language or for one day relative to
+today is called again (only tools exploration may call) and, as the Exploiter would, moves with its
+paraphrases to the sibling tool that answers in that language, or is rejected when its result is clearly
+in another (``result_language``) or gives dates but not the day asked, counted from the day of the
+recheck (``result_date``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from ste_mcp.memory.dates import asked_day, date_problem, days_of
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
 from ste_mcp.memory.exploit import Cleaner, exemplar_problem, moved_exemplar, unsafe_reason
 from ste_mcp.memory.language import answering_sibling, asked_language, language_problem, sibling_caller
@@ -105,9 +109,12 @@ async def recheck_results(
     dry_run: bool = False,
 ) -> ResultsReport:
     """Call the approved and candidate originals (of ``tool``, or all) whose request asks for a language
-    again, with ``call``, and move or reject them by ``result_language`` unless ``dry_run``."""
+    or a day relative to today again, with ``call``, and move or reject them by ``result_language`` and
+    ``result_date`` unless ``dry_run``."""
     report = ResultsReport()
-    if "result_language" not in settings.judge_checks:
+    language = "result_language" in settings.judge_checks
+    day = "result_date" in settings.judge_checks
+    if not (language or day):
         return report
     siblings = sibling_caller(tools.values, call, may_call)
     cleaner = Cleaner(settings, secrets)
@@ -115,7 +122,12 @@ async def recheck_results(
     groups: dict[str, list[Exemplar]] = {}
     for ex in live:
         groups.setdefault(ex.group, []).append(ex)
-    for ex in [e for e in live if e.variant_of is None and asked_language(e.query) is not None]:
+    today = days_of([datetime.now(UTC)])
+
+    def reads_result(query: str) -> bool:
+        return (language and asked_language(query) is not None) or (day and asked_day(query) is not None)
+
+    for ex in [e for e in live if e.variant_of is None and reads_result(e.query)]:
         served = tools.get(ex.tool)
         if served is None or not may_call(served):
             continue
@@ -124,7 +136,11 @@ async def recheck_results(
         if result.is_error:
             report.failed_calls += 1
             continue
-        found = await answering_sibling(ex.query, result.text, served, ex.arguments, siblings)
+        found = (
+            await answering_sibling(ex.query, result.text, served, ex.arguments, siblings)
+            if language
+            else None
+        )
         if found is not None:
             sibling, text = found
             report.moved.append((ex, sibling.name))
@@ -137,11 +153,17 @@ async def recheck_results(
                 ]
                 report.rows += len(store.add(moved))
             continue
-        problem = language_problem(ex.query, result.text)
-        if problem is not None:
-            report.failed.append((ex, f"result_language: {problem}"))
+        problems = [
+            (name, problem)
+            for name, on, problem in (
+                ("result_language", language, language and language_problem(ex.query, result.text)),
+                ("result_date", day, day and date_problem(ex.query, result.text, today)),
+            )
+            if on and problem
+        ]
+        if problems:
+            name, problem = problems[0]
+            report.failed.append((ex, f"{name}: {problem}"))
             if not dry_run:
-                report.rows += store.set_status(
-                    [ex.id], "rejected", f"{REASON_PREFIX}result_language: {problem}"
-                )
+                report.rows += store.set_status([ex.id], "rejected", f"{REASON_PREFIX}{name}: {problem}")
     return report

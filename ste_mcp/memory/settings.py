@@ -13,6 +13,8 @@ JudgeCheck = Literal[
     "placeholder_arguments",
     "request_units",
     "result_language",
+    "result_date",
+    "present_arguments",
 ]  # memory/checks.py
 
 
@@ -104,11 +106,15 @@ class MemorySettings(BaseModel):
         "request_numbers (every number the request states is in the call's arguments), placeholder_arguments "
         "(no argument is the spec's example value, e.g. a required parameter's default, unless the request "
         'states it), request_units (a quantity the request states with a unit, "12 hours", is not sent as the '
-        "same number to a parameter whose name gives another unit of its kind, days = 12), result_language (a request that asks for one named language gets a result in it: one "
-        "answered in another language moves to a sibling tool whose result for the same call is in the asked "
-        "language, else is refused when the result is clearly in another); []: the judge alone. "
-        "request_numbers, placeholder_arguments and request_units also hold for paraphrases and imported "
-        "exemplars.",
+        "same number to a parameter whose name gives another unit of its kind, days = 12; a length counts "
+        "characters, not bits), result_language (a request that asks for one named language gets a result in "
+        "it: one answered in another language moves to a sibling tool whose result for the same call is in "
+        "the asked language, else is refused when the result is clearly in another), result_date (a request "
+        'about one day relative to today, "tomorrow", "3 days ago", gets a result that gives that day when '
+        "it gives dates), present_arguments (a request about today or now sends no date or timestamp from "
+        "before the trial's day: the explorer's own idea of today); []: the judge alone. "
+        "request_numbers, placeholder_arguments, request_units and present_arguments also hold for "
+        "paraphrases, imported exemplars and recheck (present_arguments against the day of the check).",
     )
     description_budget_chars: int = Field(
         1200, ge=0, description="Max characters of examples added per tool."

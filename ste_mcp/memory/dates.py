@@ -1,0 +1,182 @@
+"""The day a request asks about, read mechanically (judge checks ``result_date`` and ``present_arguments``).
+
+A small judge accepts "the exact date of tomorrow's meeting" answered by a today's-date endpoint: the
+call succeeded and the result is a date. What it cannot read, arithmetic can: a request that names one
+day relative to today ("tomorrow", "3 days ago", "two weeks from now", "in a year") asks for that day,
+and a result that gives dates but not that one does not answer it.
+
+An explorer also brings its own idea of today — the time its model was trained — and sends "one year
+from today" as ``date = 2023-04-01`` and "at the current time" as a 2021 timestamp: a request about the
+present may not send a date or timestamp from before the trial's day (``present_problem``).
+
+Only what is certain is read: one such expression, no date stated in the request (then the anchor is
+that date, not today), no other quantity of time beside it ("one year from today plus 5 days"), and
+"today" is the trial's own day (its start and end, in UTC and local time: a trial across midnight or
+an upstream in another time zone is not refused for it).
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+# a calendar month or year is not a fixed number of days: an explorer's "+ 90 days" for "3 months" passes
+CALENDAR_SLACK_DAYS = 3
+_WORDS = {
+    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
+    "thirty": 30,
+}  # fmt: skip
+_COUNT = r"(\d{1,4}|" + "|".join(_WORDS) + r")"
+_UNIT = r"(day|week|month|year)s?"
+_AFTER = r"(?:from\s+(?:now|today)|after\s+today|hence)"
+_BEFORE = r"(?:ago|before\s+today|earlier\s+than\s+today)"
+_FIXED = {  # longest first: "the day after tomorrow" is not also "tomorrow"
+    r"\bday\s+after\s+tomorrow\b": 2,
+    r"\bday\s+before\s+yesterday\b": -2,
+    r"\btomorrow\b": 1,
+    r"\byesterday\b": -1,
+}
+_RELATIVE = (
+    (re.compile(rf"\b{_COUNT}\s+{_UNIT}\s+{_AFTER}", re.I), 1),
+    (re.compile(rf"\b{_COUNT}\s+{_UNIT}\s+{_BEFORE}", re.I), -1),
+    (re.compile(rf"\bin\s+{_COUNT}\s+{_UNIT}\b(?!\s+(?:of|from|before|after|ago))", re.I), 1),
+)
+_TIME_QUANTITY = re.compile(rf"\b{_COUNT}\s+{_UNIT}\b", re.I)
+# a date the request states: 2023-06-15, 15/06/2023, "June 15", "15 June 2023"
+_MONTHS = "|".join(m for m in calendar.month_name if m) + "|" + "|".join(m for m in calendar.month_abbr if m)
+_STATED_DATE = re.compile(
+    rf"\b\d{{4}}-\d{{1,2}}-\d{{1,2}}\b|\b\d{{1,2}}[/.]\d{{1,2}}[/.]\d{{2,4}}\b"
+    rf"|\b(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:{_MONTHS})\b",
+    re.I,
+)
+_RESULT_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+# the request speaks of the present, and of no day before it
+_PRESENT = re.compile(
+    r"\b(?:today|now|currently|current\s+(?:time|date|day|moment)|at\s+the\s+moment|at\s+present"
+    r"|this\s+moment|tonight)\b",
+    re.I,
+)
+_PAST = re.compile(r"\b(?:ago|yesterday|last|past|previous|since|before|earlier|history|historical)\b", re.I)
+_TIME_NAME = re.compile(r"time|stamp|date|epoch|(?:^|_)ts$", re.I)
+# Unix timestamps of 2001-09-09 .. 2096-10-02, in seconds or milliseconds
+_SECONDS = (1_000_000_000, 4_000_000_000)
+
+
+class AskedDay:
+    """One day relative to today a request asks about: ``phrase``, as an offset of ``amount`` units."""
+
+    def __init__(self, phrase: str, amount: int, unit: str) -> None:
+        self.phrase, self.amount, self.unit = phrase, amount, unit
+
+    def on(self, today: date) -> date:
+        """The day asked, counted from ``today``."""
+        if self.unit == "day":
+            return today + timedelta(days=self.amount)
+        if self.unit == "week":
+            return today + timedelta(weeks=self.amount)
+        months = self.amount * (12 if self.unit == "year" else 1)
+        year, month = divmod(today.month - 1 + months, 12)
+        year += today.year
+        return date(year, month + 1, min(today.day, calendar.monthrange(year, month + 1)[1]))
+
+    @property
+    def slack(self) -> int:
+        """Days a result may differ by (months and years have no fixed length)."""
+        return CALENDAR_SLACK_DAYS if self.unit in ("month", "year") else 0
+
+
+def asked_day(request: str) -> AskedDay | None:
+    """The one day relative to today that ``request`` asks about, or None (none, several, a stated
+    date as the anchor, or another quantity of time beside it)."""
+    if _STATED_DATE.search(request):
+        return None
+    found: list[tuple[tuple[int, int], AskedDay]] = []
+    taken: list[tuple[int, int]] = []
+    for pattern, days in _FIXED.items():
+        for m in re.finditer(pattern, request, re.I):
+            if not any(a <= m.start() < b for a, b in taken):
+                taken.append(m.span())
+                found.append((m.span(), AskedDay(m[0], days, "day")))
+    for pattern, sign in _RELATIVE:
+        for m in pattern.finditer(request):
+            if any(a <= m.start() < b for a, b in taken):
+                continue
+            taken.append(m.span())
+            count = int(m[1]) if m[1].isdigit() else _WORDS[m[1].lower()]
+            found.append((m.span(), AskedDay(m[0], sign * count, m[2].lower())))
+    if len(found) != 1:
+        return None
+    (start, end), day = found[0]
+    if any(not (start <= m.start() < end) for m in _TIME_QUANTITY.finditer(request)):
+        return None  # "one year from today plus 5 days": a sum this reader does not add up
+    return day
+
+
+def result_dates(observation: str) -> set[date]:
+    """Every ISO date (YYYY-MM-DD, alone or in a timestamp) a result gives."""
+    out = set()
+    for year, month, day in _RESULT_DATE.findall(observation or ""):
+        try:
+            out.add(date(int(year), int(month), int(day)))
+        except ValueError:
+            continue
+    return out
+
+
+def days_of(moments: Iterable[datetime]) -> set[date]:
+    """The calendar days of these moments, in UTC and in local time."""
+    out = set()
+    for moment in moments:
+        out.add(moment.date())
+        out.add(moment.astimezone().date())
+    return out
+
+
+def date_problem(request: str, observation: str, today: Iterable[date]) -> str | None:
+    """Why the result does not give the day the request asks about, or None (it does, the request asks
+    no such day, or the result gives no date). ``today``: the day(s) the trial ran on."""
+    asked = asked_day(request)
+    given = result_dates(observation)
+    if asked is None or not given:
+        return None
+    wanted = sorted({asked.on(day) for day in today})
+    if not wanted:
+        return None
+    if any(abs((got - want).days) <= asked.slack for got in given for want in wanted):
+        return None
+    shown = ", ".join(d.isoformat() for d in sorted(given)[:3])
+    return f"the request asks about {asked.phrase} ({wanted[-1].isoformat()}), the result gives {shown}"
+
+
+def argument_days(arguments: Mapping[str, Any]) -> Iterator[tuple[str, Any, date]]:
+    """Each argument that gives a day: an ISO date in a text value, or a Unix timestamp (seconds or
+    milliseconds) in a parameter whose name says time, date or stamp; as (name, value, day)."""
+    for key, value in arguments.items():
+        if isinstance(value, str):
+            for day in sorted(result_dates(value)):
+                yield key, value, day
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not _TIME_NAME.search(key):
+            continue
+        for scale in (1, 1000):
+            if _SECONDS[0] * scale <= value < _SECONDS[1] * scale:
+                yield key, value, datetime.fromtimestamp(value / scale, UTC).date()
+
+
+def present_problem(request: str, arguments: Mapping[str, Any], today: Iterable[date]) -> str | None:
+    """Why a call for a request about the present ("today", "now", "at the current time") sends a day
+    from before the trial's day (more than a day before: time zones), or None. A request that states a
+    date or speaks of the past ("3 days ago", "last week") is not read."""
+    days = sorted(set(today))
+    if not days or not _PRESENT.search(request) or _STATED_DATE.search(request) or _PAST.search(request):
+        return None
+    for key, value, day in argument_days(arguments):
+        if (days[0] - day).days > 1:
+            sent = json.dumps(value, ensure_ascii=False)
+            return f"the request speaks of the present ({days[-1].isoformat()}), the call sends {key} = {sent} ({day.isoformat()})"
+    return None
