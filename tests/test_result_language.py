@@ -165,8 +165,19 @@ async def test_the_check_turned_off_keeps_the_exemplar_where_it_was(data_dir, wo
 
 
 @pytest.mark.anyio
-async def test_the_served_memory_calls_only_siblings_exploration_may_call(data_dir):
-    """The wiring ``serve`` and ``learn`` use: the app's toolset and upstream, exploration's rule."""
+async def test_the_served_memory_calls_only_siblings_exploration_may_call(data_dir, monkeypatch):
+    """The wiring ``serve`` and ``learn`` use: the app's toolset and upstream, exploration's rule and
+    its rate limit per upstream."""
+    from ste_mcp.explorer.budget import RateLimiter
+
+    paced: list[str] = []
+    acquire = RateLimiter.acquire
+
+    async def record(self, base_url: str) -> None:
+        paced.append(base_url)
+        await acquire(self, base_url)
+
+    monkeypatch.setattr(RateLimiter, "acquire", record)
     settings = load_settings(data_dir=str(data_dir), specs=[])
     async with App(settings, features=["ste_mcp.memory.extension:create"]) as app:
         memory = app.extension("memory")
@@ -174,6 +185,7 @@ async def test_the_served_memory_calls_only_siblings_exploration_may_call(data_d
         tools = {t.name: t for t in app.toolset.visible()}
         found = await exploiter.siblings(tools[SPANISH], {"moneda": "EUROS", "monto": "21"})
         assert [(t.name, "VEINTIUN" in text.upper()) for t, text in found] == [(ENGLISH, False)]
+        assert paced == [tools[ENGLISH].base_url]  # the sibling's call waited its turn
         assert "TWENTY" in found[0][1].upper()
         assert await exploiter.siblings(tools["get_today_date"], {}) == []  # no parameters: no siblings
         # a tool exploration may not call is never called as a sibling

@@ -114,11 +114,16 @@ def exploration_calls(
     app: App,
 ) -> tuple[Callable[[Tool, dict[str, Any]], Awaitable[ToolResult]], Callable[[Tool], bool]]:
     """How the memory feature calls a tool beside the explorer (a sibling's result for
-    ``result_language``): as the explorer does (its sandbox URL, if any), and only the tools
-    exploration may call (``explorer.scheduler.eligibility``: read-only or opted in)."""
+    ``result_language``, a recheck's call): as the explorer does (its sandbox URL, if any, at most
+    ``explorer.upstream_rate_per_s`` calls a second to each upstream), and only the tools exploration
+    may call (``explorer.scheduler.eligibility``: read-only or opted in)."""
+    from ste_mcp.explorer.budget import RateLimiter
     from ste_mcp.explorer.scheduler import eligibility
 
+    rate = RateLimiter(app.settings.explorer.upstream_rate_per_s)
+
     async def call(tool: Tool, arguments: dict[str, Any]) -> ToolResult:
+        await rate.acquire(tool.explore.sandbox_base_url or tool.base_url)
         return await app.upstream.call(tool, arguments, purpose="explore")
 
     return call, lambda tool: eligibility(tool, app.settings.explorer) is None
