@@ -90,6 +90,15 @@ rows = record["rows"]
 a1 = rows["A1 · batch 1"]["correct"]
 record["retention"] = {m: round(100 * rows[f"{m} · batch 1"]["correct"] / a1, 1) if a1 else None
                        for m in ("A2-none", "A2-cumulative")}
+# stricter: of the batch-1 items A1 answers right, how many each A2 still answers right; per tool
+scores = {m: {s["id"]: s for s in map(json.loads, (out / "run" / m / "scores.jsonl").read_text().splitlines())}
+          for m in ("base", "A1", "A2-none", "A2-cumulative")}
+right = [i for i, s in scores["A1"].items() if s["tool"] in batch1 and s["correct"]]
+record["A1 right on batch 1, still right"] = {
+    m: f"{sum(scores[m][i]['correct'] for i in right)} of {len(right)}" for m in ("A2-none", "A2-cumulative")}
+record["per tool (correct)"] = {
+    tool: {m: sum(s["correct"] for s in scores[m].values() if s["tool"] == tool) for m in scores}
+    for tool in sorted({s["tool"] for s in scores["A1"].values()}, key=lambda t: (t not in batch1, t))}
 for model in ("A1", "A2-none", "A2-cumulative"):
     f = out / f"{model}.train.txt"
     record.setdefault("train", {})[model] = f.read_text().strip().splitlines()[-3:] if f.exists() else None
