@@ -11,9 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 MERGED=$(realpath "${MERGED:-.cache/bench/continual-teacher/merged/A2-cumulative}"); PORT=${PORT:-8782}
 POOL=${POOL:-.cache/bench/gate3/lang5}; OUT=${OUT:-.cache/bench/gate3}
-.venv/bin/ste-mcp model serve --data-dir "$OUT/serve-adapter" --model "$MERGED" --port "$PORT" >"$OUT/serve-adapter.log" 2>&1 &
-S=$!; trap 'kill $S; wait $S 2>/dev/null' EXIT
-for _ in $(seq 600); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; kill -0 $S; sleep 2; done
+BIN=.venv/bin/ste-mcp; . scripts/bench/servers.sh
+mkdir -p "$OUT/serve-adapter"; serve "$MERGED" "$PORT" "$OUT/serve-adapter"
 STUDENT=$MERGED LLM_URL=http://127.0.0.1:$PORT/v1 OUT=$OUT BENCH=bench/ste50 DATA=$POOL RUNS=adapter-lang5 \
   NAME=adapter_search ROWS="retrieval:search:candidates retrieval:search:candidates:constrained" \
   scripts/bench/search_retrieval.sh

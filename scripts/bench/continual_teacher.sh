@@ -27,7 +27,8 @@ mapfile -t TOOLS < <(.venv/bin/python -c "from ste_mcp.toolbox import ENDPOINTS;
 B1=("${TOOLS[@]:0:7}"); B2=("${TOOLS[@]:7}")
 mkdir -p "$D" "$OUT/run" "$OUT/merged"
 [ -e "$D/models" ] || [ ! -d "$GATE/models" ] || ln -s "$(realpath "$GATE/models")" "$D/models"  # no re-conversion
-clock() { echo "$1: $(( $(date +%s) - $2 )) s" | tee -a "$OUT/times.txt"; }
+BIN=.venv/bin/ste-mcp; . scripts/bench/servers.sh  # serve, stop_servers
+took() { echo "$1: $(( $(date +%s) - $2 )) s" | tee -a "$OUT/times.txt"; }
 ste() { .venv/bin/ste-mcp "$@" --data-dir "$D"; }
 
 batch() {  # batch N TOOL...: export POOL's approved exemplars of these tools, import them
@@ -41,7 +42,7 @@ round() {  # round NAME [train flags]: train, merge; the adapter id goes to $OUT
   ste train --no-gate --max-steps "$STEPS" "$@" | tee "$OUT/$name.train.txt"
   local id; id=$(sed -n 's/^adapter \([^ ]*\) .*/\1/p' "$OUT/$name.train.txt")
   [ -n "$id" ] || { echo "round $name trained no adapter" >&2; exit 1; }
-  clock "train $name ($STEPS steps)" "$t"
+  took "train $name ($STEPS steps)" "$t"
   ste adapters export "$id" --merged "$OUT/merged/$name" | tail -1
   echo "$id" > "$OUT/$name.id"
 }
@@ -54,18 +55,15 @@ round A2-none --replay 0
 ste adapters promote "$(cat "$OUT/A1.id")" | tail -1
 round A2-cumulative
 
-S=""; trap '[ -n "$S" ] && kill $S 2>/dev/null' EXIT
 for model in base A1 A2-none A2-cumulative; do
   [ -s "$OUT/run/$model/summary.json" ] && continue
   src=$STUDENT; [ "$model" = base ] || src=$(realpath "$OUT/merged/$model")
-  .venv/bin/ste-mcp model serve --data-dir "$D" --model "$src" --port "$PORT" >"$OUT/serve-$model.log" 2>&1 &
-  S=$!
-  for _ in $(seq 900); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; kill -0 $S; sleep 2; done
+  serve "$src" "$PORT" "$D"
   t=$(date +%s)
   .venv/bin/ste-mcp eval --bench bench/ste50 --tools "${TOOLS[@]}" --setting base --prompt must-call \
     --concurrency 8 --llm-url "$URL" --model "$src" --data-dir "$D" --out "$OUT/run/$model" | tail -2
-  clock "eval $model" "$t"
-  kill $S; wait $S 2>/dev/null || true; S=""
+  took "eval $model" "$t"
+  stop_servers
 done
 
 B1_CSV=$(IFS=,; echo "${B1[*]}") .venv/bin/python - "$OUT" <<'PY'

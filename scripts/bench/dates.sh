@@ -20,11 +20,9 @@ pool() {  # pool NAME [EXPORT]: lang5 copied, [EXPORT imported,] rechecked witho
 }
 pool dates5
 pool dates9 "$RUN9"
+BIN=.venv/bin/ste-mcp; . scripts/bench/servers.sh
 if [ -z "${LLM_URL:-}" ]; then
-  .venv/bin/ste-mcp model serve --data-dir "$OUT/serve05" --model packaged:qwen2.5-coder-0.5b-instruct \
-    --port "$PORT" >"$OUT/serve05.log" 2>&1 &
-  S=$!; trap 'kill $S; wait $S 2>/dev/null' EXIT
-  for _ in $(seq 600); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 2; done
+  mkdir -p "$OUT/serve05"; serve packaged:qwen2.5-coder-0.5b-instruct "$PORT" "$OUT/serve05"
   LLM_URL=http://127.0.0.1:$PORT/v1
 fi
 export LLM_URL OUT ROWS="retrieval:search:candidates retrieval:search:candidates:constrained"

@@ -1,4 +1,5 @@
-# Managed model servers for the bench scripts (sourced by gate.sh and regate.sh; needs BIN and OUT).
+# Managed model servers for the bench scripts (sourced by gate.sh, regate.sh, dates.sh, adapter_search.sh,
+# continual_teacher.sh; needs BIN and OUT).
 # serve MODEL PORT DIR starts `ste-mcp model serve` and waits until it is healthy; every server started
 # is stopped on exit. clock LABEL START appends a duration to $OUT/runs/times.txt.
 PIDS=()

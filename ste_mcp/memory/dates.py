@@ -21,6 +21,7 @@ import calendar
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -35,13 +36,11 @@ _COUNT = r"(\d{1,4}|" + "|".join(_WORDS) + r")"
 _UNIT = r"(day|week|month|year)s?"
 _AFTER = r"(?:from\s+(?:now|today)|after\s+today|hence)"
 _BEFORE = r"(?:ago|before\s+today|earlier\s+than\s+today)"
-_FIXED = {  # longest first: "the day after tomorrow" is not also "tomorrow"
-    r"\bday\s+after\s+tomorrow\b": 2,
-    r"\bday\s+before\s+yesterday\b": -2,
-    r"\btomorrow\b": 1,
-    r"\byesterday\b": -1,
-}
-_RELATIVE = (
+_DAYS = (  # (pattern, sign or fixed offset in days); longest first: "the day after tomorrow" is not also "tomorrow"
+    (re.compile(r"\bday\s+after\s+tomorrow\b", re.I), 2),
+    (re.compile(r"\bday\s+before\s+yesterday\b", re.I), -2),
+    (re.compile(r"\btomorrow\b", re.I), 1),
+    (re.compile(r"\byesterday\b", re.I), -1),
     (re.compile(rf"\b{_COUNT}\s+{_UNIT}\s+{_AFTER}", re.I), 1),
     (re.compile(rf"\b{_COUNT}\s+{_UNIT}\s+{_BEFORE}", re.I), -1),
     (re.compile(rf"\bin\s+{_COUNT}\s+{_UNIT}\b(?!\s+(?:of|from|before|after|ago))", re.I), 1),
@@ -67,11 +66,21 @@ _TIME_NAME = re.compile(r"time|stamp|date|epoch|(?:^|_)ts$", re.I)
 _SECONDS = (1_000_000_000, 4_000_000_000)
 
 
+@dataclass(frozen=True)
 class AskedDay:
     """One day relative to today a request asks about: ``phrase``, as an offset of ``amount`` units."""
 
-    def __init__(self, phrase: str, amount: int, unit: str) -> None:
-        self.phrase, self.amount, self.unit = phrase, amount, unit
+    phrase: str
+    amount: int
+    unit: str
+
+    @classmethod
+    def read(cls, match: re.Match[str], sign: int) -> AskedDay:
+        """From a match of ``_DAYS``: a fixed offset in days, or a count of units with its sign."""
+        if match.lastindex is None:
+            return cls(match[0], sign, "day")
+        count = int(match[1]) if match[1].isdigit() else _WORDS[match[1].lower()]
+        return cls(match[0], sign * count, match[2].lower())
 
     def on(self, today: date) -> date:
         """The day asked, counted from ``today``."""
@@ -96,19 +105,10 @@ def asked_day(request: str) -> AskedDay | None:
     if _STATED_DATE.search(request):
         return None
     found: list[tuple[tuple[int, int], AskedDay]] = []
-    taken: list[tuple[int, int]] = []
-    for pattern, days in _FIXED.items():
-        for m in re.finditer(pattern, request, re.I):
-            if not any(a <= m.start() < b for a, b in taken):
-                taken.append(m.span())
-                found.append((m.span(), AskedDay(m[0], days, "day")))
-    for pattern, sign in _RELATIVE:
+    for pattern, sign in _DAYS:
         for m in pattern.finditer(request):
-            if any(a <= m.start() < b for a, b in taken):
-                continue
-            taken.append(m.span())
-            count = int(m[1]) if m[1].isdigit() else _WORDS[m[1].lower()]
-            found.append((m.span(), AskedDay(m[0], sign * count, m[2].lower())))
+            if not any(a <= m.start() < b for (a, b), _ in found):
+                found.append((m.span(), AskedDay.read(m, sign)))
     if len(found) != 1:
         return None
     (start, end), day = found[0]

@@ -153,17 +153,13 @@ async def recheck_results(
                 ]
                 report.rows += len(store.add(moved))
             continue
-        problems = [
-            (name, problem)
-            for name, on, problem in (
-                ("result_language", language, language and language_problem(ex.query, result.text)),
-                ("result_date", day, day and date_problem(ex.query, result.text, today)),
-            )
-            if on and problem
-        ]
-        if problems:
-            name, problem = problems[0]
-            report.failed.append((ex, f"{name}: {problem}"))
-            if not dry_run:
-                report.rows += store.set_status([ex.id], "rejected", f"{REASON_PREFIX}{name}: {problem}")
+        if language and (problem := language_problem(ex.query, result.text)):
+            name = "result_language"
+        elif day and (problem := date_problem(ex.query, result.text, today)):
+            name = "result_date"
+        else:
+            continue
+        report.failed.append((ex, f"{name}: {problem}"))
+        if not dry_run:
+            report.rows += store.set_status([ex.id], "rejected", f"{REASON_PREFIX}{name}: {problem}")
     return report
