@@ -186,6 +186,23 @@ def test_exemplars_of_unknown_tools_are_skipped():
     assert data.rows == [] and data.skipped["unknown_tool"] == 1
 
 
+def test_exemplars_right_only_on_their_day_are_not_trained_on():
+    """A request counted from today whose call sends the day it was made would teach that day for good."""
+    dated = weather("Oslo").model_copy(
+        update={
+            "id": "ex-dated",
+            "query": "What will the weather be in Oslo 3 days from today?",
+            "arguments": {"city": "Oslo", "date": "2026-12-08"},
+        }
+    )
+    stated = dated.model_copy(
+        update={"id": "ex-stated", "query": "What will the weather be in Oslo on 2026-12-08?"}
+    )
+    data = DatasetBuilder(TOOLS, FinetuneSettings(heldout_fraction=0.0)).build([dated, stated], set(), [])
+    assert data.skipped["dated"] == 1 and data.new_exemplar_ids == ["ex-stated"]
+    assert data.rows and all("3 days from today" not in r["prompt"][-1]["content"] for r in data.rows)
+
+
 def test_secrets_never_reach_the_training_data():
     configured = "s3cr3t-value-from-env-42"
     leaky = weather("Paris").model_copy(
@@ -427,6 +444,40 @@ async def test_a_round_with_too_few_held_out_rows_is_left_to_the_operator(
     assert (registry.current() and registry.current().id) == (current and result.adapter.id)
     if status == "registered":
         assert "not judged: 2 held-out exemplars" in result.reason
+
+
+@pytest.mark.anyio
+async def test_an_adapter_records_the_exemplars_it_was_not_trained_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Orchestration only: the round's manifest counts the dated exemplar it left out (skipped_dated)."""
+    from ste_mcp.finetune import rounds
+
+    async def scripted_training(cmd, log, pid_file, threads) -> int:
+        work = Path(cmd[-1]).parent
+        fake_adapter(work, "x").rename(work / "adapter")
+        scores = {"eval": metrics(100, n=8), "baseline": metrics(0, n=8), "train": {}}
+        (work / "result.json").write_text(json.dumps(scores))
+        return 0
+
+    monkeypatch.setattr(rounds, "_run_process", scripted_training)
+    dated = weather("Oslo").model_copy(
+        update={
+            "id": "ex-dated",
+            "query": "Weather in Oslo 3 days from today?",
+            "arguments": {"city": "Oslo", "date": "2026-12-08"},
+        }
+    )
+    result = await rounds.run_round(
+        adapters_dir=tmp_path / "adapters",
+        base=rounds.BaseModelRef(path=str(tmp_path), base_id="org/base"),
+        tools=TOOLS,
+        exemplars=[*(weather(c) for c in CITIES), dated],
+        settings=FinetuneSettings(general_examples=0, gate_min_heldout=8),
+    )
+    counts = AdapterRegistry(tmp_path / "adapters").get(result.adapter.id).counts
+    assert counts["skipped_dated"] == 1 and "skipped_unknown_tool" not in counts
+    assert "ex-dated" not in result.adapter.exemplar_ids
 
 
 def test_train_command_skips_a_round_with_nothing_new(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

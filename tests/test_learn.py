@@ -18,6 +18,7 @@ import pytest
 import ste_mcp.llm as llm_module
 from ste_mcp.cli import main
 from ste_mcp.finetune.rounds import RoundError, RoundResult
+from ste_mcp.memory.dates import goes_stale
 from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import DescriptionStore
 from ste_mcp.memory.exemplars import ExemplarStore
@@ -133,7 +134,13 @@ def test_learn_explores_judges_and_renders_with_each_roles_model(
     assert all(ex.provenance.models == ["student", "teacher"] for ex in originals)  # explorer, judge
     assert all(ex.provenance.models == ["student", "teacher", "teacher"] for ex in paraphrases)
     current = DescriptionStore(db).current_all()
-    assert set(current) == set(TOOLS) and all(v.exemplar_ids for v in current.values())
+    assert set(current) == set(TOOLS)
+    rendered = 0
+    for tool, version in current.items():  # examples rendered, but none counted from today (dates.goes_stale)
+        renderable = {ex.id for ex in exemplars if ex.tool == tool and not goes_stale(ex)}
+        assert set(version.exemplar_ids) <= renderable and bool(version.exemplar_ids) == bool(renderable)
+        rendered += bool(renderable)
+    assert current["Numbers_Translator__Numbers_Translator"].exemplar_ids
 
     # each role's requests went to its model: the student explored, the teacher judged and paraphrased
     assert set(models.calls(STUDENT)) <= {"You are"}  # the explorer's instructions
@@ -144,7 +151,7 @@ def test_learn_explores_judges_and_renders_with_each_roles_model(
         assert f"{tool}" in out
     assert "explored: 2 episode(s), 4 trial(s), 4 successful" in out
     assert "judged: 4 trial(s), 4 accepted, 0 refused as unsafe, 4 exemplar(s) + 8 paraphrase(s)" in out
-    assert "descriptions: 2 new version(s)" in out
+    assert f"descriptions: {rendered} new version(s)" in out
     assert "training:" not in out
 
     # run again: nothing new to explore or judge, the totals stay

@@ -18,7 +18,7 @@ from ste_mcp.memory.dates import (
     result_dates,
 )
 from ste_mcp.memory.db import open_db
-from ste_mcp.memory.exemplars import ExemplarStore
+from ste_mcp.memory.exemplars import ExemplarStore, Provenance
 from ste_mcp.memory.exploit import ExploitReport
 from ste_mcp.memory.settings import MemorySettings
 from ste_mcp.memory.trials import TrialRecord, Turn
@@ -272,9 +272,10 @@ def test_recheck_with_calls_rejects_a_stored_exemplar_without_the_asked_day(tmp_
     }
 
 
-def test_an_exemplar_about_the_present_goes_stale(tmp_path, capsys):
-    """present_arguments reads only the request and the call: an import, a paraphrase and a recheck hold
-    it against the day of the check, so "10 days from today" sending an old date is rejected."""
+def test_an_exemplar_about_the_present_is_read_on_the_day_it_was_made(tmp_path, capsys):
+    """present_arguments reads only the request and the call: a paraphrase is read against the day it is
+    written, an import and a recheck against the day the exemplar was made — an explorer's earlier day is
+    refused, an exemplar's age is not (it is served moved to the current day, test_redate.py)."""
     from ste_mcp.memory.checks import CALL_CHECKS, check_call
 
     request = "What will the date be 10 days from today?"
@@ -283,9 +284,23 @@ def test_an_exemplar_about_the_present_goes_stale(tmp_path, capsys):
     assert check_call(request, sent, None, today={TODAY}) is None
     stale = check_call(request, sent, None, today={TODAY + timedelta(days=7)})
     assert stale.startswith("present_arguments: the request speaks of the present (2026-12-12)")
+    made = datetime.now(UTC) - timedelta(days=30)
     data_dir = tmp_path / "data"
     store = ExemplarStore(open_db(data_dir / "lancedb"))
-    store.add([exemplar("add_date", request, {"date": "2020-01-01", "days": 10})])
+    store.add(
+        [
+            exemplar("add_date", request, {"date": "2020-01-01", "days": 10}),
+            exemplar(
+                "add_date",
+                "Which date is 3 weeks from today?",
+                {"date": made.astimezone().date().isoformat(), "days": 21},
+                provenance=Provenance(trial_ids=["add_date:0:2"], created_at=made),
+            ),
+        ]
+    )
     assert main(["exemplars", "recheck", "--data-dir", str(data_dir)]) == 0
     assert "present_arguments: the request speaks of the present" in capsys.readouterr().out
-    assert [e.status for e in store.find()] == ["rejected"]
+    assert {e.query: e.status for e in store.find()} == {
+        request: "rejected",
+        "Which date is 3 weeks from today?": "approved",
+    }

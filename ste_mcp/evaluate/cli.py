@@ -262,7 +262,10 @@ async def _evaluate(
 
             model = await stack.enter_async_context(open_model(settings))
         if config.setting == "retrieval":
-            retrieve = exemplar_retriever(settings, config.per_tool)
+            from ste_mcp.evaluate.run import exemplar_retriever
+            from ste_mcp.memory.db import Memory
+
+            retrieve = exemplar_retriever(Memory.open(settings).exemplars, config.per_tool)
         search = tool_searcher(settings, bench) if config.shown == "search" else None
         if config.setting == "adapter":
             config = config.model_copy(
@@ -318,14 +321,6 @@ def tool_searcher(settings: Settings, bench: Bench):
 
     index = bench_tool_index(bench, approved_requests(db_location(settings)))
     return searcher(index, settings.memory.tool_search)
-
-
-def exemplar_retriever(settings: Settings, per_tool: int = 0):
-    """``Retrieve`` over the approved exemplars in the data dir's LanceDB, at most ``per_tool`` of a tool."""
-    from ste_mcp.memory.db import Memory
-
-    store = Memory.open(settings).exemplars
-    return lambda query, k: store.search(query, k, per_tool=per_tool)
 
 
 async def load_adapter(model: Any, settings: Settings, adapter: str | None) -> str:

@@ -15,7 +15,7 @@ import anyio
 
 from ste_mcp.config import Settings
 from ste_mcp.evaluate.bench import Bench, BenchItem
-from ste_mcp.evaluate.run import EvalConfig, EvalResult, run_eval, served_descriptions
+from ste_mcp.evaluate.run import EvalConfig, EvalResult, exemplar_retriever, run_eval, served_descriptions
 from ste_mcp.llm.base import SupportsLora
 from ste_mcp.llm.sources import DEFAULT_MODEL
 
@@ -153,7 +153,8 @@ class LearningLoop:
             await anyio.to_thread.run_sync(self.memory.live.refresh)
             describe = served_descriptions(self.app)
         if setting == "retrieval":
-            retrieve = self.memory.exemplars.search
+            retrieve = exemplar_retriever(self.memory.exemplars)
+
         cfg = EvalConfig(setting=setting, adapter=adapter, **config)  # type: ignore[arg-type]
         if adapter is None:
             return await run_eval(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import anyio
 from pydantic import BaseModel, Field
@@ -32,6 +32,10 @@ from ste_mcp.evaluate.prompts import Prompt, format_demo, protocol_for_prompt, p
 from ste_mcp.evaluate.score import Summary, score
 from ste_mcp.evaluate.search import SearchTools, recall_at
 from ste_mcp.llm.base import ChatModel, ModelError
+from ste_mcp.memory.dates import as_of
+
+if TYPE_CHECKING:
+    from ste_mcp.memory.exemplars import ExemplarStore
 
 Setting = Literal["base", "descriptions", "retrieval", "adapter"]
 SETTINGS: tuple[str, ...] = ("base", "descriptions", "retrieval", "adapter")
@@ -49,6 +53,12 @@ class Demo(Protocol):
 # mcp_name -> (description, JSON schema) as served, or None to keep the bench's
 Describe = Callable[[str], tuple[str, dict[str, Any]] | None]
 Retrieve = Callable[[str, int], Sequence[Demo]]
+
+
+def exemplar_retriever(store: ExemplarStore, per_tool: int = 0) -> Retrieve:
+    """``Retrieve`` over ``store``'s approved exemplars, at most ``per_tool`` of a tool, as the server shows
+    them (``dates.as_of``: one counted from today with today's days)."""
+    return lambda query, k: [as_of(ex) for ex in store.search(query, k, per_tool=per_tool)]
 
 
 class EvalConfig(BaseModel):

@@ -15,7 +15,9 @@ round's own rows again (``replay = cumulative``) or ``replay_fraction`` of them 
 continual learning, STE.md), plus general-ability
 rows (the base model's answers to ordinary prompts, produced in the training process). Exemplar
 groups (an original and its paraphrases) whose stable hash falls under ``heldout_fraction`` are never
-trained on: they are the gate's held-out set.
+trained on: they are the gate's held-out set. An exemplar right only on the day it was made (a request
+counted from today whose call or result gives a day, ``memory.dates.goes_stale``) is neither: the
+retrieval serves it moved to the current day, an adapter could only learn that day.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from ste_mcp.finetune.settings import FinetuneSettings
+from ste_mcp.memory.dates import goes_stale
 from ste_mcp.safety.redact import Redactor
 from ste_mcp.safety.sanitize import typed_summary
 
@@ -225,7 +228,7 @@ class DatasetBuilder:
         ``learned``: exemplar ids that earlier rounds of the lineage trained on; ``earlier``: each earlier
         round's rows (their ``new`` ones are replayed: all, or ``replay_fraction`` of each round).
         """
-        skipped = {"unknown_tool": 0}
+        skipped = {"unknown_tool": 0, "dated": 0}
         approved_ids = {ex.id for ex in exemplars}
         rows: list[Row] = []
         heldout: list[Row] = []
@@ -234,6 +237,9 @@ class DatasetBuilder:
         for ex in exemplars:
             if ex.tool not in self.tools:
                 skipped["unknown_tool"] += 1
+                continue
+            if goes_stale(ex):  # "10 days from today" sends the day it was made: weights cannot move it
+                skipped["dated"] += 1
                 continue
             if is_heldout(ex, self.settings.heldout_fraction):
                 heldout.append(

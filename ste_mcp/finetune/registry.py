@@ -49,7 +49,7 @@ class Manifest(BaseModel):
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     tools: list[str] = Field(default_factory=list)
     exemplar_ids: list[str] = Field(default_factory=list)  # new exemplars learned in this round
-    counts: dict[str, int] = Field(default_factory=dict)  # new / replay / general / heldout rows
+    counts: dict[str, int] = Field(default_factory=dict)  # rows: new, replay, general, heldout; skipped_*
     metrics: dict[str, Any] = Field(default_factory=dict)  # train, eval (candidate), baseline
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
 

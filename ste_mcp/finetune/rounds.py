@@ -231,6 +231,7 @@ async def run_round(
                 **data.counts,
                 "general": int(result["train"].get("general_rows", 0)),
                 "shortened": data.shortened,
+                **{f"skipped_{why}": n for why, n in data.skipped.items() if n},  # exemplars not trained on
             },
             metrics={k: result[k] for k in ("train", "eval", "baseline") if k in result},
             hyperparameters=hyper,

@@ -30,8 +30,8 @@ last successful call, its arguments, the request and the final answer:
   trial's own day): a today's-date endpoint does not answer "the date of tomorrow's meeting".
 - ``present_arguments``: a request about the present ("today", "now", "at the current time") does not
   send a date or timestamp from before the trial's day: the explorer's model brings the day it was
-  trained as "today" (``date = 2023-04-01`` for "one year from today"). Read against the day of the
-  check for an import, a paraphrase or a recheck: such an exemplar goes stale as days pass.
+  trained as "today" (``date = 2023-04-01`` for "one year from today"). An import or a recheck reads
+  it against the day the exemplar was made; it is served moved to the current day (``dates.as_of``).
 
 ``check_trial`` runs the named checks on a trial, so stored trials can be replayed through them;
 ``check_call`` runs those that read only the request and the call (``CALL_CHECKS``), which is all an
@@ -344,7 +344,7 @@ def check_call(
 ) -> str | None:
     """The first of ``checks`` that reads only the request and the call which they fail, as "name:
     reason", or None (checks that need the raw result or the answer are skipped). ``today``: the day(s)
-    "today" means (default: now; an exemplar about the present that sends an earlier day has gone stale)."""
+    "today" means (default: now; an exemplar is read against the day it was made)."""
     days = set(today) if today is not None else days_of([datetime.now(UTC)])
     for name in checks:
         reason = _call_reason(name, request, arguments, schema, days)

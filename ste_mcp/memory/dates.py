@@ -9,6 +9,12 @@ An explorer also brings its own idea of today — the time its model was trained
 from today" as ``date = 2023-04-01`` and "at the current time" as a 2021 timestamp: a request about the
 present may not send a date or timestamp from before the trial's day (``present_problem``).
 
+A verified call for a request counted from today is right only on the day it was made: served later as a
+demonstration, "10 days from today" → ``date = 2026-12-05`` teaches a client a day that has passed.
+``as_of`` moves such an exemplar's days (ISO dates in its arguments, result and answer; timestamps in
+time-named parameters) by the days since, as if it had run today; a text it cannot move reliably (a month
+name, a weekday, the bare year) is left out rather than shown wrong.
+
 Only what is certain is read: one such expression, no date stated in the request (then the anchor is
 that date, not today), no other quantity of time beside it ("one year from today plus 5 days"), and
 "today" is the trial's own day (its start and end, in UTC and local time: a trial across midnight or
@@ -23,7 +29,10 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ste_mcp.memory.exemplars import Exemplar
 
 # a calendar month or year is not a fixed number of days: an explorer's "+ 90 days" for "3 months" passes
 CALENDAR_SLACK_DAYS = 3
@@ -61,6 +70,10 @@ _PRESENT = re.compile(
     re.I,
 )
 _PAST = re.compile(r"\b(?:ago|yesterday|last|past|previous|since|before|earlier|history|historical)\b", re.I)
+_WEEKDAY = re.compile(
+    r"\b(?:" + "|".join(calendar.day_name) + "|" + "|".join(calendar.day_abbr) + r")\b", re.I
+)
+_YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 _TIME_NAME = re.compile(r"time|stamp|date|epoch|(?:^|_)ts$", re.I)
 # Unix timestamps of 2001-09-09 .. 2096-10-02, in seconds or milliseconds
 _SECONDS = (1_000_000_000, 4_000_000_000)
@@ -180,3 +193,85 @@ def present_problem(request: str, arguments: Mapping[str, Any], today: Iterable[
             sent = json.dumps(value, ensure_ascii=False)
             return f"the request speaks of the present ({days[-1].isoformat()}), the call sends {key} = {sent} ({day.isoformat()})"
     return None
+
+
+def about_present(request: str) -> bool:
+    """Whether ``request`` counts from today ("today", "now", "tomorrow", "3 days ago", "in two weeks")
+    and states no date of its own."""
+    if _STATED_DATE.search(request):
+        return False
+    return bool(_PRESENT.search(request)) or any(pattern.search(request) for pattern, _ in _DAYS)
+
+
+def goes_stale(exemplar: Exemplar) -> bool:
+    """Whether ``exemplar`` is right only on the day it was made: a request counted from today whose
+    call, result or answer gives a day."""
+    if not about_present(exemplar.query):
+        return False
+    if next(argument_days(exemplar.arguments), None) is not None:
+        return True
+    return bool(result_dates(exemplar.observation) or result_dates(exemplar.final_answer))
+
+
+def made_on(exemplar: Exemplar) -> date:
+    """The day ``exemplar`` was made, in this machine's time (the explorer's "today" is local too)."""
+    return exemplar.provenance.created_at.astimezone().date()
+
+
+def as_of(exemplar: Exemplar, today: date | None = None) -> Exemplar:
+    """``exemplar`` as if it had run ``today`` (default: this machine's day): a stale one (``goes_stale``)
+    with every ISO date and timestamp moved by the days since it was made, its result and answer left out
+    where they give the day in a form that cannot be moved; any other exemplar unchanged."""
+    made = made_on(exemplar)
+    days = ((today or date.today()) - made).days
+    if days == 0 or not goes_stale(exemplar):
+        return exemplar
+    year = made.year if (made + timedelta(days=days)).year != made.year else None
+    return exemplar.model_copy(
+        update={
+            "arguments": {key: _moved(key, value, days) for key, value in exemplar.arguments.items()},
+            "observation": _moved_text(exemplar.observation, days, year),
+            "final_answer": _moved_text(exemplar.final_answer, days, year),
+        }
+    )
+
+
+def _moved(key: str, value: Any, days: int) -> Any:
+    """An argument value with its ISO dates (and, under a time-named key, its Unix timestamp) moved."""
+    if isinstance(value, str):
+        return _move_dates(value, days)
+    if isinstance(value, dict):
+        return {k: _moved(k, v, days) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_moved(key, v, days) for v in value]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not _TIME_NAME.search(key):
+        return value
+    for scale in (1, 1000):
+        if _SECONDS[0] * scale <= value < _SECONDS[1] * scale:
+            return value + days * 86400 * scale
+    return value
+
+
+def _move_dates(text: str, days: int) -> str:
+    def move(m: re.Match[str]) -> str:
+        try:
+            return (date(int(m[1]), int(m[2]), int(m[3])) + timedelta(days=days)).isoformat()
+        except (ValueError, OverflowError):
+            return m[0]
+
+    return _RESULT_DATE.sub(move, text)
+
+
+def _moved_text(text: str, days: int, year: int | None) -> str:
+    """``text`` with its ISO dates moved, or "" when it also gives the day in a form not moved (a month
+    name or a weekday; the bare ``year``, the year it was made when that is no longer the year)."""
+    if not text:
+        return text
+    rest = _RESULT_DATE.sub(" ", text)
+    if (
+        _STATED_DATE.search(rest)
+        or _WEEKDAY.search(rest)
+        or (year is not None and str(year) in _YEAR.findall(rest))
+    ):
+        return ""
+    return _move_dates(text, days)

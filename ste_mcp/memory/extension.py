@@ -30,6 +30,7 @@ from mcp.shared.exceptions import MCPError
 
 from ste_mcp.evaluate.description_gate import EvaluatorError, gate_evaluators
 from ste_mcp.llm.base import ModelError
+from ste_mcp.memory.dates import as_of
 from ste_mcp.memory.db import Memory
 from ste_mcp.memory.descriptions import LiveDescriptions, example_result
 from ste_mcp.memory.exemplars import Exemplar
@@ -158,7 +159,9 @@ def _text_and_k(
 
 
 def example_view(ex: Exemplar) -> dict[str, Any]:
-    """What clients see of an exemplar (no provenance internals)."""
+    """What clients see of an exemplar (no provenance internals), as of today (``dates.as_of``: a
+    request counted from today shows today's days, not those of the day it was verified)."""
+    ex = as_of(ex)
     view: dict[str, Any] = {"tool": ex.tool, "query": ex.query, "arguments": ex.arguments}
     result = example_result(ex)  # the final answer or a typed summary: never upstream text
     if result:

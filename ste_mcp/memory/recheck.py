@@ -77,6 +77,7 @@ def recheck(
             other_tools=[name for name in tools if name != ex.tool],
             checks=settings.judge_checks,
             original_query=original.query if original is not None else None,
+            made=ex.provenance.created_at,
         ) or unsafe_reason(ex)
         if problem is None:
             continue

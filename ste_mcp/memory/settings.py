@@ -95,8 +95,8 @@ class MemorySettings(BaseModel):
         description="Before the judge reads a trial, its model writes the request the call really answers from "
         "the call alone (the tool, the arguments, the result; not the imagined request) and answers it from the "
         "result (memory/hindsight.py); the imagined request stays in the trial's verdict record. Far fewer mismatched "
-        "exemplars (hand-checked 91 vs 65 %), but fewer and plainer ones, and a 0.5B student retrieving them "
-        "answered no better: off by default (BENCHMARKS, Hindsight).",
+        "exemplars (hand-checked 95 vs 57-65 %), but fewer and plainer ones, in twice the time, and a 0.5B "
+        "student retrieving them answered no better: off by default (BENCHMARKS, Hindsight, Session 23).",
     )
     judge_checks: list[JudgeCheck] = Field(
         default_factory=lambda: list(get_args(JudgeCheck)),
@@ -114,7 +114,8 @@ class MemorySettings(BaseModel):
         "it gives dates), present_arguments (a request about today or now sends no date or timestamp from "
         "before the trial's day: the explorer's own idea of today); []: the judge alone. "
         "request_numbers, placeholder_arguments, request_units and present_arguments also hold for "
-        "paraphrases, imported exemplars and recheck (present_arguments against the day of the check).",
+        "paraphrases, imported exemplars and recheck (present_arguments against the day the exemplar was "
+        "made; served, such an exemplar's days move to the current day).",
     )
     description_budget_chars: int = Field(
         1200, ge=0, description="Max characters of examples added per tool."

@@ -339,6 +339,7 @@ class Importer:
             other_tools=others,
             checks=self.settings.judge_checks,
             original_query=self._original_query(record, queries),
+            made=record.provenance.created_at,
         )
         if problem is not None:
             raise _Refused(problem)
