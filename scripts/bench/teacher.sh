@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # One teacher run as the pooled runs of bench/learned/ were made (BENCHMARKS "Exemplar quality"): the
 # packaged 1.5B in every role, `ste-mcp learn --episodes 1` over the 13 toolbox tools in a fresh data dir,
-# hindsight off, no usage notes; then its export and what became of each trial: judged, accepted, kept, or
+# hindsight off (HINDSIGHT=true: on), no usage notes; then its export and what became of each trial: judged, accepted, kept, or
 # refused and by which check (memory.judge_checks), and how many of the kept calls send the spec's example
-# values. usage: [OUT=.cache/bench/teacher] [NAME=run6] flock /tmp/ste-model.lock scripts/bench/teacher.sh
+# values. usage: [OUT=.cache/bench/teacher] [NAME=run6] [HINDSIGHT=true] flock /tmp/ste-model.lock scripts/bench/teacher.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-.cache/bench/teacher}; NAME=${NAME:-run6}; DATA=$OUT/$NAME
@@ -19,6 +19,7 @@ num_stm_slots = 2
 [memory]
 paraphrases_per_exemplar = 2
 notes_rewrite_after = 0
+hindsight = ${HINDSIGHT:-false}
 TOML
 t=$(date +%s)
 .venv/bin/ste-mcp learn --episodes 1 --no-progress --config "$OUT/$NAME.toml" --data-dir "$DATA" 2>&1 | tail -20
