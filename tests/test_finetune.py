@@ -203,6 +203,23 @@ def test_exemplars_right_only_on_their_day_are_not_trained_on():
     assert data.rows and all("3 days from today" not in r["prompt"][-1]["content"] for r in data.rows)
 
 
+def test_a_call_right_on_any_day_is_trained_without_its_dated_answer():
+    """"What is today's date?" -> ``get_today_date {}`` is right on every day; only the answer is not.
+    Leaving it out taught an adapter to answer such requests with another tool's call."""
+    today = Exemplar(
+        id="ex-today",
+        tool="get_weather",
+        query="What is the weather in Oslo today, and what is today's date?",
+        arguments={"city": "Oslo"},
+        observation='{"date": "2026-12-05", "temp_c": 3}',
+        final_answer="It is 3 °C in Oslo on 2026-12-05.",
+        status="approved",
+    )
+    data = DatasetBuilder(TOOLS, FinetuneSettings(heldout_fraction=0.0)).build([today], set(), [])
+    assert data.skipped["dated"] == 0 and data.new_exemplar_ids == ["ex-today"]
+    assert [r["completion"][0]["content"].split(":")[0] for r in data.rows] == ["Thought"]  # no answer row
+
+
 def test_secrets_never_reach_the_training_data():
     configured = "s3cr3t-value-from-env-42"
     leaky = weather("Paris").model_copy(
@@ -509,10 +526,11 @@ def test_train_replays_every_earlier_round_unless_given_a_share(
 
 
 def test_the_gate_prefills_like_the_evaluation():
+    from ste_mcp.evaluate.prompts import MUST_CALL_PREFIX
     from ste_mcp.finetune.gate import PREFIX
     from ste_mcp.llm.protocols import REACT_PREFIX
 
-    assert PREFIX == REACT_PREFIX
+    assert PREFIX == {"paper": REACT_PREFIX, "must-call": MUST_CALL_PREFIX}
 
 
 def test_the_training_process_needs_no_database_or_server_stack():

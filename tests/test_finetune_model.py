@@ -321,3 +321,34 @@ def test_kill_9_during_training_registers_nothing_and_the_round_resumes(first_ro
     assert resumed.adapter.counts["replay"] > 0  # continual learning: earlier round replayed
     assert resumed.status == "registered" and resumed.adapter.status == "candidate"
     assert registry.current().id == first.adapter.id  # an ungated candidate is never promoted
+
+
+def test_a_round_in_the_served_setting_trains_and_gates_with_examples(smollm2_dir: Path, tmp_path: Path):
+    """``prompt = must-call`` + ``demonstrations``: the rows carry the nearest other exemplars (found with
+    the store's real embedder) as worked examples, and the gate asks in the same prompt ("Action:")."""
+    store = ExemplarStore(open_db(tmp_path / "db"))
+    approved = approve(store, exemplars())
+    settings = SETTINGS.model_copy(
+        update={"prompt": "must-call", "demonstrations": 2, "max_steps": 3, "max_length": 768}
+    )
+    result = asyncio.run(
+        run_round(
+            adapters_dir=tmp_path / "adapters",
+            base=BaseModelRef(path=str(smollm2_dir), base_id=BASE_ID),
+            tools=TOOLS,
+            exemplars=approved,
+            settings=settings,
+            embed=store.embedder.embed,
+        )
+    )
+    assert result.adapter is not None and result.adapter.metrics["train"]["steps"] == 3, result.reason
+    folder = AdapterRegistry(tmp_path / "adapters").path(result.adapter.id)
+    rows = [r for r in read_jsonl(folder / "dataset.jsonl") if r["source"] == "new"]
+    for row in rows:
+        system, user = row["prompt"]
+        shots = system["content"].split("Examples of correct calls for similar requests:\n\n")[1].split("\n\n")
+        assert len(shots) == 2 and all(s.startswith("Query: ") for s in shots)
+        assert user["content"] not in system["content"]  # never its own request as an example
+        assert row["completion"][0]["content"].startswith(f"Action: {row['tool']}\nAction Input: {{")
+    asked = read_jsonl(folder / "predictions.jsonl")
+    assert asked and all(p["candidate"].startswith("Action:") for p in asked)

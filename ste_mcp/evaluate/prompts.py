@@ -102,13 +102,26 @@ def protocol_for_prompt(
     raise ValueError(f"unknown prompt variant {prompt!r}: use one of {', '.join(PROMPTS)} or {BEST}")
 
 
+def format_call(prompt: str, tool: str, arguments: Mapping[str, Any]) -> str:
+    """A call in the reply format the variant asks for (the paper's ReAct step, or must-call's plain
+    ``Action`` / ``Action Input``; native has no text format, so it gets the plain call too)."""
+    if prompt == "paper":
+        return format_react_call(tool, arguments)
+    return f"Action: {tool}\nAction Input: {json.dumps(dict(arguments), ensure_ascii=False)}"
+
+
 def format_demo(prompt: str, query: str, tool: str, arguments: Mapping[str, Any]) -> str:
     """One worked example (retrieval's demonstrations) in the reply format the variant asks for."""
-    if prompt == "paper":
-        call = format_react_call(tool, arguments)
-    else:  # must-call's own format; native has no text format, so it is shown the same plain call
-        call = f"Action: {tool}\nAction Input: {json.dumps(dict(arguments), ensure_ascii=False)}"
-    return f"Query: {query}\n{call}"
+    return f"Query: {query}\n{format_call(prompt, tool, arguments)}"
+
+
+def with_demonstrations(system: str, shots: Sequence[str]) -> str:
+    """A system prompt followed by worked examples (``format_demo``): how the retrieval setting shows a
+    model its demonstrations, and what fine-tuning with ``finetune.demonstrations`` trains on."""
+    if not shots:
+        return system
+    joined = "\n\n".join(shots)
+    return f"{system}\n\nExamples of correct calls for similar requests:\n\n{joined}".strip()
 
 
 def protocol_name(prompt: str) -> str:

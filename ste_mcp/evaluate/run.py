@@ -28,7 +28,13 @@ import anyio
 from pydantic import BaseModel, Field
 
 from ste_mcp.evaluate.bench import Bench, BenchItem
-from ste_mcp.evaluate.prompts import Prompt, format_demo, protocol_for_prompt, protocol_name
+from ste_mcp.evaluate.prompts import (
+    Prompt,
+    format_demo,
+    protocol_for_prompt,
+    protocol_name,
+    with_demonstrations,
+)
 from ste_mcp.evaluate.score import Summary, score
 from ste_mcp.evaluate.search import SearchTools, recall_at
 from ste_mcp.llm.base import ChatModel, ModelError
@@ -232,9 +238,9 @@ class PromptBuilder:
         tools = self.tools(item)
         system = self.protocol.system_prompt(tools)
         demos = self.demos(item, {t["name"] for t in tools})
-        if demos:
-            shots = "\n\n".join(format_demo(self.config.prompt, d.query, d.tool, d.arguments) for d in demos)
-            system = f"{system}\n\nExamples of correct calls for similar requests:\n\n{shots}".strip()
+        system = with_demonstrations(
+            system, [format_demo(self.config.prompt, d.query, d.tool, d.arguments) for d in demos]
+        )
         messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
         messages.append({"role": "user", "content": item.query})
         kwargs = self.protocol.request_kwargs(tools)

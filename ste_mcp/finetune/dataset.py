@@ -7,6 +7,10 @@ chat template and puts the loss on the completion only):
 * optionally + that call + the observation -> ``Final Answer: ...`` (the observation is the typed
   summary of the upstream result, ``safety/sanitize.py``: no upstream free text is trained on)
 
+``prompt = must-call`` writes the rows in the evaluation's must-call prompt instead (the bare call, no
+final answer); ``demonstrations = k`` puts the row's k nearest exemplars of other requests into its
+system prompt as the retrieval setting shows them, so that an adapter learns the setting it is served in.
+
 A row longer than ``max_length`` tokens (under the base model's chat template) lists fewer tools, down to
 the target alone, rather than be cut through its completion by the trainer.
 
@@ -15,9 +19,11 @@ round's own rows again (``replay = cumulative``) or ``replay_fraction`` of them 
 continual learning, STE.md), plus general-ability
 rows (the base model's answers to ordinary prompts, produced in the training process). Exemplar
 groups (an original and its paraphrases) whose stable hash falls under ``heldout_fraction`` are never
-trained on: they are the gate's held-out set. An exemplar right only on the day it was made (a request
-counted from today whose call or result gives a day, ``memory.dates.goes_stale``) is neither: the
-retrieval serves it moved to the current day, an adapter could only learn that day.
+trained on: they are the gate's held-out set. A call right only on the day it was made (a request
+counted from today whose arguments give a day, ``memory.dates.dated_call``) is neither: the retrieval
+serves it moved to the current day, an adapter could only learn that day. Where only the result or the
+answer gives the day ("what is today's date?" → ``get_today_date {}``), the call row is trained and
+the final-answer row is not (``memory.dates.goes_stale``).
 """
 
 from __future__ import annotations
@@ -30,10 +36,11 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from pydantic import BaseModel, Field
 
 from ste_mcp.finetune.settings import FinetuneSettings
-from ste_mcp.memory.dates import goes_stale
+from ste_mcp.memory.dates import dated_call, goes_stale
 from ste_mcp.safety.redact import Redactor
 from ste_mcp.safety.sanitize import typed_summary
 
@@ -108,14 +115,20 @@ def is_heldout(exemplar: Exemplar, fraction: float) -> bool:
     return _fraction(f"heldout:{exemplar.tool}:{exemplar.group}") < fraction
 
 
-def format_call(tool: str, arguments: dict[str, Any]) -> str:
-    """The completion of a call step, in the ReAct format the explorer and evaluation parse."""
-    from ste_mcp.llm.protocols import format_react_call
+def format_call(tool: str, arguments: dict[str, Any], prompt: str = "paper") -> str:
+    """The completion of a call step in ``prompt``'s format (the explorer and the evaluation parse both)."""
+    from ste_mcp.evaluate.prompts import format_call as format_in
 
-    return format_react_call(tool, arguments)
+    return format_in(prompt, tool, arguments)
 
 
-def system_prompt(tools: Sequence[Tool]) -> str:
+def system_prompt(tools: Sequence[Tool], prompt: str = "paper") -> str:
+    """The system prompt listing ``tools`` in the ``prompt`` variant (``finetune.prompt``)."""
+    if prompt == "must-call":
+        from ste_mcp.evaluate.prompts import MustCallProtocol
+
+        fns = [{"name": t.name, "description": t.description, "parameters": t.input_schema} for t in tools]
+        return MustCallProtocol().system_prompt(fns)
     from ste_mcp.llm.protocols import ReActProtocol
 
     return ReActProtocol().system_prompt(list(tools))
@@ -129,6 +142,7 @@ def observation_message(text: str) -> dict[str, str]:
 
 Messages = list[dict[str, str]]
 TokenCounter = Callable[[Messages], int]
+Embed = Callable[[Sequence[str]], Any]  # texts -> normalised vectors, one row each (Embedder.embed)
 
 
 def chat_tokens(tokenizer: Any) -> TokenCounter:
@@ -155,13 +169,46 @@ def load_chat_tokens(model_path: str | Path) -> TokenCounter | None:
     return chat_tokens(tokenizer) if getattr(tokenizer, "chat_template", None) else None
 
 
-def _shown_tools(target: Tool, toolset: Sequence[Tool], k: int, seed: str) -> list[Tool]:
-    """The target tool and ``k - 1`` others, in a stable shuffled order."""
+def _shown_tools(
+    target: Tool, toolset: Sequence[Tool], k: int, seed: str, near: Sequence[str] = ()
+) -> list[Tool]:
+    """The target tool and ``k - 1`` others (first the ``near`` ones, in order; then random ones), in a
+    stable shuffled order."""
     rng = random.Random(seed)
-    others = [t for t in toolset if t.name != target.name]
-    shown = [target, *rng.sample(others, min(k - 1, len(others)))]
+    by_name = {t.name: t for t in toolset}
+    first = [by_name[n] for n in dict.fromkeys(near) if n != target.name and n in by_name][: k - 1]
+    taken = {target.name, *(t.name for t in first)}
+    others = [t for t in toolset if t.name not in taken]
+    shown = [target, *first, *rng.sample(others, min(k - 1 - len(first), len(others)))]
     rng.shuffle(shown)
     return shown
+
+
+def nearest_others(
+    exemplars: Sequence[Exemplar], embed: Embed, limit: int, shown: Callable[[Exemplar], bool] | None = None
+) -> dict[str, list[Exemplar]]:
+    """For each exemplar, up to ``limit`` nearest exemplars of other groups that may be ``shown`` (by
+    request, one per group), nearest first: the demonstrations a retrieval would show beside it."""
+    if not exemplars:
+        return {}
+    vectors = np.asarray(embed([ex.query for ex in exemplars]), dtype=np.float32)
+    similarity = vectors @ vectors.T
+    if shown is not None:
+        similarity[:, np.array([not shown(ex) for ex in exemplars], dtype=bool)] = -np.inf
+    out: dict[str, list[Exemplar]] = {}
+    for i, ex in enumerate(exemplars):
+        near: list[Exemplar] = []
+        groups = {ex.group}
+        for j in np.argsort(-similarity[i], kind="stable"):
+            if similarity[i, j] == -np.inf:
+                break
+            if exemplars[j].group not in groups:
+                groups.add(exemplars[j].group)
+                near.append(exemplars[j])
+                if len(near) == limit:
+                    break
+        out[ex.id] = near
+    return out
 
 
 class DatasetBuilder:
@@ -173,17 +220,34 @@ class DatasetBuilder:
         settings: FinetuneSettings,
         secrets: Iterable[str] = (),
         count_tokens: TokenCounter | None = None,
+        embed: Embed | None = None,
     ) -> None:
+        if settings.demonstrations and embed is None:
+            raise ValueError("finetune.demonstrations needs an embedder to find each row's nearest exemplars")
         self.tools = {t.name: t for t in tools}
         self.settings = settings
         self.redactor = Redactor(secrets)
         self.count_tokens = count_tokens
+        self.embed = embed
+        self._near: dict[str, list[Exemplar]] = {}  # exemplar id -> nearest of other groups (demonstrations)
 
     def _prompt(self, ex: Exemplar, k: int | None = None) -> Messages:
+        from ste_mcp.evaluate.prompts import format_demo, with_demonstrations
+
         k = self.settings.tools_in_prompt if k is None else k
-        shown = _shown_tools(self.tools[ex.tool], list(self.tools.values()), k, ex.id)
+        near = self._near.get(ex.id, [])
+        shown = _shown_tools(self.tools[ex.tool], list(self.tools.values()), k, ex.id, [n.tool for n in near])
+        names = {t.name for t in shown}
+        prompt = self.settings.prompt
+        shots = [
+            format_demo(
+                prompt, self.redactor.redact(d.query), d.tool, self.redactor.redact_value(d.arguments)
+            )
+            for d in near
+            if d.tool in names  # as the retrieval shows a client only the listed tools' examples
+        ][: self.settings.demonstrations]
         return [
-            {"role": "system", "content": system_prompt(shown)},
+            {"role": "system", "content": with_demonstrations(system_prompt(shown, prompt), shots)},
             {"role": "user", "content": self.redactor.redact(ex.query)},
         ]
 
@@ -205,10 +269,13 @@ class DatasetBuilder:
 
     def _rows(self, ex: Exemplar, k: int) -> list[Row]:
         prompt = self._prompt(ex, k)
-        call = format_call(ex.tool, self.redactor.redact_value(ex.arguments))
+        call = format_call(ex.tool, self.redactor.redact_value(ex.arguments), self.settings.prompt)
         meta = {"source": "new", "exemplar_id": ex.id, "tool": ex.tool}
         rows = [{"prompt": prompt, "completion": [{"role": "assistant", "content": call}], **meta}]
-        if self.settings.include_final_answer and ex.observation and ex.final_answer:
+        answers = self.settings.include_final_answer and self.settings.prompt == "paper"
+        if (
+            answers and ex.observation and ex.final_answer and not goes_stale(ex)
+        ):  # today's date: that day only
             followed = [
                 *prompt,
                 {"role": "assistant", "content": call},
@@ -234,14 +301,20 @@ class DatasetBuilder:
         heldout: list[Row] = []
         new_ids: list[str] = []
         shortened = 0
+        usable: list[Exemplar] = []
         for ex in exemplars:
             if ex.tool not in self.tools:
                 skipped["unknown_tool"] += 1
-                continue
-            if goes_stale(ex):  # "10 days from today" sends the day it was made: weights cannot move it
+            elif dated_call(ex):  # "10 days from today" sends the day it was made: weights cannot move it
                 skipped["dated"] += 1
-                continue
-            if is_heldout(ex, self.settings.heldout_fraction):
+            else:
+                usable.append(ex)
+        fraction = self.settings.heldout_fraction
+        if self.settings.demonstrations and self.embed is not None:  # never a held-out one as an example
+            limit = 4 * self.settings.demonstrations  # enough to leave some when the listed tools filter them
+            self._near = nearest_others(usable, self.embed, limit, lambda ex: not is_heldout(ex, fraction))
+        for ex in usable:
+            if is_heldout(ex, fraction):
                 heldout.append(
                     {
                         "id": ex.id,

@@ -1,8 +1,8 @@
 """The promotion gate: a candidate adapter replaces the current one only if it is better.
 
 Both are asked the held-out exemplars' queries as the evaluation asks them (greedy, each reply
-prefilled with "Thought:", first call only, stopping at "Observation:"), their outputs are scored
-with the evaluation's scorer (the paper's metrics: well-formed / API match / correct), and
+prefilled with "Thought:" or, in the must-call prompt, "Action:"; first call only, stopping at
+"Observation:"), their outputs are scored with the evaluation's scorer (the paper's metrics: well-formed / API match / correct), and
 ``decide`` compares the numbers and says why.
 """
 
@@ -15,9 +15,10 @@ from pydantic import BaseModel
 
 METRICS = ("correct", "api_match", "wellformed")  # compared in this order
 STOP = "Observation:"
-# The ReAct protocol's REACT_PREFIX (ste_mcp.llm.protocols), which the evaluation prefills; not imported
-# from there because the training process must not load the LLM client stack.
-PREFIX = "Thought:"
+# What the evaluation prefills in each prompt variant (``finetune.prompt``): the ReAct protocol's
+# REACT_PREFIX and must-call's MUST_CALL_PREFIX; not imported from there because the training process
+# must not load the LLM client stack.
+PREFIX = {"paper": "Thought:", "must-call": "Action:"}
 
 
 class Decision(BaseModel):
@@ -88,15 +89,17 @@ def evaluate_adapters(
     baseline: str | None,
     tool_names: Sequence[str],
     max_new_tokens: int,
+    prompt: str = "paper",
 ) -> dict[str, Any]:
-    """Metrics of the candidate adapter and of the baseline (an adapter, or the base model) on ``heldout``."""
+    """Metrics of the candidate adapter and of the baseline (an adapter, or the base model) on ``heldout``,
+    asked in the ``prompt`` variant the rows were written in."""
     from peft import PeftModel
 
     names = list(tool_names) or sorted({item["tool"] for item in heldout})
     conversations = [item["prompt"] for item in heldout]
 
     def ask(m: Any) -> list[str]:
-        return generate(m, tokenizer, conversations, max_new_tokens=max_new_tokens, prefix=PREFIX)
+        return generate(m, tokenizer, conversations, max_new_tokens=max_new_tokens, prefix=PREFIX[prompt])
 
     peft_model = PeftModel.from_pretrained(model, candidate, adapter_name="candidate")
     try:

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from ste_mcp.finetune.dataset import (
     GENERAL_PROMPTS,
     DatasetBuilder,
+    Embed,
     RoundData,
     load_chat_tokens,
     read_jsonl,
@@ -133,9 +134,10 @@ def build_data(
     exemplars: Sequence[Exemplar],
     learned: set[str],
     earlier: Sequence[list[dict[str, Any]]],
+    embed: Embed | None = None,
 ) -> RoundData:
     """The round's rows, each measured with the base model's tokenizer (blocking: run it in a thread)."""
-    builder = DatasetBuilder(tools, settings, secrets, count_tokens=load_chat_tokens(base.path))
+    builder = DatasetBuilder(tools, settings, secrets, count_tokens=load_chat_tokens(base.path), embed=embed)
     return builder.build(exemplars, learned, earlier)
 
 
@@ -150,10 +152,12 @@ async def run_round(
     gate: bool = True,
     from_scratch: bool = False,
     log: IO[str] | None = None,
+    embed: Embed | None = None,
 ) -> RoundResult:
     """Train an adapter on the exemplars the current adapter has not learned, gate it, register it.
 
-    ``log``: where the training process writes its progress (``None``: the caller's stdout/stderr).
+    ``log``: where the training process writes its progress (``None``: the caller's stdout/stderr);
+    ``embed``: the exemplar store's embedder (needed by ``finetune.demonstrations``).
     """
     registry = AdapterRegistry(adapters_dir)
     with _exclusive(registry.root):
@@ -164,7 +168,7 @@ async def run_round(
         learned = {i for m in lineage for i in m.exemplar_ids}
         earlier = [read_jsonl(registry.path(m.id) / "dataset.jsonl") for m in lineage]
         data = await asyncio.to_thread(
-            build_data, base, tools, settings, secrets, exemplars, learned, earlier
+            build_data, base, tools, settings, secrets, exemplars, learned, earlier, embed
         )
         if len(data.new_exemplar_ids) < settings.min_new_exemplars:
             return RoundResult(
@@ -281,7 +285,8 @@ async def round_from_settings(
                 toolset = app.toolset
         except SpecError as exc:
             raise RoundError(f"cannot load the tool specs: {exc}") from exc
-    exemplars = await asyncio.to_thread(lambda: Memory.open(settings).exemplars.approved())
+    store = await asyncio.to_thread(lambda: Memory.open(settings).exemplars)
+    exemplars = await asyncio.to_thread(store.approved)
     return await run_round(
         adapters_dir=settings.adapters_dir,
         base=BaseModelRef(path=str(prepared.path), base_id=prepared.base_id),
@@ -292,4 +297,5 @@ async def round_from_settings(
         gate=gate,
         from_scratch=from_scratch,
         log=log,
+        embed=store.embedder.embed,
     )

@@ -75,6 +75,22 @@ class FinetuneSettings(BaseModel):
         True, description="Also train (query, call, observation) -> final answer."
     )
     tools_in_prompt: int = Field(4, ge=1, description="Tools listed in each example's system prompt.")
+    prompt: Literal["paper", "must-call"] = Field(
+        "paper",
+        description="The prompt the rows are written in, as the evaluation names its variants. paper: the "
+        "ReAct prompt the explorer uses (a thought, the call; and final-answer rows); must-call: the tools, "
+        "then 'call exactly one of them' and the bare call, the prompt a client asks a small model best in "
+        "(no final-answer rows). The gate asks the held-out rows in the same prompt.",
+    )
+    demonstrations: int = Field(
+        0,
+        ge=0,
+        le=8,
+        description="Worked examples in each call row's prompt, as the retrieval setting shows a client its "
+        "demonstrations: the round's nearest exemplars of other requests (never the row's own group or a "
+        "held-out one), and the listed tools are the row's tool and the tools of its nearest exemplars, so "
+        "a demonstration of the wrong tool sits beside the right one. 0: no examples, random other tools.",
+    )
     heldout_fraction: float = Field(
         0.2, ge=0.0, lt=1.0, description="Share of exemplar groups kept for the gate."
     )

@@ -377,6 +377,7 @@ def run_job(job: TrainJob) -> dict[str, Any]:
                 baseline=job.baseline_adapter,
                 tool_names=job.tool_names,
                 max_new_tokens=job.settings.eval_max_new_tokens,
+                prompt=job.settings.prompt,
             )
         )
     write_json_atomic(work / "result.json", result)
