@@ -204,7 +204,7 @@ def test_exemplars_right_only_on_their_day_are_not_trained_on():
 
 
 def test_a_call_right_on_any_day_is_trained_without_its_dated_answer():
-    """"What is today's date?" -> ``get_today_date {}`` is right on every day; only the answer is not.
+    """A call like get_today_date {} for "what is today's date?" is right on every day; its answer is not.
     Leaving it out taught an adapter to answer such requests with another tool's call."""
     today = Exemplar(
         id="ex-today",

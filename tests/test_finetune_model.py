@@ -346,7 +346,9 @@ def test_a_round_in_the_served_setting_trains_and_gates_with_examples(smollm2_di
     rows = [r for r in read_jsonl(folder / "dataset.jsonl") if r["source"] == "new"]
     for row in rows:
         system, user = row["prompt"]
-        shots = system["content"].split("Examples of correct calls for similar requests:\n\n")[1].split("\n\n")
+        shots = (
+            system["content"].split("Examples of correct calls for similar requests:\n\n")[1].split("\n\n")
+        )
         assert len(shots) == 2 and all(s.startswith("Query: ") for s in shots)
         assert user["content"] not in system["content"]  # never its own request as an example
         assert row["completion"][0]["content"].startswith(f"Action: {row['tool']}\nAction Input: {{")
