@@ -5,7 +5,8 @@ with and without replay (STE.md: without replay the paper's model forgot batch 1
 
 1. Explore batch 1 (the first half of the toolbox tools), judge into exemplars, train round 1 (A1).
 2. Explore batch 2, judge. Round 2 from A1 twice: without replay (replay_fraction 0) and with replay
-   (the configured fraction of round 1's rows, default 0.1, STE.md) — A1 is made current before each.
+   (the configured `finetune.replay`, by default all of round 1's rows again; `--replay F`: that share of
+   them) — A1 is made current before each.
 3. Evaluate batch 1's and batch 2's STE-50 items (candidates-15, greedy) with base, A1, A2 (no replay),
    A2 (replay). Every adapter is evaluated whatever the promotion gate said (the gate's word is
    reported). Results: ``docs/bench/continual.json`` and the "## Continual learning" section of
@@ -44,7 +45,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--data-dir", default=str(REPO / ".cache" / "bench" / "continual"))
     p.add_argument("--episodes", type=int, default=2, help="episodes per tool")
     p.add_argument("--per-tool", type=int, default=5, help="STE-50 items per tool (max 15)")
-    p.add_argument("--replay", type=float, default=None, help="replay fraction (default: the configured 0.1)")
+    p.add_argument(
+        "--replay",
+        type=float,
+        default=None,
+        help="replay this share of round 1 (default: the configured replay)",
+    )
     p.add_argument("--paraphrases", type=int, default=2)
     p.add_argument("--train-steps", type=int, default=None, help="cap LoRA optimiser steps per round")
     p.add_argument("--lr", type=float, default=None, help="LoRA learning rate (default: the settings')")
@@ -73,12 +79,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         | ({"learning_rate": args.lr} if args.lr is not None else {})
         | ({"max_heldout": args.max_heldout} if args.max_heldout is not None else {}),
     )
-    replay = settings.finetune.replay_fraction if args.replay is None else args.replay
+    replay = settings.finetune.replay if args.replay is None else f"{args.replay:.0%} of round 1's rows"
     bench = load_bench(args.bench)
     record: dict[str, Any] = {
         "model": args.model,
         "episodes": args.episodes,
-        "replay_fraction": replay,
+        "replay": replay,
         "rounds": {},
         "results": [],
         "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -135,7 +141,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         a2_plain = await train("A2 no replay", replay_fraction=0.0)
         await evaluate("A2 no replay", a2_plain)
         loop.promote(a1)
-        a2_replay = await train("A2 replay", replay_fraction=replay)
+        a2_replay = await train("A2 replay", replay_fraction=args.replay)
         await evaluate("A2 replay", a2_replay)
     return record
 
@@ -177,10 +183,11 @@ def write_report(record: dict[str, Any], out: Path, markdown: Path) -> None:
     batches = "; ".join(
         f"{name}: {', '.join(f'`{t}`' for t in ts)}" for name, ts in record["batches"].items()
     )
+    replay = record.get("replay") or f"{record['replay_fraction']:.0%} of round 1's rows"  # older records
     body = f"""\
 `scripts/bench/continual.py` (run {record["started"]}): `{record["model"]}` learns the toolbox tools in two
 batches ({record["episodes"]} episode(s) per tool). Round 2 continues from A1's adapter on batch 2's
-exemplars, once without replay and once replaying {record["replay_fraction"]:.0%} of round 1's rows
+exemplars, once without replay and once with replay ({replay})
 (plus general-ability rows in both). Each adapter is evaluated whatever the gate decided.
 Batches — {batches}.
 {cut}
