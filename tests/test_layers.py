@@ -21,7 +21,11 @@ LAYERS: list[tuple[str, str]] = [
         "and every settings.py: no behaviour, importable from anywhere",
     ),
     ("base", "upstream, llm, toolbox: the contracts (Tool, ChatModel) and their clients"),
-    ("leaf", "evaluate.score: the STE-50 scorer (the training process scores the adapter gate with it)"),
+    (
+        "leaf",
+        "evaluate.score: the STE-50 scorer (the training process scores the adapter gate with it); "
+        "evaluate.prompts: the prompt variants (training rows are written in them)",
+    ),
     ("memory", "stores, judge, paraphrase, exploitation"),
     ("finetune", "dataset, training, gate, adapters"),
     ("explorer", "the STE loop, the scheduler, learn"),
@@ -72,7 +76,7 @@ def group(module: str) -> str:
         return "entry"
     if len(parts) > 1 and parts[1] in {"server", "ui"}:
         return "entry"
-    if module == "ste_mcp.evaluate.score":
+    if module in {"ste_mcp.evaluate.score", "ste_mcp.evaluate.prompts"}:
         return "leaf"
     folder = parts[1]
     return FOLDER_GROUPS.get(folder, folder)

@@ -11,7 +11,8 @@
 #   2. one round per VARIANT from the base model (`ste-mcp train --no-gate --from-scratch`, call rows only,
 #      LR 1e-3, STEPS optimiser steps of 4 rows, 5 tools listed as the search shows 5, rows up to 1,536
 #      tokens: none shortened), merged (`adapters export --merged`);
-#      VARIANTS: "demos" (must-call + 3 examples), "bare" (must-call, no examples: the control);
+#      VARIANTS: "demos" (must-call + 3 examples), "bare" (must-call, no examples: the control); a
+#      suffix -sN trains the same round with finetune.seed N (demos-s1);
 #   3. the base model and each merged adapter answer bench/dev and the 195 STE-50 toolbox items in the
 #      best setting (search within the candidates + 3 examples from the pool; free and constrained
 #      decoding) through scripts/bench/search_retrieval.sh.
@@ -41,12 +42,13 @@ fi
 export STE_MCP_LLM__TIMEOUT_S=900 STE_MCP_LLM__RETRIES=0 STE_MCP_LLM__MODEL=$STUDENT
 for variant in $VARIANTS; do
   [ -d "$OUT/merged/$variant" ] && continue
-  demos=3; [ "$variant" = bare ] && demos=0
+  demos=3; [[ "$variant" == bare* ]] && demos=0
+  seed=0; [[ "$variant" == *-s[0-9]* ]] && seed=${variant##*-s}  # e.g. demos-s1: the same round, seed 1
   D=$OUT/train-$variant; rm -rf "$D"; mkdir -p "$D"; cp -r "$POOL/lancedb" "$D/"
   ln -sfn "$(realpath "$OUT/models")" "$D/models"  # the converted base model, once
   t=$(date +%s)
   STE_MCP_FINETUNE__PROMPT=must-call STE_MCP_FINETUNE__DEMONSTRATIONS=$demos STE_MCP_FINETUNE__LEARNING_RATE=1e-3 \
-    STE_MCP_FINETUNE__TOOLS_IN_PROMPT=5 STE_MCP_FINETUNE__MAX_LENGTH=1536 \
+    STE_MCP_FINETUNE__TOOLS_IN_PROMPT=5 STE_MCP_FINETUNE__MAX_LENGTH=1536 STE_MCP_FINETUNE__SEED=$seed \
     STE_MCP_FINETUNE__HELDOUT_FRACTION=0 STE_MCP_FINETUNE__INCLUDE_FINAL_ANSWER=false \
     $BIN train --no-gate --from-scratch --max-steps "$STEPS" --data-dir "$D" | tee "$OUT/$variant.train.txt"
   id=$(sed -n 's/^adapter \([^ ]*\) .*/\1/p' "$OUT/$variant.train.txt")

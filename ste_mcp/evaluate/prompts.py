@@ -10,7 +10,8 @@
 
 Every variant also frames the learned settings (descriptions, retrieval's demonstrations, the adapter),
 so each can be compared with the best zero-shot prompt and built on it. ``best`` is not a variant:
-``ste_mcp.evaluate.best`` resolves it to one, measured on ``bench/dev``.
+``ste_mcp.evaluate.best`` resolves it to one, measured on ``bench/dev``. Fine-tuning writes its rows in
+these variants too (``finetune.prompt``), so this module is a leaf: it imports nothing of ``evaluate``.
 """
 
 from __future__ import annotations
