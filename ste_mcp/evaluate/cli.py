@@ -247,7 +247,7 @@ async def _evaluate(
     from rich.progress import Progress
 
     from ste_mcp.evaluate.prompts import variant_label
-    from ste_mcp.evaluate.run import run_eval, served_descriptions
+    from ste_mcp.evaluate.run import exemplar_retriever, run_eval, served_descriptions
 
     async with AsyncExitStack() as stack:
         describe = retrieve = None
@@ -262,7 +262,6 @@ async def _evaluate(
 
             model = await stack.enter_async_context(open_model(settings))
         if config.setting == "retrieval":
-            from ste_mcp.evaluate.run import exemplar_retriever
             from ste_mcp.memory.db import Memory
 
             retrieve = exemplar_retriever(Memory.open(settings).exemplars, config.per_tool)

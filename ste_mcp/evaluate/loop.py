@@ -154,7 +154,6 @@ class LearningLoop:
             describe = served_descriptions(self.app)
         if setting == "retrieval":
             retrieve = exemplar_retriever(self.memory.exemplars)
-
         cfg = EvalConfig(setting=setting, adapter=adapter, **config)  # type: ignore[arg-type]
         if adapter is None:
             return await run_eval(

@@ -25,6 +25,7 @@ from ste_mcp.llm.protocols import (
     NativeToolProtocol,
     ReActProtocol,
     format_react_call,
+    function_of,
     react_grammar,
 )
 
@@ -46,15 +47,6 @@ Action: <the API name, one of: {names}>
 Action Input: <the arguments as one JSON object>"""
 
 
-def _function(tool: Mapping[str, Any]) -> dict[str, Any]:
-    fn = tool.get("function", tool)
-    return {
-        "name": fn["name"],
-        "description": str(fn.get("description") or ""),
-        "parameters": fn.get("parameters") or {"type": "object", "properties": {}},
-    }
-
-
 class MustCallProtocol(ReActProtocol):
     """The APIs, then an instruction to call exactly one of them (no final answer, no thought).
     ``constrained``: a vLLM grammar holds the reply to one call of a shown tool, with no thought before it;
@@ -66,8 +58,8 @@ class MustCallProtocol(ReActProtocol):
     def __init__(self, constrained: bool = False, prefill: bool = True) -> None:
         super().__init__(constrained=constrained, prefill=prefill)
 
-    def system_prompt(self, tools: Sequence[Mapping[str, Any]], instructions: str = "") -> str:
-        fns = [_function(t) for t in tools]
+    def system_prompt(self, tools: Sequence[Any], instructions: str = "") -> str:
+        fns = [function_of(t) for t in tools]
         listing = "\n\n".join(
             f"{fn['name']}: {fn['description'].strip()}\n"
             f"Parameters: {json.dumps(fn['parameters'], ensure_ascii=False)}"

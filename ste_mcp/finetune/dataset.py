@@ -127,8 +127,7 @@ def system_prompt(tools: Sequence[Tool], prompt: str = "paper") -> str:
     if prompt == "must-call":
         from ste_mcp.evaluate.prompts import MustCallProtocol
 
-        fns = [{"name": t.name, "description": t.description, "parameters": t.input_schema} for t in tools]
-        return MustCallProtocol().system_prompt(fns)
+        return MustCallProtocol().system_prompt(list(tools))
     from ste_mcp.llm.protocols import ReActProtocol
 
     return ReActProtocol().system_prompt(list(tools))

@@ -63,13 +63,13 @@ def tool_def(name: str, description: str, parameters: Mapping[str, Any] | None =
     }
 
 
-def _function(tool: Any) -> dict[str, Any]:
+def function_of(tool: Any) -> dict[str, Any]:
     """``{"name", "description", "parameters"}`` of an OpenAI tool dict, a plain dict or an upstream Tool."""
     if isinstance(tool, Mapping):
         fn = tool.get("function", tool)
         return {
             "name": fn["name"],
-            "description": fn.get("description", ""),
+            "description": str(fn.get("description") or ""),
             "parameters": fn.get("parameters")
             or fn.get("input_schema")
             or {"type": "object", "properties": {}},
@@ -79,7 +79,7 @@ def _function(tool: Any) -> dict[str, Any]:
 
 def as_tool_defs(tools: Sequence[Any]) -> list[dict[str, Any]]:
     """OpenAI tool dicts for tools given as dicts or upstream ``Tool`` objects."""
-    return [tool_def(**_function(t)) for t in tools]
+    return [tool_def(**function_of(t)) for t in tools]
 
 
 def format_react_call(tool: str, arguments: Mapping[str, Any], thought: str = "") -> str:
@@ -171,7 +171,7 @@ def react_grammar(
         if isinstance(tool, str):
             name, args = tool, "object"
         else:
-            fn = _function(tool)
+            fn = function_of(tool)
             name, args = fn["name"], f"args{i}"
             rules.extend(_arguments_rules(args, fn["parameters"]))
         calls.append(f'{json.dumps(name)} "\\nAction Input: " {args}')
@@ -186,7 +186,7 @@ def react_grammar(
 
 
 def _tool_name(tool: Any) -> str:
-    return tool if isinstance(tool, str) else _function(tool)["name"]
+    return tool if isinstance(tool, str) else function_of(tool)["name"]
 
 
 def _arguments_rules(rule: str, schema: Mapping[str, Any]) -> list[str]:
@@ -265,7 +265,7 @@ class ReActProtocol:
         self.prefill = prefill
 
     def system_prompt(self, tools: Sequence[Any], instructions: str = "") -> str:
-        fns = [_function(t) for t in tools]
+        fns = [function_of(t) for t in tools]
         listing = "\n\n".join(
             f"{fn['name']}: {fn['description'].strip()}\nParameters: {json.dumps(fn['parameters'], ensure_ascii=False)}"
             for fn in fns

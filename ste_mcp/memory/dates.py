@@ -208,7 +208,7 @@ def goes_stale(exemplar: Exemplar) -> bool:
     call, result or answer gives a day."""
     if not about_present(exemplar.query):
         return False
-    return dated_call(exemplar) or bool(
+    return _sends_a_day(exemplar) or bool(
         result_dates(exemplar.observation) or result_dates(exemplar.final_answer)
     )
 
@@ -217,7 +217,11 @@ def dated_call(exemplar: Exemplar) -> bool:
     """Whether ``exemplar``'s call itself is right only on the day it was made: a request counted from
     today whose arguments give a day (``get_today_date {}`` for "what is today's date" is right on any
     day; only its result is not)."""
-    return about_present(exemplar.query) and next(argument_days(exemplar.arguments), None) is not None
+    return _sends_a_day(exemplar) and about_present(exemplar.query)
+
+
+def _sends_a_day(exemplar: Exemplar) -> bool:
+    return next(argument_days(exemplar.arguments), None) is not None
 
 
 def made_on(exemplar: Exemplar) -> date:
