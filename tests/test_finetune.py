@@ -89,7 +89,7 @@ def test_later_rounds_learn_only_new_exemplars_and_replay_earlier_rounds():
     first = builder.build([weather(c) for c in CITIES[:8]], learned=set(), earlier=[])
     assert len(first.rows) == 8
     exemplars = [weather(c) for c in CITIES]  # two new ones
-    second = builder.build(exemplars, learned=set(first.new_exemplar_ids), earlier=[first.rows])
+    second = builder.build(exemplars, learned=set(first.new_exemplar_ids), earlier=[first.new_exemplar_ids])
     assert sorted(second.new_exemplar_ids) == ["ex-prague", "ex-warsaw"]
     replay = [r for r in second.rows if r["source"] == "replay"]
     assert len(replay) == 2  # ceil(25% of 8)
@@ -97,10 +97,11 @@ def test_later_rounds_learn_only_new_exemplars_and_replay_earlier_rounds():
     # no replay when asked for none; revoked exemplars are never replayed
     none = DatasetBuilder(TOOLS, settings.model_copy(update={"replay_fraction": 0.0}))
     assert all(
-        r["source"] == "new" for r in none.build(exemplars, set(first.new_exemplar_ids), [first.rows]).rows
+        r["source"] == "new"
+        for r in none.build(exemplars, set(first.new_exemplar_ids), [first.new_exemplar_ids]).rows
     )
     full = DatasetBuilder(TOOLS, settings.model_copy(update={"replay_fraction": 1.0}))
-    kept = full.build(exemplars[2:], set(first.new_exemplar_ids), [first.rows])
+    kept = full.build(exemplars[2:], set(first.new_exemplar_ids), [first.new_exemplar_ids])
     assert {r["exemplar_id"] for r in kept.rows if r["source"] == "replay"} == {e.id for e in exemplars[2:8]}
 
 
@@ -115,7 +116,7 @@ def test_cumulative_replay_trains_every_earlier_rounds_rows_again():
     learned: set[str] = set()
     for i, batch in enumerate(batches):
         exemplars = [weather(c) for b in batches[: i + 1] for c in b]
-        earlier = [r.rows for r in reversed(rounds)]  # the lineage, newest first
+        earlier = [r.new_exemplar_ids for r in reversed(rounds)]  # the lineage, newest first
         data = builder.build(exemplars, learned, earlier)
         assert sorted(data.new_exemplar_ids) == sorted(f"ex-{c.lower()}" for c in batch)
         learned |= set(data.new_exemplar_ids)
@@ -129,20 +130,45 @@ def test_cumulative_replay_trains_every_earlier_rounds_rows_again():
     assert third.counts == {"new": 6, "replay": 14, "heldout": 0}
     # deterministic: the same inputs give the same rows, in the same order (and so the same adapter id)
     again = builder.build(
-        [weather(c) for c in CITIES], learned - set(third.new_exemplar_ids), [rounds[1].rows, rounds[0].rows]
+        [weather(c) for c in CITIES],
+        learned - set(third.new_exemplar_ids),
+        [rounds[1].new_exemplar_ids, rounds[0].new_exemplar_ids],
     )
     assert again.rows == third.rows and again.data_hash() == third.data_hash()
     # a larger held-out share later: exemplars trained on before but held out now are not replayed
     wider = DatasetBuilder(TOOLS, settings.model_copy(update={"heldout_fraction": 0.5}))
-    data = wider.build(
-        [weather(c) for c in CITIES], learned, [rounds[2].rows, rounds[1].rows, rounds[0].rows]
-    )
+    data = wider.build([weather(c) for c in CITIES], learned, [r.new_exemplar_ids for r in reversed(rounds)])
     held = {h["id"] for h in data.heldout}
     assert held and not held & {r["exemplar_id"] for r in data.rows}
     assert {r["exemplar_id"] for r in data.rows} == {f"ex-{c.lower()}" for c in CITIES} - held
     # rows of exemplars no longer approved are not replayed
-    fewer = builder.build([weather(c) for c in CITIES[2:]], learned, [r.rows for r in reversed(rounds)])
+    fewer = builder.build(
+        [weather(c) for c in CITIES[2:]], learned, [r.new_exemplar_ids for r in reversed(rounds)]
+    )
     assert {r["exemplar_id"] for r in fewer.rows} == {f"ex-{c.lower()}" for c in CITIES[2:]}
+
+
+def test_replay_writes_earlier_rounds_again_in_this_rounds_settings():
+    """A lineage trains in one format: after finetune.prompt changed, round 2's replayed rows are written in
+    the new prompt like its new ones, and a secret configured since round 1 is redacted from them too."""
+    secret = "orchid-lamp-7731"  # not shaped like a key: only the configured list redacts it
+    first_batch = [
+        weather(c).model_copy(update={"query": f"Weather in {c}? My key is {secret}"}) for c in CITIES[:3]
+    ]
+    paper = FinetuneSettings(heldout_fraction=0.0, include_final_answer=False)
+    first = DatasetBuilder(TOOLS, paper).build(first_batch, learned=set(), earlier=[])
+    assert all(secret in r["prompt"][-1]["content"] for r in first.rows)  # not yet a configured secret
+    must_call = paper.model_copy(update={"prompt": "must-call"})
+    second = DatasetBuilder(TOOLS, must_call, secrets=[secret]).build(
+        [*first_batch, weather("Oslo")], learned=set(first.new_exemplar_ids), earlier=[first.new_exemplar_ids]
+    )
+    replayed = [r for r in second.rows if r["source"] == "replay"]
+    assert sorted(r["exemplar_id"] for r in replayed) == sorted(first.new_exemplar_ids)
+    for row in second.rows:
+        assert row["completion"][0]["content"].startswith("Action: get_weather")
+        assert "Answer by calling exactly one of the APIs above" in row["prompt"][0]["content"]
+        assert "Thought" not in row["prompt"][0]["content"]
+        assert secret not in json.dumps(row)
 
 
 def test_every_round_re_warms_the_learning_rate():

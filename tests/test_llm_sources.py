@@ -333,3 +333,42 @@ def test_real_packaged_qwen_files_match_their_pins(tmp_path: Path, name: str) ->
     dest = assemble_packaged(spec, tmp_path / f"{name}.gguf", progress=False)  # raises on any mismatch
     assert dest.stat().st_size == sum(p.stat().st_size for p in parts)
     assert spec.facts is not None and read_gguf_facts(dest) == spec.facts
+
+
+def test_a_stop_during_model_preparation_says_why_the_exit_waits(monkeypatch, tmp_path, capsys) -> None:
+    """Ctrl-C / SIGTERM while a first-run conversion runs (a thread, which cannot be stopped): ste-mcp says
+    at once that it waits for the preparation to end, then stops without starting a server."""
+    import asyncio
+    import threading
+
+    import ste_mcp.llm as llm_module
+    from ste_mcp.config import Settings
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow_prepare(*args, **kwargs):
+        started.set()
+        release.wait(10)
+        raise AssertionError("the preparation was left to end on its own")
+
+    monkeypatch.setattr(llm_module, "prepare_model", slow_prepare)
+    monkeypatch.setattr(llm_module, "managed_server", lambda *a, **k: pytest.fail("started a server"))
+
+    async def main() -> None:
+        async def use() -> None:
+            async with llm_module.open_model(Settings(data_dir=tmp_path)):
+                pytest.fail("opened a model")
+
+        task = asyncio.create_task(use())
+        await asyncio.to_thread(started.wait, 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        release.set()  # the conversion ends; asyncio.run then waits for its thread, as serve does
+
+    try:
+        asyncio.run(asyncio.wait_for(main(), 20))
+    finally:
+        release.set()
+    err = capsys.readouterr().err
+    assert "stopping: waiting for the preparation of packaged:" in err and "kept for the next start" in err

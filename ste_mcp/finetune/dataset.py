@@ -15,7 +15,7 @@ A row longer than ``max_length`` tokens (under the base model's chat template) l
 the target alone, rather than be cut through its completion by the trainer.
 
 A round trains on the exemplars no earlier round of the current lineage learned, plus every earlier
-round's own rows again (``replay = cumulative``) or ``replay_fraction`` of them (``replay = fraction``;
+round's exemplars again (``replay = cumulative``) or ``replay_fraction`` of them (``replay = fraction``;
 continual learning, STE.md), plus general-ability
 rows (the base model's answers to ordinary prompts, produced in the training process). Exemplar
 groups (an original and its paraphrases) whose stable hash falls under ``heldout_fraction`` are never
@@ -23,7 +23,9 @@ trained on: they are the gate's held-out set. A call right only on the day it wa
 counted from today whose arguments give a day, ``memory.dates.dated_call``) is neither: the retrieval
 serves it moved to the current day, an adapter could only learn that day. Where only the result or the
 answer gives the day ("what is today's date?" → ``get_today_date {}``), the call row is trained and
-the final-answer row is not (``memory.dates.goes_stale``).
+the final-answer row is not (``memory.dates.goes_stale``). Replayed exemplars are written again as
+they are now, in this round's settings: a lineage trains in one prompt format after ``finetune.prompt``
+or ``demonstrations`` changed, and a secret added since is redacted from the old rounds' rows too.
 """
 
 from __future__ import annotations
@@ -287,15 +289,15 @@ class DatasetBuilder:
         return rows
 
     def build(
-        self, exemplars: Sequence[Exemplar], learned: set[str], earlier: Sequence[list[Row]]
+        self, exemplars: Sequence[Exemplar], learned: set[str], earlier: Sequence[Sequence[str]]
     ) -> RoundData:
         """Rows for a round.
 
         ``learned``: exemplar ids that earlier rounds of the lineage trained on; ``earlier``: each earlier
-        round's rows (their ``new`` ones are replayed: all, or ``replay_fraction`` of each round).
+        round's new exemplar ids (replayed: all, or ``replay_fraction`` of each round), written again from
+        the approved exemplars in this round's settings.
         """
         skipped = {"unknown_tool": 0, "dated": 0}
-        approved_ids = {ex.id for ex in exemplars}
         rows: list[Row] = []
         heldout: list[Row] = []
         new_ids: list[str] = []
@@ -328,27 +330,27 @@ class DatasetBuilder:
                 rows.extend(own)
                 new_ids.append(ex.id)
                 shortened += listed < self.settings.tools_in_prompt
-        held_ids = {h["id"] for h in heldout}  # before the cap: none of them is ever trained on
         heldout = _cap(heldout, self.settings.max_heldout)
-        rows.extend(self._replay(earlier, approved_ids, held_ids))
+        replayable = {ex.id: ex for ex in usable if not is_heldout(ex, fraction) and ex.id in learned}
+        for ex in self._replay(earlier, replayable):
+            own, listed = self.rows_for(ex)
+            rows.extend({**row, "source": "replay"} for row in own)
+            shortened += listed < self.settings.tools_in_prompt
         return RoundData(
             rows=rows, heldout=heldout, new_exemplar_ids=new_ids, skipped=skipped, shortened=shortened
         )
 
-    def _replay(self, earlier: Sequence[list[Row]], approved: set[str], heldout: set[str]) -> list[Row]:
-        """Earlier rounds' own rows, again: all of them (cumulative) or a stable sample of each round.
-
-        Rows of exemplars no longer approved (revoked, rejected) are not replayed, nor any of this
-        round's held-out exemplars (held out since, e.g. under a larger ``heldout_fraction``)."""
-        replayable = approved - heldout
-        out: list[Row] = []
-        for index, previous in enumerate(earlier):
-            kept = [r for r in previous if r.get("source") == "new" and r.get("exemplar_id") in replayable]
+    def _replay(self, earlier: Sequence[Sequence[str]], replayable: dict[str, Exemplar]) -> list[Exemplar]:
+        """The exemplars of earlier rounds to learn again: all of them (cumulative) or a stable sample of
+        each round's. Only those still ``replayable`` (approved, not held out now, not stale), once each."""
+        out: dict[str, Exemplar] = {}
+        for index, ids in enumerate(earlier):
+            kept = [replayable[i] for i in dict.fromkeys(ids) if i in replayable]
             if self.settings.replay == "fraction":
                 n = math.ceil(self.settings.replay_fraction * len(kept))
                 kept = random.Random(f"replay:{index}").sample(kept, min(n, len(kept)))
-            out.extend({**row, "source": "replay"} for row in kept)
-        return out
+            out.update((ex.id, ex) for ex in kept if ex.id not in out)
+        return list(out.values())
 
 
 def _cap(items: list[Row], limit: int) -> list[Row]:

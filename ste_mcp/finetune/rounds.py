@@ -28,7 +28,6 @@ from ste_mcp.finetune.dataset import (
     Embed,
     RoundData,
     load_chat_tokens,
-    read_jsonl,
     write_jsonl,
 )
 from ste_mcp.finetune.gate import Decision, decide
@@ -133,7 +132,7 @@ def build_data(
     secrets: Sequence[str],
     exemplars: Sequence[Exemplar],
     learned: set[str],
-    earlier: Sequence[list[dict[str, Any]]],
+    earlier: Sequence[Sequence[str]],
     embed: Embed | None = None,
 ) -> RoundData:
     """The round's rows, each measured with the base model's tokenizer (blocking: run it in a thread)."""
@@ -166,7 +165,7 @@ async def run_round(
             current = None  # adapters of another base model are not a starting point
         lineage = [] if from_scratch or current is None else registry.lineage(current.id)
         learned = {i for m in lineage for i in m.exemplar_ids}
-        earlier = [read_jsonl(registry.path(m.id) / "dataset.jsonl") for m in lineage]
+        earlier = [m.exemplar_ids for m in lineage]  # replayed as the exemplars are now
         data = await asyncio.to_thread(
             build_data, base, tools, settings, secrets, exemplars, learned, earlier, embed
         )

@@ -62,8 +62,9 @@ class FinetuneSettings(BaseModel):
     # data
     replay: Literal["cumulative", "fraction"] = Field(
         "cumulative",
-        description="What a round keeps of earlier rounds. cumulative: every earlier round's rows are trained "
-        "again (the adapter remembers every round; rounds grow). fraction: replay_fraction of each.",
+        description="What a round keeps of earlier rounds. cumulative: every earlier round's exemplars are trained "
+        "again (the adapter remembers every round; rounds grow). fraction: replay_fraction of each. "
+        "Replayed exemplars are written as this round's own rows are (its prompt, examples, secrets).",
     )
     replay_fraction: float = Field(
         0.1, ge=0.0, le=1.0, description="replay = fraction: share of every earlier round replayed."

@@ -10,6 +10,7 @@ import asyncio
 import atexit
 import contextlib
 import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -125,7 +126,16 @@ async def open_model(
         finally:
             await model.aclose()
         return
-    prepared = await asyncio.to_thread(prepare_model, llm.model, settings.models_dir, progress=progress)
+    try:
+        prepared = await asyncio.to_thread(prepare_model, llm.model, settings.models_dir, progress=progress)
+    except asyncio.CancelledError:  # a thread cannot be stopped: say why the exit waits for it
+        print(
+            f"[ste-mcp model] stopping: waiting for the preparation of {llm.model} to end first"
+            " (a first-run conversion takes about a minute; what it writes is kept for the next start)",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise
     server = managed_server(settings, prepared, logs_dir=logs_dir)
     if not progress:
         server.progress = None
