@@ -330,8 +330,9 @@ class DatasetBuilder:
                 rows.extend(own)
                 new_ids.append(ex.id)
                 shortened += listed < self.settings.tools_in_prompt
+        held_ids = {h["id"] for h in heldout}  # before the cap: none of them is ever trained on
         heldout = _cap(heldout, self.settings.max_heldout)
-        replayable = {ex.id: ex for ex in usable if not is_heldout(ex, fraction) and ex.id in learned}
+        replayable = {ex.id: ex for ex in usable if ex.id not in held_ids}
         for ex in self._replay(earlier, replayable):
             own, listed = self.rows_for(ex)
             rows.extend({**row, "source": "replay"} for row in own)
