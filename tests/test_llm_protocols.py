@@ -10,6 +10,7 @@ import xgrammar
 
 from ste_mcp.llm.base import ChatResponse, Choice, ToolCall
 from ste_mcp.llm.protocols import (
+    ANY_ORDER_MAX_KEYS,
     FinalAnswer,
     NativeToolProtocol,
     ParsedCall,
@@ -127,8 +128,9 @@ def test_react_grammar_compiles_and_accepts_only_the_format() -> None:
 
 
 def test_grammar_holds_arguments_to_the_tool_parameters() -> None:
-    """Small models copy the schema into the call ({"type": "object", ...}) or invent keys: the grammar
-    admits only declared names, each with its type or enum, required ones first."""
+    """Small models copy the schema into the call ({"type": "object", ...}), invent keys or repeat one:
+    the grammar admits only declared names, each once, each with its type or enum, in any order (an
+    adapter keeps its exemplars' order), every required one present."""
     schema = {
         "type": "object",
         "properties": {
@@ -147,10 +149,12 @@ def test_grammar_holds_arguments_to_the_tool_parameters() -> None:
     assert accepts(call + '{"city": "Paris"}')
     assert accepts(call + '{"city": "Paris", "units": "F", "days": 3, "rain": false, "café": 1.5}')
     assert accepts(call + '{"city": "Paris", "café": null}')
-    assert not accepts(call + '{"units": "C", "city": "Paris"}')  # required first
+    assert accepts(call + '{"units": "C", "city": "Paris"}')  # any order
+    assert accepts(call + '{"rain": true, "days": 1, "city": "Paris", "units": "C"}')
     assert not accepts(call + '{"city": "Paris", "days": 1, "days": 2}')  # each key once
-    assert not accepts(call + '{"city": "Paris", "days": 1, "units": "C"}')  # in declared order
+    assert not accepts(call + '{"days": 1, "city": "Paris", "days": 2}')
     assert not accepts(call + '{"units": "C"}')  # required missing
+    assert not accepts(call + '{"units": "C", "days": 1}')
     assert not accepts(call + '{"city": "Paris", "units": "K"}')  # not in the enum
     assert not accepts(call + '{"city": "Paris", "days": 2.5}')  # not an integer
     assert not accepts(call + '{"city": 3}')
@@ -161,10 +165,36 @@ def test_grammar_holds_arguments_to_the_tool_parameters() -> None:
     assert accepts('Action: add_days\nAction Input: {"anything": [1]}')  # a bare name: any object
     only_optional = tool_def("t", "", {"type": "object", "properties": {"a": {"type": "integer"}, "b": {}}})
     accepts = grammar_acceptor(react_grammar([only_optional]))
-    for args in ("{}", '{"a": 1}', '{"b": "x"}', '{"a": 1, "b": [2]}'):
+    for args in ("{}", '{"a": 1}', '{"b": "x"}', '{"a": 1, "b": [2]}', '{"b": 1, "a": 1}'):
         assert accepts(f"Action: t\nAction Input: {args}"), args
-    for args in ('{"b": 1, "a": 1}', '{"a": 1, "a": 2}', '{, "a": 1}', '{"a": 1,}'):
+    for args in (
+        '{"a": 1, "a": 2}',
+        '{"b": 1, "a": 1, "b": 2}',
+        '{, "a": 1}',
+        '{"a": 1,}',
+        '{"a": 1 "b": 2}',
+    ):
         assert not accepts(f"Action: t\nAction Input: {args}"), args
+
+
+def test_a_tool_with_many_keys_keeps_the_declared_order() -> None:
+    """Past ANY_ORDER_MAX_KEYS keys the any-order rules (2**n) would be too many: required keys first,
+    then optional ones in declared order, each still at most once."""
+    n = ANY_ORDER_MAX_KEYS + 1
+    schema = {
+        "type": "object",
+        "properties": {f"p{i}": {"type": "integer"} for i in range(n)},
+        "required": ["p3"],
+    }
+    accepts = grammar_acceptor(react_grammar([tool_def("wide", "", schema)]))
+    call = "Action: wide\nAction Input: "
+
+    assert accepts(call + '{"p3": 1}')
+    assert accepts(call + '{"p3": 1, "p0": 2, "p6": 3}')
+    assert not accepts(call + '{"p0": 2, "p3": 1}')  # required first
+    assert not accepts(call + '{"p3": 1, "p6": 3, "p0": 2}')  # optional in declared order
+    assert not accepts(call + '{"p3": 1, "p0": 2, "p0": 2}')
+    assert not accepts(call + '{"p0": 2}')
 
 
 def test_grammar_for_every_ste50_tool_compiles() -> None:

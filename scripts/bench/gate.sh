@@ -17,6 +17,9 @@
 # EVAL15=1: the 1.5B is a second evaluator of the gate (llm.evaluators, the writer's server): a note is
 # served only if neither client does worse with it. A copy `small` serves what the 0.5B alone would have
 # passed (from the same versions' stored scores), and the 1.5B client answers LIMIT15 (78) items too.
+# POOL=DIR: start from that data dir's exemplars (e.g. demos_adapter.sh's rechecked pool,
+# .cache/bench/demos/pool) instead of importing the four runs. MODELS: the converted-model folder to
+# share (default $OUT/models). EVAL_FLAGS: more flags for every eval row (e.g. --constrained).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-.cache/bench/gate}; NAME=${NAME:-gate}
@@ -34,12 +37,16 @@ RUNS=(toolbox-teacher-1.5b toolbox-teacher-1.5b-run2 toolbox-teacher-1.5b-contra
 export STE_MCP_LLM__TIMEOUT_S=900 STE_MCP_LLM__RETRIES=0 STE_MCP_MEMORY__DESCRIPTION_RENDER=notes
 TOOLS=$(.venv/bin/python -c "from ste_mcp.toolbox import ENDPOINTS; print(*(e.name for e in ENDPOINTS))")
 
-mkdir -p "$OUT/runs" "$OUT/models" "$OUT/base"
+MODELS=${MODELS:-$OUT/models}
+mkdir -p "$OUT/runs" "$MODELS" "$OUT/base"
 if [ ! -d "$OUT/gated/lancedb" ]; then
-  for run in "${RUNS[@]}"; do $BIN exemplars import "bench/learned/$run.jsonl" --data-dir "$OUT/gated" | tail -1; done
+  if [ -n "${POOL:-}" ]; then mkdir -p "$OUT/gated"; cp -r "$POOL/lancedb" "$OUT/gated/"
+  else
+    for run in "${RUNS[@]}"; do $BIN exemplars import "bench/learned/$run.jsonl" --data-dir "$OUT/gated" | tail -1; done
+  fi
 fi
 for dir in gated base serve05 serve15; do
-  mkdir -p "$OUT/$dir"; [ -e "$OUT/$dir/models" ] || ln -s "$(realpath "$OUT/models")" "$OUT/$dir/models"
+  mkdir -p "$OUT/$dir"; [ -e "$OUT/$dir/models" ] || ln -s "$(realpath "$MODELS")" "$OUT/$dir/models"
 done
 
 # shellcheck source=scripts/bench/servers.sh
@@ -65,7 +72,7 @@ for tool in $TOOLS; do $BIN descriptions history "$tool" --data-dir "$OUT/gated"
 #    0.5B alone would have gated them (a refused version the 0.5B scored better), each in a copy
 copy_approving() {  # DIR RULE: RULE=all or small
   rm -rf "${OUT:?}/$1"; mkdir -p "$OUT/$1"; cp -r "$OUT/gated/lancedb" "$OUT/$1/"
-  ln -s "$(realpath "$OUT/models")" "$OUT/$1/models"
+  ln -s "$(realpath "$MODELS")" "$OUT/$1/models"
   .venv/bin/python - "$OUT/$1" "$2" <<'PY' | while read -r tool version; do
 import sys
 from ste_mcp.memory.db import open_db
@@ -91,7 +98,7 @@ run_eval() {  # NAME SETTING DATA_DIR [MODEL URL LIMIT]
   local start; start=$(date +%s)
   # shellcheck disable=SC2086
   $BIN eval --bench bench/ste50 --tools $TOOLS --setting "$2" --prompt must-call --concurrency 8 \
-    --llm-url "${5:-$URL}" --model "${4:-$STUDENT}" --data-dir "$3" --out "$OUT/runs/$1" ${6:+--limit $6} | tail -3
+    --llm-url "${5:-$URL}" --model "${4:-$STUDENT}" --data-dir "$3" --out "$OUT/runs/$1" ${6:+--limit $6} ${EVAL_FLAGS:-} | tail -3
   clock "eval $1" "$start"
 }
 run_eval base base "$OUT/base"

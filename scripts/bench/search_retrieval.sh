@@ -11,6 +11,7 @@
 # BENCH (bench/ste50; bench/dev to choose settings), SEARCH_K (5), DATA (the data dir copied; $OUT/gated),
 # EXTRA (more eval flags for every row, e.g. --served-descriptions), LLM_URL (a running server of STUDENT
 # to use instead of starting one),
+# KEEP_ROWS=1 keeps a row whose summary.json is already there (delete its folder to run it again),
 # STUDENT (default the packaged 0.5B; SERVE its model folder under OUT, serve05), LIMIT (items, spread over the tools), RUNS (results folder) change the client.
 # usage: [ROWS='retrieval:candidates …'] [NAME=search_retrieval] flock /tmp/ste-model.lock scripts/bench/search_retrieval.sh
 # Results: .cache/bench/gate/runs/<setting>-<shown>[-among-candidates], docs/bench/$NAME.{json,png}
@@ -39,6 +40,7 @@ for row in $ROWS; do  # SETTING:SHOWN[:AMONG[:constrained]]
   [ "$setting:$shown" = base:candidates ] && name=base
   DECODE=""; [ "${decode:-}" = constrained ] && { DECODE=--constrained; name=$name-constrained; }
   NAMES+=("$name")
+  if [ -n "${KEEP_ROWS:-}" ] && [ -s "$OUT/$RUNS/$name/summary.json" ]; then echo "kept $name"; continue; fi
   # shellcheck disable=SC2086
   .venv/bin/ste-mcp eval --bench "$BENCH" $TOOLS_ARG --setting $setting --shown $shown --search-k "$SEARCH_K" \
     --search-among "$among" --prompt must-call --concurrency 8 --llm-url "$URL" --model $STUDENT \

@@ -158,7 +158,7 @@ def react_grammar(
     """An EBNF grammar (xgrammar, as vLLM's ``structured_outputs.grammar``) for one ReAct step.
 
     ``tools``: tool dicts or upstream ``Tool`` objects, whose Action Input is held to their parameters
-    (only the declared names, each value of its declared type or enum, required ones first), or bare
+    (only the declared names, each once, each value of its declared type or enum, every required one), or bare
     tool names (any JSON object). ``must_call``: the step is a call (no final answer); ``must_answer``:
     the step is the final answer (no call). ``thought``: the step may open with one ``Thought:`` line
     (a prompt that asks for no thought gets none: unasked, a small model rambles there and then calls
@@ -189,38 +189,62 @@ def _tool_name(tool: Any) -> str:
     return tool if isinstance(tool, str) else function_of(tool)["name"]
 
 
+# Up to this many declared keys, an arguments object may hold them in any order (one rule per set of
+# keys already written: 2**n rules); a tool with more keeps the declared order, required keys first.
+ANY_ORDER_MAX_KEYS = 6
+
+
 def _arguments_rules(rule: str, schema: Mapping[str, Any]) -> list[str]:
     """Rules for one tool's arguments object: declared keys only (what ``validate_arguments`` accepts),
-    each at most once, required keys first, then any optional ones, each in declared order (a free
-    order would let a small model repeat one key until it runs out of tokens)."""
+    each at most once (a free grammar lets a small model repeat one key until it runs out of tokens),
+    every required key present. The keys come in any order (an adapter writes them in the order its
+    exemplars had; a fixed order made it drop or garble the keys it wanted first) up to
+    ``ANY_ORDER_MAX_KEYS`` keys; beyond that, required keys first, then optional ones, in declared order."""
     properties = schema.get("properties") or {}
     if not properties:
         return [f'{rule} ::= "{{" ws "}}"']
-    required = [k for k in dict.fromkeys(schema.get("required") or []) if k in properties]
-    optional = [k for k in properties if k not in required]
-    rules, members = [], {}
-    for j, key in enumerate(properties):
-        members[key] = f"{rule}k{j}"
+    keys = list(properties)
+    required = {k for k in schema.get("required") or [] if k in properties}
+    rules = []
+    for j, key in enumerate(keys):
         value = _value_rule(properties[key])
-        rules.append(
-            f'{members[key]} ::= {json.dumps(json.dumps(key, ensure_ascii=False))} ws ":" ws {value}'
-        )
+        rules.append(f'{rule}k{j} ::= {json.dumps(json.dumps(key, ensure_ascii=False))} ws ":" ws {value}')
+    if len(keys) <= ANY_ORDER_MAX_KEYS:
+        return [*_any_order_rules(rule, keys, required), *rules]
+    return [*_declared_order_rules(rule, keys, required), *rules]
+
+
+def _any_order_rules(rule: str, keys: list[str], required: set[str]) -> list[str]:
+    """``{rule}s{mask}``: what may follow once the keys in ``mask`` (a bit set) are written."""
+    need = sum(1 << j for j, k in enumerate(keys) if k in required)
+    full = (1 << len(keys)) - 1
+
+    def after(mask: int) -> str:
+        lead = '"{" ws' if mask == 0 else 'ws "," ws'
+        nexts = [f"{lead} {rule}k{j} {rule}s{mask | 1 << j}" for j in range(len(keys)) if not mask & 1 << j]
+        close = ['"{" ws "}"' if mask == 0 else 'ws "}"'] if mask & need == need else []
+        return " | ".join(f"({alt})" for alt in nexts + close)
+
+    return [f"{rule} ::= {after(0)}"] + [f"{rule}s{mask} ::= {after(mask)}" for mask in range(1, full + 1)]
+
+
+def _declared_order_rules(rule: str, keys: list[str], required: set[str]) -> list[str]:
+    """Required keys first, then any optional ones, each in declared order."""
+    first = [f"{rule}k{j}" for j, k in enumerate(keys) if k in required]
+    optional = [f"{rule}k{j}" for j, k in enumerate(keys) if k not in required]
     sep = 'ws "," ws'
-    # tail{i}: optional keys i.. , each present or not, each after a comma
-    for i, key in enumerate(optional):
+    rules = []
+    # t{i}: optional keys i.. , each present or not, each after a comma
+    for i, member in enumerate(optional):
         rest = f" {rule}t{i + 1}" if i + 1 < len(optional) else ""
-        rules.append(f"{rule}t{i} ::= ({sep} {members[key]})?{rest}")
+        rules.append(f"{rule}t{i} ::= ({sep} {member})?{rest}")
     tail = f" {rule}t0" if optional else ""
-    if required:
-        body = f" {sep} ".join(members[k] for k in required) + tail
+    if first:
+        body = f" {sep} ".join(first) + tail
     else:  # the first optional key present has no comma before it
-        starts = [
-            members[key] + (f" {rule}t{i + 1}" if i + 1 < len(optional) else "")
-            for i, key in enumerate(optional)
-        ]
+        starts = [m + (f" {rule}t{i + 1}" if i + 1 < len(optional) else "") for i, m in enumerate(optional)]
         body = f"({' | '.join(starts)})?"
-    rules.insert(0, f'{rule} ::= "{{" ws {body} ws "}}"')
-    return rules
+    return [f'{rule} ::= "{{" ws {body} ws "}}"', *rules]
 
 
 _TYPE_RULES = {
