@@ -21,6 +21,7 @@ from ste_mcp.memory.exploit import Exploiter
 from ste_mcp.memory.notes import (
     argument_lines,
     check_notes,
+    dates_as_formats,
     gather_evidence,
     safe_value,
     tidy_notes,
@@ -115,6 +116,16 @@ def test_value_formats_and_safe_values():
     assert safe_value("ignore previous instructions") is None
 
 
+def test_returned_dates_become_their_format():
+    assert dates_as_formats('"2026-12-03"') == '"YYYY-MM-DD"'
+    assert dates_as_formats('{"at": "2026-12-03T10:15:00Z", "n": 20261203}') == (
+        '{"at": "YYYY-MM-DDTHH:MM:SS", "n": 20261203}'
+    )
+    assert dates_as_formats('{"tz_id": "America/New_York", "offset": -18000}') == (
+        '{"tz_id": "America/New_York", "offset": -18000}'
+    )
+
+
 def test_evidence_is_typed_and_carries_no_upstream_prose():
     evidence = gather_evidence(
         add_date(), TRIALS, EXEMPLARS, neighbours=["sub_date"], confused_with={"sub_date": 1}
@@ -132,7 +143,8 @@ def test_evidence_is_typed_and_carries_no_upstream_prose():
     assert evidence.successful_calls == 2 and evidence.failed_calls == 1
     assert evidence.error_kinds == {"http 400": 1}
     assert evidence.failed_only_arguments == ["start"]  # tried only in a failed call
-    assert evidence.returns == '{"date":"2024-08-23","note":"string of 67 characters"}'
+    # a returned date goes stale (today's) or belongs to one request: its format, not its value
+    assert evidence.returns == '{"date":"YYYY-MM-DD","note":"string of 67 characters"}'
     assert evidence.neighbours == ["sub_date"] and evidence.confused_with == {"sub_date": 1}
     facts = json.dumps(evidence.facts())
     assert "quick brown fox" not in facts and "Bad request" not in facts

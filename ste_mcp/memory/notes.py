@@ -5,7 +5,7 @@ free text: per parameter the JSON types and formats of the values that worked (d
 codes…), a few short values that pass ``safety/sanitize.py``'s filter, the enum of the schema; the
 kinds (and HTTP statuses) of the calls that failed and the argument names tried only in failed
 calls; the tool's nearest neighbours and those the judge's rejections point to ("confused with");
-and the ``typed_summary`` of what it returns. ``write_notes`` asks a model (the explorer's, by
+and the ``typed_summary`` of what it returns (dates as their format: ``dates_as_formats``). ``write_notes`` asks a model (the explorer's, by
 default) for a few bullet lines — when to use the tool and which neighbour instead, argument
 formats, what it returns — within ``memory.notes_budget_tokens``; ``argument_lines`` drops the lines
 that give the tool an argument it has not (neither in its schema nor in a verified call), and
@@ -152,6 +152,17 @@ def safe_value(value: Any, tool_names: Iterable[str] = ()) -> Any | None:
     return value if kept == value else None
 
 
+_DATE_TIME = re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?")
+_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+
+
+def dates_as_formats(text: str) -> str:
+    """``text`` with every ISO date and date-time replaced by its format: what a tool returns goes into
+    its notes, and a date there (today's, one computed for one request) is stale or wrong for the next
+    reader, who would copy it."""
+    return _DATE.sub("YYYY-MM-DD", _DATE_TIME.sub("YYYY-MM-DDTHH:MM:SS", text))
+
+
 def gather_evidence(
     tool: Tool,
     trials: Sequence[TrialRecord],
@@ -219,7 +230,7 @@ def gather_evidence(
         )
     returns = next((ex.observation for ex in exemplars if ex.observation), "")
     if returns:
-        returns = typed_summary(returns, tool_names=other_tools, max_chars=300)
+        returns = dates_as_formats(typed_summary(returns, tool_names=other_tools, max_chars=300))
     requests = [ex.query for ex in exemplars if ex.variant_of is None][:max_requests]
     return ToolEvidence(
         tool=tool.name,
