@@ -5,8 +5,8 @@ free text: per parameter the JSON types and formats of the values that worked (d
 codes…), a few short values that pass ``safety/sanitize.py``'s filter, the enum of the schema; the
 kinds (and HTTP statuses) of the calls that failed and the argument names tried only in failed
 calls; the tool's nearest neighbours and those the judge's rejections point to ("confused with");
-and the ``typed_summary`` of what it returns (dates as their format: ``dates_as_formats``). ``write_notes`` asks a model (the explorer's, by
-default) for a few bullet lines — when to use the tool and which neighbour instead, argument
+and the ``typed_summary`` of what it returns (its dates as their format, ``dates_as_formats``).
+``write_notes`` asks a model (the explorer's, by default) for a few bullet lines — when to use the tool and which neighbour instead, argument
 formats, what it returns — within ``memory.notes_budget_tokens``; ``argument_lines`` drops the lines
 that give the tool an argument it has not (neither in its schema nor in a verified call), and
 ``check_notes`` refuses output that carries instructions (``injection_reason``) or repeats upstream
@@ -43,12 +43,11 @@ NEIGHBOUR_CHARS = 120  # of each neighbour's description
 MAX_LINES = 5
 NOTES_PROMPT_VERSION = "notes-1"
 
+_DATE = r"\d{4}-\d{2}-\d{2}"
+_DATE_TIME = _DATE + r"[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?"
 _FORMATS: list[tuple[str, re.Pattern[str]]] = [
-    ("date YYYY-MM-DD", re.compile(r"^\d{4}-\d{2}-\d{2}$")),
-    (
-        "date-time ISO 8601",
-        re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$"),
-    ),
+    ("date YYYY-MM-DD", re.compile(f"^{_DATE}$")),
+    ("date-time ISO 8601", re.compile(f"^{_DATE_TIME}$")),
     ("date DD/MM/YYYY or MM/DD/YYYY", re.compile(r"^\d{1,2}/\d{1,2}/\d{4}$")),
     ("time HH:MM", re.compile(r"^\d{1,2}:\d{2}(:\d{2})?$")),
     ("integer as text", re.compile(r"^[+-]?\d+$")),
@@ -152,15 +151,15 @@ def safe_value(value: Any, tool_names: Iterable[str] = ()) -> Any | None:
     return value if kept == value else None
 
 
-_DATE_TIME = re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?")
-_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+_DATE_TIME_IN_TEXT = re.compile(rf"\b{_DATE_TIME}")
+_DATE_IN_TEXT = re.compile(rf"\b{_DATE}\b")
 
 
 def dates_as_formats(text: str) -> str:
     """``text`` with every ISO date and date-time replaced by its format: what a tool returns goes into
     its notes, and a date there (today's, one computed for one request) is stale or wrong for the next
     reader, who would copy it."""
-    return _DATE.sub("YYYY-MM-DD", _DATE_TIME.sub("YYYY-MM-DDTHH:MM:SS", text))
+    return _DATE_IN_TEXT.sub("YYYY-MM-DD", _DATE_TIME_IN_TEXT.sub("YYYY-MM-DDTHH:MM:SS", text))
 
 
 def gather_evidence(
