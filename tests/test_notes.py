@@ -20,6 +20,7 @@ from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
 from ste_mcp.memory.exploit import Exploiter
 from ste_mcp.memory.notes import (
     argument_lines,
+    borrowed_argument,
     check_notes,
     dates_as_formats,
     gather_evidence,
@@ -268,6 +269,54 @@ def test_a_tool_without_arguments_gets_no_lines_that_give_it_some():
     kept, dropped = argument_lines(text, [])
     assert kept.splitlines() == text.splitlines()[:4]
     assert len(dropped) == 3 and "'length'" in dropped[0] and "it has none" in dropped[2]
+
+
+def test_lines_that_claim_a_neighbours_argument_are_dropped():
+    """Seen with the packaged 1.5B writing for a password endpoint without arguments: "for passwords
+    that meet criteria such as length" beside a neighbour that takes ``length`` sent a 1.5B client's
+    length requests to the wrong endpoint. A line that names the neighbour may speak of its arguments;
+    words of the tool's own name and description are its own."""
+    neighbours = {
+        "Password_Generator_API__Password_of_length_50": ["length"],
+        "add_date": ["date", "days"],
+        "Geo__Search": ["q"],  # too short to tell from a word
+    }
+    own = "Password_Generator_API__Base Gives you a random password, updated daily."
+    text = "\n".join(
+        [
+            "- When to use: a random strong password.",
+            "- Use Password_Generator_API__Password_of_length_50 for a password of a given length.",
+            "- Similar tool: Password of length 50, when a length is asked.",  # named with spaces
+            "- Returns today's random password.",  # "date"/"days" absent; "daily" is not "days"
+            "- Use it for passwords that meet specific criteria such as length and complexity.",
+            "- Pick the lengths you need.",
+            "- Use it for a date and a number of days.",
+        ]
+    )
+    kept, dropped = argument_lines(text, [], own_text=own, neighbour_arguments=neighbours)
+    assert kept.splitlines() == text.splitlines()[:4]
+    assert ["'length'" in d and "Password_of_length_50" in d for d in dropped] == [True, True, False]
+    assert "'date'" in dropped[2] and "an argument of add_date that this tool has not" in dropped[2]
+    # its own arguments, or words of its own description, are not borrowed
+    assert borrowed_argument("- Give the length in characters.", ["length"], own, neighbours) is None
+    assert borrowed_argument("- Today's date.", [], "get_today_date Returns the date.", neighbours) is None
+
+
+@pytest.mark.anyio
+async def test_written_notes_lose_a_line_that_claims_a_neighbours_argument():
+    reply = "- Use for a random password.\n- Use for passwords of any length you need."
+    response = ChatResponse(model="scripted", choices=[Choice(text=reply, finish_reason="stop")])
+    evidence = gather_evidence(add_date(), TRIALS, EXEMPLARS, neighbours=["sizer"])
+    notes = await write_notes(
+        ScriptedModel([response]),
+        evidence,
+        ORIGINAL,
+        neighbours={"sizer": "Passwords of a given size."},
+        neighbour_arguments={"sizer": ["length"]},
+        budget_tokens=80,
+    )
+    assert notes.text == "- Use for a random password."
+    assert len(notes.dropped) == 1 and "an argument of sizer" in notes.dropped[0]
 
 
 @pytest.mark.anyio

@@ -332,15 +332,68 @@ def unknown_argument(line: str, known: Iterable[str], returned: Iterable[str] = 
     return None
 
 
-def argument_lines(text: str, known: Iterable[str], returned: Iterable[str] = ()) -> tuple[str, list[str]]:
+MIN_BORROWED_CHARS = 4  # shorter parameter names ("id", "q", "to") are ordinary words too
+
+
+def _words(text: str) -> set[str]:
+    """The words of ``text``, case-folded, with identifiers also split at ``_`` and case changes."""
+    words = {w.casefold() for w in re.findall(r"[A-Za-z_]\w*", text)}
+    for identifier in list(words) + re.findall(r"[A-Za-z_]\w*", text):
+        words.update(part.casefold() for part in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", identifier))
+    return words
+
+
+def _names(line: str, tool: str) -> bool:
+    """Whether ``line`` names ``tool`` (as written, with spaces for ``_``, or its endpoint part)."""
+    text = re.sub(r"[\s_]+", " ", line).casefold()
+    spaced = re.sub(r"[\s_]+", " ", tool).strip().casefold()
+    endpoint = re.sub(r"[\s_]+", " ", tool.rpartition("__")[2]).strip().casefold()
+    return spaced in text or (len(endpoint) >= MIN_BORROWED_CHARS and endpoint in text)
+
+
+def borrowed_argument(
+    line: str, known: Iterable[str], own_text: str, neighbour_arguments: Mapping[str, Iterable[str]]
+) -> str | None:
+    """Why ``line`` claims a neighbour's argument for the tool, or ``None``.
+
+    A line that does not name the neighbour yet speaks of one of its arguments which the tool has not
+    ("for passwords that meet criteria such as length" on an endpoint without a ``length``, beside one
+    with it) pulls the neighbour's requests to the tool: a client follows it away from the tool that
+    can do it. Words of the tool's own name and description (``own_text``) are its own to use."""
+    mine = {k.casefold() for k in known} | _words(own_text) | _NOT_NAMES
+    words = _words(line)
+    for neighbour, arguments in neighbour_arguments.items():
+        if _names(line, neighbour):
+            continue
+        for argument in arguments:
+            name = argument.casefold()
+            if len(name) < MIN_BORROWED_CHARS or name in mine:
+                continue
+            if name in words or f"{name}s" in words:
+                return f"speaks of {argument!r}, an argument of {neighbour} that this tool has not"
+    return None
+
+
+def argument_lines(
+    text: str,
+    known: Iterable[str],
+    returned: Iterable[str] = (),
+    *,
+    own_text: str = "",
+    neighbour_arguments: Mapping[str, Iterable[str]] | None = None,
+) -> tuple[str, list[str]]:
     """``text`` without the lines that give the tool an argument outside ``known`` (its schema's and
-    those of verified calls; ``returned``: its results' keys, which a line may quote), and why each
-    dropped line went."""
+    those of verified calls; ``returned``: its results' keys, which a line may quote) or claim a
+    neighbour's (``borrowed_argument``: ``neighbour_arguments`` maps each neighbour to its arguments,
+    ``own_text`` is the tool's name and description), and why each dropped line went."""
     known, returned = list(known), list(returned)
+    neighbour_arguments = {n: list(a) for n, a in (neighbour_arguments or {}).items()}
     kept: list[str] = []
     dropped: list[str] = []
     for line in text.splitlines():
-        reason = unknown_argument(line, known, returned)
+        reason = unknown_argument(line, known, returned) or borrowed_argument(
+            line, known, own_text, neighbour_arguments
+        )
         if reason is None:
             kept.append(line)
         else:
@@ -380,10 +433,12 @@ async def write_notes(
     budget_tokens: int,
     upstream: Sequence[str] = (),
     model_name: str | None = None,
+    neighbour_arguments: Mapping[str, Iterable[str]] | None = None,
 ) -> Notes:
     """Ask ``model`` for the notes of ``evidence.tool`` and check them (``Notes.refused`` says why not).
 
-    ``upstream``: texts the notes must not echo (``upstream_texts`` of the tool's trials).
+    ``upstream``: texts the notes must not echo (``upstream_texts`` of the tool's trials);
+    ``neighbour_arguments``: each neighbour's argument names, which a line may not claim for the tool.
     """
     messages = notes_messages(evidence, description, neighbours, budget_tokens)
     response = await model.chat(messages, model=model_name, temperature=0.0, max_tokens=budget_tokens)
@@ -392,7 +447,13 @@ async def write_notes(
         raw = raw.rpartition("\n")[0]  # the budget cut the last line mid-way: a half-sentence misleads
     known = [p.name for p in evidence.parameters]
     returned = _KEY_CLAIM.findall(evidence.returns)  # a result's keys are no claim
-    text, dropped = argument_lines(tidy_notes(raw, max_chars=budget_tokens * 4), known, returned)
+    text, dropped = argument_lines(
+        tidy_notes(raw, max_chars=budget_tokens * 4),
+        known,
+        returned,
+        own_text=f"{evidence.tool} {description}",
+        neighbour_arguments=neighbour_arguments,
+    )
     refused = check_notes(text, upstream=upstream, descriptions=[description, *neighbours.values()])
     return Notes(
         tool=evidence.tool,
