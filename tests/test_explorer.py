@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 import pytest
 
-from ste_mcp.explorer import prompts
+from ste_mcp.explorer import prompts, scheduler
 from ste_mcp.explorer.budget import Budget
 from ste_mcp.explorer.episode import (
     ExploreContext,
@@ -277,6 +277,33 @@ async def test_concurrency_is_bounded(tools, client, store, upstream) -> None:
     ).run()
     assert peak == 3  # one tool: its own limit binds
     assert store.stats()["get_weather"]["episodes"] == 12
+
+
+async def test_per_tool_stopping_spends_episodes_where_exemplars_are_few(
+    tools, client, store, upstream, monkeypatch
+) -> None:
+    """explorer.target_exemplars: a tool holding the target gets no new episode; the thinnest go first;
+    a tool that reaches the target while the run goes on (serve judges as trials arrive) stops there."""
+    monkeypatch.setattr(scheduler, "COUNTS_REFRESH_S", 0.0)
+    calls = {"get_weather": {"city": "Oslo"}, "get_text": {}}
+    chosen = [tools["get_weather"], tools["get_text"]]
+    held = {"get_weather": 0, "get_text": 5}
+    explorer = explorer_for(chosen, client, store, scripted(player(calls)), num_episodes=4, concurrency=1)
+    explorer.exemplar_counts = lambda: dict(held)
+    assert [j.tool.name for j in await explorer.plan()] == ["get_weather", "get_text"] * 4  # no target
+    explorer.settings.target_exemplars = 3
+    assert [j.tool.name for j in await explorer.plan()] == ["get_weather"] * 4
+    held.update(get_weather=2, get_text=1)  # the thinner tool is planned first
+    assert [j.tool.name for j in (await explorer.plan())[:2]] == ["get_text", "get_weather"]
+
+    def judged(record) -> None:  # every trial of get_weather becomes an exemplar at once
+        held[record.tool] += record.tool == "get_weather"
+
+    held.update(get_weather=0, get_text=5)
+    explorer.on_trial = judged
+    summary = await explorer.run()
+    assert store.stats()["get_weather"]["episodes"] == 3 and "get_text" not in store.stats()
+    assert summary.stopped["get_weather"] == "holds 3 approved exemplars (explorer.target_exemplars = 3)"
 
 
 async def test_resume_after_interruption(tools, client, store, upstream) -> None:

@@ -162,6 +162,30 @@ def test_learn_explores_judges_and_renders_with_each_roles_model(
     assert TrialStore.open(data_dir / "lancedb").count() == 4
 
 
+def test_learn_stops_each_tool_at_its_target_of_exemplars(
+    data_dir: Path, models: Models, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """explorer.target_exemplars: passes of one episode (2 trials, 2 originals) per tool, judged after
+    each; a tool holding 3 approved originals gets no third episode though --episodes allows 5."""
+    monkeypatch.setenv("STE_MCP_EXPLORER__TARGET_EXEMPLARS", "3")
+    assert learn(data_dir, "--episodes", "5") == 0
+    out, err = capsys.readouterr()
+    trials = TrialStore.open(data_dir / "lancedb").trials()
+    assert sorted(t.id for t in trials) == sorted(
+        f"{tool}:{ep}:{slot}" for tool in TOOLS for ep in (0, 1) for slot in (0, 1)
+    )
+    originals = ExemplarStore(open_db(data_dir / "lancedb")).approved_originals()
+    assert originals == dict.fromkeys(TOOLS, 4)
+    assert "every tool holds 3 approved exemplars: exploration stops" in err
+    assert "explored: 4 episode(s), 8 trial(s), 8 successful" in out
+    assert "judged: 8 trial(s), 8 accepted" in out
+
+    # the target raised: only the episodes it takes more
+    monkeypatch.setenv("STE_MCP_EXPLORER__TARGET_EXEMPLARS", "5")
+    assert learn(data_dir, "--episodes", "5") == 0
+    assert TrialStore.open(data_dir / "lancedb").count() == 12
+
+
 def test_learn_trains_one_round_after_closing_the_models(
     data_dir: Path, models: Models, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

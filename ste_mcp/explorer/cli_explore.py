@@ -113,9 +113,12 @@ def unknown_tools(app: Any) -> str | None:
     return f"unknown tool(s) {', '.join(unknown)}; known tools: {known}"
 
 
-async def explore_with_progress(app: Any, err: Any, show_progress: bool) -> Any:
-    """Explore over the open ``app`` until the selected tools have their episodes, with a progress bar on
-    the console ``err``, following the pause marker; returns the explorer (``.summary``: what it did).
+async def explore_with_progress(
+    app: Any, err: Any, show_progress: bool, *, episodes: int | None = None, label: str = "exploring"
+) -> Any:
+    """Explore over the open ``app`` until the selected tools have ``episodes`` (default
+    ``explorer.num_episodes``) episodes, with a progress bar on the console ``err``, following the pause
+    marker; returns the explorer (``.summary``: what it did). ``label`` names the bar (a pass of ``learn``).
 
     Raises ``ModelUnavailable`` (no explorer model) or ``ExplorerError`` (the model keeps failing).
     """
@@ -128,14 +131,15 @@ async def explore_with_progress(app: Any, err: Any, show_progress: bool) -> Any:
 
     settings = app.settings
     explorer = await Explorer.from_app(app)
-    for name, reason in explorer.skipped().items():
-        err.print(f"[dim]skipping {name}: {reason}[/dim]")
-    jobs = await explorer.plan()
+    if episodes is None or episodes <= 1:  # said once, not on every pass
+        for name, reason in explorer.skipped().items():
+            err.print(f"[dim]skipping {name}: {reason}[/dim]")
+    jobs = await explorer.plan(episodes)
     total = sum(settings.explorer.num_stm_slots - job.start_slot for job in jobs)
-    if not jobs:
+    if not jobs and episodes is None:
         err.print("nothing to explore: every selected tool has its episodes (raise --episodes to do more)")
     progress = Progress(
-        TextColumn("[bold]exploring[/bold]"),
+        TextColumn(f"[bold]{label}[/bold]"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("trials  {task.fields[ok]} successful  {task.fields[last]}"),
@@ -158,7 +162,7 @@ async def explore_with_progress(app: Any, err: Any, show_progress: bool) -> Any:
     with progress:
         async with anyio.create_task_group() as tg:
             tg.start_soon(follow_pause_marker, explorer, pause_marker(settings))
-            summary = await explorer.run()
+            summary = await explorer.run(episodes)
             tg.cancel_scope.cancel()
     for scope, reason in summary.stopped.items():
         err.print(f"stopped {'all tools' if scope == '*' else scope}: {reason}")

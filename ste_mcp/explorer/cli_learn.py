@@ -114,10 +114,13 @@ async def learn(settings: Settings, train: bool, show_progress: bool) -> int:
         outcome.before = await anyio.to_thread.run_sync(_tool_status, settings)
         try:
             memory = memory_of(app)
-            explorer = await explore_with_progress(app, err, show_progress)
-            outcome.explored = explorer.summary
-            outcome.tools = sorted(t.name for t in explorer.selected())
-            outcome.judged = await _judge(app, outcome.tools, err, show_progress)
+            if settings.explorer.target_exemplars is None:
+                explorer = await explore_with_progress(app, err, show_progress)
+                outcome.explored = explorer.summary
+                outcome.tools = sorted(t.name for t in explorer.selected())
+                outcome.judged = await _judge(app, outcome.tools, err, show_progress)
+            else:
+                await _learn_in_passes(app, outcome, err, show_progress)
         except (ModelUnavailable, ExplorerError, LearnError) as exc:
             err.print(f"ste-mcp learn: {exc}")
             return 1
@@ -143,6 +146,32 @@ async def learn(settings: Settings, train: bool, show_progress: bool) -> int:
     # piped: wide enough that no tool name wraps (a terminal's own width otherwise)
     print_summary(outcome, Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200))
     return 0
+
+
+async def _learn_in_passes(app: App, outcome: Outcome, err: Console, show_progress: bool) -> None:
+    """Per-tool stopping (``explorer.target_exemplars``): pass p explores each tool short of the target
+    to p episodes, then judges, so the next pass knows which tools still yield too little; stops when
+    every tool holds the target or has ``num_episodes``."""
+    from ste_mcp.explorer.cli_explore import explore_with_progress
+    from ste_mcp.explorer.learn import JudgeTotals
+    from ste_mcp.explorer.scheduler import RunSummary
+
+    s = app.settings.explorer
+    outcome.explored, outcome.judged = RunSummary(), JudgeTotals()
+    for episodes in range(1, s.num_episodes + 1):
+        label = f"exploring (pass {episodes} of at most {s.num_episodes})"
+        explorer = await explore_with_progress(app, err, show_progress, episodes=episodes, label=label)
+        outcome.explored.add(explorer.summary)
+        outcome.tools = sorted(t.name for t in explorer.selected())
+        judged = await _judge(app, outcome.tools, err, show_progress)
+        outcome.judged.add(judged)
+        await explorer.refresh_counts(force=True)
+        short = [name for name in outcome.tools if explorer.enough(name) is None]
+        if not short:
+            err.print(f"every tool holds {s.target_exemplars} approved exemplars: exploration stops")
+            return
+        if explorer.summary.stopped.get("*"):
+            return  # a global budget is spent
 
 
 def _tool_status(settings: Settings) -> dict[str, dict[str, Any]]:

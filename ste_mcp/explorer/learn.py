@@ -32,7 +32,8 @@ class JudgeTotals:
     claimed_elsewhere: int = 0  # judged by another process sharing the database
     errors: list[str] = field(default_factory=list)
 
-    def add(self, report: ExploitReport) -> None:
+    def add(self, report: ExploitReport | JudgeTotals) -> None:
+        """Count a judging batch's report (or another pass's totals) in."""
         self.judged += report.judged
         self.accepted += report.accepted
         self.refused += report.refused

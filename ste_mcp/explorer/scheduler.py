@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 MAX_CONSECUTIVE_MODEL_ERRORS = 5
 MODEL_BACKOFF_S = 2.0  # doubled after each consecutive model error, at most 30 s
+COUNTS_REFRESH_S = 10.0  # how stale the approved-exemplar counts may be when an episode is handed out
 
 
 class ExplorerError(Exception):
@@ -88,6 +90,14 @@ class RunSummary:
     errors: int = 0
     stopped: dict[str, str] = field(default_factory=dict)  # tool ("*" for all) -> budget reason
 
+    def add(self, other: RunSummary) -> None:
+        """Count ``other`` (a later run) in."""
+        self.trials += other.trials
+        self.successful_trials += other.successful_trials
+        self.episodes += other.episodes
+        self.errors += other.errors
+        self.stopped.update(other.stopped)
+
 
 class Explorer:
     """Explores tools with STE: ``await explorer.run()``; ``pause()``, ``resume()``, ``status()``."""
@@ -106,10 +116,15 @@ class Explorer:
         on_trial: Callable[[TrialRecord], None] | None = None,
         status_file: Path | None = None,
         adapter: Callable[[], str | None] | None = None,
+        exemplar_counts: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
         self._tools = tools if callable(tools) else (lambda fixed=list(tools): fixed)
         self.model = model
         self.adapter = adapter  # the served adapter to explore with (None: the base model)
+        # approved original exemplars per tool (explorer.target_exemplars: per-tool stopping)
+        self.exemplar_counts = exemplar_counts
+        self._counts: dict[str, int] = {}
+        self._counts_at = -math.inf
         self.upstream = upstream
         self.store = store
         self.settings = settings or ExplorerSettings()
@@ -154,9 +169,13 @@ class Explorer:
         model = await app.model_for("explorer")
         full = app.settings
         secrets = app.toolset.secret_values()
-        store = await anyio.to_thread.run_sync(lambda: Memory.open(full, secrets=secrets).trials)
+        memory = await anyio.to_thread.run_sync(lambda: Memory.open(full, secrets=secrets))
+        store = await anyio.to_thread.run_sync(lambda: memory.trials)
         # an adapter trained on the app's model only fits that model: the one the finetune feature serves now
         adapter = app.active_adapter if app.uses_main_model("explorer") else None
+        counts = None
+        if (settings or full.explorer).target_exemplars is not None:
+            counts = (await anyio.to_thread.run_sync(lambda: memory.exemplars)).approved_originals
         return cls(
             app.toolset.visible if tools is None else tools,
             model=model,
@@ -169,6 +188,7 @@ class Explorer:
             on_trial=on_trial,
             status_file=live_status_file(full),
             adapter=adapter,
+            exemplar_counts=counts,
         )
 
     # ---- what to explore -----------------------------------------------------------------------
@@ -197,21 +217,44 @@ class Explorer:
 
     async def plan(self, episodes: int | None = None) -> list[Job]:
         """Jobs to reach ``episodes`` (default ``num_episodes``) per tool: interrupted episodes first,
-        then new ones, round-robin across tools."""
+        then new ones, round-robin across tools. With ``target_exemplars``, a tool that holds that many
+        approved originals gets no new episode, and the tools holding fewest come first."""
         target = self.settings.num_episodes if episodes is None else episodes
         slots = self.settings.num_stm_slots
         progress = await anyio.to_thread.run_sync(self.store.episode_progress)
+        await self.refresh_counts(force=True)
         resume: list[Job] = []
         new: dict[str, list[Job]] = {}
-        for tool in self.selected():
+        tools = sorted(self.selected(), key=lambda t: self._counts.get(t.name, 0))  # stable: thinnest first
+        for tool in tools:
             done = progress.get(tool.name, {})
             resume += [Job(tool, ep, n) for ep, n in sorted(done.items()) if n < slots]
+            if self.enough(tool.name) is not None:
+                continue
             first = max(done, default=-1) + 1
             new[tool.name] = [Job(tool, first + i) for i in range(max(0, target - len(done)))]
         ordered = list(resume)
         for i in range(max((len(v) for v in new.values()), default=0)):
             ordered += [jobs[i] for jobs in new.values() if i < len(jobs)]
         return ordered
+
+    def enough(self, tool: str) -> str | None:
+        """Why ``tool`` needs no new episode (it holds ``target_exemplars`` approved originals), or None."""
+        target = self.settings.target_exemplars
+        if target is None or self.exemplar_counts is None:
+            return None
+        held = self._counts.get(tool, 0)
+        if held < target:
+            return None
+        return f"holds {held} approved exemplars (explorer.target_exemplars = {target})"
+
+    async def refresh_counts(self, force: bool = False) -> None:
+        """Re-read the approved originals per tool, at most every ``COUNTS_REFRESH_S`` unless ``force``."""
+        if self.settings.target_exemplars is None or self.exemplar_counts is None:
+            return
+        if force or time.monotonic() - self._counts_at >= COUNTS_REFRESH_S:
+            self._counts = dict(await anyio.to_thread.run_sync(self.exemplar_counts))
+            self._counts_at = time.monotonic()
 
     # ---- running -------------------------------------------------------------------------------
     def pause(self) -> None:
@@ -254,9 +297,13 @@ class Explorer:
             return "*" in self.summary.stopped or tool in self.summary.stopped
 
         async def next_job() -> Job | None:
+            await self.refresh_counts()  # exemplars judged meanwhile (serve judges as trials arrive)
             async with cond:
                 while True:
                     for job in list(pending):
+                        fresh = job.start_slot == 0 and not job.counted
+                        if fresh and not stopped(job.tool.name) and (why := self.enough(job.tool.name)):
+                            self.summary.stopped[job.tool.name] = why
                         if stopped(job.tool.name):
                             pending.remove(job)
                         elif busy[job.tool.name] < self.settings.tool_concurrency:

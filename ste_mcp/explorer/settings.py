@@ -45,6 +45,14 @@ class ExplorerSettings(BaseModel):
         "processes' recorded usage from the shared trial store.",
     )
     max_episodes_total: int | None = Field(None, description="Episodes started per run, all tools together.")
+    target_exemplars: int | None = Field(
+        None,
+        ge=1,
+        description="Per-tool stopping: a tool that holds this many approved original exemplars gets no new "
+        "episodes, and the tools holding fewest are explored first, so the episodes go where exploration has "
+        "yielded least (DRAFT's adaptive budget); `learn` then explores in passes of one episode per tool, "
+        "judging after each. None: every tool gets num_episodes.",
+    )
     explore_tools: list[str] = Field(default_factory=list, description="Opt-in for non-read-only tools.")
     tools: list[str] = Field(
         default_factory=list, description="Explore only these tools (empty: all eligible)."

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -246,6 +247,12 @@ class ExemplarStore:
             per_tool = out.setdefault(tool, dict.fromkeys(STATUSES, 0))
             per_tool[status] = per_tool.get(status, 0) + 1
         return out
+
+    def approved_originals(self) -> dict[str, int]:
+        """Per tool: how many approved original exemplars it holds (paraphrases not counted)."""
+        where = self._where(None, "approved", True)
+        table = self.table.search().where(where).select(["tool"]).limit(None).to_arrow()
+        return dict(Counter(table["tool"].to_pylist()))
 
     def has_trial(self, trial_id: str) -> bool:
         return self.table.count_rows(f"array_has(trial_ids, {quote(trial_id)})") > 0
