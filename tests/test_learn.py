@@ -167,8 +167,7 @@ def test_learn_stops_each_tool_at_its_target_of_exemplars(
 ) -> None:
     """explorer.target_exemplars: passes of one episode (2 trials, 2 originals) per tool, judged after
     each; a tool holding 3 approved originals gets no third episode though --episodes allows 5."""
-    monkeypatch.setenv("STE_MCP_EXPLORER__TARGET_EXEMPLARS", "3")
-    assert learn(data_dir, "--episodes", "5") == 0
+    assert learn(data_dir, "--episodes", "5", "--exemplars", "3") == 0
     out, err = capsys.readouterr()
     trials = TrialStore.open(data_dir / "lancedb").trials()
     assert sorted(t.id for t in trials) == sorted(
@@ -180,7 +179,7 @@ def test_learn_stops_each_tool_at_its_target_of_exemplars(
     assert "explored: 4 episode(s), 8 trial(s), 8 successful" in out
     assert "judged: 8 trial(s), 8 accepted" in out
 
-    # the target raised: only the episodes it takes more
+    # the target raised (in the settings): only the episodes it takes more
     monkeypatch.setenv("STE_MCP_EXPLORER__TARGET_EXEMPLARS", "5")
     assert learn(data_dir, "--episodes", "5") == 0
     assert TrialStore.open(data_dir / "lancedb").count() == 12

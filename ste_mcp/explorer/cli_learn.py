@@ -43,6 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--train", action="store_true", help="then run one fine-tuning round on the approved exemplars"
     )
+    parser.add_argument(
+        "--exemplars",
+        type=int,
+        metavar="K",
+        help="per-tool stopping: explore in passes of one episode per tool, judged after each, until every "
+        "tool holds K approved exemplars or has --episodes (explorer.target_exemplars)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -52,7 +59,13 @@ def run(args: argparse.Namespace) -> int:
     from ste_mcp.cli import settings_from_args
 
     settings = settings_from_args(
-        args, explorer={"num_episodes": args.episodes, "tools": args.tools, "shard": args.shard}
+        args,
+        explorer={
+            "num_episodes": args.episodes,
+            "tools": args.tools,
+            "shard": args.shard,
+            "target_exemplars": args.exemplars,
+        },
     )
     if args.train and settings.explorer.shard != "0/1":
         print(
