@@ -53,3 +53,42 @@ def test_sigterm_stops_the_managed_children_and_exits_143() -> None:
     while alive(child) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not alive(child)
+
+
+SERVE_WHILE_STARTING = textwrap.dedent(
+    """
+    import subprocess, sys, time
+    import ste_mcp.llm as llm
+    import ste_mcp.llm.sources as sources
+    from ste_mcp.cli import main
+
+    class Starting:  # a managed vLLM that takes minutes to become healthy
+        served_name, base_url, log_path, failure, port = "m", "http://127.0.0.1:1/v1", "log", None, 1
+        def start(self):
+            self.child = subprocess.Popen(["sleep", "600"], start_new_session=True)
+            print(self.child.pid, flush=True)
+            time.sleep(600)
+        def stop(self):
+            self.child.terminate()
+            self.child.wait()
+            print("stopped", flush=True)
+
+    sources.prepare_model = lambda model, models_dir: None
+    llm.managed_server = lambda settings, prepared: Starting()
+    sys.exit(main(["model", "serve", "--data-dir", sys.argv[1], "--model", "packaged:any"]))
+    """
+)
+
+
+def test_sigterm_while_model_serve_starts_stops_the_server_at_once(tmp_path) -> None:
+    """Seen on the bench: `ste-mcp model serve` killed while vLLM loaded went on loading (its handler
+    only set a flag read after the start); SIGTERM now unwinds the start and stops the process group."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE_WHILE_STARTING, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    child = int(proc.stdout.readline())
+    assert alive(child)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0  # a stop asked for, as Ctrl-C
+    assert proc.stdout.read().strip() == "stopped" and not alive(child)

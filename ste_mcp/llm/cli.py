@@ -49,10 +49,11 @@ def _prepare(args: argparse.Namespace, settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings) -> int:
-    import signal
-    import threading
+    """Serve until Ctrl-C or SIGTERM (``cli.Terminated``), which also stops a server still starting."""
+    import time
 
     from ste_mcp.llm import managed_server
+    from ste_mcp.llm.base import ModelError
     from ste_mcp.llm.sources import prepare_model
 
     if settings.llm.base_url:
@@ -64,23 +65,23 @@ def _serve(args: argparse.Namespace, settings) -> int:
     server = managed_server(settings, prepare_model(settings.llm.model, settings.models_dir))
     if args.port:
         server.port = args.port
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    server.start()
     try:
+        server.start()
         print(
             f"serving {server.served_name} at {server.base_url} (Ctrl-C stops it; log: {server.log_path})",
             flush=True,
         )
-        while not done.wait(1.0):
-            if server.failure:
-                print(f"ste-mcp: {server.failure}", file=sys.stderr)
-                return 1
+        while not server.failure:
+            time.sleep(1.0)
+        print(f"ste-mcp: {server.failure}", file=sys.stderr)
+        return 1
+    except ModelError as exc:
+        print(f"ste-mcp: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        pass
+        return 0
     finally:
         server.stop()
-    return 0
 
 
 def _chat(args: argparse.Namespace, settings) -> int:
