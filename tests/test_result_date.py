@@ -143,6 +143,11 @@ def test_check_trial_reads_the_trials_own_day() -> None:
             {"lat": 40.71, "lng": -74.0, "timestamp": 1633072800},
             "the call sends timestamp = 1633072800 (2021-10-01)",
         ),
+        (  # seen with the 1.5B teacher (session 27): a 2024 timestamp for "the present time"
+            "Find the time zone and DST for the point at latitude 40.7128 and longitude -74.0060 at the present time.",
+            {"lat": 40.7128, "lng": -74.006, "timestamp": 1718148800},
+            "the call sends timestamp = 1718148800 (2024-06-11)",
+        ),
         (
             "What time is it now in Tokyo?",
             {"tz": "Asia/Tokyo", "at_ms": 1589932800000},

@@ -5,13 +5,15 @@
 # thinnest first, judged after each pass (`ste-mcp learn`, the packaged 1.5B in every role as the teacher
 # runs of bench/learned/ were made, hindsight off), on a copy of the pool; then the 0.5B client answers
 # bench/dev and the 195 STE-50 toolbox items in the best setting (must-call, search within the 15
-# candidates + the 3 nearest approved exemplars, constrained) from the pool and from the grown pool.
+# candidates + the 3 nearest approved exemplars, constrained) from the pool and from the grown pool, both
+# rechecked with today's checks first.
 #
 # TEACHER_URL: a running server of the 1.5B to explore with (default: ste-mcp starts its own);
 # LEARN_ONLY=1: stop after the exploration (run again for the rows: a finished learn.txt is kept).
 # usage: [OUT=.cache/bench/thin] [POOL=.cache/bench/demos/pool] [MODELS=.cache/bench/demos/models]
 #        [TARGET=5] [EPISODES=3] flock /tmp/ste-model.lock scripts/bench/thin_tools.sh
-# Results: $OUT/learn.txt, $OUT/times.txt, $OUT/{dev-,}{pool,grown}/, docs/bench/thin_tools.{json,png}
+# Results: $OUT/learn.txt, $OUT/recheck.txt, $OUT/times.txt, $OUT/rows/{dev-,}{pool,grown}/,
+# docs/bench/thin_tools.{json,png}
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-.cache/bench/thin}; POOL=${POOL:-.cache/bench/demos/pool}; MODELS=${MODELS:-.cache/bench/demos/models}
@@ -45,23 +47,34 @@ TOML
 fi
 [ -z "${LEARN_ONLY:-}" ] || exit 0
 
+# both pools read with today's checks (an exemplar stored before a check existed is refused now)
+STARTED=$OUT/pool
+if [ ! -s "$OUT/recheck.txt" ]; then
+  rm -rf "$STARTED"; mkdir -p "$STARTED"; cp -r "$POOL/lancedb" "$STARTED/"
+  ln -sfn "$(realpath "$MODELS")" "$STARTED/models"
+  for d in "$STARTED" "$GROWN"; do
+    { echo "$d"; $BIN exemplars recheck --data-dir "$d" | tail -1; $BIN exemplars recheck --call --data-dir "$d" | tail -1; } \
+      | tee -a "$OUT/recheck.txt"
+  done
+fi
+
 export ROWS="retrieval:search:candidates:constrained"
 mkdir -p "$OUT/serve05"; ln -sfn "$(realpath "$MODELS")" "$OUT/serve05/models"
 serve "$STUDENT" "$PORT" "$OUT/serve05"
 for data in pool grown; do
-  src=$POOL; [ "$data" = grown ] && src=$GROWN
+  src=$STARTED; [ "$data" = grown ] && src=$GROWN
   for bench in dev ste50; do
     prefix=$([ "$bench" = dev ] && echo dev- || true)
-    [ -s "$OUT/$prefix$data/retrieval-search-among-candidates-constrained/summary.json" ] && continue
+    [ -s "$OUT/rows/$prefix$data/retrieval-search-among-candidates-constrained/summary.json" ] && continue
     t=$(date +%s)
-    OUT=$OUT LLM_URL=http://127.0.0.1:$PORT/v1 BENCH=bench/$bench DATA=$src RUNS=$prefix$data \
+    OUT=$OUT LLM_URL=http://127.0.0.1:$PORT/v1 BENCH=bench/$bench DATA=$src RUNS=rows/$prefix$data \
       NAME=thin-$prefix$data scripts/bench/search_retrieval.sh
     took "eval $data on $bench" "$t"
   done
 done
 stop_servers
 
-.venv/bin/python - "$OUT" "$POOL" "$GROWN" <<'PY'
+.venv/bin/python - "$OUT" "$STARTED" "$GROWN" <<'PY'
 import json, sys
 from collections import Counter
 from pathlib import Path
@@ -76,7 +89,7 @@ row = "retrieval-search-among-candidates-constrained"
 result = {"originals": held, "rows": {}, "per_tool": {}}
 for data in ("pool", "grown"):
     for prefix in ("dev-", ""):
-        run = out / f"{prefix}{data}" / row
+        run = out / "rows" / f"{prefix}{data}" / row
         s = json.loads((run / "summary.json").read_text())
         result["rows"][f"{prefix}{data}"] = {k: s.get(k) for k in ("n", "wellformed", "api_match", "correct", "strict_correct")}
         if not prefix:

@@ -65,7 +65,7 @@ _STATED_DATE = re.compile(
 _RESULT_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
 # the request speaks of the present, and of no day before it
 _PRESENT = re.compile(
-    r"\b(?:today|now|currently|current\s+(?:time|date|day|moment)|at\s+the\s+moment|at\s+present"
+    r"\b(?:today|now|currently|(?:current|present)\s+(?:time|date|day|moment)|at\s+the\s+moment|at\s+present"
     r"|this\s+moment|tonight)\b",
     re.I,
 )
