@@ -9,7 +9,8 @@
 # rechecked with today's checks first.
 #
 # TEACHER_URL: a running server of the 1.5B to explore with (default: ste-mcp starts its own);
-# LEARN_ONLY=1: stop after the exploration (run again for the rows: a finished learn.txt is kept).
+# LEARN_ONLY=1: stop after the exploration (run again for the rows: a finished learn.txt is kept);
+# STUDENT_URL: a running server of the 0.5B to answer with (default: one of its own).
 # usage: [OUT=.cache/bench/thin] [POOL=.cache/bench/demos/pool] [MODELS=.cache/bench/demos/models]
 #        [TARGET=5] [EPISODES=3] flock /tmp/ste-model.lock scripts/bench/thin_tools.sh
 # Results: $OUT/learn.txt, $OUT/recheck.txt, $OUT/times.txt, $OUT/rows/{dev-,}{pool,grown}/,
@@ -59,15 +60,18 @@ if [ ! -s "$OUT/recheck.txt" ]; then
 fi
 
 export ROWS="retrieval:search:candidates:constrained"
-mkdir -p "$OUT/serve05"; ln -sfn "$(realpath "$MODELS")" "$OUT/serve05/models"
-serve "$STUDENT" "$PORT" "$OUT/serve05"
+URL=${STUDENT_URL:-http://127.0.0.1:$PORT/v1}
+if [ -z "${STUDENT_URL:-}" ]; then
+  mkdir -p "$OUT/serve05"; ln -sfn "$(realpath "$MODELS")" "$OUT/serve05/models"
+  serve "$STUDENT" "$PORT" "$OUT/serve05"
+fi
 for data in pool grown; do
   src=$STARTED; [ "$data" = grown ] && src=$GROWN
   for bench in dev ste50; do
     prefix=$([ "$bench" = dev ] && echo dev- || true)
     [ -s "$OUT/rows/$prefix$data/retrieval-search-among-candidates-constrained/summary.json" ] && continue
     t=$(date +%s)
-    OUT=$OUT LLM_URL=http://127.0.0.1:$PORT/v1 BENCH=bench/$bench DATA=$src RUNS=rows/$prefix$data \
+    OUT=$OUT LLM_URL=$URL BENCH=bench/$bench DATA=$src RUNS=rows/$prefix$data \
       NAME=thin-$prefix$data scripts/bench/search_retrieval.sh
     took "eval $data on $bench" "$t"
   done
