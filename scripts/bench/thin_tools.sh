@@ -109,7 +109,7 @@ for i, data in enumerate(("pool", "grown")):
     a.bar([x + 0.4 * i for x in range(2)], [result["rows"][f"dev-{data}"]["correct"], result["rows"][data]["correct"]], 0.4, label=data)
     b.bar([x + 0.4 * i for x in range(len(tools))], [result["per_tool"][data][t] for t in tools], 0.4, label=data)
 a.set_xticks([0.2, 1.2], ["bench/dev", "STE-50 toolbox (195)"]); a.set_ylabel("correct %"); a.legend(fontsize=8)
-short = [t.split("__")[-1][:18] for t in tools]
+short = [t.split("__")[-1][-20:] for t in tools]
 b.set_xticks([x + 0.2 for x in range(len(tools))], short, rotation=60, ha="right", fontsize=7)
 b.set_title("correct % per tool (195 items), 0.5B, must-call, search in 15 + 3 examples, constrained", fontsize=8)
 fig.tight_layout(); fig.savefig("docs/bench/thin_tools.png", dpi=120)
