@@ -178,11 +178,6 @@ def nearest_tools(
     return [others[i] for i in order]
 
 
-def _arguments(tool: Tool) -> list[str]:
-    """The argument names of ``tool``'s schema."""
-    return list(((tool.input_schema or {}).get("properties") or {}).keys())
-
-
 class Evaluator(Protocol):
     """Asks the configured evaluator model held-out queries with a tool shown as ``description``
     beside the ``(tool, description)`` distractors; returns its ``Measurement``.
@@ -351,7 +346,7 @@ class Rewriter:
             prepared.evidence,
             tool.description,
             neighbours={t.name: t.description for t in prepared.split.neighbours},
-            neighbour_arguments={t.name: _arguments(t) for t in prepared.split.neighbours},
+            neighbour_arguments={t.name: t.argument_names for t in prepared.split.neighbours},
             budget_tokens=s.notes_budget_tokens,
             upstream=upstream_texts(prepared.trials),
             model_name=writer_model_name,

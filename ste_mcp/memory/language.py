@@ -161,14 +161,14 @@ def sibling_caller(
     from ste_mcp.upstream.validation import validate_arguments
 
     async def results(tool: Tool, arguments: Mapping[str, Any]) -> list[tuple[Tool, str]]:
-        names = set((tool.input_schema or {}).get("properties") or {})
+        names = set(tool.argument_names)
         if not names:
             return []
         out: list[tuple[Tool, str]] = []
         for other in tools():
             if len(out) >= MAX_SIBLINGS:
                 break
-            if other.name == tool.name or set((other.input_schema or {}).get("properties") or {}) != names:
+            if other.name == tool.name or set(other.argument_names) != names:
                 continue
             if not may_call(other) or validate_arguments(other, dict(arguments)) is not None:
                 continue

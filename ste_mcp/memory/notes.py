@@ -337,8 +337,9 @@ MIN_BORROWED_CHARS = 4  # shorter parameter names ("id", "q", "to") are ordinary
 
 def _words(text: str) -> set[str]:
     """The words of ``text``, case-folded, with identifiers also split at ``_`` and case changes."""
-    words = {w.casefold() for w in re.findall(r"[A-Za-z_]\w*", text)}
-    for identifier in list(words) + re.findall(r"[A-Za-z_]\w*", text):
+    identifiers = re.findall(r"[A-Za-z_]\w*", text)
+    words = {w.casefold() for w in identifiers}
+    for identifier in identifiers:
         words.update(part.casefold() for part in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", identifier))
     return words
 

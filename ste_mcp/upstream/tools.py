@@ -62,6 +62,11 @@ class Tool(BaseModel):
     hidden: bool = False
 
     @property
+    def argument_names(self) -> list[str]:
+        """The names its input schema declares, in order."""
+        return list((self.input_schema or {}).get("properties") or {})
+
+    @property
     def is_read_only(self) -> bool:
         return self.read_only if self.read_only is not None else self.method.upper() in READ_ONLY_METHODS
 
