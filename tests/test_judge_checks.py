@@ -377,6 +377,37 @@ def test_one_digit_numbers_may_be_written_as_words_in_a_paraphrase() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("original", "paraphrase", "dropped"),
+    [
+        (
+            "Add 7 days to January 15, 2023.",
+            "My trip starts on 15 Jan 2023 and lasts 7 days: when do I fly home?",
+            False,
+        ),
+        ("Add 7 days to 2023-01-15.", "What is the date a week after the 15th of January 2023?", False),
+        (
+            "Add 7 days to January 15, 2023.",
+            "I am planning a holiday in February: which date should I book?",
+            True,
+        ),
+        ("Add 7 days to January 15, 2023.", "Add 7 days to January 15, 2024.", True),
+        ("Add 7 days to 15/01/2023.", "Add a week to 1/15/2023.", False),
+        ("Add 7 days to today.", "Add a week to today's date.", False),  # the day is not stated: not read
+    ],
+)
+def test_a_paraphrase_keeps_the_day_however_it_is_written(
+    original: str, paraphrase: str, dropped: bool
+) -> None:
+    """A date argument is read as a day: "January 15, 2023", "15 Jan 2023" and 2023-01-15 are one day, and
+    a paraphrase that no longer states it (or states another year) drops it."""
+    from ste_mcp.memory.checks import dropped_values
+
+    reason = dropped_values(original, paraphrase, {"date": "2023-01-15", "days": 7})
+    assert (reason == 'drops date = "2023-01-15", which the original request states') is dropped
+    assert dropped or reason is None
+
+
 # ---- request_units -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("query", "arguments", "reason"),

@@ -309,3 +309,27 @@ def test_an_exemplar_about_the_present_is_read_on_the_day_it_was_made(tmp_path, 
         request: "rejected",
         "Which date is 3 weeks from today?": "approved",
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "states"),
+    [
+        ("Add 7 days to January 15, 2023.", True),
+        ("Add 7 days to Jan. 15th, 2023", True),
+        ("the 15th of January", True),  # no year: any year
+        ("15 Jan 2023", True),
+        ("on 2023-01-15 at noon", True),
+        ("15/01/2023", True),
+        ("It starts 2023-01-15.", True),
+        ("01/15/2023", True),  # m/d/y
+        ("1/15/23", True),
+        ("January 15, 2024", False),
+        ("February 15, 2023", False),
+        ("in 2023, 15 times", False),
+        ("2023-01-150", False),
+    ],
+)
+def test_states_day_reads_a_day_however_it_is_written(text: str, states: bool) -> None:
+    from ste_mcp.memory.dates import states_day
+
+    assert states_day(text, date(2023, 1, 15)) is states

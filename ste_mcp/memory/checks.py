@@ -49,7 +49,7 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from difflib import SequenceMatcher
 from typing import Any, get_args
 
-from ste_mcp.memory.dates import date_problem, days_of, present_problem
+from ste_mcp.memory.dates import date_problem, days_of, present_problem, result_dates, states_day
 from ste_mcp.memory.language import asked_language, language_problem
 from ste_mcp.memory.settings import JudgeCheck
 from ste_mcp.memory.trials import TrialRecord
@@ -308,11 +308,12 @@ def placeholder_arguments(
 
 def dropped_values(original: str, paraphrase: str, arguments: Mapping[str, Any]) -> str | None:
     """Why a paraphrase of ``original`` no longer asks for this call: argument values (numbers of 2+
-    digits, text of ``PLACEHOLDER_MIN_CHARS``+ characters) the original states and the paraphrase does
-    not (up to 3 named), or None. "Generate a 128-character password" → "Generate a strong password"
-    keeps the call's ``length = 128`` and teaches a client to invent it. One-digit numbers are not read:
-    paraphrases write them as words ("seven days", "one week"). Nor may it ask for another language
-    than the original ("… in English" → "… en español": ``memory/language.py``)."""
+        digits, text of ``PLACEHOLDER_MIN_CHARS``+ characters) the original states and the paraphrase does
+        not (up to 3 named), or None. "Generate a 128-character password" → "Generate a strong password"
+        keeps the call's ``length = 128`` and teaches a client to invent it. A day is read however either writes
+    it (``dates.states_day``: "January 15, 2023" for ``2023-01-15``). One-digit numbers are not read:
+        paraphrases write them as words ("seven days", "one week"). Nor may it ask for another language
+        than the original ("… in English" → "… en español": ``memory/language.py``)."""
     asked, again = asked_language(original), asked_language(paraphrase)
     if asked is not None and again != asked:
         if again is None:
@@ -321,6 +322,12 @@ def dropped_values(original: str, paraphrase: str, arguments: Mapping[str, Any])
     dropped = {}
     for key, value in arguments.items():
         for leaf in _leaves(value):
+            days = result_dates(leaf)
+            if days:  # a day, however the requests write it ("January 15, 2023" for 2023-01-15)
+                if any(states_day(original, d) and not states_day(paraphrase, d) for d in days):
+                    dropped[key] = value if str(value) == leaf else leaf
+                    break
+                continue
             number = _as_number(leaf)
             if number is not None:
                 if len(str(abs(number)).split(".")[0].lstrip("0")) < 2:

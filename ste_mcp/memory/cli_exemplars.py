@@ -87,6 +87,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_common_arguments(p)
     p = sub.add_parser(
+        "paraphrase",
+        help="add paraphrases to the approved exemplars, checked like a live exemplar's",
+        description="Ask the paraphrase model (`llm.paraphrase`, else the main model) for N more paraphrases "
+        "of every approved original exemplar (of --tool), in a style: `reword` says the request in other "
+        "words, `situation` has a user in an everyday situation ask for the same call. Each is checked as "
+        "a live exemplar's paraphrases are (no tool named, no repeat of its group, the call's values still "
+        "stated) and stored approved with its original.",
+    )
+    p.add_argument("--tool", help="only this tool")
+    p.add_argument("--style", choices=["reword", "situation"], default="situation", help="default: situation")
+    p.add_argument(
+        "-n", type=int, default=2, choices=range(1, 7), metavar="N", help="per exemplar, 1-6 (default 2)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_common_arguments(p)
+    p = sub.add_parser(
         "recheck",
         help="reject stored exemplars that today's checks refuse",
         description="Check every approved and candidate exemplar again as an import would (argument "
@@ -115,6 +131,10 @@ def run(args: argparse.Namespace) -> int:
         return _import(settings, args)
     if args.action == "recheck":
         return _recheck(settings, args)
+    if args.action == "paraphrase":
+        import anyio
+
+        return anyio.run(_paraphrase, settings, args)
     store = Memory.open(settings).exemplars
     if args.action == "export":
         return _export(store, args)
@@ -245,6 +265,57 @@ async def _recheck_results(settings: Settings, args: argparse.Namespace) -> None
         f"{report.called} original(s) called again: {len(report.moved)} {verb} to a sibling, "
         f"{len(report.failed)} {'would be rejected' if args.dry_run else 'rejected'}{rows}{errors}"
     )
+
+
+async def _paraphrase(settings: Settings, args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ste_mcp.app import App, ModelUnavailable
+    from ste_mcp.llm import ModelError
+    from ste_mcp.memory.db import Memory
+    from ste_mcp.memory.exploit import Exploiter
+
+    if not _has_exemplars(settings):
+        print("no exemplars stored: nothing to paraphrase")
+        return 0
+    async with App(settings, features=[]) as app:
+        tools = {tool.name: tool for tool in app.toolset.visible()}
+        if args.tool and args.tool not in tools:
+            print(f"ste-mcp exemplars paraphrase: no served tool named {args.tool}", file=sys.stderr)
+            return 1
+        m = Memory.open(settings)
+        exploiter = Exploiter(
+            m.trials, m.exemplars, m.descriptions, settings.memory, secrets=app.toolset.secret_values()
+        )
+        progress = Progress(
+            TextColumn(f"[bold]{args.style} paraphrases[/bold]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("exemplars  {task.fields[added]} added"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=args.no_progress,
+        )
+        task = progress.add_task("paraphrase", total=None, added=0)
+        try:
+            model = await app.model_for("paraphrase")
+            with progress:
+                asked, added = await exploiter.paraphrase_stored(
+                    model,
+                    tools,
+                    {args.style: args.n},
+                    tool=args.tool,
+                    on_start=lambda n: progress.update(task, total=n),
+                    on_done=lambda k: progress.update(
+                        task, advance=1, added=progress.tasks[0].fields["added"] + k
+                    ),
+                )
+        except (ModelUnavailable, ModelError) as exc:
+            print(f"ste-mcp exemplars paraphrase: {exc}", file=sys.stderr)
+            return 1
+    print(f"{asked} exemplar(s) paraphrased: {added} {args.style} paraphrase(s) added")
+    return 0
 
 
 def served_toolset(settings: Settings) -> Toolset:

@@ -141,6 +141,34 @@ def result_dates(observation: str) -> set[date]:
     return out
 
 
+_MONTH_NUMBER = {name.casefold(): i for i, name in enumerate(calendar.month_name) if name} | {
+    name.casefold(): i for i, name in enumerate(calendar.month_abbr) if name
+}
+_NAMED_DAY = re.compile(  # "January 15, 2023", "Jan. 15th", "15 January 2023", "the 15th of January"
+    rf"\b(?P<m1>{_MONTHS})\.?\s+(?P<d1>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(?P<y1>\d{{4}})\b)?"
+    rf"|\b(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?(?P<m2>{_MONTHS})\b\.?(?:,?\s+(?P<y2>\d{{4}})\b)?",
+    re.I,
+)
+_NUMERIC_DAY = re.compile(r"(?<![\d/.-])(\d{1,4})[-/.](\d{1,2})[-/.](\d{1,4})(?![\d/-]|\.\d)")
+
+
+def states_day(text: str, day: date) -> bool:
+    """Whether ``text`` writes ``day``: as 2023-01-15, 15/01/2023 or 01/15/2023 (either reading), or with
+    the month's name ("January 15, 2023", "15th of Jan"; without a year, any year)."""
+    for a, b, c in _NUMERIC_DAY.findall(text or ""):
+        readings = [(a, b, c)] if len(a) == 4 else [(c, b, a), (c, a, b)]  # y-m-d; d/m/y or m/d/y
+        for year, month, dom in readings:
+            full = int(year) + (2000 if len(year) == 2 else 0)
+            if (full, int(month), int(dom)) == (day.year, day.month, day.day):
+                return True
+    for m in _NAMED_DAY.finditer(text or ""):
+        month = _MONTH_NUMBER[(m["m1"] or m["m2"]).casefold()]
+        dom, year = int(m["d1"] or m["d2"]), m["y1"] or m["y2"]
+        if (month, dom) == (day.month, day.day) and (year is None or int(year) == day.year):
+            return True
+    return False
+
+
 def days_of(moments: Iterable[datetime]) -> set[date]:
     """The calendar days of these moments, in UTC and in local time."""
     out = set()

@@ -2,32 +2,70 @@
 
 The paper aims at ~150 examples per API with at most 6 paraphrases per exemplar. Paraphrases are
 cleaned, capped, de-duplicated and checked like any other text before they are stored.
+
+Two styles (``memory.paraphrase_situations`` says how many of an exemplar's paraphrases take the second):
+``reword`` says the same request in other words ("Add 10 days to March 15, 2023" → "What is the date 10
+days after March 15, 2023?"); ``situation`` has a user in an everyday situation ask for the same call
+("My visa runs for 10 days from March 15, 2023: on which day does it end?"). An explorer imagines requests
+that name the operation; users state their situation, and a client retrieving demonstrations finds the
+nearest by meaning.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, Literal
 
 from ste_mcp.llm.base import ChatModel, json_object, json_schema_format
 from ste_mcp.safety.sanitize import clean_text, injection_reason
 
 MAX_PARAPHRASES = 6
 
+Style = Literal["reword", "situation"]
+
 SYSTEM = (
     "You rewrite user requests. Each rewrite must ask for exactly the same thing with the same details "
     "(names, numbers, dates, units), in different words, as a real user would type it. "
     "Reply with one JSON object only."
 )
+SYSTEM_SITUATION = (
+    "You rewrite user requests as different real users would ask them in their own situation: one short "
+    "sentence on what they are doing, then the question. Keep every detail of the original (names, "
+    "numbers, dates, units) and ask for exactly the same result. Reply with one JSON object only."
+)
+# one worked example: a 1.5B model told only to "give the situation" mostly rewords (prompt tried on
+# the bench's pool, docs/BENCHMARKS.md "Session 28")
+SITUATION_EXAMPLE = (
+    "Convert 250 USD to EUR.",
+    [
+        "I'm paying a hotel bill of 250 USD with my euro card. How much is that in EUR?",
+        "A friend lent me 250 USD on my trip. What is that in EUR so I can pay her back?",
+    ],
+)
 
 
-def paraphrase_messages(query: str, n: int) -> list[dict[str, Any]]:
-    user = (
-        f"Write {n} different paraphrases of this request:\n{query}\n\n"
-        'Reply as JSON: {"paraphrases": ["...", "..."]}'
-    )
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+def paraphrase_messages(query: str, n: int, style: Style = "reword") -> list[dict[str, Any]]:
+    if style == "reword":
+        ask = f"Write {n} different paraphrases of this request:\n{query}"
+        return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": _reply_as(ask)}]
+    example, rewrites = SITUATION_EXAMPLE
+
+    def ask(request: str, k: int) -> str:
+        return _reply_as(
+            f"Write {k} rewrites of this request, each from another user's situation:\n{request}"
+        )
+
+    return [
+        {"role": "system", "content": SYSTEM_SITUATION},
+        {"role": "user", "content": ask(example, len(rewrites))},
+        {"role": "assistant", "content": json.dumps({"paraphrases": rewrites})},
+        {"role": "user", "content": ask(query, n)},
+    ]
+
+
+def _reply_as(ask: str) -> str:
+    return ask + '\n\nReply as JSON: {"paraphrases": ["...", "..."]}'
 
 
 def paraphrase_schema(n: int) -> dict[str, Any]:
@@ -48,16 +86,17 @@ async def paraphrase(
     model_name: str | None = None,
     temperature: float = 0.7,
     max_chars: int = 300,
+    style: Style = "reword",
 ) -> list[str]:
-    """Up to ``n`` (at most 6) distinct, safe paraphrases of ``query``; may return fewer."""
+    """Up to ``n`` (at most 6) distinct, safe paraphrases of ``query`` in ``style``; may return fewer."""
     n = max(0, min(n, MAX_PARAPHRASES))
     if n == 0:
         return []
     response = await model.chat(
-        paraphrase_messages(query, n),
+        paraphrase_messages(query, n, style),
         model=model_name,
         temperature=temperature,
-        max_tokens=40 + 60 * n,
+        max_tokens=(40 if style == "reword" else 60) + (60 if style == "reword" else 90) * n,
         response_format=json_schema_format("paraphrases", paraphrase_schema(n)),
     )
     return clean_paraphrases(response.text, query, n, max_chars=max_chars)

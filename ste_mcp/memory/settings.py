@@ -122,6 +122,13 @@ class MemorySettings(BaseModel):
     )
     examples_per_tool: int = Field(3, ge=0, description="Examples rendered into each tool's description.")
     paraphrases_per_exemplar: int = Field(3, ge=0, le=6, description="Paper: at most 6.")
+    paraphrase_situations: int = Field(
+        0,
+        ge=0,
+        le=6,
+        description="How many of those paraphrases put the request in a user's everyday situation "
+        "(``memory/paraphrase.py``, style ``situation``); the others reword it.",
+    )
     poll_s: float = Field(
         2.0, gt=0, description="How often the server judges new trials and picks up new description versions."
     )
