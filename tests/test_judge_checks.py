@@ -408,6 +408,41 @@ def test_a_paraphrase_keeps_the_day_however_it_is_written(
     assert dropped or reason is None
 
 
+@pytest.mark.parametrize(
+    ("query", "days", "reason"),
+    [
+        ("Add 10 days to June 10, 2023", -10, "the request counts 10 forward, the call sends days = -10"),
+        (
+            "What is the date 10 days after 2023-06-10?",
+            -10,
+            "the request counts 10 forward, the call sends days = -10",
+        ),
+        (
+            "Which day is it in 10 days from 2023-06-10?",
+            -10,
+            "the request counts 10 forward, the call sends days = -10",
+        ),
+        (
+            "What was the date 10 days before 2023-06-10?",
+            10,
+            "the request counts 10 back, the call sends days = 10",
+        ),
+        ("Subtract 10 days from 2023-06-10", 10, "the request counts 10 back, the call sends days = 10"),
+        ("Add 10 days to June 10, 2023", 10, None),
+        ("What was the date 10 days before 2023-06-10?", -10, None),
+        ("Extend June 10, 2023 by 10 days", -10, None),  # no direction word this reader knows: not read
+        ("10 days after 2023-06-10, then 10 days before that", 10, None),  # both ways: not read
+    ],
+)
+def test_request_numbers_refuses_a_span_of_time_sent_the_other_way(
+    query: str, days: int, reason: str | None
+) -> None:
+    from ste_mcp.memory.checks import check_call
+
+    got = check_call(query, {"date": "2023-06-10", "days": days}, None, ["request_numbers"])
+    assert got == (f"request_numbers: {reason}" if reason else None)
+
+
 # ---- request_units -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("query", "arguments", "reason"),

@@ -12,7 +12,8 @@ last successful call, its arguments, the request and the final answer:
   a number found in none of them was made up by the explorer.
 - ``request_numbers``: every number the request states is in the call's arguments: a call that drops
   a stated quantity ("a token that expires in 15 minutes" called without an expiry) does not answer
-  the request, whatever the API returns.
+  the request, whatever the API returns. Nor does one that sends a span of time the other way
+  ("Add 10 days to June 10" as ``days = -10``: ``wrong_sign``).
 - ``placeholder_arguments``: no argument is the documentation's example value unless the request states
   it. API specs give required parameters a "default" that is an example (a required parameter has no
   default: latitude 37.4666405, amount "1000", place "London"); an explorer that copies it into the call
@@ -145,6 +146,45 @@ def unused_request_numbers(request: str, arguments: Mapping[str, Any]) -> str | 
     if not unused:
         return None
     return f"the call ignores {', '.join(list(dict.fromkeys(unused))[:3])} stated in the request"
+
+
+def wrong_sign(request: str, arguments: Mapping[str, Any]) -> str | None:
+    """Why the call sends a stated span of time with the sign its words deny, or None: "add 10 days",
+    "10 days after", "in 3 weeks" go forward, "10 days before", "3 weeks ago", "subtract 5 days" go back; a
+    call that sends only the opposite number (``days = -10`` for "Add 10 days to June 10") answers another
+    request. Read only where the request says one direction for that number."""
+    sent = {
+        (key, number)
+        for key, value in arguments.items()
+        for leaf in _leaves(value)
+        if (number := _as_number(leaf)) is not None
+    }
+    signs: dict[Decimal, set[int]] = {}
+    for match in _SPAN.finditer(request):
+        amount = Decimal(match["n1"] or match["n2"] or match["n3"])
+        forward = bool(match["n1"] and match["after"]) or bool(match["n3"])
+        signs.setdefault(amount, set()).add(1 if forward else -1)
+    for amount, directions in signs.items():
+        if len(directions) != 1 or amount == 0:
+            continue
+        sign = directions.pop()
+        if any(number == sign * amount for _, number in sent):
+            continue
+        wrong = [(key, number) for key, number in sent if number == -sign * amount]
+        if wrong:
+            key, number = wrong[0]
+            way = "forward" if sign > 0 else "back"
+            return f"the request counts {amount} {way}, the call sends {key} = {number}"
+    return None
+
+
+_TIME_UNIT = r"(?:second|minute|hour|day|week|month|year)s?"
+_SPAN = re.compile(
+    rf"(?<![\w.-])(?P<n1>\d+)\s+{_TIME_UNIT}\s+(?:(?P<after>after|later|from|hence|ahead)|before|ago|earlier|prior|back)\b"
+    rf"|\b(?:subtract|minus|take\s+away)\s+(?P<n2>\d+)\s+{_TIME_UNIT}\b"
+    rf"|\b(?:add|plus|in)\s+(?P<n3>\d+)\s+{_TIME_UNIT}\b",
+    re.IGNORECASE,
+)
 
 
 # unit words -> (kind, unit): a quantity and a parameter name are compared only within one kind
@@ -401,7 +441,7 @@ def _call_reason(
 ) -> str | None:
     """Why the request and the call fail the check ``name`` (None: they pass, or it is no call check)."""
     if name == "request_numbers":
-        return unused_request_numbers(request, arguments)
+        return unused_request_numbers(request, arguments) or wrong_sign(request, arguments)
     if name == "placeholder_arguments":
         return placeholder_arguments(request, arguments, schema)
     if name == "request_units":
