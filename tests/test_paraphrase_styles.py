@@ -113,7 +113,7 @@ def test_cli_adds_checked_situations_to_approved_originals_once(tmp_path, spec, 
     store = seeded(data_dir)
     before = {ex.id: ex for ex in store.find()}
 
-    assert paraphrase_cli(data_dir, spec, "--tool", "get_weather") == 0
+    assert paraphrase_cli(data_dir, spec, "--tool", "get_weather", "--style", "situation") == 0
     assert capsys.readouterr().out.strip() == "1 exemplar(s) paraphrased: 1 situation paraphrase(s) added"
     added = [ex for ex in store.find() if ex.id not in before]
     rain = next(ex for ex in before.values() if ex.query == "Will it rain in Paris tomorrow?")
@@ -124,11 +124,11 @@ def test_cli_adds_checked_situations_to_approved_originals_once(tmp_path, spec, 
     assert all(store.get(i) == ex for i, ex in before.items())  # nothing stored before is changed
 
     # again: the model repeats itself, so nothing new; every tool's approved originals are asked about
-    assert paraphrase_cli(data_dir, spec) == 0
+    assert paraphrase_cli(data_dir, spec, "--style", "situation") == 0
     out = capsys.readouterr().out
     assert "2 exemplar(s) paraphrased" in out  # the candidate and the rejected one are not
     assert len([ex for ex in store.find() if ex.id not in before]) == 1 + 1  # convert_currency's situation
-    assert paraphrase_cli(data_dir, spec, "--style", "reword", "-n", "1") == 0
+    assert paraphrase_cli(data_dir, spec, "-n", "1") == 0  # reword, the default
     assert "2 exemplar(s) paraphrased: 2 reword paraphrase(s) added" in capsys.readouterr().out
 
 

@@ -30,7 +30,7 @@ if [ ! -s "$OUT/paraphrase.txt" ]; then
   fi
   printf '[llm]\nmodel = "%s"\ntimeout_s = 900\nretries = 0\nbase_url = "%s"\n' "$TEACHER" "$T_URL" >"$OUT/teacher.toml"
   t=$(date +%s)
-  $BIN exemplars paraphrase -n "$N" --no-progress --config "$OUT/teacher.toml" --data-dir "$OUT/situ" 2>&1 \
+  $BIN exemplars paraphrase --style situation -n "$N" --no-progress --config "$OUT/teacher.toml" --data-dir "$OUT/situ" 2>&1 \
     | tail -1 | tee "$OUT/paraphrase.txt"
   took "paraphrase ($N situations per original)" "$t"
   stop_servers

@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
 # Situation paraphrases read by a stronger client (BENCHMARKS "Session 28"): the packaged 1.5B answers
-# bench/dev and 78 of the 195 STE-50 toolbox items (6 a tool) in the best setting (must-call, search within
+# bench/dev and 78 of the 195 STE-50 toolbox items (6 a tool; ITEMS=195 for all, then dev is skipped) in the best setting (must-call, search within
 # the 15 candidates + the 3 nearest approved exemplars, constrained) from both pools that
 # scripts/bench/situations.sh made (run that first).
 # usage: [OUT=.cache/bench/situ] flock /tmp/ste-model.lock scripts/bench/situations_client15.sh
-# Results: $OUT/rows15/{dev-,}{base,situ}/, docs/bench/situ15-*.json
+# Results: $OUT/rows15[-ITEMS]/{dev-,}{base,situ}/, docs/bench/situ15[-ITEMS]-*.json; once both the 78 and
+# the 195 rows are there, both clients' rows in docs/bench/situations.{json,png} (scripts/bench/situations_plot.py)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-OUT=${OUT:-.cache/bench/situ}; PORT=${PORT:-8785}; BIN=.venv/bin/ste-mcp; . scripts/bench/servers.sh
+OUT=${OUT:-.cache/bench/situ}; PORT=${PORT:-8785}; ITEMS=${ITEMS:-78}
+TAG=$([ "$ITEMS" = 78 ] || echo "-$ITEMS"); BENCHES="dev ste50"; [ "$ITEMS" = 78 ] || BENCHES=ste50; BIN=.venv/bin/ste-mcp; . scripts/bench/servers.sh
 CLIENT=packaged:qwen2.5-coder-1.5b-instruct
 mkdir -p "$OUT/serve15c"; ln -sfn "$(realpath "${MODELS:-.cache/bench/demos/models}")" "$OUT/serve15c/models"
 serve "$CLIENT" "$PORT" "$OUT/serve15c"
 export ROWS="retrieval:search:candidates:constrained"
 for data in base situ; do
-  for bench in dev ste50; do
-    prefix=$([ "$bench" = dev ] && echo dev- || true); lim=""; [ "$bench" = ste50 ] && lim=78
+  for bench in $BENCHES; do
+    prefix=$([ "$bench" = dev ] && echo dev- || true); lim=""; [ "$bench" = ste50 ] && lim=$ITEMS
     t=$(date +%s)
     OUT=$OUT LLM_URL=http://127.0.0.1:$PORT/v1 STUDENT=$CLIENT LIMIT=$lim BENCH=bench/$bench \
-      DATA=$OUT/$data RUNS=rows15/$prefix$data NAME=situ15-$prefix$data scripts/bench/search_retrieval.sh
-    echo "1.5B eval $data on $bench: $(( $(date +%s) - t )) s" | tee -a "$OUT/times.txt"
+      DATA=$OUT/$data RUNS=rows15$TAG/$prefix$data NAME=situ15$TAG-$prefix$data scripts/bench/search_retrieval.sh
+    echo "1.5B eval $data on $bench ($ITEMS): $(( $(date +%s) - t )) s" | tee -a "$OUT/times.txt"
   done
 done
 stop_servers
+[ -s "$OUT/rows15/situ/retrieval-search-among-candidates-constrained/summary.json" ] \
+  && [ -s "$OUT/rows15-195/situ/retrieval-search-among-candidates-constrained/summary.json" ] \
+  && .venv/bin/python scripts/bench/situations_plot.py "$OUT"

@@ -96,7 +96,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "stated) and stored approved with its original.",
     )
     p.add_argument("--tool", help="only this tool")
-    p.add_argument("--style", choices=["reword", "situation"], default="situation", help="default: situation")
+    p.add_argument(
+        "--style",
+        choices=["reword", "situation"],
+        default="reword",
+        help="default: reword (situations cost the 1.5B client 4 points: docs/BENCHMARKS.md, session 28)",
+    )
     p.add_argument(
         "-n", type=int, default=2, choices=range(1, 7), metavar="N", help="per exemplar, 1-6 (default 2)"
     )
