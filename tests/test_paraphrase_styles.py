@@ -132,6 +132,30 @@ def test_cli_adds_checked_situations_to_approved_originals_once(tmp_path, spec, 
     assert "2 exemplar(s) paraphrased: 2 reword paraphrase(s) added" in capsys.readouterr().out
 
 
+def test_cli_stops_at_a_model_error_and_keeps_what_was_added(tmp_path, spec, monkeypatch, capsys):  # noqa: F811
+    """The model server dies after its first answer: exit 1 naming the error; the paraphrase written
+    before it is stored."""
+    from ste_mcp.llm import ModelError
+
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    monkeypatch.setenv("STE_MCP_MEMORY__JUDGE_CONCURRENCY", "1")
+
+    def dies(messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> str:
+        raise ModelError("model server at http://127.0.0.1:9/v1 is unreachable")
+
+    @asynccontextmanager
+    async def once(settings: Any, **kwargs: Any) -> AsyncIterator[ScriptedModel]:
+        yield ScriptedModel([rewrites, dies], repeat_last=True)
+
+    monkeypatch.setattr(llm_module, "open_model", once)
+    data_dir = tmp_path / "data"
+    store = seeded(data_dir)
+    before = len(store.find())
+    assert paraphrase_cli(data_dir, spec) == 1
+    assert capsys.readouterr().err.strip().endswith("is unreachable; 1 paraphrase(s) added before")
+    assert len(store.find()) == before + 1
+
+
 def test_cli_errors(tmp_path, spec, teacher, capsys):  # noqa: F811
     data_dir = tmp_path / "data"
     assert paraphrase_cli(data_dir, spec) == 0

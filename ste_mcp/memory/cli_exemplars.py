@@ -303,6 +303,13 @@ async def _paraphrase(settings: Settings, args: argparse.Namespace) -> int:
             disable=args.no_progress,
         )
         task = progress.add_task("paraphrase", total=None, added=0)
+        added = 0
+
+        def done(k: int) -> None:
+            nonlocal added
+            added += k
+            progress.update(task, advance=1, added=added)
+
         try:
             model = await app.model_for("paraphrase")
             with progress:
@@ -312,12 +319,10 @@ async def _paraphrase(settings: Settings, args: argparse.Namespace) -> int:
                     {args.style: args.n},
                     tool=args.tool,
                     on_start=lambda n: progress.update(task, total=n),
-                    on_done=lambda k: progress.update(
-                        task, advance=1, added=progress.tasks[0].fields["added"] + k
-                    ),
+                    on_done=done,
                 )
         except (ModelUnavailable, ModelError) as exc:
-            print(f"ste-mcp exemplars paraphrase: {exc}", file=sys.stderr)
+            print(f"ste-mcp exemplars paraphrase: {exc}; {added} paraphrase(s) added before", file=sys.stderr)
             return 1
     print(f"{asked} exemplar(s) paraphrased: {added} {args.style} paraphrase(s) added")
     return 0
