@@ -19,7 +19,7 @@ from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import DescriptionStore
 from ste_mcp.memory.exemplars import ExemplarStore
 from ste_mcp.memory.exploit import Exploiter
-from ste_mcp.memory.paraphrase import SITUATION_EXAMPLE, paraphrase_messages
+from ste_mcp.memory.paraphrase import EXAMPLES, paraphrase_messages
 from ste_mcp.memory.settings import MemorySettings
 from ste_mcp.memory.trials import TrialStore
 from tests.fixtures.models import ScriptedModel
@@ -44,7 +44,7 @@ def test_situation_messages_show_one_worked_example_and_reword_is_unchanged() ->
     assert reword[1]["content"].startswith("Write 3 different paraphrases of this request:\nWill it rain")
     situation = paraphrase_messages("Will it rain in Paris tomorrow?", 2, "situation")
     assert [m["role"] for m in situation] == ["system", "user", "assistant", "user"]
-    example, answers = SITUATION_EXAMPLE
+    example, answers = EXAMPLES["situation"]
     assert example in situation[1]["content"] and json.loads(situation[2]["content"]) == {
         "paraphrases": answers
     }

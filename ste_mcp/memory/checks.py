@@ -178,15 +178,6 @@ def wrong_sign(request: str, arguments: Mapping[str, Any]) -> str | None:
     return None
 
 
-_TIME_UNIT = r"(?:second|minute|hour|day|week|month|year)s?"
-_SPAN = re.compile(
-    rf"(?<![\w.-])(?P<n1>\d+)\s+{_TIME_UNIT}\s+(?:(?P<after>after|later|from|hence|ahead)|before|ago|earlier|prior|back)\b"
-    rf"|\b(?:subtract|minus|take\s+away)\s+(?P<n2>\d+)\s+{_TIME_UNIT}\b"
-    rf"|\b(?:add|plus|in)\s+(?P<n3>\d+)\s+{_TIME_UNIT}\b",
-    re.IGNORECASE,
-)
-
-
 # unit words -> (kind, unit): a quantity and a parameter name are compared only within one kind
 _UNIT_WORDS: dict[str, tuple[str, str]] = {
     word: (kind, unit)
@@ -244,6 +235,17 @@ CONVERTED_WITHIN = Decimal("0.01")  # a rounded conversion ("100 feet" as 30.5 m
 CALENDAR_WITHIN = Decimal("0.05")  # months and years vary in length
 _QUANTITY = re.compile(
     r"(?<![\w.])(\d+(?:\.\d+)?)\s*-?\s*(" + "|".join(sorted(_UNIT_WORDS, key=len, reverse=True)) + r")\b",
+    re.IGNORECASE,
+)
+_TIME_UNIT = (
+    "(?:"
+    + "|".join(sorted((w for w, (kind, _) in _UNIT_WORDS.items() if kind == "time"), key=len, reverse=True))
+    + ")"
+)
+_SPAN = re.compile(  # a span of time and its direction (``wrong_sign``)
+    rf"(?<![\w.-])(?P<n1>\d+)\s+{_TIME_UNIT}\s+(?:(?P<after>after|later|from|hence|ahead)|before|ago|earlier|prior|back)\b"
+    rf"|\b(?:subtract|minus|take\s+away)\s+(?P<n2>\d+)\s+{_TIME_UNIT}\b"
+    rf"|\b(?:add|plus|in)\s+(?P<n3>\d+)\s+{_TIME_UNIT}\b",
     re.IGNORECASE,
 )
 _NAME_WORD = re.compile(r"[A-Za-z][a-z]*|[A-Z]+(?![a-z])")
@@ -348,12 +350,12 @@ def placeholder_arguments(
 
 def dropped_values(original: str, paraphrase: str, arguments: Mapping[str, Any]) -> str | None:
     """Why a paraphrase of ``original`` no longer asks for this call: argument values (numbers of 2+
-        digits, text of ``PLACEHOLDER_MIN_CHARS``+ characters) the original states and the paraphrase does
-        not (up to 3 named), or None. "Generate a 128-character password" → "Generate a strong password"
-        keeps the call's ``length = 128`` and teaches a client to invent it. A day is read however either writes
-    it (``dates.states_day``: "January 15, 2023" for ``2023-01-15``). One-digit numbers are not read:
-        paraphrases write them as words ("seven days", "one week"). Nor may it ask for another language
-        than the original ("… in English" → "… en español": ``memory/language.py``)."""
+    digits, text of ``PLACEHOLDER_MIN_CHARS``+ characters) the original states and the paraphrase does
+    not (up to 3 named), or None. "Generate a 128-character password" → "Generate a strong password"
+    keeps the call's ``length = 128`` and teaches a client to invent it. A day is read however either
+    writes it (``dates.states_day``: "January 15, 2023" for ``2023-01-15``). One-digit numbers are not
+    read: paraphrases write them as words ("seven days", "one week"). Nor may it ask for another language
+    than the original ("… in English" → "… en español": ``memory/language.py``)."""
     asked, again = asked_language(original), asked_language(paraphrase)
     if asked is not None and again != asked:
         if again is None:

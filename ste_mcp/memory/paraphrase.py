@@ -24,48 +24,43 @@ MAX_PARAPHRASES = 6
 
 Style = Literal["reword", "situation"]
 
-SYSTEM = (
-    "You rewrite user requests. Each rewrite must ask for exactly the same thing with the same details "
-    "(names, numbers, dates, units), in different words, as a real user would type it. "
-    "Reply with one JSON object only."
-)
-SYSTEM_SITUATION = (
-    "You rewrite user requests as different real users would ask them in their own situation: one short "
-    "sentence on what they are doing, then the question. Keep every detail of the original (names, "
-    "numbers, dates, units) and ask for exactly the same result. Reply with one JSON object only."
-)
+SYSTEM: dict[Style, str] = {
+    "reword": "You rewrite user requests. Each rewrite must ask for exactly the same thing with the same "
+    "details (names, numbers, dates, units), in different words, as a real user would type it. "
+    "Reply with one JSON object only.",
+    "situation": "You rewrite user requests as different real users would ask them in their own situation: "
+    "one short sentence on what they are doing, then the question. Keep every detail of the original "
+    "(names, numbers, dates, units) and ask for exactly the same result. Reply with one JSON object only.",
+}
+ASK: dict[Style, str] = {
+    "reword": "Write {n} different paraphrases of this request:\n{query}",
+    "situation": "Write {n} rewrites of this request, each from another user's situation:\n{query}",
+}
+REPLY_AS = '\n\nReply as JSON: {"paraphrases": ["...", "..."]}'
+TOKENS: dict[Style, tuple[int, int]] = {"reword": (40, 60), "situation": (60, 90)}  # max_tokens: a + b * n
 # one worked example: a 1.5B model told only to "give the situation" mostly rewords (prompt tried on
 # the bench's pool, docs/BENCHMARKS.md "Session 28")
-SITUATION_EXAMPLE = (
-    "Convert 250 USD to EUR.",
-    [
-        "I'm paying a hotel bill of 250 USD with my euro card. How much is that in EUR?",
-        "A friend lent me 250 USD on my trip. What is that in EUR so I can pay her back?",
-    ],
-)
+EXAMPLES: dict[Style, tuple[str, list[str]]] = {
+    "situation": (
+        "Convert 250 USD to EUR.",
+        [
+            "I'm paying a hotel bill of 250 USD with my euro card. How much is that in EUR?",
+            "A friend lent me 250 USD on my trip. What is that in EUR so I can pay her back?",
+        ],
+    )
+}
 
 
 def paraphrase_messages(query: str, n: int, style: Style = "reword") -> list[dict[str, Any]]:
-    if style == "reword":
-        ask = f"Write {n} different paraphrases of this request:\n{query}"
-        return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": _reply_as(ask)}]
-    example, rewrites = SITUATION_EXAMPLE
-
-    def ask(request: str, k: int) -> str:
-        return _reply_as(
-            f"Write {k} rewrites of this request, each from another user's situation:\n{request}"
-        )
-
-    return [
-        {"role": "system", "content": SYSTEM_SITUATION},
-        {"role": "user", "content": ask(example, len(rewrites))},
-        {"role": "assistant", "content": json.dumps({"paraphrases": rewrites})},
-        {"role": "user", "content": ask(query, n)},
-    ]
-
-
-def _reply_as(ask: str) -> str:
-    return ask + '\n\nReply as JSON: {"paraphrases": ["...", "..."]}'
+    """The chat asking for ``n`` paraphrases of ``query`` in ``style`` (after its worked example, if any)."""
+    messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM[style]}]
+    if style in EXAMPLES:
+        example, rewrites = EXAMPLES[style]
+        messages += [
+            {"role": "user", "content": ASK[style].format(n=len(rewrites), query=example) + REPLY_AS},
+            {"role": "assistant", "content": json.dumps({"paraphrases": rewrites})},
+        ]
+    return [*messages, {"role": "user", "content": ASK[style].format(n=n, query=query) + REPLY_AS}]
 
 
 def paraphrase_schema(n: int) -> dict[str, Any]:
@@ -96,7 +91,7 @@ async def paraphrase(
         paraphrase_messages(query, n, style),
         model=model_name,
         temperature=temperature,
-        max_tokens=(40 if style == "reword" else 60) + (60 if style == "reword" else 90) * n,
+        max_tokens=TOKENS[style][0] + TOKENS[style][1] * n,
         response_format=json_schema_format("paraphrases", paraphrase_schema(n)),
     )
     return clean_paraphrases(response.text, query, n, max_chars=max_chars)
