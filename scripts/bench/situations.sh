@@ -17,7 +17,7 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-.cache/bench/situ}; THIN=${THIN:-.cache/bench/thin}; MODELS=${MODELS:-.cache/bench/demos/models}
 N=${N:-2}; PORT=${PORT:-8784}; TPORT=${TPORT:-8782}
 STUDENT=packaged:qwen2.5-coder-0.5b-instruct; TEACHER=packaged:qwen2.5-coder-1.5b-instruct
-BIN=.venv/bin/ste-mcp; . scripts/bench/servers.sh  # serve, stop_servers
+BIN=.venv/bin/ste-mcp; . scripts/bench/servers.sh  # serve, stop_servers, best_row
 took() { echo "$1: $(( $(date +%s) - $2 )) s" | tee -a "$OUT/times.txt"; }
 copy() { rm -rf "$1"; mkdir -p "$1"; cp -r "$THIN/pool/lancedb" "$1/"; ln -sfn "$(realpath "$MODELS")" "$1/models"; }
 mkdir -p "$OUT"
@@ -42,21 +42,14 @@ if [ ! -s "$OUT/recheck.txt" ]; then  # both with today's checks (the recheck al
   done
 fi
 
-export ROWS="retrieval:search:candidates:constrained"
 URL=${STUDENT_URL:-http://127.0.0.1:$PORT/v1}
 if [ -z "${STUDENT_URL:-}" ]; then
   mkdir -p "$OUT/serve05"; ln -sfn "$(realpath "$MODELS")" "$OUT/serve05/models"
   serve "$STUDENT" "$PORT" "$OUT/serve05"
 fi
 for data in base situ; do
-  for bench in dev ste50; do
-    prefix=$([ "$bench" = dev ] && echo dev- || true)
-    [ -s "$OUT/rows/$prefix$data/retrieval-search-among-candidates-constrained/summary.json" ] && continue
-    t=$(date +%s)
-    OUT=$OUT LLM_URL=$URL BENCH=bench/$bench DATA=$OUT/$data RUNS=rows/$prefix$data \
-      NAME=situ-$prefix$data scripts/bench/search_retrieval.sh
-    took "eval $data on $bench" "$t"
-  done
+  best_row "$URL" "$STUDENT" "$OUT/$data" bench/dev "rows/dev-$data" "situ-dev-$data"
+  best_row "$URL" "$STUDENT" "$OUT/$data" bench/ste50 "rows/$data" "situ-$data"
 done
 stop_servers
 

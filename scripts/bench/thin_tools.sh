@@ -20,7 +20,7 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-.cache/bench/thin}; POOL=${POOL:-.cache/bench/demos/pool}; MODELS=${MODELS:-.cache/bench/demos/models}
 TARGET=${TARGET:-5}; EPISODES=${EPISODES:-3}; PORT=${PORT:-8784}
 STUDENT=packaged:qwen2.5-coder-0.5b-instruct; TEACHER=packaged:qwen2.5-coder-1.5b-instruct
-BIN=.venv/bin/ste-mcp; . scripts/bench/servers.sh  # serve, stop_servers
+BIN=.venv/bin/ste-mcp; . scripts/bench/servers.sh  # serve, stop_servers, best_row
 took() { echo "$1: $(( $(date +%s) - $2 )) s" | tee -a "$OUT/times.txt"; }
 mkdir -p "$OUT"
 GROWN=$OUT/grown
@@ -59,7 +59,6 @@ if [ ! -s "$OUT/recheck.txt" ]; then
   done
 fi
 
-export ROWS="retrieval:search:candidates:constrained"
 URL=${STUDENT_URL:-http://127.0.0.1:$PORT/v1}
 if [ -z "${STUDENT_URL:-}" ]; then
   mkdir -p "$OUT/serve05"; ln -sfn "$(realpath "$MODELS")" "$OUT/serve05/models"
@@ -67,14 +66,8 @@ if [ -z "${STUDENT_URL:-}" ]; then
 fi
 for data in pool grown; do
   src=$STARTED; [ "$data" = grown ] && src=$GROWN
-  for bench in dev ste50; do
-    prefix=$([ "$bench" = dev ] && echo dev- || true)
-    [ -s "$OUT/rows/$prefix$data/retrieval-search-among-candidates-constrained/summary.json" ] && continue
-    t=$(date +%s)
-    OUT=$OUT LLM_URL=$URL BENCH=bench/$bench DATA=$src RUNS=rows/$prefix$data \
-      NAME=thin-$prefix$data scripts/bench/search_retrieval.sh
-    took "eval $data on $bench" "$t"
-  done
+  best_row "$URL" "$STUDENT" "$src" bench/dev "rows/dev-$data" "thin-dev-$data"
+  best_row "$URL" "$STUDENT" "$src" bench/ste50 "rows/$data" "thin-$data"
 done
 stop_servers
 
