@@ -32,6 +32,7 @@ def stale(data_dir: Path):
                 variant_of=exemplar_id("convert_currency", "How many euros do I get for 120 US dollars?"),
             ),
             exemplar("get_weather", "Run get_weather for Oslo", {"city": "Oslo"}, status="candidate"),
+            exemplar("convert_currency", "My savings in euros, please", {"amount": 500, "to": "EUR"}),
             exemplar("retired_tool", "Anything at all", {}),
         ]
     )
@@ -55,13 +56,14 @@ def test_recheck_rejects_what_todays_checks_refuse_and_nothing_else(tmp_path, sp
     out = capsys.readouterr().out
     assert "talks about the tool" in out and "ignores 75" in out and "names the tool" in out
     assert "drops amount = 120, which the original request states" in out
+    assert "stated_numbers: the call sends amount = 500, which the request does not give" in out
     assert out.strip().endswith(
-        "9 exemplar(s) checked, 4 would be rejected; 1 of tools no longer served left as they are"
+        "10 exemplar(s) checked, 5 would be rejected; 1 of tools no longer served left as they are"
     )
     assert statuses(data_dir, capsys) == before  # a dry run changes nothing
 
     assert recheck(data_dir, spec) == 0
-    assert "4 rejected (5 rows with their paraphrases)" in capsys.readouterr().out
+    assert "5 rejected (6 rows with their paraphrases)" in capsys.readouterr().out
     after = statuses(data_dir, capsys)
     for query in (
         "Get the weather in Rome using the [REDACTED] tool",
@@ -69,6 +71,7 @@ def test_recheck_rejects_what_todays_checks_refuse_and_nothing_else(tmp_path, sp
         "How many euros are 75 dollars?",
         "Run get_weather for Oslo",
         "How many euros would I get for my dollars?",  # its original stays
+        "My savings in euros, please",  # an amount nobody gave
     ):
         status, reason = after[query]
         assert status == "rejected" and reason.startswith("recheck: "), (query, reason)
@@ -123,10 +126,10 @@ def test_the_server_says_at_start_that_stored_exemplars_fail_todays_checks(tmp_p
     settings = load_settings(data_dir=str(data_dir), specs=[str(spec)])
     app = App(settings, toolset=load_toolset(settings))
     with caplog.at_level(logging.WARNING, logger="ste_mcp.memory.extension"):
-        assert MemoryExtension(app).warn_stale_exemplars() == 4
-    assert "4 stored exemplar(s) fail today's checks" in caplog.text
+        assert MemoryExtension(app).warn_stale_exemplars() == 5
+    assert "5 stored exemplar(s) fail today's checks" in caplog.text
     assert "`ste-mcp exemplars recheck` rejects them" in caplog.text
-    assert len(store.find(status="approved")) == 8  # nothing rejected by the hint
+    assert len(store.find(status="approved")) == 9  # nothing rejected by the hint
     assert recheck(data_dir, spec) == 0
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="ste_mcp.memory.extension"):

@@ -14,7 +14,9 @@ from ste_mcp.memory.checks import (
     check_trial,
     placeholder_arguments,
     soft_failure,
+    spelled_out,
     ungrounded_answer,
+    unstated_numbers,
     unused_request_numbers,
 )
 from ste_mcp.memory.db import open_db
@@ -222,6 +224,96 @@ def test_check_call_reads_only_the_request_and_the_call() -> None:
     assert check_call("Time zone of 2 places", copied, TZ) == (
         "request_numbers: the call ignores 2 stated in the request"
     )
+
+
+# ---- stated_numbers ------------------------------------------------------------------------------
+ADD_DATE = {
+    "type": "object",
+    "properties": {"date": {"type": "string"}, "days": {"type": "integer"}},
+    "required": ["date", "days"],
+}
+LENGTH = {"type": "object", "properties": {"length": {"type": "string"}}, "required": ["length"]}
+PAGED = {
+    "type": "object",
+    "properties": {
+        "make": {"type": "string"},
+        "page": {"type": "integer"},
+        "limit": {"type": "integer"},
+        "year": {"type": "integer", "enum": [2022, 2023, 2024]},
+    },
+    "required": ["make", "page", "year"],
+}
+
+
+@pytest.mark.parametrize(
+    ("query", "arguments", "schema", "sent"),
+    [  # approved in the 1.5B teacher's runs before this check
+        (
+            "Please convert '2023-10-15' to its equivalent in the format 'dd/mm/yyyy'.",
+            {"date": "2023-10-15", "days": 3},
+            ADD_DATE,
+            "days = 3",
+        ),
+        ("How many sides does a cube have?", {"number": "6"}, FACT, 'number = "6"'),
+        (
+            "What is the smallest prime number that can be written as the sum of five consecutive whole numbers?",
+            {"number": "2"},
+            FACT,
+            'number = "2"',
+        ),
+        ("Extend the date to December 12, 2026", {"date": "2026-12-05", "days": 7}, ADD_DATE, "days = 7"),
+        ("Generate a strong password for my bank account", {"length": "16"}, LENGTH, 'length = "16"'),
+        ("What date is a week after 2024-03-01?", {"date": "2024-03-01", "days": 10}, ADD_DATE, "days = 10"),
+    ],
+)
+def test_a_number_the_request_does_not_give_is_named(
+    query: str, arguments: dict, schema: dict, sent: str
+) -> None:
+    assert (
+        unstated_numbers(query, arguments, schema)
+        == f"the call sends {sent}, which the request does not give"
+    )
+    assert check_call(query, arguments, schema).startswith("stated_numbers: ")
+
+
+@pytest.mark.parametrize(
+    ("query", "arguments", "schema"),
+    [
+        ("Add 10 days to March 15, 2023", {"date": "2023-03-15", "days": 10}, ADD_DATE),
+        ("What was the date 10 days before 2023-03-15?", {"date": "2023-03-15", "days": -10}, ADD_DATE),
+        ("Add seven days to December 5, 2026", {"date": "2026-12-05", "days": 7}, ADD_DATE),
+        ("What is the date two weeks after 2024-01-01?", {"date": "2024-01-01", "days": 14}, ADD_DATE),
+        ("Twenty-five days after 2024-01-01, please", {"date": "2024-01-01", "days": 25}, ADD_DATE),
+        ("The day after tomorrow, counted from 2024-01-01", {"date": "2024-01-01", "days": 2}, ADD_DATE),
+        ("One fortnight from 2024-01-01", {"date": "2024-01-01", "days": 14}, ADD_DATE),
+        ("A year after 2024-01-01", {"date": "2024-01-01", "days": 366}, ADD_DATE),  # a calendar year
+        ("Add 3 months to 2021-01-01", {"date": "2021-01-01", "days": 90}, ADD_DATE),
+        ("What happened next week?", {"date": "2021-01-01", "days": 7}, ADD_DATE),
+        ("Generate a password of 2,048 characters", {"length": "2048"}, LENGTH),
+        ("A fact about a dozen", {"number": "12"}, FACT),
+        ("Write two hundred fifty pesos in words", {"moneda": "PESOS", "monto": "250"}, None),  # no schema
+        ("Add two hundred days to 2024-01-01", {"date": "2024-01-01", "days": 200}, ADD_DATE),
+        (
+            "Tesla models, please",
+            {"make": "Tesla", "page": 1, "limit": 50, "year": 2024},
+            PAGED,
+        ),  # 1, optional, enum
+        ("A password", {"length": 12.5}, LENGTH),  # a fraction: a coordinate, a conversion
+        ("The time zone at 2 pm", {"lat": 40.7128, "lng": -74.006, "timestamp": 1700000000}, TZ),
+        ("Any fact", {"number": "7"}, None),  # no schema: nothing is required
+    ],
+)
+def test_numbers_the_request_gives_pass(query: str, arguments: dict, schema: dict | None) -> None:
+    assert unstated_numbers(query, arguments, schema) is None
+
+
+def test_number_words_are_read_as_digits() -> None:
+    assert spelled_out("in two weeks, a dozen times, twenty-one days") == "in 2 weeks, 1 12 times, 21 days"
+    assert spelled_out("tomorrow and the day after tomorrow") == "1 day and the 2 days"
+    assert spelled_out("next month") == "1 month"
+    assert spelled_out("two hundred days, a thousand pesos, 3 million") == "200 days, 1000 pesos, 3000000"
+    assert spelled_out("Someone said hi") == "Someone said hi"  # no number word inside a word
+    assert spelled_out("one a day, thirty an hour, forty-first") == "1 1 day, 30 1 hour, 41"
 
 
 # ---- check_trial and the Exploiter ---------------------------------------------------------------

@@ -12,7 +12,7 @@
 # EXTRA (more eval flags for every row, e.g. --served-descriptions), LLM_URL (a running server of STUDENT
 # to use instead of starting one),
 # KEEP_ROWS=1 keeps a row whose summary.json is already there (delete its folder to run it again),
-# STUDENT (default the packaged 0.5B; SERVE its model folder under OUT, serve05), LIMIT (items, spread over the tools), RUNS (results folder) change the client.
+# SCOPE=all (every item of bench/ste50, not only the toolbox tools'), STUDENT (default the packaged 0.5B; SERVE its model folder under OUT, serve05), LIMIT (items, spread over the tools), RUNS (results folder) change the client.
 # usage: [ROWS='retrieval:candidates …'] [NAME=search_retrieval] flock /tmp/ste-model.lock scripts/bench/search_retrieval.sh
 # Results: .cache/bench/gate/runs/<setting>-<shown>[-among-candidates], docs/bench/$NAME.{json,png}
 set -euo pipefail
@@ -23,6 +23,7 @@ STUDENT=${STUDENT:-packaged:qwen2.5-coder-0.5b-instruct}; LIMIT=${LIMIT:+--limit
 export STE_MCP_LLM__TIMEOUT_S=900 STE_MCP_LLM__RETRIES=0
 TOOLS=$(.venv/bin/python -c "from ste_mcp.toolbox import ENDPOINTS; print(*(e.name for e in ENDPOINTS))")
 TOOLS_ARG="--tools $TOOLS"; [ "$BENCH" = bench/ste50 ] || TOOLS_ARG=""  # bench/dev is all toolbox tools
+[ "${SCOPE:-toolbox}" = all ] && TOOLS_ARG=""  # SCOPE=all: every STE-50 item (750), not the toolbox 195
 DATA=${DATA:-$OUT/gated}  # whose exemplars (and served descriptions, with EXTRA=--served-descriptions)
 [ -d "$DATA/lancedb" ] || { echo "run scripts/bench/gate.sh first (it imports the exemplars)" >&2; exit 1; }
 rm -rf "$OUT/pooled"; mkdir -p "$OUT/pooled"; cp -r "$DATA/lancedb" "$OUT/pooled/"  # the eval's search index is written here

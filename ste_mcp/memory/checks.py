@@ -20,6 +20,14 @@ last successful call, its arguments, the request and the final answer:
   for "the time zone of a specific location" makes a demonstration that teaches a client to copy it too.
   Only values a request could be told apart by are checked: numbers of 3+ significant digits, text of
   4+ characters (found in the request as written, or as a close spelling: "dollars" for "DOLARES").
+- ``stated_numbers``: the other way round, every number a required argument sends is one the request
+  gives — in digits, in words ("two weeks", "a dozen", "tomorrow"), or converted to the unit the
+  parameter's name gives ("2 weeks" as ``days = 14``). A call that brings its own number
+  (``add_date`` with ``days = 3`` for "convert 2023-10-15 to dd/mm/yyyy", ``length = 16`` for "a strong
+  password", ``number = 6`` for "how many sides has a cube?") answers a request nobody made, and teaches
+  a client to invent values. Only whole numbers of a required parameter without an ``enum`` are read;
+  0, 1 (a first page, a flag) and numbers of 7+ digits (timestamps, ids: ``present_arguments``) pass, as
+  do fractions (coordinates of a named place, a converted quantity).
 - ``request_units``: a quantity the request states with a unit ("12 hours") is not sent as the same number
   to a parameter whose name gives another unit of the same kind (``days = 12``); a conversion (``days =
   0.5``) is another number and passes. A ``length`` counts characters: "a 128-bit password" is not
@@ -59,6 +67,7 @@ ALL_CHECKS: tuple[JudgeCheck, ...] = get_args(JudgeCheck)
 CALL_CHECKS: tuple[JudgeCheck, ...] = (
     "request_numbers",
     "placeholder_arguments",
+    "stated_numbers",
     "request_units",
     "present_arguments",
 )
@@ -176,6 +185,79 @@ def wrong_sign(request: str, arguments: Mapping[str, Any]) -> str | None:
             way = "forward" if sign > 0 else "back"
             return f"the request counts {amount} {way}, the call sends {key} = {number}"
     return None
+
+
+# numbers written as words, read by ``stated_numbers`` ("two weeks", "a dozen", "the third")
+_UNITS = ("one first", "two second", "three third", "four fourth", "five fifth", "six sixth", "seven seventh",
+          "eight eighth", "nine ninth")  # fmt: skip
+_TENS = ("twenty twentieth", "thirty thirtieth", "forty fortieth", "fifty fiftieth", "sixty sixtieth",
+         "seventy seventieth", "eighty eightieth", "ninety ninetieth")  # fmt: skip
+_NUMBER_WORDS: dict[str, int] = {  # the words ``stated_numbers`` reads as digits ("two weeks", "a dozen")
+    word: value
+    for value, words in enumerate(
+        ("zero none", "one a an single first", "two couple second", *_UNITS[2:], "ten tenth", "eleven eleventh",
+         "twelve twelfth dozen", "thirteen thirteenth", "fourteen fourteenth", "fifteen fifteenth",
+         "sixteen sixteenth", "seventeen seventeenth", "eighteen eighteenth", "nineteen nineteenth")
+    )
+    for word in words.split()
+} | {word: 10 * tens for tens, words in enumerate(_TENS, 2) for word in words.split()}  # fmt: skip
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+_COMPOUND = re.compile(  # "twenty-five", "thirty one"
+    r"\b(" + "|".join(" ".join(_TENS).split()) + r")[- ](" + "|".join(" ".join(_UNITS).split()) + r")\b",
+    re.IGNORECASE,
+)
+_WORD_NUMBER = re.compile(
+    r"\b(" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")\b", re.IGNORECASE
+)
+_SCALED = re.compile(
+    r"\b(\d+)?\s*\b(" + "|".join(_SCALES) + r")s?\b", re.IGNORECASE
+)  # "2 hundred", "a million"
+_DAY_WORDS = (  # a relative day as a span of days: "tomorrow" is 1 day away, "next week" 1 week
+    (re.compile(r"\bday\s+(?:after\s+tomorrow|before\s+yesterday)\b", re.I), "2 days"),
+    (re.compile(r"\b(?:tomorrow|yesterday)\b", re.I), "1 day"),
+    (re.compile(r"\b(?:next|last|this\s+coming)\s+(week|month|year)\b", re.I), r"1 \1"),
+    (re.compile(r"\bfortnight\b", re.I), "2 weeks"),
+)
+STATED_MAX = 1_000_000  # numbers of 7+ digits are timestamps and ids (``present_arguments`` reads those)
+
+
+def spelled_out(text: str) -> str:
+    """``text`` with number words as digits and relative days as spans ("in two weeks" -> "in 2 weeks",
+    "two hundred" -> "200", "a dozen" -> "1 12", "tomorrow" -> "1 day"), for ``stated_numbers``."""
+    for pattern, span in _DAY_WORDS:
+        text = pattern.sub(span, text)
+
+    text = _COMPOUND.sub(lambda m: str(_NUMBER_WORDS[m[1].lower()] + _NUMBER_WORDS[m[2].lower()]), text)
+    text = _WORD_NUMBER.sub(lambda m: str(_NUMBER_WORDS[m[1].lower()]), text)
+    return _SCALED.sub(lambda m: str(int(m[1] or 1) * _SCALES[m[2].lower()]), text)
+
+
+def unstated_numbers(
+    request: str, arguments: Mapping[str, Any], schema: Mapping[str, Any] | None
+) -> str | None:
+    """Why required arguments send whole numbers the request never gives (up to 3 named), or None: not in
+    digits, not in words, not as a quantity converted to the unit the parameter's name gives (``converted``).
+    0 and 1, numbers of 7+ digits, fractions and parameters with an ``enum`` are not read."""
+    properties = (schema or {}).get("properties") or {}
+    required = set((schema or {}).get("required") or [])
+    told = spelled_out(request)
+    given = set(_lenient_numbers(told))
+    invented = {}
+    for key, value in arguments.items():
+        spec = properties.get(key)
+        if key not in required or not isinstance(spec, Mapping) or "enum" in spec:
+            continue
+        number = _as_number(value)
+        if number is None or number != number.to_integral_value() or not 1 < abs(number) < STATED_MAX:
+            continue
+        if abs(number) in given or any(
+            converted(told, digits, {key: str(abs(number))}) for digits, _ in _QUANTITY.findall(told)
+        ):
+            continue
+        invented[key] = value
+    if not invented:
+        return None
+    return f"the call sends {format_values(invented)}, which the request does not give"
 
 
 # unit words -> (kind, unit): a quantity and a parameter name are compared only within one kind
@@ -444,6 +526,8 @@ def _call_reason(
     """Why the request and the call fail the check ``name`` (None: they pass, or it is no call check)."""
     if name == "request_numbers":
         return unused_request_numbers(request, arguments) or wrong_sign(request, arguments)
+    if name == "stated_numbers":
+        return unstated_numbers(request, arguments, schema)
     if name == "placeholder_arguments":
         return placeholder_arguments(request, arguments, schema)
     if name == "request_units":

@@ -11,6 +11,7 @@ JudgeCheck = Literal[
     "grounded_answer",
     "request_numbers",
     "placeholder_arguments",
+    "stated_numbers",
     "request_units",
     "result_language",
     "result_date",
@@ -105,7 +106,9 @@ class MemorySettings(BaseModel):
         "number of 2+ significant digits in the final answer is in the result, the request or the arguments), "
         "request_numbers (every number the request states is in the call's arguments), placeholder_arguments "
         "(no argument is the spec's example value, e.g. a required parameter's default, unless the request "
-        'states it), request_units (a quantity the request states with a unit, "12 hours", is not sent as the '
+        "states it), stated_numbers (every whole number a required argument sends, but 0 and 1, is one the "
+        "request gives, in digits, in words or converted to the parameter's unit: no invented values), "
+        'request_units (a quantity the request states with a unit, "12 hours", is not sent as the '
         "same number to a parameter whose name gives another unit of its kind, days = 12; a length counts "
         "characters, not bits), result_language (a request that asks for one named language gets a result in "
         "it: one answered in another language moves to a sibling tool whose result for the same call is in "
@@ -113,7 +116,7 @@ class MemorySettings(BaseModel):
         'about one day relative to today, "tomorrow", "3 days ago", gets a result that gives that day when '
         "it gives dates), present_arguments (a request about today or now sends no date or timestamp from "
         "before the trial's day: the explorer's own idea of today); []: the judge alone. "
-        "request_numbers, placeholder_arguments, request_units and present_arguments also hold for "
+        "request_numbers, placeholder_arguments, stated_numbers, request_units and present_arguments also hold for "
         "paraphrases, imported exemplars and recheck (present_arguments against the day the exemplar was "
         "made; served, such an exemplar's days move to the current day).",
     )
