@@ -291,6 +291,7 @@ def test_a_number_the_request_does_not_give_is_named(
         ("What happened next week?", {"date": "2021-01-01", "days": 7}, ADD_DATE),
         ("Generate a password of 2,048 characters", {"length": "2048"}, LENGTH),
         ("A fact about a dozen", {"number": "12"}, FACT),
+        ("Cafés within 2 km", {"radius": 2000}, {"properties": {"radius": {}}, "required": ["radius"]}),
         ("Write two hundred fifty pesos in words", {"moneda": "PESOS", "monto": "250"}, None),  # no schema
         ("Add two hundred days to 2024-01-01", {"date": "2024-01-01", "days": 200}, ADD_DATE),
         (

@@ -21,8 +21,6 @@ done
 mkdir -p "$OUT/serve05"; ln -sfn "$(realpath "$DEMOS/models")" "$OUT/serve05/models"
 serve "$STUDENT" "$PORT" "$OUT/serve05"
 URL=http://127.0.0.1:$PORT/v1
-for data in pool checked; do
-  best_row "$URL" "$STUDENT" "$OUT/$data" bench/dev "rows/dev-$data" "stated-dev-$data"
-  best_row "$URL" "$STUDENT" "$OUT/$data" bench/ste50 "rows/$data" "stated-$data"
-done
+for data in pool checked; do best_row "$URL" "$STUDENT" "$OUT/$data" bench/dev "rows/dev-$data" "stated-dev-$data"; done
+for data in pool checked; do best_row "$URL" "$STUDENT" "$OUT/$data" bench/ste50 "rows/$data" "stated-$data"; done
 stop_servers

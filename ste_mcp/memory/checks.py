@@ -236,7 +236,8 @@ def unstated_numbers(
     request: str, arguments: Mapping[str, Any], schema: Mapping[str, Any] | None
 ) -> str | None:
     """Why required arguments send whole numbers the request never gives (up to 3 named), or None: not in
-    digits, not in words, not as a quantity converted to the unit the parameter's name gives (``converted``).
+    digits, not in words, not scaled by one of ``ARGUMENT_FACTORS`` ("2 km" as ``radius = 2000``), not as a
+    quantity converted to the unit the parameter's name gives (``converted``).
     0 and 1, numbers of 7+ digits, fractions and parameters with an ``enum`` are not read."""
     properties = (schema or {}).get("properties") or {}
     required = set((schema or {}).get("required") or [])
@@ -250,10 +251,10 @@ def unstated_numbers(
         number = _as_number(value)
         if number is None or number != number.to_integral_value() or not 1 < abs(number) < STATED_MAX:
             continue
-        if abs(number) in given or any(
+        if any(abs(number) == g * f for g in given for f in ARGUMENT_FACTORS) or any(
             converted(told, digits, {key: str(abs(number))}) for digits, _ in _QUANTITY.findall(told)
         ):
-            continue
+            continue  # as stated, scaled as request_numbers allows (2 km as 2000), or converted
         invented[key] = value
     if not invented:
         return None
