@@ -52,7 +52,7 @@ for i, (label, r) in enumerate(result.items()):
     bars = ax.bar([x + width * i for x in range(len(groups))], [r[k] for k, _ in groups], width, label=label)
     ax.bar_label(bars, fmt="%.1f", fontsize=7)
 ax.axhline(29.3, color="grey", ls="--", lw=1)
-ax.text(2.6, 30, "best zero-shot (issue 17): 29.3", fontsize=7, ha="right", color="grey")
+ax.text(-0.35, 30, "best zero-shot (issue 17): 29.3", fontsize=7, ha="left", color="grey")
 ax.set_xticks([x + 0.4 - width / 2 for x in range(len(groups))], [g for _, g in groups], fontsize=8)
 ax.set_ylabel("correct %")
 ax.set_ylim(0, 75)

@@ -5,7 +5,8 @@
 # refuse; then the 0.5B client answers bench/dev and the 195 STE-50 toolbox items in the best setting
 # (must-call, search within the 15 candidates + the 3 nearest approved exemplars, constrained) from the
 # pool as it was and as rechecked, on one server in one run.
-# usage: [DEMOS=.cache/bench/demos] [OUT=.cache/bench/stated] flock /tmp/ste-model.lock scripts/bench/stated_numbers.sh
+# DEV_ONLY=1: bench/dev only.
+# usage: [DEMOS=.cache/bench/demos] [OUT=.cache/bench/stated] [DEV_ONLY=1] flock /tmp/ste-model.lock scripts/bench/stated_numbers.sh
 # Results: $OUT/recheck.txt, $OUT/times.txt, $OUT/rows/{dev-,}{pool,checked}/, docs/bench/stated-*.json
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,5 +23,7 @@ mkdir -p "$OUT/serve05"; ln -sfn "$(realpath "$DEMOS/models")" "$OUT/serve05/mod
 serve "$STUDENT" "$PORT" "$OUT/serve05"
 URL=http://127.0.0.1:$PORT/v1
 for data in pool checked; do best_row "$URL" "$STUDENT" "$OUT/$data" bench/dev "rows/dev-$data" "stated-dev-$data"; done
-for data in pool checked; do best_row "$URL" "$STUDENT" "$OUT/$data" bench/ste50 "rows/$data" "stated-$data"; done
+if [ -z "${DEV_ONLY:-}" ]; then
+  for data in pool checked; do best_row "$URL" "$STUDENT" "$OUT/$data" bench/ste50 "rows/$data" "stated-$data"; done
+fi
 stop_servers
