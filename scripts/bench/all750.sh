@@ -7,7 +7,7 @@
 # Rows: the base model's zero-shot must-call under the grammar (the baseline), the base model in the best
 # setting, the merged adapter in the best setting. Nothing is tuned here: every row is a setting fixed before.
 # usage: [DEMOS=.cache/bench/demos] [OUT=.cache/bench/all750] flock /tmp/ste-model.lock scripts/bench/all750.sh
-# Results: $OUT/times.txt, $OUT/{base,demos-v1}/<row>/, docs/bench/all750-{base,demos-v1}.json
+# Results: $OUT/times.txt, $OUT/{base,demos-v1}/<row>/, docs/bench/all750.{json,png} (all750_plot.py)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DEMOS=${DEMOS:-.cache/bench/demos}; OUT=${OUT:-.cache/bench/all750}; PORT=${PORT:-8785}
@@ -25,3 +25,5 @@ for model in base demos-v1; do
   echo "eval $model (all 750): $(( $(date +%s) - t )) s" | tee -a "$OUT/times.txt"
   stop_servers
 done
+rm -f docs/bench/all750-base.* docs/bench/all750-demos-v1.*  # search_retrieval.sh's per-model files: one plot
+.venv/bin/python scripts/bench/all750_plot.py "$OUT" >/dev/null

@@ -7,7 +7,7 @@
 # pool as it was and as rechecked, on one server in one run.
 # DEV_ONLY=1: bench/dev only.
 # usage: [DEMOS=.cache/bench/demos] [OUT=.cache/bench/stated] [DEV_ONLY=1] flock /tmp/ste-model.lock scripts/bench/stated_numbers.sh
-# Results: $OUT/recheck.txt, $OUT/times.txt, $OUT/rows/{dev-,}{pool,checked}/, docs/bench/stated-*.json
+# Results: $OUT/recheck.txt, $OUT/times.txt, $OUT/rows/{dev-,}{pool,checked}/, docs/bench/stated_numbers.json
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DEMOS=${DEMOS:-.cache/bench/demos}; OUT=${OUT:-.cache/bench/stated}; PORT=${PORT:-8786}
@@ -27,3 +27,17 @@ if [ -z "${DEV_ONLY:-}" ]; then
   for data in pool checked; do best_row "$URL" "$STUDENT" "$OUT/$data" bench/ste50 "rows/$data" "stated-$data"; done
 fi
 stop_servers
+.venv/bin/python - "$OUT" <<'PY'  # the rows in one file (search_retrieval.sh writes one per row)
+import json, sys
+from pathlib import Path
+out, row = Path(sys.argv[1]), "retrieval-search-among-candidates-constrained"
+result = {name: json.loads((out / "rows" / name / row / "summary.json").read_text())
+          for name in ("dev-pool", "dev-checked", "pool", "checked") if (out / "rows" / name / row).exists()}
+result = {k: {m: v.get(m) for m in ("n", "wellformed", "api_match", "correct", "exact_name", "strict_correct", "recall")}
+          for k, v in result.items()}
+result["recheck"] = (out / "recheck.txt").read_text().strip().splitlines()[-1]
+Path("docs/bench/stated_numbers.json").write_text(json.dumps(result, indent=1))
+for name in ("dev-pool", "dev-checked", "pool", "checked"):
+    for ext in ("json", "png"):
+        Path(f"docs/bench/stated-{name}.{ext}").unlink(missing_ok=True)
+PY

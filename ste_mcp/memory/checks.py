@@ -58,7 +58,15 @@ from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from difflib import SequenceMatcher
 from typing import Any, get_args
 
-from ste_mcp.memory.dates import date_problem, days_of, present_problem, result_dates, states_day
+from ste_mcp.memory.dates import (
+    DAYS,
+    NUMBER_WORDS,
+    date_problem,
+    days_of,
+    present_problem,
+    result_dates,
+    states_day,
+)
 from ste_mcp.memory.language import asked_language, language_problem
 from ste_mcp.memory.settings import JudgeCheck
 from ste_mcp.memory.trials import TrialRecord
@@ -149,7 +157,7 @@ def unused_request_numbers(request: str, arguments: Mapping[str, Any]) -> str | 
         digits
         for digits, value in _numbers(request)
         if not any(digits in text for text in texts)
-        and not any(value * factor in values for factor in ARGUMENT_FACTORS)
+        and not any(_sent_as(value, sent) for sent in values)
         and not converted(request, digits, arguments)
     ]
     if not unused:
@@ -187,17 +195,17 @@ def wrong_sign(request: str, arguments: Mapping[str, Any]) -> str | None:
     return None
 
 
-# numbers written as words, read by ``stated_numbers`` ("two weeks", "a dozen", "the third")
+# numbers written as words, read by ``stated_numbers``: the count words of ``dates`` and more
 _UNITS = ("one first", "two second", "three third", "four fourth", "five fifth", "six sixth", "seven seventh",
           "eight eighth", "nine ninth")  # fmt: skip
 _TENS = ("twenty twentieth", "thirty thirtieth", "forty fortieth", "fifty fiftieth", "sixty sixtieth",
          "seventy seventieth", "eighty eightieth", "ninety ninetieth")  # fmt: skip
-_NUMBER_WORDS: dict[str, int] = {  # the words ``stated_numbers`` reads as digits ("two weeks", "a dozen")
+_NUMBER_WORDS: dict[str, int] = NUMBER_WORDS | {
     word: value
     for value, words in enumerate(
-        ("zero none", "one a an single first", "two couple second", *_UNITS[2:], "ten tenth", "eleven eleventh",
-         "twelve twelfth dozen", "thirteen thirteenth", "fourteen fourteenth", "fifteen fifteenth",
-         "sixteen sixteenth", "seventeen seventeenth", "eighteen eighteenth", "nineteen nineteenth")
+        ("zero none", "single first", "couple second", *_UNITS[2:], "tenth", "eleventh", "twelfth dozen",
+         "thirteen thirteenth", "fourteen fourteenth", "fifteenth", "sixteen sixteenth", "seventeen seventeenth",
+         "eighteen eighteenth", "nineteen nineteenth")
     )
     for word in words.split()
 } | {word: 10 * tens for tens, words in enumerate(_TENS, 2) for word in words.split()}  # fmt: skip
@@ -206,27 +214,21 @@ _COMPOUND = re.compile(  # "twenty-five", "thirty one"
     r"\b(" + "|".join(" ".join(_TENS).split()) + r")[- ](" + "|".join(" ".join(_UNITS).split()) + r")\b",
     re.IGNORECASE,
 )
-_WORD_NUMBER = re.compile(
-    r"\b(" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")\b", re.IGNORECASE
-)
-_SCALED = re.compile(
-    r"\b(\d+)?\s*\b(" + "|".join(_SCALES) + r")s?\b", re.IGNORECASE
-)  # "2 hundred", "a million"
-_DAY_WORDS = (  # a relative day as a span of days: "tomorrow" is 1 day away, "next week" 1 week
-    (re.compile(r"\bday\s+(?:after\s+tomorrow|before\s+yesterday)\b", re.I), "2 days"),
-    (re.compile(r"\b(?:tomorrow|yesterday)\b", re.I), "1 day"),
-    (re.compile(r"\b(?:next|last|this\s+coming)\s+(week|month|year)\b", re.I), r"1 \1"),
-    (re.compile(r"\bfortnight\b", re.I), "2 weeks"),
-)
+_WORD_NUMBER = re.compile(r"\b(" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")\b", re.I)
+_SCALED = re.compile(r"\b(\d+)?\s*\b(" + "|".join(_SCALES) + r")s?\b", re.I)  # "2 hundred", "a million"
+# relative days as spans: ``dates.DAYS``' fixed days ("tomorrow" is 1 day away), and a unit "next" or "last"
+_FIXED_DAYS = tuple((pattern, abs(days)) for pattern, days in DAYS if not pattern.groups)
+_NEXT_UNIT = re.compile(r"\b(?:next|last|this\s+coming)\s+(week|month|year)\b", re.I)
+_FORTNIGHT = re.compile(r"\bfortnight\b", re.I)
 STATED_MAX = 1_000_000  # numbers of 7+ digits are timestamps and ids (``present_arguments`` reads those)
 
 
 def spelled_out(text: str) -> str:
     """``text`` with number words as digits and relative days as spans ("in two weeks" -> "in 2 weeks",
     "two hundred" -> "200", "a dozen" -> "1 12", "tomorrow" -> "1 day"), for ``stated_numbers``."""
-    for pattern, span in _DAY_WORDS:
-        text = pattern.sub(span, text)
-
+    for pattern, days in _FIXED_DAYS:
+        text = pattern.sub(f"{days} day" + "s" * (days > 1), text)
+    text = _FORTNIGHT.sub("2 weeks", _NEXT_UNIT.sub(r"1 \1", text))
     text = _COMPOUND.sub(lambda m: str(_NUMBER_WORDS[m[1].lower()] + _NUMBER_WORDS[m[2].lower()]), text)
     text = _WORD_NUMBER.sub(lambda m: str(_NUMBER_WORDS[m[1].lower()]), text)
     return _SCALED.sub(lambda m: str(int(m[1] or 1) * _SCALES[m[2].lower()]), text)
@@ -251,7 +253,7 @@ def unstated_numbers(
         number = _as_number(value)
         if number is None or number != number.to_integral_value() or not 1 < abs(number) < STATED_MAX:
             continue
-        if any(abs(number) == g * f for g in given for f in ARGUMENT_FACTORS) or any(
+        if any(_sent_as(stated, abs(number)) for stated in given) or any(
             converted(told, digits, {key: str(abs(number))}) for digits, _ in _QUANTITY.findall(told)
         ):
             continue  # as stated, scaled as request_numbers allows (2 km as 2000), or converted
@@ -546,6 +548,12 @@ def _as_number(value: Any) -> Decimal | None:
     except InvalidOperation:
         return None
     return number if number.is_finite() else None
+
+
+def _sent_as(stated: Decimal, sent: Decimal) -> bool:
+    """Whether a number a request states reaches a call as ``sent``: as is, or in another unit by one of
+    ``ARGUMENT_FACTORS`` (15 minutes as 900 seconds, 2 km as 2000 m)."""
+    return any(stated * factor == sent for factor in ARGUMENT_FACTORS)
 
 
 def _distinctive(value: Any) -> bool:

@@ -36,16 +36,16 @@ if TYPE_CHECKING:
 
 # a calendar month or year is not a fixed number of days: an explorer's "+ 90 days" for "3 months" passes
 CALENDAR_SLACK_DAYS = 3
-_WORDS = {
+NUMBER_WORDS = {  # the count words a span of time is read with ("two weeks"); checks.py reads more
     "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
     "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
     "thirty": 30,
 }  # fmt: skip
-_COUNT = r"(\d{1,4}|" + "|".join(_WORDS) + r")"
+_COUNT = r"(\d{1,4}|" + "|".join(NUMBER_WORDS) + r")"
 _UNIT = r"(day|week|month|year)s?"
 _AFTER = r"(?:from\s+(?:now|today)|after\s+today|hence)"
 _BEFORE = r"(?:ago|before\s+today|earlier\s+than\s+today)"
-_DAYS = (  # (pattern, sign or fixed offset in days); longest first: "the day after tomorrow" is not also "tomorrow"
+DAYS = (  # (pattern, sign or fixed offset in days); longest first: "the day after tomorrow" is not also "tomorrow"
     (re.compile(r"\bday\s+after\s+tomorrow\b", re.I), 2),
     (re.compile(r"\bday\s+before\s+yesterday\b", re.I), -2),
     (re.compile(r"\btomorrow\b", re.I), 1),
@@ -89,10 +89,10 @@ class AskedDay:
 
     @classmethod
     def read(cls, match: re.Match[str], sign: int) -> AskedDay:
-        """From a match of ``_DAYS``: a fixed offset in days, or a count of units with its sign."""
+        """From a match of ``DAYS``: a fixed offset in days, or a count of units with its sign."""
         if match.lastindex is None:
             return cls(match[0], sign, "day")
-        count = int(match[1]) if match[1].isdigit() else _WORDS[match[1].lower()]
+        count = int(match[1]) if match[1].isdigit() else NUMBER_WORDS[match[1].lower()]
         return cls(match[0], sign * count, match[2].lower())
 
     def on(self, today: date) -> date:
@@ -118,7 +118,7 @@ def asked_day(request: str) -> AskedDay | None:
     if _STATED_DATE.search(request):
         return None
     found: list[tuple[tuple[int, int], AskedDay]] = []
-    for pattern, sign in _DAYS:
+    for pattern, sign in DAYS:
         for m in pattern.finditer(request):
             if not any(a <= m.start() < b for (a, b), _ in found):
                 found.append((m.span(), AskedDay.read(m, sign)))
@@ -228,7 +228,7 @@ def about_present(request: str) -> bool:
     and states no date of its own."""
     if _STATED_DATE.search(request):
         return False
-    return bool(_PRESENT.search(request)) or any(pattern.search(request) for pattern, _ in _DAYS)
+    return bool(_PRESENT.search(request)) or any(pattern.search(request) for pattern, _ in DAYS)
 
 
 def goes_stale(exemplar: Exemplar) -> bool:
