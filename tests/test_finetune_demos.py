@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ste_mcp.evaluate.prompts import MustCallProtocol, with_demonstrations
-from ste_mcp.finetune.dataset import DatasetBuilder, is_heldout, nearest_others
+from ste_mcp.finetune.dataset import DatasetBuilder, is_foreign, is_heldout, nearest_others
 from ste_mcp.finetune.settings import FinetuneSettings
 from ste_mcp.llm.protocols import parse_react
 from ste_mcp.memory.exemplars import Exemplar
@@ -130,6 +130,35 @@ def test_a_held_out_exemplar_is_never_shown_as_an_example():
         assert not {q for q, _, _ in demos_of(row["prompt"][0]["content"])} & held
     # held-out rows are asked with examples too, as the adapter will be
     assert any(demos_of(h["prompt"][0]["content"]) for h in data.heldout)
+
+
+def test_foreign_rows_show_only_other_tools_examples_as_an_unexplored_tool_is_served():
+    """``foreign_examples``: a share of the rows (and of the gate's prompts) read as a request for a tool
+    nobody explored: its tool is listed without an example, the examples are of the other listed tools."""
+    base = {"heldout_fraction": 0.0, "prompt": "must-call", "demonstrations": 2, "tools_in_prompt": 3}
+    plain = {r["exemplar_id"]: r for r in build(FinetuneSettings(**base)).rows}
+    rows = {r["exemplar_id"]: r for r in build(FinetuneSettings(**base, foreign_examples=1.0)).rows}
+    for id_, row in rows.items():
+        system = row["prompt"][0]["content"]
+        demos = demos_of(system)
+        assert row["tool"] in listed(system)  # the answer is always one of the listed tools
+        assert all(tool != row["tool"] for _, tool, _ in demos)
+        assert {tool for _, tool, _ in demos} <= set(listed(system))
+        assert row["completion"] == plain[id_]["completion"]  # the same call is the answer
+    # most plain rows show their own tool's example (what an adapter learns to copy); no foreign row does
+    assert any(r["tool"] in {t for _, t, _ in demos_of(r["prompt"][0]["content"])} for r in plain.values())
+    assert demos_of(rows["w-paris"]["prompt"][0]["content"])  # other tools' examples are still shown
+    # the gate's held-out prompts are written the same way
+    held = build(FinetuneSettings(**{**base, "heldout_fraction": 0.5}, foreign_examples=1.0)).heldout
+    assert held and all(h["tool"] not in {t for _, t, _ in demos_of(h["prompt"][0]["content"])} for h in held)
+
+
+def test_the_foreign_share_is_stable_and_near_the_setting():
+    exemplars = [ex(f"e{i}", "get_weather", f"weather {i}", {"city": "Paris"}) for i in range(400)]
+    chosen = [e.id for e in exemplars if is_foreign(e, 0.5)]
+    assert 160 < len(chosen) < 240  # about half, by a stable hash of the id
+    assert chosen == [e.id for e in exemplars if is_foreign(e, 0.5)]
+    assert not any(is_foreign(e, 0.0) for e in exemplars) and all(is_foreign(e, 1.0) for e in exemplars)
 
 
 def test_examples_carry_no_secret():

@@ -6,7 +6,7 @@
 # constrained). Only the 13 toolbox tools have exemplars; the other 37 are answered from their descriptions.
 # Rows: the base model's zero-shot must-call under the grammar (the baseline), the base model in the best
 # setting, the merged adapter in the best setting. Nothing is tuned here: every row is a setting fixed before.
-# usage: [DEMOS=.cache/bench/demos] [OUT=.cache/bench/all750] flock /tmp/ste-model.lock scripts/bench/all750.sh
+# usage: [DEMOS=.cache/bench/demos] [OUT=.cache/bench/all750] [MODELS="base demos-v1"] flock /tmp/ste-model.lock scripts/bench/all750.sh
 # Results: $OUT/times.txt, $OUT/{base,demos-v1}/<row>/, docs/bench/all750.{json,png} (all750_plot.py)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,7 +14,8 @@ DEMOS=${DEMOS:-.cache/bench/demos}; OUT=${OUT:-.cache/bench/all750}; PORT=${PORT
 STUDENT=packaged:qwen2.5-coder-0.5b-instruct
 BIN=.venv/bin/ste-mcp; . scripts/bench/servers.sh  # serve, stop_servers
 mkdir -p "$OUT"
-for model in base demos-v1; do
+for model in ${MODELS:-base demos-v1}; do  # a model whose rows are all there is not asked again
+  [ -s "$OUT/$model/retrieval-search-among-candidates-constrained/summary.json" ] && continue
   src=$STUDENT; rows="base:candidates::constrained retrieval:search:candidates:constrained"
   [ "$model" = base ] || { src=$(realpath "$DEMOS/merged/$model"); rows=retrieval:search:candidates:constrained; }
   mkdir -p "$OUT/serve-$model"; ln -sfn "$(realpath "$DEMOS/models")" "$OUT/serve-$model/models"
@@ -25,5 +26,5 @@ for model in base demos-v1; do
   echo "eval $model (all 750): $(( $(date +%s) - t )) s" | tee -a "$OUT/times.txt"
   stop_servers
 done
-rm -f docs/bench/all750-base.* docs/bench/all750-demos-v1.*  # search_retrieval.sh's per-model files: one plot
+rm -f docs/bench/all750-*.json docs/bench/all750-*.png  # search_retrieval.sh's per-model files: one plot
 .venv/bin/python scripts/bench/all750_plot.py "$OUT" >/dev/null

@@ -1,6 +1,7 @@
 """The rows of scripts/bench/all750.sh (issue 17: the adapter on all 750 STE-50 items) in
 docs/bench/all750.{json,png}: each row overall, on the 195 items of the 13 toolbox tools (the tools with
-exemplars) and on the 555 of the 37 others. usage: all750_plot.py [OUT]"""
+exemplars) and on the 555 of the 37 others; gained / lost items against the base model in the best setting.
+usage: all750_plot.py [OUT]"""
 
 import json
 import sys
@@ -20,9 +21,13 @@ rows = {
     "base model, best setting": out / "base" / best,
     "adapter (session 24's v1), best setting": out / "demos-v1" / best,
 }
+for run in sorted(out.glob("demos-f*")):  # finetune.foreign_examples 0.NN (scripts/bench/demos_adapter.sh -fNN)
+    share = int(run.name.removeprefix("demos-f"))
+    rows[f"adapter, {share} % of rows with other tools' examples only, best setting"] = run / best
 toolbox = {e.name for e in ENDPOINTS}
 keys = ("n", "wellformed", "api_match", "correct", "exact_name", "strict_correct", "recall")
 result = {}
+reference: dict[str, bool] = {}
 for label, run in rows.items():
     if not (run / "summary.json").exists():
         continue
@@ -40,13 +45,21 @@ for label, run in rows.items():
         }
         | {f"{part}_n": len(items) for part, items in parts.items()}
     )
+    right = {s["id"]: s["correct"] for s in scores}
+    if label == "base model, best setting":
+        reference = right
+    elif reference and "adapter" in label:  # item for item against the base model in the same setting
+        for part, items in parts.items():
+            ids = [s["id"] for s in items]
+            result[label][f"{part}_gained"] = sum(right[i] and not reference[i] for i in ids)
+            result[label][f"{part}_lost"] = sum(reference[i] and not right[i] for i in ids)
 Path("docs/bench/all750.json").write_text(json.dumps(result, indent=1))
 groups = (
     ("correct", "all 750"),
     ("toolbox_correct", "13 toolbox tools (195)"),
     ("others_correct", "37 others (555)"),
 )
-fig, ax = plt.subplots(figsize=(8.5, 4.5))
+fig, ax = plt.subplots(figsize=(9.5, 4.8))
 width = 0.8 / max(1, len(result))
 for i, (label, r) in enumerate(result.items()):
     bars = ax.bar([x + width * i for x in range(len(groups))], [r[k] for k, _ in groups], width, label=label)

@@ -10,6 +10,9 @@ chat template and puts the loss on the completion only):
 ``prompt = must-call`` writes the rows in the evaluation's must-call prompt instead (the bare call, no
 final answer); ``demonstrations = k`` puts the row's k nearest exemplars of other requests into its
 system prompt as the retrieval setting shows them, so that an adapter learns the setting it is served in.
+``foreign_examples`` writes a share of those rows with other tools' examples only, as a request for a
+tool nobody explored is served (its tool listed without an example), so that it does not learn to call
+the examples' tool.
 
 A row longer than ``max_length`` tokens (under the base model's chat template) lists fewer tools, down to
 the target alone, rather than be cut through its completion by the trainer.
@@ -115,6 +118,11 @@ def _fraction(key: str) -> float:
 def is_heldout(exemplar: Exemplar, fraction: float) -> bool:
     """Whether the exemplar's group (original + paraphrases) is kept for evaluation, stably across rounds."""
     return _fraction(f"heldout:{exemplar.tool}:{exemplar.group}") < fraction
+
+
+def is_foreign(exemplar: Exemplar, fraction: float) -> bool:
+    """Whether the exemplar's row shows only other tools' examples (``finetune.foreign_examples``), stably."""
+    return _fraction(f"foreign:{exemplar.id}") < fraction
 
 
 def format_call(tool: str, arguments: dict[str, Any], prompt: str = "paper") -> str:
@@ -237,6 +245,8 @@ class DatasetBuilder:
 
         k = self.settings.tools_in_prompt if k is None else k
         near = self._near.get(ex.id, [])
+        if is_foreign(ex, self.settings.foreign_examples):  # as a tool nobody explored is asked for
+            near = [d for d in near if d.tool != ex.tool]
         shown = _shown_tools(self.tools[ex.tool], list(self.tools.values()), k, ex.id, [n.tool for n in near])
         names = {t.name for t in shown}
         prompt = self.settings.prompt
@@ -312,7 +322,8 @@ class DatasetBuilder:
                 usable.append(ex)
         fraction = self.settings.heldout_fraction
         if self.settings.demonstrations and self.embed is not None:  # never a held-out one as an example
-            limit = 4 * self.settings.demonstrations  # enough to leave some when the listed tools filter them
+            # enough to leave some when the listed tools (and a foreign row's own tool) filter them
+            limit = (8 if self.settings.foreign_examples else 4) * self.settings.demonstrations
             self._near = nearest_others(usable, self.embed, limit, lambda ex: not is_heldout(ex, fraction))
         for ex in usable:
             if is_heldout(ex, fraction):
