@@ -148,6 +148,12 @@ def test_check_trial_reads_the_trials_own_day() -> None:
             {"lat": 40.7128, "lng": -74.006, "timestamp": 1718148800},
             "the call sends timestamp = 1718148800 (2024-06-11)",
         ),
+        (  # seen in session 24's pool: "current" alone speaks of the present too
+            "What are the current and future UTC and DST offsets for 'New York'?",
+            {"lat": 40.7128, "lng": -74.006, "timestamp": 1589932800},
+            "the call sends timestamp = 1589932800 (2020-05-20)",
+        ),
+        ("What was the current UTC offset of New York in 2020?", {"timestamp": 1589932800}, None),  # a year
         (
             "What time is it now in Tokyo?",
             {"tz": "Asia/Tokyo", "at_ms": 1589932800000},

@@ -69,6 +69,7 @@ _PRESENT = re.compile(
     r"|this\s+moment|tonight)\b",
     re.I,
 )
+_CURRENT = re.compile(r"\bcurrent\b", re.I)  # "the current offsets", "current exchange rate": unless a year is named
 _PAST = re.compile(r"\b(?:ago|yesterday|last|past|previous|since|before|earlier|history|historical)\b", re.I)
 _WEEKDAY = re.compile(
     r"\b(?:" + "|".join(calendar.day_name) + "|" + "|".join(calendar.day_abbr) + r")\b", re.I
@@ -214,7 +215,7 @@ def present_problem(request: str, arguments: Mapping[str, Any], today: Iterable[
     from before the trial's day (more than a day before: time zones), or None. A request that states a
     date or speaks of the past ("3 days ago", "last week") is not read."""
     days = sorted(set(today))
-    if not days or not _PRESENT.search(request) or _STATED_DATE.search(request) or _PAST.search(request):
+    if not days or not _speaks_of_present(request) or _STATED_DATE.search(request) or _PAST.search(request):
         return None
     for key, value, day in argument_days(arguments):
         if (days[0] - day).days > 1:
@@ -228,7 +229,11 @@ def about_present(request: str) -> bool:
     and states no date of its own."""
     if _STATED_DATE.search(request):
         return False
-    return bool(_PRESENT.search(request)) or any(pattern.search(request) for pattern, _ in DAYS)
+    return _speaks_of_present(request) or any(pattern.search(request) for pattern, _ in DAYS)
+
+
+def _speaks_of_present(request: str) -> bool:
+    return bool(_PRESENT.search(request) or (_CURRENT.search(request) and not _YEAR.search(request)))
 
 
 def goes_stale(exemplar: Exemplar) -> bool:
