@@ -69,7 +69,9 @@ _PRESENT = re.compile(
     r"|this\s+moment|tonight)\b",
     re.I,
 )
-_CURRENT = re.compile(r"\bcurrent\b", re.I)  # "the current offsets", "current exchange rate": unless a year is named
+_CURRENT = re.compile(
+    r"\bcurrent\b", re.I
+)  # "the current offsets", "current exchange rate": unless a year is named
 _PAST = re.compile(r"\b(?:ago|yesterday|last|past|previous|since|before|earlier|history|historical)\b", re.I)
 _WEEKDAY = re.compile(
     r"\b(?:" + "|".join(calendar.day_name) + "|" + "|".join(calendar.day_abbr) + r")\b", re.I
