@@ -20,6 +20,7 @@ rows = {
     "base model, zero-shot (must-call, 15 candidates, constrained)": out / "base" / "base-constrained",
     "base model, best setting": out / "base" / best,
     "adapter (session 24's v1), best setting": out / "demos-v1" / best,
+    "adapter (session 24's v2: v1 + today's date), best setting": out / "demos" / best,
 }
 for run in sorted(out.glob("demos-f*")):  # finetune.foreign_examples 0.NN (scripts/bench/demos_adapter.sh -fNN)
     share = int(run.name.removeprefix("demos-f"))
