@@ -22,18 +22,27 @@ rows = {
     "adapter (session 24's v1), best setting": out / "demos-v1" / best,
     "adapter (session 24's v2: v1 + today's date), best setting": out / "demos" / best,
 }
-for run in sorted(out.glob("demos-f*")):  # finetune.foreign_examples 0.NN (scripts/bench/demos_adapter.sh -fNN)
+for run in sorted(
+    out.glob("demos-f*")
+):  # finetune.foreign_examples 0.NN (scripts/bench/demos_adapter.sh -fNN)
     share = int(run.name.removeprefix("demos-f"))
     rows[f"adapter, {share} % of rows with other tools' examples only, best setting"] = run / best
 toolbox = {e.name for e in ENDPOINTS}
 keys = ("n", "wellformed", "api_match", "correct", "exact_name", "strict_correct", "recall")
 result = {}
-reference: dict[str, bool] = {}
+
+
+def scored(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "scores.jsonl").read_text().splitlines()]
+
+
+base_run = out / "base" / best  # each adapter item for item against the base model in the same setting
+reference = {s["id"]: s["correct"] for s in scored(base_run)} if (base_run / "scores.jsonl").exists() else {}
 for label, run in rows.items():
     if not (run / "summary.json").exists():
         continue
     summary = json.loads((run / "summary.json").read_text())
-    scores = [json.loads(line) for line in (run / "scores.jsonl").read_text().splitlines()]
+    scores = scored(run)
     parts = {
         "toolbox": [s for s in scores if s["tool"] in toolbox],
         "others": [s for s in scores if s["tool"] not in toolbox],
@@ -47,9 +56,7 @@ for label, run in rows.items():
         | {f"{part}_n": len(items) for part, items in parts.items()}
     )
     right = {s["id"]: s["correct"] for s in scores}
-    if label == "base model, best setting":
-        reference = right
-    elif reference and "adapter" in label:  # item for item against the base model in the same setting
+    if reference and run.parent.name != "base":
         for part, items in parts.items():
             ids = [s["id"] for s in items]
             result[label][f"{part}_gained"] = sum(right[i] and not reference[i] for i in ids)

@@ -69,9 +69,8 @@ _PRESENT = re.compile(
     r"|this\s+moment|tonight)\b",
     re.I,
 )
-_CURRENT = re.compile(
-    r"\bcurrent\b", re.I
-)  # "the current offsets", "current exchange rate": unless a year is named
+# "the current offsets", "the current exchange rate": the present too, unless a year is named
+_CURRENT = re.compile(r"\bcurrent\b", re.I)
 _PAST = re.compile(r"\b(?:ago|yesterday|last|past|previous|since|before|earlier|history|historical)\b", re.I)
 _WEEKDAY = re.compile(
     r"\b(?:" + "|".join(calendar.day_name) + "|" + "|".join(calendar.day_abbr) + r")\b", re.I
@@ -235,6 +234,7 @@ def about_present(request: str) -> bool:
 
 
 def _speaks_of_present(request: str) -> bool:
+    """Whether ``request`` names the present ("today", "now", "at the current time", "the current rate")."""
     return bool(_PRESENT.search(request) or (_CURRENT.search(request) and not _YEAR.search(request)))
 
 
