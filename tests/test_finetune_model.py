@@ -325,11 +325,26 @@ def test_kill_9_during_training_registers_nothing_and_the_round_resumes(first_ro
 
 def test_a_round_in_the_served_setting_trains_and_gates_with_examples(smollm2_dir: Path, tmp_path: Path):
     """``prompt = must-call`` + ``demonstrations``: the rows carry the nearest other exemplars (found with
-    the store's real embedder) as worked examples, and the gate asks in the same prompt ("Action:")."""
+    the store's real embedder) as worked examples, and the gate asks in the same prompt ("Action:").
+    With four explored tools one is left out (``heldout_tools``): never trained or shown, the real gate
+    asks its exemplars apart and records both models' paired outcomes on them."""
     store = ExemplarStore(open_db(tmp_path / "db"))
-    approved = approve(store, exemplars())
+    more = [
+        Exemplar(tool="translate", query=f"Say '{w}' in French, please.", arguments={"text": w})
+        for w in ("good night", "thank you", "see you soon", "welcome")
+    ] + [
+        Exemplar(tool="stock_price", query=f"How much is one {s} share today?", arguments={"symbol": s})
+        for s in ("AAPL", "MSFT", "NVDA", "TSLA")
+    ]
+    approved = approve(store, exemplars() + more)
     settings = SETTINGS.model_copy(
-        update={"prompt": "must-call", "demonstrations": 2, "max_steps": 3, "max_length": 768}
+        update={
+            "prompt": "must-call",
+            "demonstrations": 2,
+            "max_steps": 3,
+            "max_length": 768,
+            "heldout_tools": 1,
+        }
     )
     result = asyncio.run(
         run_round(
@@ -354,3 +369,14 @@ def test_a_round_in_the_served_setting_trains_and_gates_with_examples(smollm2_di
         assert row["completion"][0]["content"].startswith(f"Action: {row['tool']}\nAction Input: {{")
     asked = read_jsonl(folder / "predictions.jsonl")
     assert asked and all(p["candidate"].startswith("Action:") for p in asked)
+    (left,) = result.adapter.left_out
+    assert left not in {r["tool"] for r in rows} and left not in result.adapter.tools
+    assert not any(f"Action: {left}\n" in r["prompt"][0]["content"] for r in rows)  # never shown either
+    unexplored = result.adapter.metrics["unexplored"]
+    assert (
+        unexplored["tools"] == [left]
+        and unexplored["candidate"]["n"] == result.adapter.counts["unexplored"] > 0
+    )
+    gained, lost = unexplored["paired"]["correct"]
+    assert 0 <= gained + lost <= unexplored["candidate"]["n"]
+    assert sum(1 for p in asked if p.get("unexplored")) == unexplored["candidate"]["n"]

@@ -28,17 +28,11 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-.cache/bench/demos}; STEPS=${STEPS:-12}; PORT=${PORT:-8783}
 VARIANTS=${VARIANTS:-demos bare}; MODELS=${MODELS-base $VARIANTS}; BENCHES=${BENCHES:-dev ste50}
 STUDENT=packaged:qwen2.5-coder-0.5b-instruct
-BIN=.venv/bin/ste-mcp; . scripts/bench/servers.sh  # serve, stop_servers
+BIN=.venv/bin/ste-mcp; . scripts/bench/servers.sh; . scripts/bench/pool.sh  # serve, stop_servers; teacher_pool
 took() { echo "$1: $(( $(date +%s) - $2 )) s" | tee -a "$OUT/times.txt"; }
 mkdir -p "$OUT/models" "$OUT/merged"
 
-POOL=$OUT/pool
-if [ ! -d "$POOL/lancedb" ]; then
-  mkdir -p "$POOL"; ln -sfn "$(realpath "$OUT/models")" "$POOL/models"
-  for run in bench/learned/*.jsonl; do $BIN exemplars import "$run" --data-dir "$POOL" | tail -1; done
-  $BIN exemplars recheck --data-dir "$POOL" | tail -2
-  $BIN exemplars recheck --call --data-dir "$POOL" | tail -2
-fi
+POOL=$OUT/pool; teacher_pool "$POOL" "$OUT/models"
 
 export STE_MCP_LLM__TIMEOUT_S=900 STE_MCP_LLM__RETRIES=0 STE_MCP_LLM__MODEL=$STUDENT
 for variant in $VARIANTS; do

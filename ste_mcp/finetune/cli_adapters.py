@@ -58,12 +58,32 @@ def _print_table(rows: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("id", "status", "base model", "correct", "api match", "well-formed", "parent", "path")
+    table = Table(
+        "id",
+        "status",
+        "base model",
+        "correct",
+        "api match",
+        "well-formed",
+        "left-out tools",
+        "parent",
+        "path",
+    )
     for r in rows:
         ev = r["metrics"].get("eval") or {}
         pct = [f"{ev[m]:.1f}" if m in ev else "-" for m in ("correct", "api_match", "wellformed")]
-        table.add_row(r["id"], r["status"], r["base_model"], *pct, r["parent"] or "-", r["path"])
+        table.add_row(
+            r["id"], r["status"], r["base_model"], *pct, _unexplored(r), r["parent"] or "-", r["path"]
+        )
     Console().print(table)
+
+
+def _unexplored(row: dict) -> str:
+    """The left-out tools' correct %, candidate vs the model it was gated against ("-": none left out)."""
+    un = row["metrics"].get("unexplored") or {}
+    if not un:
+        return "-"
+    return f"{un['candidate']['correct']:.1f} vs {un['baseline']['correct']:.1f}"
 
 
 def _export(args: argparse.Namespace, registry) -> int:

@@ -90,12 +90,17 @@ class RoundData(BaseModel):
     rows: list[Row]  # {"prompt": [...], "completion": [...], "source", "exemplar_id", "tool"}
     heldout: list[Row]  # {"id", "tool", "query", "arguments", "prompt": [...]}
     new_exemplar_ids: list[str] = Field(default_factory=list)
+    left_out: list[str] = Field(default_factory=list)  # not learned; the gate asks them (leave-tools-out)
+    foreign: float = 0.0  # share of rows written with other tools' examples only (foreign_examples)
     skipped: dict[str, int] = Field(default_factory=dict)
     shortened: int = 0  # exemplars whose rows list fewer than tools_in_prompt tools, to fit max_length
 
     @property
     def counts(self) -> dict[str, int]:
-        out = {"new": 0, "replay": 0, "heldout": len(self.heldout)}
+        unexplored = sum(1 for h in self.heldout if h.get("unexplored"))
+        out = {"new": 0, "replay": 0, "heldout": len(self.heldout) - unexplored}
+        if unexplored:
+            out["unexplored"] = unexplored
         for row in self.rows:
             out[row["source"]] = out.get(row["source"], 0) + 1
         return out
@@ -120,9 +125,27 @@ def is_heldout(exemplar: Exemplar, fraction: float) -> bool:
     return _fraction(f"heldout:{exemplar.tool}:{exemplar.group}") < fraction
 
 
+AUTO_FOREIGN = 0.5  # foreign_examples = auto, while some served tool has no exemplar (session 30)
+
+
 def is_foreign(exemplar: Exemplar, fraction: float) -> bool:
     """Whether the exemplar's row shows only other tools' examples (``finetune.foreign_examples``), stably."""
     return _fraction(f"foreign:{exemplar.id}") < fraction
+
+
+def left_out_tools(
+    exemplars: Sequence[Exemplar], n: int, learned: Iterable[str] = (), spent: Iterable[str] = ()
+) -> list[str]:
+    """The tools a round leaves out (``finetune.heldout_tools``): up to ``n`` of the tools with exemplars,
+    at most a quarter of them, in a stable order of their names' hashes. Never one the lineage learned
+    (an exemplar id in ``learned``) or left out before (``spent``), and never every tool that has new
+    exemplars: the round must still have something to learn."""
+    learned = set(learned)
+    tools = {ex.tool for ex in exemplars}
+    taught = {ex.tool for ex in exemplars if ex.id in learned}
+    new = {ex.tool for ex in exemplars if ex.id not in learned}
+    fresh = sorted(tools - taught - set(spent), key=lambda t: _fraction(f"heldout-tool:{t}"))
+    return sorted(fresh[: max(0, min(n, len(tools) // 4, len(new) - 1))])
 
 
 def format_call(tool: str, arguments: dict[str, Any], prompt: str = "paper") -> str:
@@ -239,13 +262,15 @@ class DatasetBuilder:
         self.count_tokens = count_tokens
         self.embed = embed
         self._near: dict[str, list[Exemplar]] = {}  # exemplar id -> nearest of other groups (demonstrations)
+        share = settings.foreign_examples
+        self._foreign = AUTO_FOREIGN if share == "auto" else share  # build() resolves auto
 
     def _prompt(self, ex: Exemplar, k: int | None = None) -> Messages:
         from ste_mcp.evaluate.prompts import format_demo, with_demonstrations
 
         k = self.settings.tools_in_prompt if k is None else k
         near = self._near.get(ex.id, [])
-        if is_foreign(ex, self.settings.foreign_examples):  # as a tool nobody explored is asked for
+        if is_foreign(ex, self._foreign):  # as a tool nobody explored is asked for
             near = [d for d in near if d.tool != ex.tool]
         shown = _shown_tools(self.tools[ex.tool], list(self.tools.values()), k, ex.id, [n.tool for n in near])
         names = {t.name for t in shown}
@@ -299,13 +324,18 @@ class DatasetBuilder:
         return rows
 
     def build(
-        self, exemplars: Sequence[Exemplar], learned: set[str], earlier: Sequence[Sequence[str]]
+        self,
+        exemplars: Sequence[Exemplar],
+        learned: set[str],
+        earlier: Sequence[Sequence[str]],
+        spent: Iterable[str] = (),
     ) -> RoundData:
         """Rows for a round.
 
         ``learned``: exemplar ids that earlier rounds of the lineage trained on; ``earlier``: each earlier
         round's new exemplar ids (replayed: all, or ``replay_fraction`` of each round), written again from
-        the approved exemplars in this round's settings.
+        the approved exemplars in this round's settings; ``spent``: tools an earlier round of the lineage
+        left out (never left out twice: this round learns them).
         """
         skipped = {"unknown_tool": 0, "dated": 0}
         rows: list[Row] = []
@@ -321,12 +351,21 @@ class DatasetBuilder:
             else:
                 usable.append(ex)
         fraction = self.settings.heldout_fraction
+        explored = {ex.tool for ex in usable}
+        partly = any(name not in explored for name in self.tools)  # a served tool nobody explored
+        if self.settings.foreign_examples == "auto":
+            self._foreign = AUTO_FOREIGN if partly else 0.0
+        left_out = set(left_out_tools(usable, self.settings.heldout_tools if partly else 0, learned, spent))
+
+        def held(ex: Exemplar) -> bool:
+            return ex.tool in left_out or is_heldout(ex, fraction)
+
         if self.settings.demonstrations and self.embed is not None:  # never a held-out one as an example
             # enough to leave some when the listed tools (and a foreign row's own tool) filter them
-            limit = (8 if self.settings.foreign_examples else 4) * self.settings.demonstrations
-            self._near = nearest_others(usable, self.embed, limit, lambda ex: not is_heldout(ex, fraction))
+            limit = (8 if self._foreign else 4) * self.settings.demonstrations
+            self._near = nearest_others(usable, self.embed, limit, lambda ex: not held(ex))
         for ex in usable:
-            if is_heldout(ex, fraction):
+            if held(ex):
                 heldout.append(
                     {
                         "id": ex.id,
@@ -334,6 +373,7 @@ class DatasetBuilder:
                         "query": self.redactor.redact(ex.query),
                         "arguments": self.redactor.redact_value(ex.arguments),
                         "prompt": self._prompt(ex),
+                        **({"unexplored": True} if ex.tool in left_out else {}),
                     }
                 )
             elif ex.id not in learned:
@@ -342,14 +382,23 @@ class DatasetBuilder:
                 new_ids.append(ex.id)
                 shortened += listed < self.settings.tools_in_prompt
         held_ids = {h["id"] for h in heldout}  # before the cap: none of them is ever trained on
-        heldout = _cap(heldout, self.settings.max_heldout)
+        cap = self.settings.max_heldout  # each part on its own: the gate reads them apart
+        heldout = _cap([h for h in heldout if not h.get("unexplored")], cap) + _cap(
+            [h for h in heldout if h.get("unexplored")], cap
+        )
         replayable = {ex.id: ex for ex in usable if ex.id not in held_ids}
         for ex in self._replay(earlier, replayable):
             own, listed = self.rows_for(ex)
             rows.extend({**row, "source": "replay"} for row in own)
             shortened += listed < self.settings.tools_in_prompt
         return RoundData(
-            rows=rows, heldout=heldout, new_exemplar_ids=new_ids, skipped=skipped, shortened=shortened
+            rows=rows,
+            heldout=heldout,
+            new_exemplar_ids=new_ids,
+            left_out=sorted(left_out),
+            foreign=self._foreign if self.settings.demonstrations else 0.0,
+            skipped=skipped,
+            shortened=shortened,
         )
 
     def _replay(self, earlier: Sequence[Sequence[str]], replayable: dict[str, Exemplar]) -> list[Exemplar]:

@@ -3,7 +3,9 @@
 Both are asked the held-out exemplars' queries as the evaluation asks them (greedy, each reply
 prefilled with "Thought:" or, in the must-call prompt, "Action:"; first call only, stopping at
 "Observation:"), their outputs are scored with the evaluation's scorer (the paper's metrics: well-formed / API match / correct), and
-``decide`` compares the numbers and says why.
+``decide`` compares the numbers and says why. The held-out rows of the tools the round left out
+(``unexplored``, leave-tools-out) are scored apart, with each answer's outcome paired between the two
+models: a candidate worse there beyond noise is refused whatever it gains on the explored tools.
 """
 
 from __future__ import annotations
@@ -80,6 +82,33 @@ def score(
     return score_outputs(items, outputs, tool_names)
 
 
+def compare(
+    items: Sequence[dict[str, Any]],
+    candidate: Sequence[str],
+    baseline: Sequence[str],
+    tool_names: Sequence[str],
+) -> dict[str, Any]:
+    """Both models' metrics on ``items`` and, per metric, [gained, lost]: the items right with the
+    candidate only, and with the baseline only."""
+    from ste_mcp.evaluate.score import score_prediction, summarize
+
+    ours, theirs = (
+        [score_prediction({"output": o}, i, tool_names) for i, o in zip(items, outputs, strict=True)]
+        for outputs in (candidate, baseline)
+    )
+    return {
+        "candidate": summarize(ours).model_dump(exclude={"items"}),
+        "baseline": summarize(theirs).model_dump(exclude={"items"}),
+        "paired": {
+            m: [
+                sum(1 for a, b in zip(ours, theirs, strict=True) if getattr(a, m) and not getattr(b, m)),
+                sum(1 for a, b in zip(ours, theirs, strict=True) if getattr(b, m) and not getattr(a, m)),
+            ]
+            for m in METRICS
+        },
+    }
+
+
 def evaluate_adapters(
     model: Any,
     tokenizer: Any,
@@ -113,24 +142,86 @@ def evaluate_adapters(
                 baseline_out = ask(peft_model)
     finally:
         peft_model.unload()  # the base model is left as it was given
-    return {
-        "eval": score(heldout, candidate_out, names),
-        "baseline": score(heldout, baseline_out, names),
+    return split_scores(heldout, candidate_out, baseline_out, names)
+
+
+def split_scores(
+    heldout: Sequence[dict[str, Any]],
+    candidate: Sequence[str],
+    baseline: Sequence[str],
+    tool_names: Sequence[str],
+) -> dict[str, Any]:
+    """The gate's result: metrics on the explored tools' held-out rows (``eval``, ``baseline``), the
+    unexplored tools' comparison (``unexplored``, when the round left tools out) and every answer."""
+    explored = [i for i, item in enumerate(heldout) if not item.get("unexplored")]
+    apart = [i for i, item in enumerate(heldout) if item.get("unexplored")]
+
+    def pick(seq: Sequence[Any], idx: list[int]) -> list[Any]:
+        return [seq[i] for i in idx]
+
+    result: dict[str, Any] = {
+        "eval": score(pick(heldout, explored), pick(candidate, explored), tool_names),
+        "baseline": score(pick(heldout, explored), pick(baseline, explored), tool_names),
         "predictions": [
-            {"id": item["id"], "candidate": c, "baseline": b}
-            for item, c, b in zip(heldout, candidate_out, baseline_out, strict=True)
+            {
+                "id": item["id"],
+                "candidate": c,
+                "baseline": b,
+                **({"unexplored": True} if item.get("unexplored") else {}),
+            }
+            for item, c, b in zip(heldout, candidate, baseline, strict=True)
         ],
     }
+    if apart:
+        result["unexplored"] = {
+            "tools": sorted({heldout[i]["tool"] for i in apart}),
+            **compare(pick(heldout, apart), pick(candidate, apart), pick(baseline, apart), tool_names),
+        }
+    return result
+
+
+def unexplored_loss(unexplored: dict[str, Any] | None, worse_p: float) -> str:
+    """Why the candidate is worse than the baseline on the unexplored tools beyond noise ("" if it is not):
+    the first metric on which some answer changed decides; a loss counts when the one-sided sign test
+    over the answers that changed gives p at most ``worse_p`` (1.0: any loss)."""
+    from ste_mcp.memory.gate import sign_p
+
+    if not unexplored:
+        return ""
+    ours, theirs = unexplored["candidate"], unexplored["baseline"]
+    for m in METRICS:
+        gained, lost = unexplored["paired"][m]
+        if gained == lost:
+            continue
+        p = sign_p(lost, gained)
+        if lost < gained or (worse_p < 1.0 and p > worse_p):
+            return ""
+        return (
+            f"the tools it was not trained on ({', '.join(unexplored.get('tools', []))}), asked as tools "
+            f"nobody explored: {m} {ours.get(m, 0.0):.1f}% vs {theirs.get(m, 0.0):.1f}% on "
+            f"{ours.get('n', 0)} requests ({lost} lost, {gained} gained; sign test p = {p:.3f})"
+        )
+    return ""
 
 
 def decide(
-    candidate: dict[str, Any], baseline: dict[str, Any], min_delta: float = 0.0, min_heldout: int = 1
+    candidate: dict[str, Any],
+    baseline: dict[str, Any],
+    min_delta: float = 0.0,
+    min_heldout: int = 1,
+    unexplored: dict[str, Any] | None = None,
+    worse_p: float = 0.2,
 ) -> Decision:
-    """Promote only if the candidate beats the baseline on (correct, api_match, wellformed), in that order.
+    """Promote only if the candidate beats the baseline on (correct, api_match, wellformed), in that order,
+    and is not worse beyond noise on the unexplored tools (``unexplored``: ``compare``'s result).
 
-    Fewer than ``min_heldout`` held-out rows decide nothing (one row of two is 50 points): the candidate
-    is left unjudged, for the operator to promote or not.
+    A loss on the unexplored tools refuses it whatever else it gains. Otherwise fewer than
+    ``min_heldout`` held-out rows decide nothing (one row of two is 50 points): the candidate is left
+    unjudged, for the operator to promote or not.
     """
+    loss = unexplored_loss(unexplored, worse_p)
+    if loss:
+        return Decision(promote=False, reason=f"refused: worse than the current model on {loss}")
     n = int(candidate.get("n", 0))
     if n < max(min_heldout, 1):
         return Decision(

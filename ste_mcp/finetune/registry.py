@@ -49,8 +49,9 @@ class Manifest(BaseModel):
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     tools: list[str] = Field(default_factory=list)
     exemplar_ids: list[str] = Field(default_factory=list)  # new exemplars learned in this round
+    left_out: list[str] = Field(default_factory=list)  # tools the round did not learn (the gate's unexplored)
     counts: dict[str, int] = Field(default_factory=dict)  # rows: new, replay, general, heldout; skipped_*
-    metrics: dict[str, Any] = Field(default_factory=dict)  # train, eval (candidate), baseline
+    metrics: dict[str, Any] = Field(default_factory=dict)  # train, eval (candidate), baseline, unexplored
     hyperparameters: dict[str, Any] = Field(default_factory=dict)
 
 

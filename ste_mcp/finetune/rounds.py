@@ -101,7 +101,14 @@ _SCHEDULING = {
 # Settings that leave the trained adapter unchanged (memory for speed, how often to checkpoint, the
 # gate's thresholds, applied after training): changing one does not make a new round, so a round killed
 # for memory resumes from its checkpoint after one of them is changed.
-_SAME_RESULT = {"gradient_checkpointing", "save_steps", "save_minutes", "gate_min_delta", "gate_min_heldout"}
+_SAME_RESULT = {
+    "gradient_checkpointing",
+    "save_steps",
+    "save_minutes",
+    "gate_min_delta",
+    "gate_min_heldout",
+    "gate_worse_p",
+}
 
 
 def hyperparameters(settings: FinetuneSettings) -> dict[str, Any]:
@@ -134,10 +141,11 @@ def build_data(
     learned: set[str],
     earlier: Sequence[Sequence[str]],
     embed: Embed | None = None,
+    spent: Sequence[str] = (),
 ) -> RoundData:
     """The round's rows, each measured with the base model's tokenizer (blocking: run it in a thread)."""
     builder = DatasetBuilder(tools, settings, secrets, count_tokens=load_chat_tokens(base.path), embed=embed)
-    return builder.build(exemplars, learned, earlier)
+    return builder.build(exemplars, learned, earlier, spent)
 
 
 async def run_round(
@@ -166,8 +174,9 @@ async def run_round(
         lineage = [] if from_scratch or current is None else registry.lineage(current.id)
         learned = {i for m in lineage for i in m.exemplar_ids}
         earlier = [m.exemplar_ids for m in lineage]  # replayed as the exemplars are now
+        spent = sorted({t for m in lineage for t in m.left_out})  # left out once: learned now
         data = await asyncio.to_thread(
-            build_data, base, tools, settings, secrets, exemplars, learned, earlier, embed
+            build_data, base, tools, settings, secrets, exemplars, learned, earlier, embed, spent
         )
         if len(data.new_exemplar_ids) < settings.min_new_exemplars:
             return RoundResult(
@@ -215,7 +224,14 @@ async def run_round(
             )
         result = read_json(work / "result.json")
         decision = (
-            decide(result["eval"], result["baseline"], settings.gate_min_delta, settings.gate_min_heldout)
+            decide(
+                result["eval"],
+                result["baseline"],
+                settings.gate_min_delta,
+                settings.gate_min_heldout,
+                unexplored=result.get("unexplored"),
+                worse_p=settings.gate_worse_p,
+            )
             if gate
             else Decision(promote=False, judged=False, reason="not gated (registered as a candidate)")
         )
@@ -230,14 +246,15 @@ async def run_round(
             status_reason=decision.reason,
             tools=data.tools,
             exemplar_ids=data.new_exemplar_ids,
+            left_out=data.left_out,
             counts={
                 **data.counts,
                 "general": int(result["train"].get("general_rows", 0)),
                 "shortened": data.shortened,
                 **{f"skipped_{why}": n for why, n in data.skipped.items() if n},  # exemplars not trained on
             },
-            metrics={k: result[k] for k in ("train", "eval", "baseline") if k in result},
-            hyperparameters=hyper,
+            metrics={k: result[k] for k in ("train", "eval", "baseline", "unexplored") if k in result},
+            hyperparameters={**hyper, "foreign_examples": data.foreign},  # auto, resolved
         )
         folder = work / "adapter"
         for name in ("dataset.jsonl", "heldout.jsonl"):

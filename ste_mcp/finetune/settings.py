@@ -1,6 +1,6 @@
 """Settings of LoRA fine-tuning rounds."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -92,24 +92,41 @@ class FinetuneSettings(BaseModel):
         "held-out one), and the listed tools are the row's tool and the tools of its nearest exemplars, so "
         "a demonstration of the wrong tool sits beside the right one. 0: no examples, random other tools.",
     )
-    foreign_examples: float = Field(
-        0.5,
-        ge=0.0,
-        le=1.0,
+    foreign_examples: Annotated[float, Field(ge=0.0, le=1.0)] | Literal["auto"] = Field(
+        "auto",
         description="With demonstrations: the share of rows (and of the gate's held-out prompts) whose "
         "examples are all of other tools, as a client is served a request for a tool nobody explored: the "
         "answer is a listed tool with no example beside it, and the examples show only the format. 0: every "
         "row shows its nearest exemplars, most often of its own tool, and an adapter learns to call the "
-        "tool of the examples (measured: 0.2 still does, 0.5 does not; BENCHMARKS, session 30).",
+        "tool of the examples: right where every served tool has examples, wrong on the others (measured: "
+        "0.2 still does, 0.5 does not; BENCHMARKS, session 30). auto: 0.5 while some served tool has no "
+        "approved exemplar, else 0.",
     )
     heldout_fraction: float = Field(
         0.2, ge=0.0, lt=1.0, description="Share of exemplar groups kept for the gate."
     )
-    max_heldout: int = Field(40, ge=0)
+    max_heldout: int = Field(40, ge=0, description="At most this many held-out rows (and unexplored rows).")
+    heldout_tools: int = Field(
+        2,
+        ge=0,
+        description="Leave-tools-out, while some served tool has no approved exemplar (the case it stands "
+        "for): in the first round that could learn them, up to this many tools with "
+        "exemplars (at most a quarter of them; stable) are not learned, and the gate asks their exemplars as "
+        "requests for a tool nobody explored: a candidate that answers them worse than the current model "
+        "(beyond gate_worse_p) is refused. The next round of the lineage learns them. 0: the gate sees only "
+        "explored tools.",
+    )
     min_new_exemplars: int = Field(1, ge=1, description="A round needs at least this many new exemplars.")
     # gate
     eval_max_new_tokens: int = Field(96, ge=8)
     gate_min_delta: float = Field(0.0, ge=0.0, description="Points of 'correct' a candidate must gain.")
+    gate_worse_p: float = Field(
+        0.2,
+        gt=0,
+        le=1,
+        description="A loss on the unexplored tools refuses a candidate when the one-sided sign test over "
+        "the answers that changed gives p at most this (as memory.gate_worse_p). 1.0: any loss refuses.",
+    )
     gate_min_heldout: int = Field(
         8,
         ge=1,
