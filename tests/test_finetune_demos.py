@@ -79,18 +79,19 @@ def listed(system: str) -> list[str]:
     return [name for name in NAMES if f"\n{name}: " in "\n" + system.split(HEADER, 1)[0]]
 
 
+def learn_all(**kw) -> FinetuneSettings:
+    """Settings that train every exemplar: TOOLS lists a tool with no exemplar, which would turn
+    leave-tools-out on (tests/test_finetune_leave_out.py covers it)."""
+    return FinetuneSettings(heldout_tools=0, **kw)
+
+
 def build(settings: FinetuneSettings, pool=POOL, **kw):
     return DatasetBuilder(TOOLS, settings, embed=words, **kw).build(pool, learned=set(), earlier=[])
 
 
 def test_must_call_rows_are_asked_as_the_evaluation_asks_and_answered_with_the_bare_call():
-    settings = FinetuneSettings(
-        heldout_tools=0,
-        heldout_fraction=0.0,
-        prompt="must-call",
-        demonstrations=2,
-        tools_in_prompt=3,
-        foreign_examples=0.0,
+    settings = learn_all(
+        heldout_fraction=0.0, prompt="must-call", demonstrations=2, tools_in_prompt=3, foreign_examples=0.0
     )
     data = build(settings)
     assert len(data.rows) == len(POOL)  # must-call has no final-answer rows
@@ -114,13 +115,8 @@ def test_must_call_rows_are_asked_as_the_evaluation_asks_and_answered_with_the_b
 
 
 def test_examples_are_the_nearest_other_requests_never_the_rows_own_group():
-    settings = FinetuneSettings(
-        heldout_tools=0,
-        heldout_fraction=0.0,
-        prompt="must-call",
-        demonstrations=2,
-        tools_in_prompt=3,
-        foreign_examples=0.0,
+    settings = learn_all(
+        heldout_fraction=0.0, prompt="must-call", demonstrations=2, tools_in_prompt=3, foreign_examples=0.0
     )
     rows = {r["exemplar_id"]: r for r in build(settings).rows}
     demos = demos_of(rows["w-paris"]["prompt"][0]["content"])
@@ -136,13 +132,8 @@ def test_examples_are_the_nearest_other_requests_never_the_rows_own_group():
 
 
 def test_a_held_out_exemplar_is_never_shown_as_an_example():
-    settings = FinetuneSettings(
-        heldout_tools=0,
-        heldout_fraction=0.5,
-        prompt="must-call",
-        demonstrations=3,
-        tools_in_prompt=5,
-        foreign_examples=0.0,
+    settings = learn_all(
+        heldout_fraction=0.5, prompt="must-call", demonstrations=3, tools_in_prompt=5, foreign_examples=0.0
     )
     data = build(settings)
     held = {e.query for e in POOL if is_heldout(e, 0.5)}
@@ -157,14 +148,8 @@ def test_foreign_rows_show_only_other_tools_examples_as_an_unexplored_tool_is_se
     """``foreign_examples``: a share of the rows (and of the gate's prompts) read as a request for a tool
     nobody explored: its tool is listed without an example, the examples are of the other listed tools."""
     base = {"heldout_fraction": 0.0, "prompt": "must-call", "demonstrations": 2, "tools_in_prompt": 3}
-    plain = {
-        r["exemplar_id"]: r
-        for r in build(FinetuneSettings(heldout_tools=0, **base, foreign_examples=0.0)).rows
-    }
-    rows = {
-        r["exemplar_id"]: r
-        for r in build(FinetuneSettings(heldout_tools=0, **base, foreign_examples=1.0)).rows
-    }
+    plain = {r["exemplar_id"]: r for r in build(learn_all(**base, foreign_examples=0.0)).rows}
+    rows = {r["exemplar_id"]: r for r in build(learn_all(**base, foreign_examples=1.0)).rows}
     for id_, row in rows.items():
         system = row["prompt"][0]["content"]
         demos = demos_of(system)
@@ -176,9 +161,7 @@ def test_foreign_rows_show_only_other_tools_examples_as_an_unexplored_tool_is_se
     assert any(r["tool"] in {t for _, t, _ in demos_of(r["prompt"][0]["content"])} for r in plain.values())
     assert demos_of(rows["w-paris"]["prompt"][0]["content"])  # other tools' examples are still shown
     # the gate's held-out prompts are written the same way
-    held = build(
-        FinetuneSettings(heldout_tools=0, **{**base, "heldout_fraction": 0.5}, foreign_examples=1.0)
-    ).heldout
+    held = build(learn_all(**{**base, "heldout_fraction": 0.5}, foreign_examples=1.0)).heldout
     assert held and all(h["tool"] not in {t for _, t, _ in demos_of(h["prompt"][0]["content"])} for h in held)
 
 
@@ -193,13 +176,8 @@ def test_the_foreign_share_is_stable_and_near_the_setting():
 def test_examples_carry_no_secret():
     secret = "sk-live-1234567890abcdef"
     pool = [*POOL, ex("s-key", "stock_price", f"Price of MSFT now with key {secret}", {"symbol": "MSFT"})]
-    settings = FinetuneSettings(
-        heldout_tools=0,
-        heldout_fraction=0.0,
-        prompt="must-call",
-        demonstrations=3,
-        tools_in_prompt=5,
-        foreign_examples=0.0,
+    settings = learn_all(
+        heldout_fraction=0.0, prompt="must-call", demonstrations=3, tools_in_prompt=5, foreign_examples=0.0
     )
     data = build(settings, pool=pool, secrets=[secret])
     assert any("Price of MSFT" in r["prompt"][0]["content"] for r in data.rows if r["exemplar_id"] != "s-key")
@@ -207,19 +185,17 @@ def test_examples_carry_no_secret():
 
 
 def test_the_paper_prompt_gets_react_examples_and_final_answer_rows():
-    settings = FinetuneSettings(heldout_tools=0, heldout_fraction=0.0, demonstrations=1, foreign_examples=0.0)
+    settings = learn_all(heldout_fraction=0.0, demonstrations=1, foreign_examples=0.0)
     rows = [r for r in build(settings).rows if r["exemplar_id"] == "w-rome"]
     assert [r["completion"][0]["content"].split(":")[0] for r in rows] == ["Thought", "Final Answer"]
     assert "\nThought: get_weather fits this request.\nAction: get_weather" in rows[0]["prompt"][0]["content"]
 
 
 def test_no_examples_without_the_setting_and_none_asked_for_without_an_embedder():
-    data = DatasetBuilder(TOOLS, FinetuneSettings(heldout_tools=0, heldout_fraction=0.0)).build(
-        POOL, set(), []
-    )
+    data = DatasetBuilder(TOOLS, learn_all(heldout_fraction=0.0)).build(POOL, set(), [])
     assert not any(HEADER in r["prompt"][0]["content"] for r in data.rows)
     with pytest.raises(ValueError, match="embedder"):
-        DatasetBuilder(TOOLS, FinetuneSettings(heldout_tools=0, demonstrations=2))
+        DatasetBuilder(TOOLS, FinetuneSettings(demonstrations=2))
 
 
 def test_nearest_others_with_the_packaged_embedder():

@@ -73,15 +73,6 @@ def generate(
     return outputs
 
 
-def score(
-    items: Sequence[dict[str, Any]], outputs: Sequence[str], tool_names: Sequence[str]
-) -> dict[str, Any]:
-    """The paper's metrics (percentages) of raw ReAct outputs against the items' ground-truth calls."""
-    from ste_mcp.evaluate.score import score_outputs
-
-    return score_outputs(items, outputs, tool_names)
-
-
 def compare(
     items: Sequence[dict[str, Any]],
     candidate: Sequence[str],
@@ -159,9 +150,10 @@ def split_scores(
     def pick(seq: Sequence[Any], idx: list[int]) -> list[Any]:
         return [seq[i] for i in idx]
 
+    known = compare(pick(heldout, explored), pick(candidate, explored), pick(baseline, explored), tool_names)
     result: dict[str, Any] = {
-        "eval": score(pick(heldout, explored), pick(candidate, explored), tool_names),
-        "baseline": score(pick(heldout, explored), pick(baseline, explored), tool_names),
+        "eval": known["candidate"],
+        "baseline": known["baseline"],
         "predictions": [
             {
                 "id": item["id"],
