@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ste_mcp.finetune.dataset import DatasetBuilder, left_out_tools
-from ste_mcp.finetune.gate import decide, split_scores, unexplored_loss
+from ste_mcp.finetune.gate import decide, left_out_loss, split_scores
 from ste_mcp.finetune.registry import AdapterRegistry
 from ste_mcp.finetune.settings import FinetuneSettings
 from ste_mcp.memory.exemplars import Exemplar
@@ -23,12 +23,12 @@ SERVED = [*TOOLS, make_tool("horoscope", "q", "Nobody explored this one.")]  # a
 SUBJECTS = ["alpha", "bravo", "charlie", "delta", "echo"]
 
 
-def pool(tools=NAMES, per_tool: int = 5) -> list[Exemplar]:
+def pool(tools=NAMES, per_tool: int = 5, query: str = "Please tell me the {t} for {s}.") -> list[Exemplar]:
     return [
         Exemplar(
             id=f"{t}-{s}",
             tool=t,
-            query=f"Please tell me the {t} for {s}.",
+            query=query.format(t=t, s=s),
             arguments={"q": s},
             status="approved",
         )
@@ -56,9 +56,10 @@ def test_left_out_tools_are_few_stable_and_never_learned_ones():
     assert left_out_tools(exemplars, 0) == []
 
 
-def test_a_left_out_tool_is_never_trained_nor_shown_and_the_gate_asks_it_unexplored():
+def test_a_left_out_tool_is_never_trained_nor_shown_and_the_gate_asks_it_unexplored_and_served():
     s = settings(prompt="must-call", demonstrations=3, foreign_examples=0.0, tools_in_prompt=4)
-    data = DatasetBuilder(SERVED, s, embed=words).build(pool(), learned=set(), earlier=[])
+    near = pool(query="Please tell me the {t} for {s}, the {t} only.")  # a tool's requests are nearest
+    data = DatasetBuilder(SERVED, s, embed=words).build(near, learned=set(), earlier=[])
     out = set(data.left_out)
     assert len(out) == 2
     assert not out & {r["tool"] for r in data.rows} and not out & {
@@ -73,7 +74,21 @@ def test_a_left_out_tool_is_never_trained_nor_shown_and_the_gate_asks_it_unexplo
         system = item["prompt"][0]["content"]
         assert f"{item['tool']}:" in system and f"Action: {item['tool']}\n" not in system
         assert "Examples of correct calls" in system
-    assert data.counts == {"new": 30, "replay": 0, "heldout": 0, "unexplored": 10}
+    served = [h for h in data.heldout if h.get("served")]
+    assert sorted(h["id"] for h in served) == sorted(h["id"] for h in unexplored)  # each asked twice
+    for item in served:  # as the pool serves it until the next round: its own exemplars among the examples
+        examples = item["prompt"][0]["content"].split("Examples of correct calls")[-1]
+        assert f"Action: {item['tool']}\n" in examples and item["query"] not in examples
+    assert data.counts == {"new": 30, "replay": 0, "heldout": 0, "unexplored": 10, "served": 10}
+    capped = DatasetBuilder(SERVED, s.model_copy(update={"max_heldout": 3}), embed=words).build(
+        near, set(), []
+    )
+    assert sorted(h["id"] for h in capped.heldout if h.get("served")) == sorted(
+        h["id"] for h in capped.heldout if h.get("unexplored")
+    )  # the cap keeps both questions of the same exemplars
+    assert capped.counts["unexplored"] == 3
+    bare = DatasetBuilder(SERVED, settings()).build(pool(), set(), [])
+    assert bare.counts["unexplored"] == 10 and "served" not in bare.counts  # no examples: one question
     plain = DatasetBuilder(SERVED, s.model_copy(update={"heldout_tools": 0}), embed=words).build(
         pool(), set(), []
     )
@@ -131,20 +146,16 @@ def answers(items: list[dict], right: set[str]) -> list[str]:
     return [f"Action: {tool(i)}\nAction Input: {json.dumps(i['arguments'])}" for i in items]
 
 
-def items(tool: str, n: int, unexplored: bool) -> list[dict]:
+def items(tool: str, n: int, part: str = "") -> list[dict]:
+    """``n`` held-out items of ``tool``; ``part``: the left-out question they belong to ("": explored)."""
     return [
-        {
-            "id": f"{tool}-{k}",
-            "tool": tool,
-            "arguments": {"q": str(k)},
-            **({"unexplored": True} if unexplored else {}),
-        }
+        {"id": f"{tool}-{k}", "tool": tool, "arguments": {"q": str(k)}, **({part: True} if part else {})}
         for k in range(n)
     ]
 
 
 def test_a_candidate_that_takes_the_unexplored_tools_requests_is_refused():
-    held = items("translate", 10, False) + items("stock", 10, True)
+    held = items("translate", 10) + items("stock", 10, "unexplored")
     ids = [i["id"] for i in held]
     explored_right = set(ids[:10])
     # the candidate is better on the explored tools and loses 6 of 8 unexplored answers the base gave
@@ -171,17 +182,37 @@ def test_a_candidate_that_takes_the_unexplored_tools_requests_is_refused():
 
 
 def test_a_loss_on_the_unexplored_tools_within_noise_vetoes_nothing():
-    held = items("translate", 10, False) + items("stock", 10, True)
+    held = items("translate", 10) + items("stock", 10, "unexplored")
     candidate = answers(held, {f"translate-{k}" for k in range(10)} | {"stock-0", "stock-1", "stock-2"})
     baseline = answers(held, {"translate-0"} | {"stock-1", "stock-2", "stock-3", "stock-4"})
     un = split_scores(held, candidate, baseline, NAMES)["unexplored"]
     assert un["paired"]["correct"] == [1, 2]  # p = 0.5: noise
-    assert unexplored_loss(un, 0.2) == ""
+    assert left_out_loss(un, 0.2) == ""
     better = {"correct": 100.0, "api_match": 100.0, "wellformed": 100.0, "n": 10}
     assert decide(better, {**better, "correct": 10.0}, unexplored=un, worse_p=0.2).promote
-    assert "2 lost, 1 gained" in unexplored_loss(un, 1.0)  # 1.0: any loss refuses
+    assert "2 lost, 1 gained" in left_out_loss(un, 1.0)  # 1.0: any loss refuses
     gained = split_scores(held, baseline, candidate, NAMES)["unexplored"]
-    assert unexplored_loss(gained, 1.0) == ""  # a gain is never a loss
+    assert left_out_loss(gained, 1.0) == ""  # a gain is never a loss
+
+
+def test_a_candidate_that_ignores_a_left_out_tools_own_examples_is_refused():
+    """Right where the left-out tool is asked as unexplored, wrong where it is served with its own
+    examples (session 31's share-0.5 adapter: it trusted its weights over the examples)."""
+    held = items("translate", 10) + items("stock", 8, "unexplored") + items("stock", 8, "served")
+    half = {f"stock-{k}" for k in range(4)}  # both models: half the stock requests asked as unexplored
+    candidate = answers(held[:18], {f"translate-{k}" for k in range(10)} | half) + answers(held[18:], set())
+    baseline = answers(held[:18], half) + answers(held[18:], {f"stock-{k}" for k in range(8)})
+    result = split_scores(held, candidate, baseline, NAMES)
+    assert result["unexplored"]["paired"]["correct"] == [0, 0]  # the same answers asked as unexplored
+    assert result["served"]["paired"]["correct"] == [0, 8] and result["served"]["tools"] == ["stock"]
+    assert result["eval"]["n"] == 10 and sum(1 for p in result["predictions"] if p.get("served")) == 8
+    verdict = decide(
+        result["eval"], result["baseline"], unexplored=result["unexplored"], served=result["served"]
+    )
+    assert not verdict.promote and verdict.judged
+    assert "asked as served until the next round, with their own examples" in verdict.reason
+    assert "8 lost, 0 gained" in verdict.reason
+    assert decide(result["eval"], result["baseline"], unexplored=result["unexplored"]).promote  # before
 
 
 @pytest.mark.anyio
@@ -200,8 +231,8 @@ async def test_a_round_records_what_it_left_out_and_its_gate_refuses_on_it(
         seen.append(held)
         fake_adapter(work, "x").rename(work / "adapter")
         ids = {h["id"] for h in held}
-        unexplored = {h["id"] for h in held if h.get("unexplored")}
-        result = split_scores(held, answers(held, ids - unexplored), answers(held, unexplored), NAMES)
+        left = {h["id"] for h in held if h.get("unexplored")}
+        result = split_scores(held, answers(held, ids - left), answers(held, left), NAMES)
         (work / "result.json").write_text(json.dumps({**result, "train": {}}))
         return 0
 
@@ -231,3 +262,38 @@ async def test_a_round_records_what_it_left_out_and_its_gate_refuses_on_it(
     assert promoted.status == "promoted" and promoted.adapter.left_out == []
     assert not any(h.get("unexplored") for h in seen[-1])
     assert _unexplored(promoted.adapter.model_dump()) == "-"
+
+
+@pytest.mark.anyio
+async def test_a_round_with_examples_asks_the_left_out_tools_as_served_and_records_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from ste_mcp.finetune import rounds
+    from ste_mcp.finetune.cli_adapters import _unexplored
+
+    async def scripted_training(cmd, log, pid_file, threads) -> int:
+        """The candidate is right everywhere but where a left-out tool is served with its own examples."""
+        work = Path(cmd[-1]).parent
+        held = [json.loads(line) for line in (work / "heldout.jsonl").read_text().splitlines()]
+        fake_adapter(work, "x").rename(work / "adapter")
+        candidate = [answers([h], set() if h.get("served") else {h["id"]})[0] for h in held]
+        result = split_scores(held, candidate, answers(held, {h["id"] for h in held}), NAMES)
+        (work / "result.json").write_text(json.dumps({**result, "train": {}}))
+        return 0
+
+    monkeypatch.setattr(rounds, "_run_process", scripted_training)
+    s = settings(prompt="must-call", demonstrations=3, general_examples=0, heldout_fraction=0.3)
+    result = await rounds.run_round(
+        adapters_dir=tmp_path / "adapters",
+        base=rounds.BaseModelRef(path=str(tmp_path), base_id="org/base"),
+        tools=SERVED,
+        exemplars=pool(),
+        settings=s.model_copy(update={"gate_min_heldout": 2}),
+        embed=words,
+    )
+    assert result.status == "rejected" and "asked as served until the next round" in result.reason
+    manifest = result.adapter
+    assert manifest.counts["served"] == manifest.counts["unexplored"] == 10
+    assert manifest.metrics["unexplored"]["paired"]["correct"] == [0, 0]
+    assert manifest.metrics["served"]["paired"]["correct"] == [0, 10]
+    assert _unexplored(manifest.model_dump()) == "100.0 vs 100.0; served 0.0 vs 100.0"

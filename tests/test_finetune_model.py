@@ -327,7 +327,8 @@ def test_a_round_in_the_served_setting_trains_and_gates_with_examples(smollm2_di
     """``prompt = must-call`` + ``demonstrations``: the rows carry the nearest other exemplars (found with
     the store's real embedder) as worked examples, and the gate asks in the same prompt ("Action:").
     With four explored tools one is left out (``heldout_tools``): never trained or shown, the real gate
-    asks its exemplars apart and records both models' paired outcomes on them."""
+    asks its exemplars apart, as unexplored and as served (its own exemplars as examples), and records
+    both models' paired outcomes on each."""
     store = ExemplarStore(open_db(tmp_path / "db"))
     more = [
         Exemplar(tool="translate", query=f"Say '{w}' in French, please.", arguments={"text": w})
@@ -380,3 +381,8 @@ def test_a_round_in_the_served_setting_trains_and_gates_with_examples(smollm2_di
     gained, lost = unexplored["paired"]["correct"]
     assert 0 <= gained + lost <= unexplored["candidate"]["n"]
     assert sum(1 for p in asked if p.get("unexplored")) == unexplored["candidate"]["n"]
+    served = result.adapter.metrics["served"]  # asked again with their own exemplars as examples
+    assert served["tools"] == [left] and served["candidate"]["n"] == unexplored["candidate"]["n"]
+    held = read_jsonl(folder / "heldout.jsonl")
+    assert any(f"Action: {left}\n" in h["prompt"][0]["content"] for h in held if h.get("served"))
+    assert sum(1 for p in asked if p.get("served")) == served["candidate"]["n"]

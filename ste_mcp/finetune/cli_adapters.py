@@ -79,11 +79,14 @@ def _print_table(rows: list[dict]) -> None:
 
 
 def _unexplored(row: dict) -> str:
-    """The left-out tools' correct %, candidate vs the model it was gated against ("-": none left out)."""
-    un = row["metrics"].get("unexplored") or {}
-    if not un:
-        return "-"
-    return f"{un['candidate']['correct']:.1f} vs {un['baseline']['correct']:.1f}"
+    """The left-out tools' correct %, candidate vs the model it was gated against, asked as unexplored
+    and (with examples) as served ("-": none left out)."""
+    parts = [
+        f"{label}{part['candidate']['correct']:.1f} vs {part['baseline']['correct']:.1f}"
+        for key, label in (("unexplored", ""), ("served", "served "))
+        if (part := row["metrics"].get(key))
+    ]
+    return "; ".join(parts) or "-"
 
 
 def _export(args: argparse.Namespace, registry) -> int:

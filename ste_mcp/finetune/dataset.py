@@ -14,6 +14,11 @@ system prompt as the retrieval setting shows them, so that an adapter learns the
 tool nobody explored is served (its tool listed without an example), so that it does not learn to call
 the examples' tool.
 
+Leave-tools-out (``heldout_tools``): while some served tool has no approved exemplar, a round leaves a few
+explored tools unlearned, and the gate asks each of their exemplars twice: as a tool nobody explored is
+asked (``unexplored``: other tools' examples only) and as the left-out tool is served until the next
+round learns it (``served``: its own exemplars among the examples).
+
 A row longer than ``max_length`` tokens (under the base model's chat template) lists fewer tools, down to
 the target alone, rather than be cut through its completion by the trainer.
 
@@ -44,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from ste_mcp.finetune.gate import LEFT_OUT
 from ste_mcp.finetune.settings import FinetuneSettings
 from ste_mcp.memory.dates import dated_call, goes_stale
 from ste_mcp.safety.redact import Redactor
@@ -88,7 +94,7 @@ class RoundData(BaseModel):
     """Everything a training process needs, already rendered (no tools or database needed there)."""
 
     rows: list[Row]  # {"prompt": [...], "completion": [...], "source", "exemplar_id", "tool"}
-    heldout: list[Row]  # {"id", "tool", "query", "arguments", "prompt": [...]}
+    heldout: list[Row]  # {"id", "tool", "query", "arguments", "prompt": [...]}, "unexplored"/"served": True
     new_exemplar_ids: list[str] = Field(default_factory=list)
     left_out: list[str] = Field(default_factory=list)  # not learned; the gate asks them (leave-tools-out)
     foreign: float = 0.0  # share of rows written with other tools' examples only (foreign_examples)
@@ -97,10 +103,9 @@ class RoundData(BaseModel):
 
     @property
     def counts(self) -> dict[str, int]:
-        unexplored = sum(1 for h in self.heldout if h.get("unexplored"))
-        out = {"new": 0, "replay": 0, "heldout": len(self.heldout) - unexplored}
-        if unexplored:
-            out["unexplored"] = unexplored
+        apart = {part: sum(1 for h in self.heldout if h.get(part)) for part in LEFT_OUT}
+        out = {"new": 0, "replay": 0, "heldout": len(self.heldout) - sum(apart.values())}
+        out.update((part, n) for part, n in apart.items() if n)
         for row in self.rows:
             out[row["source"]] = out.get(row["source"], 0) + 1
         return out
@@ -262,15 +267,18 @@ class DatasetBuilder:
         self.count_tokens = count_tokens
         self.embed = embed
         self._near: dict[str, list[Exemplar]] = {}  # exemplar id -> nearest of other groups (demonstrations)
+        self._served_near: dict[str, list[Exemplar]] = {}  # the same among every exemplar (left-out tools)
         share = settings.foreign_examples
         self._foreign = AUTO_FOREIGN if share == "auto" else share  # build() resolves auto
 
-    def _prompt(self, ex: Exemplar, k: int | None = None) -> Messages:
+    def _prompt(self, ex: Exemplar, k: int | None = None, served: bool = False) -> Messages:
+        """The row's messages; ``served``: with the nearest of all exemplars as examples, as the pool
+        serves a request (a left-out tool's own exemplars among them)."""
         from ste_mcp.evaluate.prompts import format_demo, with_demonstrations
 
         k = self.settings.tools_in_prompt if k is None else k
-        near = self._near.get(ex.id, [])
-        if is_foreign(ex, self._foreign):  # as a tool nobody explored is asked for
+        near = (self._served_near if served else self._near).get(ex.id, [])
+        if not served and is_foreign(ex, self._foreign):  # as a tool nobody explored is asked for
             near = [d for d in near if d.tool != ex.tool]
         shown = _shown_tools(self.tools[ex.tool], list(self.tools.values()), k, ex.id, [n.tool for n in near])
         names = {t.name for t in shown}
@@ -364,18 +372,22 @@ class DatasetBuilder:
             # enough to leave some when the listed tools (and a foreign row's own tool) filter them
             limit = (8 if self._foreign else 4) * self.settings.demonstrations
             self._near = nearest_others(usable, self.embed, limit, lambda ex: not held(ex))
+            if left_out:
+                self._served_near = nearest_others(usable, self.embed, limit)
         for ex in usable:
             if held(ex):
-                heldout.append(
-                    {
-                        "id": ex.id,
-                        "tool": ex.tool,
-                        "query": self.redactor.redact(ex.query),
-                        "arguments": self.redactor.redact_value(ex.arguments),
-                        "prompt": self._prompt(ex),
-                        **({"unexplored": True} if ex.tool in left_out else {}),
-                    }
-                )
+                item = {
+                    "id": ex.id,
+                    "tool": ex.tool,
+                    "query": self.redactor.redact(ex.query),
+                    "arguments": self.redactor.redact_value(ex.arguments),
+                }
+                if ex.tool not in left_out:
+                    heldout.append({**item, "prompt": self._prompt(ex)})
+                    continue
+                heldout.append({**item, "prompt": self._prompt(ex), "unexplored": True})
+                if self._served_near:  # with its own exemplars as examples (none without demonstrations)
+                    heldout.append({**item, "prompt": self._prompt(ex, served=True), "served": True})
             elif ex.id not in learned:
                 own, listed = self.rows_for(ex)
                 rows.extend(own)
@@ -383,8 +395,12 @@ class DatasetBuilder:
                 shortened += listed < self.settings.tools_in_prompt
         held_ids = {h["id"] for h in heldout}  # before the cap: none of them is ever trained on
         cap = self.settings.max_heldout  # each part on its own: the gate reads them apart
-        heldout = _cap([h for h in heldout if not h.get("unexplored")], cap) + _cap(
-            [h for h in heldout if h.get("unexplored")], cap
+        asked = _cap([h for h in heldout if h.get("unexplored")], cap)
+        kept = {h["id"] for h in asked}  # a left-out exemplar is asked both ways, or not at all
+        heldout = (
+            _cap([h for h in heldout if not any(h.get(p) for p in LEFT_OUT)], cap)
+            + asked
+            + [h for h in heldout if h.get("served") and h["id"] in kept]
         )
         replayable = {ex.id: ex for ex in usable if ex.id not in held_ids}
         for ex in self._replay(earlier, replayable):

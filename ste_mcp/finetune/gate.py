@@ -4,8 +4,10 @@ Both are asked the held-out exemplars' queries as the evaluation asks them (gree
 prefilled with "Thought:" or, in the must-call prompt, "Action:"; first call only, stopping at
 "Observation:"), their outputs are scored with the evaluation's scorer (the paper's metrics: well-formed / API match / correct), and
 ``decide`` compares the numbers and says why. The held-out rows of the tools the round left out
-(``unexplored``, leave-tools-out) are scored apart, with each answer's outcome paired between the two
-models: a candidate worse there beyond noise is refused whatever it gains on the explored tools.
+(leave-tools-out) are scored apart, each asked two ways (``unexplored``: as a tool nobody explored, with
+other tools' examples only; ``served``: as the left-out tool is served until the next round, with its own
+exemplars as examples), with each answer's outcome paired between the two models: a candidate worse on
+either beyond noise is refused whatever it gains on the explored tools.
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ from typing import Any
 from pydantic import BaseModel
 
 METRICS = ("correct", "api_match", "wellformed")  # compared in this order
+# the left-out tools' two questions (the marks of their held-out rows) and how each asks them
+LEFT_OUT = {
+    "unexplored": "asked as tools nobody explored",
+    "served": "asked as served until the next round, with their own examples",
+}
 STOP = "Observation:"
 # What the evaluation prefills in each prompt variant (``finetune.prompt``): the ReAct protocol's
 # REACT_PREFIX and must-call's MUST_CALL_PREFIX; not imported from there because the training process
@@ -143,9 +150,9 @@ def split_scores(
     tool_names: Sequence[str],
 ) -> dict[str, Any]:
     """The gate's result: metrics on the explored tools' held-out rows (``eval``, ``baseline``), the
-    unexplored tools' comparison (``unexplored``, when the round left tools out) and every answer."""
-    explored = [i for i, item in enumerate(heldout) if not item.get("unexplored")]
-    apart = [i for i, item in enumerate(heldout) if item.get("unexplored")]
+    left-out tools' comparisons (``unexplored`` and ``served``, when the round left tools out) and every
+    answer."""
+    explored = [i for i, item in enumerate(heldout) if not any(item.get(p) for p in LEFT_OUT)]
 
     def pick(seq: Sequence[Any], idx: list[int]) -> list[Any]:
         return [seq[i] for i in idx]
@@ -159,38 +166,41 @@ def split_scores(
                 "id": item["id"],
                 "candidate": c,
                 "baseline": b,
-                **({"unexplored": True} if item.get("unexplored") else {}),
+                **{p: True for p in LEFT_OUT if item.get(p)},
             }
             for item, c, b in zip(heldout, candidate, baseline, strict=True)
         ],
     }
-    if apart:
-        result["unexplored"] = {
-            "tools": sorted({heldout[i]["tool"] for i in apart}),
-            **compare(pick(heldout, apart), pick(candidate, apart), pick(baseline, apart), tool_names),
-        }
+    for part in LEFT_OUT:
+        apart = [i for i, item in enumerate(heldout) if item.get(part)]
+        if apart:
+            result[part] = {
+                "tools": sorted({heldout[i]["tool"] for i in apart}),
+                **compare(pick(heldout, apart), pick(candidate, apart), pick(baseline, apart), tool_names),
+            }
     return result
 
 
-def unexplored_loss(unexplored: dict[str, Any] | None, worse_p: float) -> str:
-    """Why the candidate is worse than the baseline on the unexplored tools beyond noise ("" if it is not):
-    the first metric on which some answer changed decides; a loss counts when the one-sided sign test
-    over the answers that changed gives p at most ``worse_p`` (1.0: any loss)."""
+def left_out_loss(part: dict[str, Any] | None, worse_p: float, asked: str = LEFT_OUT["unexplored"]) -> str:
+    """Why the candidate is worse than the baseline on one question to the left-out tools beyond noise
+    ("" if it is not; ``asked`` says how they were asked): the first metric on which some answer changed
+    decides; a loss counts when the one-sided sign test over the answers that changed gives p at most
+    ``worse_p`` (1.0: any loss)."""
     from ste_mcp.memory.gate import sign_p
 
-    if not unexplored:
+    if not part:
         return ""
-    ours, theirs = unexplored["candidate"], unexplored["baseline"]
+    ours, theirs = part["candidate"], part["baseline"]
     for m in METRICS:
-        gained, lost = unexplored["paired"][m]
+        gained, lost = part["paired"][m]
         if gained == lost:
             continue
         p = sign_p(lost, gained)
         if lost < gained or (worse_p < 1.0 and p > worse_p):
             return ""
         return (
-            f"the tools it was not trained on ({', '.join(unexplored.get('tools', []))}), asked as tools "
-            f"nobody explored: {m} {ours.get(m, 0.0):.1f}% vs {theirs.get(m, 0.0):.1f}% on "
+            f"the tools it was not trained on ({', '.join(part.get('tools', []))}), {asked}: "
+            f"{m} {ours.get(m, 0.0):.1f}% vs {theirs.get(m, 0.0):.1f}% on "
             f"{ours.get('n', 0)} requests ({lost} lost, {gained} gained; sign test p = {p:.3f})"
         )
     return ""
@@ -203,17 +213,20 @@ def decide(
     min_heldout: int = 1,
     unexplored: dict[str, Any] | None = None,
     worse_p: float = 0.2,
+    served: dict[str, Any] | None = None,
 ) -> Decision:
     """Promote only if the candidate beats the baseline on (correct, api_match, wellformed), in that order,
-    and is not worse beyond noise on the unexplored tools (``unexplored``: ``compare``'s result).
+    and is not worse beyond noise on the left-out tools, asked either way (``unexplored``, ``served``:
+    ``split_scores``' parts).
 
-    A loss on the unexplored tools refuses it whatever else it gains. Otherwise fewer than
+    A loss on the left-out tools refuses it whatever else it gains. Otherwise fewer than
     ``min_heldout`` held-out rows decide nothing (one row of two is 50 points): the candidate is left
     unjudged, for the operator to promote or not.
     """
-    loss = unexplored_loss(unexplored, worse_p)
-    if loss:
-        return Decision(promote=False, reason=f"refused: worse than the current model on {loss}")
+    for part, asked in (unexplored, LEFT_OUT["unexplored"]), (served, LEFT_OUT["served"]):
+        loss = left_out_loss(part, worse_p, asked)
+        if loss:
+            return Decision(promote=False, reason=f"refused: worse than the current model on {loss}")
     n = int(candidate.get("n", 0))
     if n < max(min_heldout, 1):
         return Decision(

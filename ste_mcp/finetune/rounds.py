@@ -231,6 +231,7 @@ async def run_round(
                 settings.gate_min_heldout,
                 unexplored=result.get("unexplored"),
                 worse_p=settings.gate_worse_p,
+                served=result.get("served"),
             )
             if gate
             else Decision(promote=False, judged=False, reason="not gated (registered as a candidate)")
@@ -253,7 +254,9 @@ async def run_round(
                 "shortened": data.shortened,
                 **{f"skipped_{why}": n for why, n in data.skipped.items() if n},  # exemplars not trained on
             },
-            metrics={k: result[k] for k in ("train", "eval", "baseline", "unexplored") if k in result},
+            metrics={
+                k: result[k] for k in ("train", "eval", "baseline", "unexplored", "served") if k in result
+            },
             hyperparameters={**hyper, "foreign_examples": data.foreign},  # auto, resolved
         )
         folder = work / "adapter"

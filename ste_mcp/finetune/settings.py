@@ -105,14 +105,17 @@ class FinetuneSettings(BaseModel):
     heldout_fraction: float = Field(
         0.2, ge=0.0, lt=1.0, description="Share of exemplar groups kept for the gate."
     )
-    max_heldout: int = Field(40, ge=0, description="At most this many held-out rows (and unexplored rows).")
+    max_heldout: int = Field(
+        40, ge=0, description="At most this many held-out rows (and left-out tools' exemplars)."
+    )
     heldout_tools: int = Field(
         2,
         ge=0,
         description="Leave-tools-out, while some served tool has no approved exemplar (the case it stands "
         "for): in the first round that could learn them, up to this many tools with "
         "exemplars (at most a quarter of them; stable) are not learned, and the gate asks their exemplars as "
-        "requests for a tool nobody explored: a candidate that answers them worse than the current model "
+        "requests for a tool nobody explored and (with demonstrations) as they are served until the next "
+        "round, beside their own exemplars: a candidate that answers either worse than the current model "
         "(beyond gate_worse_p) is refused. The next round of the lineage learns them. 0: the gate sees only "
         "explored tools.",
     )
@@ -124,7 +127,7 @@ class FinetuneSettings(BaseModel):
         0.2,
         gt=0,
         le=1,
-        description="A loss on the unexplored tools refuses a candidate when the one-sided sign test over "
+        description="A loss on the left-out tools refuses a candidate when the one-sided sign test over "
         "the answers that changed gives p at most this (as memory.gate_worse_p). 1.0: any loss refuses.",
     )
     gate_min_heldout: int = Field(
