@@ -297,3 +297,29 @@ async def test_a_round_with_examples_asks_the_left_out_tools_as_served_and_recor
     assert manifest.metrics["unexplored"]["paired"]["correct"] == [0, 0]
     assert manifest.metrics["served"]["paired"]["correct"] == [0, 10]
     assert _unexplored(manifest.model_dump()) == "100.0 vs 100.0; served 0.0 vs 100.0"
+
+
+def test_the_two_questions_share_one_noise_budget():
+    """4 lost and 1 gained (sign test p 0.19) refuses when it is the only question asked, and is noise
+    when both are: each question gets half of gate_worse_p."""
+    held = items("translate", 10) + items("stock", 6, "unexplored") + items("stock", 6, "served")
+    explored = {f"translate-{k}" for k in range(10)}
+    candidate = answers(held[:16], explored) + answers(held[16:], {"stock-0", "stock-1"})
+    baseline = answers(held[:16], set()) + answers(held[16:], {f"stock-{k}" for k in range(1, 6)})
+    result = split_scores(held, candidate, baseline, NAMES)
+    assert result["unexplored"]["paired"]["correct"] == [0, 0]
+    assert result["served"]["paired"]["correct"] == [1, 4]
+    both = decide(
+        result["eval"], result["baseline"], unexplored=result["unexplored"], served=result["served"]
+    )
+    assert both.promote
+    alone = decide(result["eval"], result["baseline"], served=result["served"])
+    assert not alone.promote and "4 lost, 1 gained; sign test p = 0.188" in alone.reason
+    anyloss = decide(
+        result["eval"],
+        result["baseline"],
+        unexplored=result["unexplored"],
+        served=result["served"],
+        worse_p=1.0,
+    )
+    assert not anyloss.promote  # 1.0: any loss refuses, however many questions

@@ -219,12 +219,15 @@ def decide(
     and is not worse beyond noise on the left-out tools, asked either way (``unexplored``, ``served``:
     ``split_scores``' parts).
 
-    A loss on the left-out tools refuses it whatever else it gains. Otherwise fewer than
-    ``min_heldout`` held-out rows decide nothing (one row of two is 50 points): the candidate is left
-    unjudged, for the operator to promote or not.
+    A loss on the left-out tools refuses it whatever else it gains; the questions asked share one
+    ``worse_p`` (each at ``worse_p`` / their number), so that asking twice does not double the chance of
+    refusing a candidate for noise. Otherwise fewer than ``min_heldout`` held-out rows decide nothing (one
+    row of two is 50 points): the candidate is left unjudged, for the operator to promote or not.
     """
-    for part, asked in (unexplored, LEFT_OUT["unexplored"]), (served, LEFT_OUT["served"]):
-        loss = left_out_loss(part, worse_p, asked)
+    asked = [(part, LEFT_OUT[key]) for key, part in (("unexplored", unexplored), ("served", served)) if part]
+    each = worse_p if worse_p >= 1.0 else worse_p / max(len(asked), 1)
+    for part, how in asked:
+        loss = left_out_loss(part, each, how)
         if loss:
             return Decision(promote=False, reason=f"refused: worse than the current model on {loss}")
     n = int(candidate.get("n", 0))

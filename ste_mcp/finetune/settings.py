@@ -128,7 +128,8 @@ class FinetuneSettings(BaseModel):
         gt=0,
         le=1,
         description="A loss on the left-out tools refuses a candidate when the one-sided sign test over "
-        "the answers that changed gives p at most this (as memory.gate_worse_p). 1.0: any loss refuses.",
+        "the answers that changed gives p at most this (as memory.gate_worse_p); its questions to them (as "
+        "unexplored, as served) share it, each at this divided by their number. 1.0: any loss refuses.",
     )
     gate_min_heldout: int = Field(
         8,
