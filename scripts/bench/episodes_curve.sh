@@ -32,7 +32,10 @@ for k in $POINTS; do
   fi
   minutes=0; for m in "${WALL_MIN[@]:0:$k}"; do minutes=$((minutes + m)); done
   approved=$($BIN exemplars list --status approved --json --data-dir "$D" | grep -c . || true)
-  echo "$k $minutes $approved" >> "$OUT/points.txt"
+  variants=$($BIN exemplars list --status approved --variants --json --data-dir "$D" | grep -c . || true)
+  tools=$($BIN exemplars list --status approved --json --data-dir "$D" | .venv/bin/python -c \
+    'import json, sys; print(len({json.loads(line)["tool"] for line in sys.stdin if line.strip()}))')
+  echo "$k $minutes $approved $variants $tools" >> "$OUT/points.txt"
 done
 
 mkdir -p "$OUT/serve"; ln -sfn "$(realpath "$CONVERTED")" "$OUT/serve/models"
@@ -59,17 +62,18 @@ keep = ("n", "wellformed", "api_match", "correct", "strict_correct")
 def row(folder):
     s = json.loads((folder / "summary.json").read_text())
     return {k: s.get(k) for k in keep}
-points = [{"episodes": 0, "wall_min": 0, "cpu_hours": 0.0, "approved": 0,
+points = [{"episodes": 0, "wall_min": 0, "cpu_hours": 0.0, "approved": 0, "approved_with_paraphrases": 0, "tools": 0,
            **{b: row(out / f"runs-k0-{b}" / "base-constrained") for b in ("ste50", "dev")}}]
 for line in (out / "points.txt").read_text().split("\n"):
     if not line.strip():
         continue
-    k, minutes, approved = map(int, line.split())
+    k, minutes, approved, variants, tools = map(int, line.split())
     best = "retrieval-search-among-candidates-constrained"
     points.append({"episodes": k, "wall_min": minutes, "cpu_hours": round(2 * minutes / 60, 2), "approved": approved,
+                   "approved_with_paraphrases": variants, "tools": tools,
                    **{b: row(out / f"runs-k{k}-{b}" / best) for b in ("ste50", "dev")}})
 for p in points:
-    print(p["episodes"], p["cpu_hours"], p["approved"], p["ste50"]["correct"], p["dev"]["correct"])
+    print(p["episodes"], p["cpu_hours"], p["approved"], p["tools"], p["ste50"]["correct"], p["dev"]["correct"])
 Path("docs/bench/episodes_curve.json").write_text(json.dumps(points, indent=1) + "\n")
 PY
 .venv/bin/python scripts/bench/episodes_curve_plot.py
