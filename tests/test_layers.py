@@ -45,7 +45,7 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     (
         "ste_mcp.finetune.rounds",
         "ste_mcp.app",
-    ): "round_from_settings builds the runtime for a standalone round",
+    ): "round_inputs builds the runtime for a standalone round (round_from_settings)",
     ("ste_mcp.evaluate.loop", "ste_mcp.app"): "LearningLoop.open builds the runtime for a benchmark run",
     (
         "ste_mcp.explorer.learn",

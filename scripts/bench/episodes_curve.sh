@@ -16,20 +16,16 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-.cache/bench/episodes}; POINTS=${POINTS:-1 3 7 10}; PORT=${PORT:-8786}
 CONVERTED=${CONVERTED:-.cache/bench/demos/models}; STUDENT=packaged:qwen2.5-coder-0.5b-instruct
-BIN=.venv/bin/ste-mcp; . scripts/bench/servers.sh  # serve, best_row, stop_servers
+BIN=.venv/bin/ste-mcp; . scripts/bench/servers.sh; . scripts/bench/pool.sh  # serve, best_row; teacher_pool
 L=bench/learned/toolbox-teacher-1.5b
-RUNS=("$L" "$L-run2" "$L-hindsight" "$L-contrast-run4" "$L-contrast-run5" "$L-run6" "$L-run7" "$L-run8" "$L-run9" "$L-run10-hindsight")
+RUNS=("$L.jsonl" "$L-run2.jsonl" "$L-hindsight.jsonl" "$L-contrast-run4.jsonl" "$L-contrast-run5.jsonl" "$L-run6.jsonl"
+      "$L-run7.jsonl" "$L-run8.jsonl" "$L-run9.jsonl" "$L-run10-hindsight.jsonl")
 WALL_MIN=(33 15 23 19 15 14 21 12 12 25)  # each run's wall minutes, as bench/learned/README.md records them
 mkdir -p "$OUT" "$CONVERTED"
 : > "$OUT/points.txt"
 for k in $POINTS; do
   D=$OUT/k$k
-  if [ ! -d "$D/lancedb" ]; then
-    mkdir -p "$D"; ln -sfn "$(realpath "$CONVERTED")" "$D/models"
-    for run in "${RUNS[@]:0:$k}"; do $BIN exemplars import "$run.jsonl" --data-dir "$D" | tail -1; done
-    $BIN exemplars recheck --data-dir "$D" | tail -1
-    $BIN exemplars recheck --call --data-dir "$D" | tail -1
-  fi
+  teacher_pool "$D" "$CONVERTED" "${RUNS[@]:0:$k}"
   minutes=0; for m in "${WALL_MIN[@]:0:$k}"; do minutes=$((minutes + m)); done
   approved=$($BIN exemplars list --status approved --json --data-dir "$D" | grep -c . || true)
   variants=$($BIN exemplars list --status approved --variants --json --data-dir "$D" | grep -c . || true)

@@ -8,8 +8,8 @@ scripts/bench/gate_unexplored.sh trained, without training them again:
 
   1. each round's data is built again by the product's builder (the same pool, settings and lineage:
      from scratch), and checked to be the round's (the same left-out tools and unexplored rows);
-  2. the served rows are asked of the base model (once per distinct prompt) and of the round's adapter,
-     as the gate asks (greedy transformers generation, must-call prefill);
+  2. the served rows are asked of the base model and of the round's adapter by the gate's own
+     ``evaluate_adapters`` (greedy transformers generation, must-call prefill);
   3. ``gate.decide`` gives the verdict with both questions: the round's own unexplored comparison (from
      its manifest) and the new served one.
 
@@ -38,60 +38,32 @@ ROUND_ENV = {  # scripts/bench/gate_unexplored.sh's rounds
 
 
 async def round_data(data_dir: Path, share: str):
-    """The round's data as the product builds it now, and the base model's folder and tool names."""
-    from ste_mcp.app import App
+    """The round's data as the product builds it now (from scratch), and what it was built from."""
     from ste_mcp.config import load_settings
-    from ste_mcp.finetune.rounds import BaseModelRef, build_data
-    from ste_mcp.llm.sources import prepare_model
-    from ste_mcp.memory.db import Memory
+    from ste_mcp.finetune.rounds import build_data, round_inputs
 
     os.environ.update({**ROUND_ENV, "STE_MCP_FINETUNE__FOREIGN_EXAMPLES": share})
-    settings = load_settings(data_dir=str(data_dir))
-    prepared = prepare_model(settings.llm.model, settings.models_dir)
-    async with App(settings, features=[]) as app:
-        toolset = app.toolset
-    store = Memory.open(settings).exemplars
-    data = build_data(
-        BaseModelRef(path=str(prepared.path), base_id=prepared.base_id),
-        list(toolset),
-        settings.finetune,
-        toolset.secret_values(),
-        store.approved(),
-        learned=set(),
-        earlier=[],
-        embed=store.embedder.embed,
-    )
-    return data, settings, str(prepared.path), [t.name for t in toolset]
-
-
-def ask(model, tokenizer, rows, max_new_tokens: int) -> list[str]:
-    """The gate's answers (greedy, must-call prefill) to the rows' prompts."""
-    from ste_mcp.finetune.gate import PREFIX, generate
-
-    prompts = [r["prompt"] for r in rows]
-    return generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens, prefix=PREFIX["must-call"])
+    inputs = await round_inputs(load_settings(data_dir=str(data_dir)))
+    keys = ("base", "tools", "settings", "secrets", "exemplars")
+    data = build_data(*(inputs[k] for k in keys), learned=set(), earlier=[], embed=inputs["embed"])
+    return data, inputs
 
 
 def main() -> None:
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from ste_mcp.finetune.dataset import read_jsonl
-    from ste_mcp.finetune.gate import compare, decide
-    from ste_mcp.finetune.train import pick_dtype
+    from ste_mcp.finetune.gate import decide, evaluate_adapters
+    from ste_mcp.finetune.train import load_base
 
     out = Path(os.environ.get("OUT", ".cache/bench/gate-unexplored"))
     variants = os.environ.get("VARIANTS", "f0 f50").split()
-    base_answers: dict[str, str] = {}  # prompt (JSON) -> the base model's answer
-    model = tokenizer = None
     report: dict[str, dict] = {}
     for variant in variants:
         manifest = json.loads((out / f"{variant}.manifest.json").read_text())
         data_dir = out / f"train-{variant}"
-        share = f"0.{variant.removeprefix('f')}"
-        data, settings, base_path, names = asyncio.run(round_data(data_dir, share))
-        stored = read_jsonl(data_dir / "adapters" / manifest["id"] / "heldout.jsonl")
+        data, inputs = asyncio.run(round_data(data_dir, f"0.{variant.removeprefix('f')}"))
+        settings = inputs["settings"]
+        adapter = data_dir / "adapters" / manifest["id"]
+        stored = read_jsonl(adapter / "heldout.jsonl")
         same = sorted(h["id"] for h in stored if h.get("unexplored")) == sorted(
             h["id"] for h in data.heldout if h.get("unexplored")
         )
@@ -99,38 +71,27 @@ def main() -> None:
             raise SystemExit(f"{variant}: the data built now is not the round's (left out {data.left_out})")
         served = [h for h in data.heldout if h.get("served")][: int(os.environ.get("LIMIT", 0)) or None]
         print(f"{variant}: left out {data.left_out}; {len(served)} served rows", flush=True)
-        if model is None:
-            tokenizer = AutoTokenizer.from_pretrained(base_path)
-            if tokenizer.pad_token is None:
-                tokenizer.pad_token = tokenizer.eos_token
-            dtype = getattr(torch, pick_dtype(settings.finetune.dtype, "cpu"))
-            model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
-
-        tokens = settings.finetune.eval_max_new_tokens
         t = time.time()
-        todo = [r for r in served if json.dumps(r["prompt"]) not in base_answers]
-        base_answers.update(
-            zip((json.dumps(r["prompt"]) for r in todo), ask(model, tokenizer, todo, tokens), strict=True)
+        model, tokenizer = load_base(inputs["base"].path, settings.dtype, "cpu")
+        result = evaluate_adapters(
+            model,
+            tokenizer,
+            served,
+            candidate=str(adapter),
+            baseline=None,
+            tool_names=[tool.name for tool in inputs["tools"]],
+            max_new_tokens=settings.eval_max_new_tokens,
+            prompt=settings.prompt,
         )
-        base_s = time.time() - t
-        t = time.time()
-        peft_model = PeftModel.from_pretrained(model, str(data_dir / "adapters" / manifest["id"]))
-        try:
-            candidate = ask(peft_model, tokenizer, served, tokens)
-        finally:
-            model = peft_model.unload()
-        adapter_s = time.time() - t
-        baseline = [base_answers[json.dumps(r["prompt"])] for r in served]
-        part = {"tools": sorted({r["tool"] for r in served}), **compare(served, candidate, baseline, names)}
         metrics = manifest["metrics"]
         verdict = decide(
             metrics["eval"],
             metrics["baseline"],
-            settings.finetune.gate_min_delta,
-            settings.finetune.gate_min_heldout,
+            settings.gate_min_delta,
+            settings.gate_min_heldout,
             unexplored=metrics.get("unexplored"),
-            worse_p=settings.finetune.gate_worse_p,
-            served=part,
+            worse_p=settings.gate_worse_p,
+            served=result["served"],
         )
         report[variant] = {
             "adapter": manifest["id"],
@@ -139,17 +100,18 @@ def main() -> None:
             "verdict_now": verdict.reason,
             "promote_now": verdict.promote,
             "unexplored": {k: metrics["unexplored"][k] for k in ("candidate", "baseline", "paired")},
-            "served": part,
-            "seconds": {"base": round(base_s), "adapter": round(adapter_s)},
+            "served": result["served"],
+            "seconds": round(time.time() - t),
             "answers": [
-                {"id": r["id"], "tool": r["tool"], "candidate": c, "baseline": b}
-                for r, c, b in zip(served, candidate, baseline, strict=True)
+                {"id": r["id"], "tool": r["tool"], "candidate": p["candidate"], "baseline": p["baseline"]}
+                for r, p in zip(served, result["predictions"], strict=True)
             ],
         }
         (out / f"served-{variant}.json").write_text(json.dumps(report[variant], indent=1) + "\n")
-        s = part["candidate"]["correct"], part["baseline"]["correct"], part["paired"]["correct"]
+        part = result["served"]
         print(
-            f"{variant}: served {s[0]:.1f} vs {s[1]:.1f} (gained, lost {s[2]}) -> {verdict.reason}",
+            f"{variant}: served {part['candidate']['correct']:.1f} vs {part['baseline']['correct']:.1f} "
+            f"(gained, lost {part['paired']['correct']}) -> {verdict.reason}",
             flush=True,
         )
     keep = ("n", "wellformed", "api_match", "correct")

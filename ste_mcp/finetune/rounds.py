@@ -289,6 +289,14 @@ async def round_from_settings(
     log: IO[str] | None = None,
 ) -> RoundResult:
     """A round over what the settings point at: the configured model, the toolset and the exemplar store."""
+    inputs = await round_inputs(settings, toolset)
+    return await run_round(**inputs, gate=gate, from_scratch=from_scratch, log=log)
+
+
+async def round_inputs(settings: Settings, toolset: Toolset | None = None) -> dict[str, Any]:
+    """What a round over the settings reads, as ``run_round``'s keyword arguments: the adapters folder,
+    the prepared base model, the served tools and their secrets, the approved exemplars, the store's
+    embedder and the fine-tuning settings."""
     from ste_mcp.app import App
     from ste_mcp.llm.sources import ModelSourceError, prepare_model
     from ste_mcp.memory.db import Memory
@@ -306,15 +314,12 @@ async def round_from_settings(
             raise RoundError(f"cannot load the tool specs: {exc}") from exc
     store = await asyncio.to_thread(lambda: Memory.open(settings).exemplars)
     exemplars = await asyncio.to_thread(store.approved)
-    return await run_round(
-        adapters_dir=settings.adapters_dir,
-        base=BaseModelRef(path=str(prepared.path), base_id=prepared.base_id),
-        tools=list(toolset),
-        exemplars=exemplars,
-        settings=settings.finetune,
-        secrets=toolset.secret_values(),
-        gate=gate,
-        from_scratch=from_scratch,
-        log=log,
-        embed=store.embedder.embed,
-    )
+    return {
+        "adapters_dir": settings.adapters_dir,
+        "base": BaseModelRef(path=str(prepared.path), base_id=prepared.base_id),
+        "tools": list(toolset),
+        "exemplars": exemplars,
+        "settings": settings.finetune,
+        "secrets": toolset.secret_values(),
+        "embed": store.embedder.embed,
+    }

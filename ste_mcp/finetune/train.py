@@ -149,15 +149,16 @@ def pick_dtype(choice: str, device: str) -> str:
     return "bfloat16" if cpu_has_bf16() else "float32"
 
 
-def load_base(job: TrainJob, device: str) -> tuple[Any, Any]:
+def load_base(path: str, dtype: str, device: str) -> tuple[Any, Any]:
+    """The base model (in ``finetune.dtype``, resolved for ``device``) and its tokenizer, padded."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(job.base_model_path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    dtype = getattr(torch, pick_dtype(job.settings.dtype, device))
-    model = AutoModelForCausalLM.from_pretrained(job.base_model_path, dtype=dtype).to(device)
+    torch_dtype = getattr(torch, pick_dtype(dtype, device))
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype).to(device)
     return model, tokenizer
 
 
@@ -358,7 +359,7 @@ def run_job(job: TrainJob) -> dict[str, Any]:
 
     work = Path(job.work_dir)
     device = pick_device(job.settings.device)
-    model, tokenizer = load_base(job, device)
+    model, tokenizer = load_base(job.base_model_path, job.settings.dtype, device)
     rows = read_jsonl(work / "dataset.jsonl")
     general = general_rows(general_answers(job, model, tokenizer))
     result: dict[str, Any] = {"train": train(job, model, tokenizer, rows + general, device)}
@@ -367,7 +368,9 @@ def run_job(job: TrainJob) -> dict[str, Any]:
         return result
     if job.evaluate:
         heldout = read_jsonl(work / "heldout.jsonl")
-        model, tokenizer = load_base(job, device)  # a clean base: SFTTrainer wrapped the trained one
+        model, tokenizer = load_base(
+            job.base_model_path, job.settings.dtype, device
+        )  # a clean base: SFTTrainer wrapped the trained one
         result.update(
             evaluate_adapters(
                 model,
