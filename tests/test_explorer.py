@@ -167,6 +167,31 @@ async def test_ltm_lists_earlier_queries_across_restarts(tools, client, data_dir
     assert "[ok] Request number 1: what is the weather in Oslo?" in imagine
 
 
+async def test_without_reflection_requests_are_remembered_unmarked(tools, client, data_dir, upstream) -> None:
+    """``explorer.reflect`` off (the paper's no-reflection ablation): no trial is asked whether it worked,
+    and the next episode's memory lists the requests without claiming either way."""
+    store = TrialStore.open(data_dir / "lancedb")
+    model = scripted(player({"get_weather": {"city": "Oslo"}}))
+    records = await run_episode(
+        context(model, client, store, num_stm_slots=2, reflect=False), tools["get_weather"], 0
+    )
+    assert [r.status for r in records] == ["answered", "answered"] and all(r.judgeable for r in records)
+    assert all(r.reflection == "" and not r.success for r in records)
+    sent = [m["content"] or "" for call in model.calls for m in call["messages"]]
+    assert not any("Answer yes or no" in text for text in sent)
+    assert store.ltm("get_weather") == [
+        ("Request number 0: what is the weather in Oslo?", None),
+        ("Request number 1: what is the weather in Oslo?", None),
+    ]
+    model = scripted(player({"get_weather": {"city": "Oslo"}}))
+    await run_episode(context(model, client, store, num_stm_slots=1), tools["get_weather"], 1)
+    imagine = model.calls[0]["messages"][-1]["content"]
+    assert (
+        "Requests already tried with this tool:\n- Request number 0: what is the weather in Oslo?" in imagine
+    )
+    assert "[ok]" not in imagine and "[failed]" not in imagine
+
+
 async def test_eligibility_is_safe_by_default(tools) -> None:
     s = ExplorerSettings()
     assert eligibility(tools["get_weather"], s) is None
@@ -531,6 +556,14 @@ async def test_imagination_asks_for_the_request_as_json(tools, client, store, up
     assert model.calls[1]["messages"][2] == {"role": "assistant", "content": "Weather in Oslo tomorrow?"}
     assert read_request('{"request": "Observation: Convert 12 to words"}') == "Convert 12 to words"
     assert read_request("Request: Time in Tokyo?") == "Time in Tokyo?"  # a server without structured output
+    # JSON that does not parse (seen from the packaged 1.5B under vLLM-CPU's grammar): its string left open
+    # but the object closed is read up to the brace; one cut off by the token limit is no request at all
+    assert (
+        read_request('{"request": "A password without the letter \'a\'}')
+        == "A password without the letter 'a'"
+    )
+    assert read_request('{"request": "Say \\"hi\\" in French}') == 'Say "hi" in French'
+    assert read_request('{"request":"A strong password of 12 characters, but this time, also include a') == ""
 
 
 async def test_a_prompt_too_long_for_the_model_is_shrunk_once(tools, client, store) -> None:

@@ -345,6 +345,7 @@ def test_a_round_in_the_served_setting_trains_and_gates_with_examples(smollm2_di
             "max_steps": 3,
             "max_length": 768,
             "heldout_tools": 1,
+            "gate_stop_early": False,  # every row asked, both questions recorded in full
         }
     )
     result = asyncio.run(

@@ -536,6 +536,45 @@ def test_request_numbers_refuses_a_span_of_time_sent_the_other_way(
     assert got == (f"request_numbers: {reason}" if reason else None)
 
 
+@pytest.mark.parametrize(
+    ("query", "arguments", "reason"),
+    [
+        # the ablation's full run (session 33): the judge and every other check let it through
+        (
+            "I want to know what date will be in 30 days from June 15, 2023?",
+            {"date": "2023-10-15", "days": 30},
+            'the request writes the day to count from, the call sends date = "2023-10-15" (2023-10-15)',
+        ),
+        (
+            "Add two weeks to June 15, 2023",
+            {"date": "2023-10-15", "days": 14},
+            'the request writes the day to count from, the call sends date = "2023-10-15" (2023-10-15)',
+        ),
+        (
+            "Add 10 days to 10/03/2023",  # 10 March or 3 October: neither is the day sent
+            {"date": "2023-03-20", "days": 10},
+            'the request writes the day to count from, the call sends date = "2023-03-20" (2023-03-20)',
+        ),
+        (
+            "I want to know what date will be in 30 days from June 15, 2023?",
+            {"date": "2023-06-15", "days": 30},
+            None,
+        ),
+        ("Add 10 days to 10/03/2023", {"date": "2023-03-10", "days": 10}, None),  # either reading
+        ("Add 10 days to 10/03/2023", {"date": "2023-10-03", "days": 10}, None),
+        ("30 days after the 15th of June", {"date": "2026-06-15", "days": 30}, None),  # no year: any year
+        ("What is the date 30 days from today?", {"date": "2026-12-06", "days": 30}, None),  # no day written
+    ],
+)
+def test_request_numbers_refuses_a_span_counted_from_another_day(
+    query: str, arguments: dict, reason: str | None
+) -> None:
+    from ste_mcp.memory.checks import check_call
+
+    got = check_call(query, arguments, None, ["request_numbers"])
+    assert got == (f"request_numbers: {reason}" if reason else None)
+
+
 # ---- request_units -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("query", "arguments", "reason"),

@@ -35,6 +35,7 @@ TOOL = "VehicleControlAPI_gallon_to_liter"
         "Generate a 50-character password using the [REDACTED] tool.",  # a name the redactor took
         "Convert 3 gallons with the Vehicle Control API",
         "Please create a 50-character password employing the [REDACTED] tool",
+        '{"request": "Generate a strong password of length 50 that excludes the letter \'a\'}',
     ],
 )
 def test_requests_about_tools_are_refused(query: str) -> None:

@@ -22,9 +22,8 @@ for model in ${MODELS:-base demos-v1}; do  # a model whose rows are all there is
   serve "$src" "$PORT" "$OUT/serve-$model"
   t=$(date +%s)
   OUT=$OUT SCOPE=all KEEP_ROWS=1 STUDENT=$src LLM_URL=http://127.0.0.1:$PORT/v1 BENCH=bench/ste50 \
-    DATA=$DEMOS/pool RUNS=$model ROWS=$rows NAME=all750-$model scripts/bench/search_retrieval.sh
+    DATA=$DEMOS/pool RUNS=$model ROWS=$rows NAME=all750-$model DOCS=$OUT/$model scripts/bench/search_retrieval.sh
   echo "eval $model (all 750): $(( $(date +%s) - t )) s" | tee -a "$OUT/times.txt"
   stop_servers
 done
-rm -f docs/bench/all750-*.json docs/bench/all750-*.png  # search_retrieval.sh's per-model files: one plot
 .venv/bin/python scripts/bench/all750_plot.py "$OUT" >/dev/null

@@ -49,7 +49,6 @@ for k in $POINTS; do
   done
 done
 stop_servers
-rm -f docs/bench/episodes-k*-*.json docs/bench/episodes-k*-*.png  # search_retrieval.sh's one-row charts: the curve holds them
 
 .venv/bin/python - "$OUT" <<'PY'
 import json, sys

@@ -13,8 +13,9 @@
 # to use instead of starting one),
 # KEEP_ROWS=1 keeps a row whose summary.json is already there (delete its folder to run it again),
 # SCOPE=all (every item of bench/ste50, not only the toolbox tools'), STUDENT (default the packaged 0.5B; SERVE its model folder under OUT, serve05), LIMIT (items, spread over the tools), RUNS (results folder) change the client.
+# DOCS: where the rows' chart and numbers go (default docs/bench; best_row writes them beside its row).
 # usage: [ROWS='retrieval:candidates …'] [NAME=search_retrieval] flock /tmp/ste-model.lock scripts/bench/search_retrieval.sh
-# Results: .cache/bench/gate/runs/<setting>-<shown>[-among-candidates], docs/bench/$NAME.{json,png}
+# Results: .cache/bench/gate/runs/<setting>-<shown>[-among-candidates], $DOCS/$NAME.{json,png}
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-.cache/bench/gate}; PORT=${PORT:-8781}; URL=http://127.0.0.1:$PORT/v1
@@ -48,7 +49,7 @@ for row in $ROWS; do  # SETTING:SHOWN[:AMONG[:constrained]]
     --data-dir "$OUT/pooled" --out "$OUT/$RUNS/$name" $LIMIT $DECODE ${EXTRA:-} | tail -3
   echo "eval $name: $(( $(date +%s) - t )) s" | tee -a "$OUT/$RUNS/times.txt"
 done
-STUDENT=$STUDENT RUNS=$RUNS NAME=${NAME:-search_retrieval} .venv/bin/python - "$OUT" "${NAMES[@]}" <<'PY'
+STUDENT=$STUDENT RUNS=$RUNS NAME=${NAME:-search_retrieval} DOCS=${DOCS:-docs/bench} .venv/bin/python - "$OUT" "${NAMES[@]}" <<'PY'
 import json, os, sys
 from pathlib import Path
 import matplotlib
@@ -60,7 +61,7 @@ rows = {}
 for name in sys.argv[2:]:  # the rows' result folders
     s = json.loads((out / name / "summary.json").read_text())
     rows[name] = {k: s.get(k) for k in keys}
-Path(f"docs/bench/{os.environ['NAME']}.json").write_text(json.dumps(rows, indent=1))
+Path(os.environ["DOCS"], f"{os.environ['NAME']}.json").write_text(json.dumps(rows, indent=1))
 labels = {"base": "15 candidates, no demonstrations", "base-search": "top 5 of the tool search, no demonstrations",
           "retrieval-candidates": "15 candidates + 3 demonstrations",
           "retrieval-search": "top 5 of the tool search + 3 demonstrations",
@@ -78,6 +79,6 @@ n = next(iter(rows.values()))["n"]
 client = os.environ["STUDENT"].removeprefix("packaged:")
 ax.set_title(f"STE-50 toolbox subset ({n} items), {client} client, must-call, 4 teacher runs' exemplars", fontsize=8)
 ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2); ax.set_ylim(0, 85); fig.tight_layout()
-fig.savefig(f"docs/bench/{os.environ['NAME']}.png", dpi=120)
+fig.savefig(Path(os.environ["DOCS"], f"{os.environ['NAME']}.png"), dpi=120)
 print(json.dumps(rows))
 PY

@@ -19,11 +19,11 @@ serve() {  # MODEL PORT DIR: a managed vLLM, waited for
 clock() { echo "$1: $(( $(date +%s) - $2 )) s" | tee -a "$OUT/runs/times.txt"; }
 # best_row URL CLIENT DATA BENCH RUNS NAME [LIMIT]: the client (served at URL) answers BENCH (bench/…) in the
 # best setting (must-call, search within the 15 candidates + the 3 nearest approved exemplars of DATA,
-# constrained) into $OUT/RUNS; a row whose summary is there is kept. Appends its time to $OUT/times.txt.
+# constrained) into $OUT/RUNS (its one-row chart there too); a row whose summary is there is kept. Appends its time to $OUT/times.txt.
 best_row() {
   [ -s "$OUT/$5/retrieval-search-among-candidates-constrained/summary.json" ] && return 0
   local t; t=$(date +%s)
-  OUT=$OUT LLM_URL=$1 STUDENT=$2 DATA=$3 BENCH=$4 RUNS=$5 NAME=$6 LIMIT=${7:-} \
+  OUT=$OUT LLM_URL=$1 STUDENT=$2 DATA=$3 BENCH=$4 RUNS=$5 NAME=$6 LIMIT=${7:-} DOCS=$OUT/$5 \
     ROWS=retrieval:search:candidates:constrained scripts/bench/search_retrieval.sh
   echo "eval $6: $(( $(date +%s) - t )) s" | tee -a "$OUT/times.txt"
 }

@@ -4,7 +4,7 @@
 # the 15 candidates + the 3 nearest approved exemplars, constrained) from both pools that
 # scripts/bench/situations.sh made (run that first).
 # usage: [OUT=.cache/bench/situ] flock /tmp/ste-model.lock scripts/bench/situations_client15.sh
-# A row already there is kept. Results: $OUT/rows15[-ITEMS]/{dev-,}{base,situ}/, docs/bench/situ15[-ITEMS]-*.json; once both the 78 and
+# A row already there is kept. Results: $OUT/rows15[-ITEMS]/{dev-,}{base,situ}/ (each with its one-row situ15[-ITEMS]-*.json); once both the 78 and
 # the 195 rows are there, both clients' rows in docs/bench/situations.{json,png} (scripts/bench/situations_plot.py)
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -3,26 +3,30 @@
 # packaged 1.5B in every role, `ste-mcp learn --episodes 1` over the 13 toolbox tools in a fresh data dir,
 # hindsight off (HINDSIGHT=true: on), no usage notes; then its export and what became of each trial: judged, accepted, kept, or
 # refused and by which check (memory.judge_checks), and how many of the kept calls send the spec's example
-# values. usage: [OUT=.cache/bench/teacher] [NAME=run6] [HINDSIGHT=true] flock /tmp/ste-model.lock scripts/bench/teacher.sh
+# values. EPISODES (1) and SLOTS (2) set the run's size, EXPLORER adds [explorer] lines (ablation.sh), MODELS
+# a folder of converted models to share between runs.
+# usage: [OUT=.cache/bench/teacher] [NAME=run6] [HINDSIGHT=true] flock /tmp/ste-model.lock scripts/bench/teacher.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-.cache/bench/teacher}; NAME=${NAME:-run6}; DATA=$OUT/$NAME
 [ ! -e "$DATA" ] || { echo "$DATA exists: a teacher run starts from a fresh data dir" >&2; exit 1; }
 mkdir -p "$DATA"
+[ -z "${MODELS:-}" ] || { mkdir -p "$MODELS"; ln -sfn "$(realpath "$MODELS")" "$DATA/models"; }
 cat >"$OUT/$NAME.toml" <<TOML
 [llm]
 model = "packaged:qwen2.5-coder-1.5b-instruct"
 timeout_s = 900
 retries = 0
 [explorer]
-num_stm_slots = 2
+num_stm_slots = ${SLOTS:-2}
+${EXPLORER:-}
 [memory]
 paraphrases_per_exemplar = 2
 notes_rewrite_after = 0
 hindsight = ${HINDSIGHT:-false}
 TOML
 t=$(date +%s)
-.venv/bin/ste-mcp learn --episodes 1 --no-progress --config "$OUT/$NAME.toml" --data-dir "$DATA" 2>&1 | tail -20
+.venv/bin/ste-mcp learn --episodes ${EPISODES:-1} --no-progress --config "$OUT/$NAME.toml" --data-dir "$DATA" 2>&1 | tail -20
 echo "learn: $(( $(date +%s) - t )) s wall" | tee "$OUT/$NAME.time"
 .venv/bin/ste-mcp exemplars export "$OUT/$NAME.jsonl" --data-dir "$DATA"
 .venv/bin/python - "$DATA" "$OUT/$NAME.summary.json" <<'PY'

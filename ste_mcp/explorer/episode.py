@@ -207,15 +207,27 @@ async def _ask_request(
     return query
 
 
+_BROKEN_REQUEST = re.compile(r'\s*\{\s*"request"\s*:\s*"(?P<body>.*)', re.DOTALL)
+
+
 def read_request(text: str) -> str:
     """The user request in an imagination reply: the ``request`` field of the JSON the model was asked
-    for, else (a server without structured output) the reply's text, cleaned by ``clean_query``."""
+    for, else (a server without structured output) the reply's text, cleaned by ``clean_query``.
+
+    JSON that does not parse is not taken for the request (it would be tried, judged and served with its
+    braces): one closed by a brace but not its string is read up to the brace; one cut off before its end
+    (the token limit) is no request, so the explorer asks again."""
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, TypeError):
         data = None
     if isinstance(data, dict) and isinstance(data.get("request"), str):
         text = data["request"]
+    elif data is None and (broken := _BROKEN_REQUEST.match(text or "")):
+        body = broken["body"].rstrip()
+        if not body.endswith("}"):
+            return ""
+        text = body[:-1].rstrip().removesuffix('"').replace('\\"', '"')
     return clean_query(text)
 
 
@@ -370,7 +382,7 @@ async def _one_trial(
         turns, final = await trial(ctx, tool, messages, query, usage=usage)
         if final is None:
             status = "turns_exhausted"
-        else:
+        elif ctx.settings.reflect:
             phase(tool.name, episode, slot, "reflect")
             reflection, reflection_raw = await reflect(ctx, tool, messages, query, usage=usage)
     except BudgetExhausted as exc:
@@ -426,12 +438,27 @@ def clean_query(text: str) -> str:
         line = line.replace("**", "").strip().strip("*#>").strip()
         if _FORMAT_LINE.match(line):
             if not thought and line.lower().startswith(("thought", "observation")):
-                thought = line.split(":", 1)[1].strip().strip("\"'“”").strip()
+                thought = _unquoted(line.split(":", 1)[1])
             continue
-        line = _ROLE_PREFIX.sub("", line).strip().strip("\"'“”").strip()
+        line = _unquoted(_ROLE_PREFIX.sub("", line))
         if line:
             return line[:500]
     return thought[:500]
+
+
+_QUOTES = {'"': '"', "'": "'", "“": "”"}
+
+
+def _unquoted(text: str) -> str:
+    """``text`` without the quotes around it (a pair, or one left open at the start): "'Hi'" -> "Hi",
+    but "… the letter 'a'" keeps its own."""
+    text = text.strip()
+    while text and text[0] in _QUOTES:
+        close = _QUOTES[text[0]]
+        text = (text[1:-1] if len(text) > 1 and text.endswith(close) else text[1:]).strip()
+    if text.endswith(tuple(_QUOTES.values())) and not any(q in text[:-1] for q in (text[-1], "“")):
+        text = text[:-1].rstrip()  # a closing quote whose opening one the model left out
+    return text
 
 
 def fit_context(messages: list[Message], max_chars: int, *, keep_last: int = 3) -> list[Message]:

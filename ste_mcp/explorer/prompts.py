@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-PROMPT_VERSION = "ste-explore-6"
+PROMPT_VERSION = "ste-explore-7"
 
 EXPLORER_INSTRUCTIONS = """\
 You are practising how to use a tool. You will invent realistic requests a user might make, \
@@ -31,6 +31,7 @@ Reply with the request only, on one line. Do not answer it yet."""
 # "Placeholders"): say what the call needs, without the examples
 _NEEDS = " A call needs {params}: the request must say them, in the user's own terms."
 _MEMORY = "Requests already tried with this tool ([ok] = fulfilled, [failed] = not):\n{items}\n\n"
+_MEMORY_UNMARKED = "Requests already tried with this tool:\n{items}\n\n"  # explorer.reflect off
 _NOVELTY = " Make it clearly different from the requests already tried: other parameters, other values or another kind of use."
 
 IMAGINE_NEXT = """\
@@ -81,7 +82,7 @@ You already made exactly this call; its result is above. Give the final answer t
 def imagine_first(
     name: str,
     description: str,
-    ltm: Sequence[tuple[str, bool]],
+    ltm: Sequence[tuple[str, bool | None]],
     *,
     max_items: int,
     schema: Mapping[str, Any] | None = None,
@@ -90,11 +91,13 @@ def imagine_first(
     a call needs (the required parameters of ``schema``, by name and description, never their example
     values)."""
     recent = list(ltm)[-max_items:] if max_items > 0 else []
-    items = "\n".join(f"- [{'ok' if ok else 'failed'}] {_one_line(q, 200)}" for q, ok in recent)
+    marks = {True: "[ok] ", False: "[failed] ", None: ""}
+    items = "\n".join(f"- {marks[ok]}{_one_line(q, 200)}" for q, ok in recent)
+    marked = any(ok is not None for _, ok in recent)
     return _IMAGINE_FIRST.format(
         name=name,
         description=_one_line(description, 1500),
-        memory=_MEMORY.format(items=items) if items else "",
+        memory=(_MEMORY if marked else _MEMORY_UNMARKED).format(items=items) if items else "",
         needs=_NEEDS.format(params=needs) if (needs := required_parameters(schema)) else "",
         novelty=_NOVELTY if items else "",
     )

@@ -9,6 +9,12 @@ class ExplorerSettings(BaseModel):
         3, ge=1, description="Trials per episode sharing one conversation (paper: 3-4)."
     )
     max_turn: int = Field(4, ge=1, description="Tool calls per trial (paper: 4).")
+    reflect: bool = Field(
+        True,
+        description="Ask the explorer after each answered trial whether it fulfilled the request (STE's "
+        "reflection: it stays in the episode's conversation and marks the request [ok] / [failed] in later "
+        "episodes' memory). False: the paper's no-reflection ablation; requests are remembered unmarked.",
+    )
     use_adapter: bool = Field(
         True,
         description="Explore with the promoted LoRA adapter once one is served (the loop improves itself); "

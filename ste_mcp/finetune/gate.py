@@ -117,30 +117,103 @@ def evaluate_adapters(
     tool_names: Sequence[str],
     max_new_tokens: int,
     prompt: str = "paper",
+    stop_worse_p: float | None = None,
+    batch_size: int = 8,
 ) -> dict[str, Any]:
     """Metrics of the candidate adapter and of the baseline (an adapter, or the base model) on ``heldout``,
-    asked in the ``prompt`` variant the rows were written in."""
+    asked in the ``prompt`` variant the rows were written in, ``batch_size`` rows at a time (both models).
+
+    With ``stop_worse_p`` (the gate's ``worse_p``) the left-out tools' rows are asked first, and asking stops
+    once a question to them refuses the candidate whatever the rows not yet asked would answer
+    (``certain_loss``): the result then holds the rows asked and ``stopped_early`` says how many of how many.
+    """
     from peft import PeftModel
 
     names = list(tool_names) or sorted({item["tool"] for item in heldout})
-    conversations = [item["prompt"] for item in heldout]
-
-    def ask(m: Any) -> list[str]:
-        return generate(m, tokenizer, conversations, max_new_tokens=max_new_tokens, prefix=PREFIX[prompt])
-
+    order = _asking_order(heldout) if stop_worse_p is not None else list(range(len(heldout)))
+    questions = sum(1 for p in LEFT_OUT if any(item.get(p) for item in heldout))
+    each = None if stop_worse_p is None else share(stop_worse_p, questions)
     peft_model = PeftModel.from_pretrained(model, candidate, adapter_name="candidate")
+    if baseline:
+        peft_model.load_adapter(baseline, adapter_name="baseline")
+    asked: list[int] = []
+    candidate_out: list[str] = []
+    baseline_out: list[str] = []
+
+    def ask(rows: list[int]) -> list[str]:
+        return generate(
+            peft_model,
+            tokenizer,
+            [heldout[i]["prompt"] for i in rows],
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            prefix=PREFIX[prompt],
+        )
+
+    stopped = ""
     try:
-        candidate_out = ask(peft_model)
-        if baseline:
-            peft_model.load_adapter(baseline, adapter_name="baseline")
-            peft_model.set_adapter("baseline")
-            baseline_out = ask(peft_model)
-        else:
-            with peft_model.disable_adapter():
-                baseline_out = ask(peft_model)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            peft_model.set_adapter("candidate")
+            candidate_out += ask(rows)
+            if baseline:
+                peft_model.set_adapter("baseline")
+                baseline_out += ask(rows)
+            else:
+                with peft_model.disable_adapter():
+                    baseline_out += ask(rows)
+            asked += rows
+            if each is not None and (
+                stopped := _refused_already(heldout, asked, candidate_out, baseline_out, names, each)
+            ):
+                break
     finally:
         peft_model.unload()  # the base model is left as it was given
-    return split_scores(heldout, candidate_out, baseline_out, names)
+    result = split_scores([heldout[i] for i in asked], candidate_out, baseline_out, names)
+    if len(asked) < len(heldout):
+        result["stopped_early"] = {"asked": len(asked), "rows": len(heldout), "part": stopped}
+    return result
+
+
+def _asking_order(heldout: Sequence[dict[str, Any]]) -> list[int]:
+    """The left-out tools' rows first (each question's rows together), then the explored tools'."""
+    rank = {part: n for n, part in enumerate(LEFT_OUT)}
+    return sorted(
+        range(len(heldout)),
+        key=lambda i: min((rank[p] for p in LEFT_OUT if heldout[i].get(p)), default=len(rank)),
+    )
+
+
+def _refused_already(
+    heldout: Sequence[dict[str, Any]],
+    asked: list[int],
+    candidate: list[str],
+    baseline: list[str],
+    names: Sequence[str],
+    worse_p: float,
+) -> str:
+    """The left-out question (``LEFT_OUT``'s key) that refuses the candidate whatever the rows not yet asked
+    answer, or ""."""
+    sofar = split_scores([heldout[i] for i in asked], candidate, baseline, names)
+    done = set(asked)
+    for part in LEFT_OUT:
+        remaining = sum(1 for i, item in enumerate(heldout) if item.get(part) and i not in done)
+        if certain_loss(sofar.get(part), remaining, worse_p):
+            return part
+    return ""
+
+
+def certain_loss(part: dict[str, Any] | None, remaining: int, worse_p: float) -> bool:
+    """Whether ``left_out_loss`` will find a loss on this question however its ``remaining`` rows not yet
+    asked turn out: even were every one of them a gain on ``correct`` (the metric that decides first), the
+    candidate would still have lost more answers than it gained, at sign-test p at most ``worse_p``."""
+    from ste_mcp.memory.gate import sign_p
+
+    if not part:
+        return False
+    gained, lost = part["paired"]["correct"]
+    best_case = gained + remaining
+    return lost > best_case and (worse_p >= 1.0 or sign_p(lost, best_case) <= worse_p)
 
 
 def split_scores(
@@ -206,6 +279,12 @@ def left_out_loss(part: dict[str, Any] | None, worse_p: float, asked: str = LEFT
     return ""
 
 
+def share(worse_p: float, questions: int) -> float:
+    """Each question's part of ``worse_p`` when ``questions`` are asked of the left-out tools (1.0, any loss
+    refuses, stays 1.0)."""
+    return worse_p if worse_p >= 1.0 else worse_p / max(questions, 1)
+
+
 def decide(
     candidate: dict[str, Any],
     baseline: dict[str, Any],
@@ -225,7 +304,7 @@ def decide(
     row of two is 50 points): the candidate is left unjudged, for the operator to promote or not.
     """
     asked = [(part, LEFT_OUT[key]) for key, part in (("unexplored", unexplored), ("served", served)) if part]
-    each = worse_p if worse_p >= 1.0 else worse_p / max(len(asked), 1)
+    each = share(worse_p, len(asked))
     for part, how in asked:
         loss = left_out_loss(part, each, how)
         if loss:

@@ -108,6 +108,7 @@ _SAME_RESULT = {
     "gate_min_delta",
     "gate_min_heldout",
     "gate_worse_p",
+    "gate_stop_early",
 }
 
 
@@ -236,6 +237,8 @@ async def run_round(
             if gate
             else Decision(promote=False, judged=False, reason="not gated (registered as a candidate)")
         )
+        if stopped := result.get("stopped_early"):
+            decision.reason += f" (asked {stopped['asked']} of {stopped['rows']} held-out rows: the rest could not change it)"
         manifest = Manifest(
             id=adapter_id,
             base_model=base.base_id,
@@ -255,7 +258,9 @@ async def run_round(
                 **{f"skipped_{why}": n for why, n in data.skipped.items() if n},  # exemplars not trained on
             },
             metrics={
-                k: result[k] for k in ("train", "eval", "baseline", "unexplored", "served") if k in result
+                k: result[k]
+                for k in ("train", "eval", "baseline", "unexplored", "served", "stopped_early")
+                if k in result
             },
             hyperparameters={**hyper, "foreign_examples": data.foreign},  # auto, resolved
         )

@@ -131,6 +131,12 @@ class FinetuneSettings(BaseModel):
         "the answers that changed gives p at most this (as memory.gate_worse_p); its questions to them (as "
         "unexplored, as served) share it, each at this divided by their number. 1.0: any loss refuses.",
     )
+    gate_stop_early: bool = Field(
+        True,
+        description="The gate asks the left-out tools first and stops as soon as the candidate is refused "
+        "whatever the rows not yet asked would answer (same verdict, less time; the manifest then holds "
+        "the rows asked). False: every held-out row is asked, for complete metrics.",
+    )
     gate_min_heldout: int = Field(
         8,
         ge=1,

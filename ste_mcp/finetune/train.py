@@ -381,6 +381,7 @@ def run_job(job: TrainJob) -> dict[str, Any]:
                 tool_names=job.tool_names,
                 max_new_tokens=job.settings.eval_max_new_tokens,
                 prompt=job.settings.prompt,
+                stop_worse_p=job.settings.gate_worse_p if job.settings.gate_stop_early else None,
             )
         )
     write_json_atomic(work / "result.json", result)

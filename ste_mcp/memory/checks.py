@@ -13,7 +13,9 @@ last successful call, its arguments, the request and the final answer:
 - ``request_numbers``: every number the request states is in the call's arguments: a call that drops
   a stated quantity ("a token that expires in 15 minutes" called without an expiry) does not answer
   the request, whatever the API returns. Nor does one that sends a span of time the other way
-  ("Add 10 days to June 10" as ``days = -10``: ``wrong_sign``).
+  ("Add 10 days to June 10" as ``days = -10``: ``wrong_sign``), nor one that counts the request's span
+  from another day than the one it writes ("30 days from June 15, 2023" as ``date = 2023-10-15, days =
+  30``: ``dates.other_day``).
 - ``placeholder_arguments``: no argument is the documentation's example value unless the request states
   it. API specs give required parameters a "default" that is an example (a required parameter has no
   default: latitude 37.4666405, amount "1000", place "London"); an explorer that copies it into the call
@@ -63,6 +65,7 @@ from ste_mcp.memory.dates import (
     NUMBER_WORDS,
     date_problem,
     days_of,
+    other_day,
     present_problem,
     result_dates,
     states_day,
@@ -528,7 +531,13 @@ def _call_reason(
 ) -> str | None:
     """Why the request and the call fail the check ``name`` (None: they pass, or it is no call check)."""
     if name == "request_numbers":
-        return unused_request_numbers(request, arguments) or wrong_sign(request, arguments)
+        return (
+            unused_request_numbers(request, arguments)
+            or wrong_sign(request, arguments)
+            or other_day(
+                request, arguments, (n for leaf in _leaves(arguments) if (n := _as_number(leaf)) is not None)
+            )
+        )
     if name == "stated_numbers":
         return unstated_numbers(request, arguments, schema)
     if name == "placeholder_arguments":

@@ -211,6 +211,30 @@ def argument_days(arguments: Mapping[str, Any]) -> Iterator[tuple[str, Any, date
                 yield key, value, datetime.fromtimestamp(value / scale, UTC).date()
 
 
+def other_day(request: str, arguments: Mapping[str, Any], sent: Iterable[Any]) -> str | None:
+    """Why a call that counts a span of time itself sends a day the request does not write, or None.
+
+    "30 days from June 15, 2023" called as ``date = 2023-10-15, days = 30``: the call sends the request's
+    span (30 days) as a number, so the day it counts from must be the one the request writes, however it
+    is written (``states_day``). Read only where the request writes a day and the call sends one of its
+    spans; a tool that takes the day counted to (``date = 2023-06-18`` for "3 days after June 15") sends no
+    span and is not read. ``sent``: the numbers the call sends. A timestamp may be a day off (time zones)."""
+    if not (_NAMED_DAY.search(request or "") or _NUMERIC_DAY.search(request or "")):
+        return None
+    spans = set()
+    for m in _TIME_QUANTITY.finditer(request):
+        count = int(m[1]) if m[1].isdigit() else NUMBER_WORDS[m[1].lower()]
+        spans |= {count, 7 * count} if m[2].lower() == "week" else {count}  # "two weeks" sent as 14 days
+    if not spans & {abs(number) for number in sent}:
+        return None
+    for key, value, day in argument_days(arguments):
+        near = [day] if isinstance(value, str) else [day + timedelta(days=d) for d in (-1, 0, 1)]
+        if not any(states_day(request, d) for d in near):
+            shown = json.dumps(value, ensure_ascii=False)
+            return f"the request writes the day to count from, the call sends {key} = {shown} ({day.isoformat()})"
+    return None
+
+
 def present_problem(request: str, arguments: Mapping[str, Any], today: Iterable[date]) -> str | None:
     """Why a call for a request about the present ("today", "now", "at the current time") sends a day
     from before the trial's day (more than a day before: time zones), or None. A request that states a

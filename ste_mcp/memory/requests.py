@@ -33,6 +33,9 @@ _META_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
             r"(new\s+|simple\s+|custom\s+)?(tool|function|api|endpoint|script|program|plugin)s?\b",
         ),
         ("asks the user back", r"\b(what|which)\b[^?]{0,60}\b(do|would)\s+you\s+(want|like|need)\b"),
+        # the imagination reply's JSON itself, taken for the request (stores from before read_request
+        # stopped taking JSON that does not parse)
+        ("is the model's JSON, not a user's words", r'^\s*\{\s*"request"\s*:'),
         ("talks about the tool", r"\b(this|that|the|your)\s+(tool|plugin)\b"),
         ("talks about the tool", r"\b(this|that|your)\s+(api|function|endpoint)\b"),
         ("talks about the tool", r"\bhow\s+(can|do|should|would)\s+(i|we|you)\s+use\s+(it|this|that)\b"),

@@ -286,11 +286,16 @@ class TrialStore:
             where.append(f"tool = {quote(tool)}")
         return sorted((_record(r) for r in self._query(where)), key=lambda t: t.recorded_at)
 
-    def ltm(self, tool: str) -> list[tuple[str, bool]]:
-        """Long-term memory of a tool: every earlier query, oldest first, and whether it succeeded."""
-        rows = self._query([f"tool = {quote(tool)}"], ["query", "success", "recorded_at"])
+    def ltm(self, tool: str) -> list[tuple[str, bool | None]]:
+        """Long-term memory of a tool: every earlier query, oldest first, and whether it succeeded (None: an
+        answered trial the explorer was not asked about, ``explorer.reflect`` off)."""
+        rows = self._query(
+            [f"tool = {quote(tool)}"], ["query", "success", "judgeable", "reflection", "recorded_at"]
+        )
         rows.sort(key=lambda r: r["recorded_at"])
-        return [(r["query"], bool(r["success"])) for r in rows]
+        return [
+            (r["query"], None if r["judgeable"] and not r["reflection"] else bool(r["success"])) for r in rows
+        ]
 
     def episode_progress(self, tool: str | None = None) -> dict[str, dict[int, int]]:
         """Per tool, per episode: how many slots are recorded (slots are recorded in order)."""
