@@ -192,6 +192,22 @@ async def test_without_reflection_requests_are_remembered_unmarked(tools, client
     assert "[ok]" not in imagine and "[failed]" not in imagine
 
 
+async def test_a_run_without_reflection_reports_answered_trials(tools, client, store, upstream) -> None:
+    """With ``explorer.reflect`` off no trial is "successful" by its reflection: the run's summary says how
+    many were answered after a successful call instead of "0 successful"."""
+    model = scripted(player({"get_weather": {"city": "Oslo"}}))
+    summary = await explorer_for(
+        [tools["get_weather"]], client, store, model, num_episodes=2, reflect=False
+    ).run()
+    assert (summary.trials, summary.answered, summary.successful_trials) == (2, 2, 0)
+    assert summary.trials_line() == "2 trial(s), 2 answered (not reflected on: explorer.reflect off)"
+    model = scripted(player({"get_weather": {"city": "Rome"}}))
+    reflected = await explorer_for([tools["get_weather"]], client, store, model, num_episodes=3).run()
+    assert reflected.trials_line() == "1 trial(s), 1 successful" and reflected.answered == 1
+    reflected.add(summary)
+    assert reflected.trials_line().startswith("3 trial(s), 3 answered (not reflected on")
+
+
 async def test_eligibility_is_safe_by_default(tools) -> None:
     s = ExplorerSettings()
     assert eligibility(tools["get_weather"], s) is None

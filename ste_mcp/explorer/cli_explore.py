@@ -97,8 +97,7 @@ async def _explore(settings: Any, show_progress: bool) -> int:
             err.print(f"ste-mcp explore: {exc}")
             return 1
     print(
-        f"explored {summary.episodes} episode(s), {summary.trials} trial(s), "
-        f"{summary.successful_trials} successful, {summary.errors} error(s)",
+        f"explored {summary.episodes} episode(s), {summary.trials_line()}, {summary.errors} error(s)",
         file=sys.stdout,
     )
     return 0

@@ -170,7 +170,7 @@ async def _learn_in_passes(app: App, outcome: Outcome, err: Console, show_progre
     from ste_mcp.explorer.scheduler import RunSummary
 
     s = app.settings.explorer
-    outcome.explored, outcome.judged = RunSummary(), JudgeTotals()
+    outcome.explored, outcome.judged = RunSummary(reflect=s.reflect), JudgeTotals()
     for episodes in range(1, s.num_episodes + 1):
         label = f"exploring (pass {episodes} of at most {s.num_episodes})"
         explorer = await explore_with_progress(app, err, show_progress, episodes=episodes, label=label)
@@ -300,10 +300,7 @@ def print_summary(outcome: Outcome, out: Console) -> None:
     out.print(table)
     s, j = outcome.explored, outcome.judged
     if s is not None:
-        out.print(
-            f"explored: {s.episodes} episode(s), {s.trials} trial(s), {s.successful_trials} successful, "
-            f"{s.errors} error(s)"
-        )
+        out.print(f"explored: {s.episodes} episode(s), {s.trials_line()}, {s.errors} error(s)")
     if j is not None:
         out.print(
             f"judged: {j.judged} trial(s), {j.accepted} accepted, {j.refused} refused as unsafe, "

@@ -85,7 +85,9 @@ class RunSummary:
     """What one ``Explorer.run`` did."""
 
     trials: int = 0
-    successful_trials: int = 0
+    successful_trials: int = 0  # answered, and the explorer's reflection says it worked
+    answered: int = 0  # a final answer after a successful call (what the judge reads)
+    reflect: bool = True  # explorer.reflect: were the trials asked whether they worked?
     episodes: int = 0
     errors: int = 0
     stopped: dict[str, str] = field(default_factory=dict)  # tool ("*" for all) -> budget reason
@@ -94,9 +96,18 @@ class RunSummary:
         """Count ``other`` (a later run) in."""
         self.trials += other.trials
         self.successful_trials += other.successful_trials
+        self.answered += other.answered
+        self.reflect = self.reflect and other.reflect
         self.episodes += other.episodes
         self.errors += other.errors
         self.stopped.update(other.stopped)
+
+    def trials_line(self) -> str:
+        """ "N trial(s), S successful" (by the explorer's reflection), or with reflection off how many
+        were answered after a successful call."""
+        if self.reflect:
+            return f"{self.trials} trial(s), {self.successful_trials} successful"
+        return f"{self.trials} trial(s), {self.answered} answered (not reflected on: explorer.reflect off)"
 
 
 class Explorer:
@@ -142,7 +153,7 @@ class Explorer:
         self.budget = Budget(self.settings)
         self.running = False
         self.last_error: str | None = None
-        self.summary = RunSummary()
+        self.summary = RunSummary(reflect=self.settings.reflect)
         self._in_flight: dict[tuple[str, int], dict[str, Any]] = {}
         self._budget_synced_at = 0.0
 
@@ -272,7 +283,7 @@ class Explorer:
         used = await anyio.to_thread.run_sync(self.store.stats)
         self.budget = Budget(self.settings, used)
         self._budget_synced_at = time.monotonic()
-        self.summary = RunSummary()
+        self.summary = RunSummary(reflect=self.settings.reflect)
         ctx = ExploreContext(
             model=self.model,
             upstream=self.upstream,
@@ -420,6 +431,7 @@ class Explorer:
     def _trial_done(self, record: TrialRecord) -> None:
         self.summary.trials += 1
         self.summary.successful_trials += int(record.success)
+        self.summary.answered += int(record.judgeable)
         if self.on_trial is not None:
             self.on_trial(record)
         self._write_status()
