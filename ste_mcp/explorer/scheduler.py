@@ -103,8 +103,8 @@ class RunSummary:
         self.stopped.update(other.stopped)
 
     def trials_line(self) -> str:
-        """ "N trial(s), S successful" (by the explorer's reflection), or with reflection off how many
-        were answered after a successful call."""
+        """The trials in one line: how many the explorer's reflection calls successful, or with
+        reflection off how many were answered after a successful call."""
         if self.reflect:
             return f"{self.trials} trial(s), {self.successful_trials} successful"
         return f"{self.trials} trial(s), {self.answered} answered (not reflected on: explorer.reflect off)"
