@@ -196,12 +196,20 @@ def test_secrets_never_reach_the_files(store: TrialStore, data_dir: Path) -> Non
         ),
         ("blob QWxhZGRpbjpvcGVuIHNlc2FtZQ1234567890abcdXYZ", "QWxhZGRpbjpvcGVu"),
         ("password: hunter22", "hunter22"),
+        # a quoted value is redacted up to its closing quote, whatever it holds (a generated password)
+        ('{"password":"!AN}nv(J[uV}MwkGT2h&1,cNoj{PM", "n": 1}', "MwkGT2h"),
+        ('{"token": "x y,z;w", "city": "Oslo"}', "y,z;w"),
+        ('{"password": "ab\\"c}d ef"}', "d ef"),
+        ('"{\\"password\\":\\"ab}cd efg\\"}"', "cd efg"),  # inside a JSON string
+        ("{'secret': 'q w e'}", "q w e"),
         ("session Ab3dE_fG7hI_jK9lM_nO1pQ_rS5tU_vW", "Ab3dE_fG7hI"),  # underscores do not make it a name
     ],
 )
 def test_credential_shapes_are_redacted(text: str, secret: str) -> None:
     out = Redactor().redact(text)
     assert REDACTED in out and secret not in out
+    if '"city": "Oslo"' in text or '"n": 1' in text:
+        assert out.endswith(('"city": "Oslo"}', '"n": 1}'))  # the next key is kept
 
 
 @pytest.mark.parametrize(
@@ -213,6 +221,7 @@ def test_credential_shapes_are_redacted(text: str, secret: str) -> None:
         '{"max_tokens": 100, "city": "Oslo"}',
         # a tool name is an identifier, not a key: redacted, the explorer's requests hid which tool they named
         "Action: Password_Generator_API__Password_of_length_50",
+        'the "password" field is required; {"password": "", "city": "Oslo"}',
     ],
 )
 def test_ordinary_text_is_kept(text: str) -> None:

@@ -9,7 +9,8 @@ Two kinds of secrets are removed:
   padding, also inside a longer base64 string such as a ``Basic`` credential);
 * anything shaped like a credential: ``Bearer``/``Basic`` tokens, well-known key prefixes (``sk-``,
   ``ghp_``, ``xoxb-``, ``AKIA``, ``hf_``...), JWTs, long hex or base64 strings mixing cases and digits,
-  and the value of ``api_key=...`` / ``"token": "..."`` style pairs.
+  and the value of ``api_key=...`` / ``"token": "..."`` style pairs (a quoted value up to its closing
+  quote, whatever characters it holds; also inside an escaped JSON string).
 """
 
 from __future__ import annotations
@@ -36,6 +37,23 @@ _PAIR = re.compile(
     (?P<key>\b(?:{_SECRET_KEYS})\b)
     (?P<sep>["']?\s*[:=]\s*["']?)
     (?P<value>[^\s"'&,;}}<>]{{3,}})
+    """
+)
+# a quoted value: everything up to its closing quote, whatever it holds (a generated password has "}", ","
+# or spaces, where ``_PAIR`` would stop and leave the rest); JSON escapes inside are part of the value
+_QUOTED_PAIR = re.compile(
+    rf"""(?ix)
+    (?P<head>\b(?:{_SECRET_KEYS})\b["']?\s*[:=]\s*(?P<q>["']))
+    (?P<value>(?:\\.|(?!(?P=q))[^\\\n])+)
+    (?P=q)
+    """
+)
+# the same inside a JSON string (an upstream's body quoted in a message): \"password\":\"…\"
+_ESCAPED_PAIR = re.compile(
+    rf"""(?ix)
+    (?P<head>\b(?:{_SECRET_KEYS})\b\\["']\s*[:=]\s*\\(?P<q>["']))
+    (?P<value>(?:(?!\\(?P=q))[^\n])+)
+    \\(?P=q)
     """
 )
 _SCHEMES = re.compile(r"(?i)\b(?P<scheme>bearer|basic|token)\s+(?P<value>[A-Za-z0-9._~+/=-]{8,})")
@@ -109,6 +127,12 @@ def _base64_fragments(secret: str) -> set[str]:
 _SEGMENTS = re.compile(r"[_+/-]+")
 
 
+def _redact_value(match: re.Match[str]) -> str:
+    """A quoted key-value pair with its value (only) redacted."""
+    start, end = match.span("value")
+    return match[0][: start - match.start()] + REDACTED + match[0][end - match.start() :]
+
+
 def _looks_random(token: str) -> bool:
     """A long token mixing upper case, lower case and digits (and not a path) is treated as a key,
     unless it reads as an identifier: words and numbers joined by ``_`` or ``-``, no part of 3 or more
@@ -153,6 +177,8 @@ class Redactor:
             return text
         text = self.redact_known(text)
         text = _SCHEMES.sub(lambda m: f"{m['scheme']} {REDACTED}", text)
+        for quoted in (_QUOTED_PAIR, _ESCAPED_PAIR):
+            text = quoted.sub(_redact_value, text)
         text = _PAIR.sub(lambda m: f"{m['key']}{m['sep']}{REDACTED}", text)
         text = _PREFIXED.sub(REDACTED, text)
         text = _JWT.sub(REDACTED, text)
