@@ -222,6 +222,7 @@ def test_credential_shapes_are_redacted(text: str, secret: str) -> None:
         # a tool name is an identifier, not a key: redacted, the explorer's requests hid which tool they named
         "Action: Password_Generator_API__Password_of_length_50",
         'the "password" field is required; {"password": "", "city": "Oslo"}',
+        '{"password":"[REDACTED] of 50 characters"}',  # a summary's shape of a redacted value tells no secret
     ],
 )
 def test_ordinary_text_is_kept(text: str) -> None:

@@ -56,6 +56,7 @@ _ESCAPED_PAIR = re.compile(
     \\(?P=q)
     """
 )
+_SHAPE = re.compile(r"(?:string|text|\[REDACTED\]) of \d+ characters|list of \d+ \w+|object with \d+ keys")
 _SCHEMES = re.compile(r"(?i)\b(?P<scheme>bearer|basic|token)\s+(?P<value>[A-Za-z0-9._~+/=-]{8,})")
 _PREFIXED = re.compile(
     r"""(?x)
@@ -128,7 +129,10 @@ _SEGMENTS = re.compile(r"[_+/-]+")
 
 
 def _redact_value(match: re.Match[str]) -> str:
-    """A quoted key-value pair with its value (only) redacted."""
+    """A quoted key-value pair with its value (only) redacted; a value that only tells a shape (what
+    ``sanitize.typed_summary`` writes for a long string: "string of 50 characters") is no secret."""
+    if _SHAPE.fullmatch(match["value"]):
+        return match[0]
     start, end = match.span("value")
     return match[0][: start - match.start()] + REDACTED + match[0][end - match.start() :]
 
