@@ -530,9 +530,12 @@ def test_a_paraphrase_keeps_the_day_however_it_is_written(
 def test_request_numbers_refuses_a_span_of_time_sent_the_other_way(
     query: str, days: int, reason: str | None
 ) -> None:
-    from ste_mcp.memory.checks import check_call
+    assert_request_numbers(query, {"date": "2023-06-10", "days": days}, reason)
 
-    got = check_call(query, {"date": "2023-06-10", "days": days}, None, ["request_numbers"])
+
+def assert_request_numbers(query: str, arguments: dict, reason: str | None) -> None:
+    """``request_numbers`` alone refuses the call with ``reason`` (None: passes it)."""
+    got = check_call(query, arguments, None, ["request_numbers"])
     assert got == (f"request_numbers: {reason}" if reason else None)
 
 
@@ -569,10 +572,7 @@ def test_request_numbers_refuses_a_span_of_time_sent_the_other_way(
 def test_request_numbers_refuses_a_span_counted_from_another_day(
     query: str, arguments: dict, reason: str | None
 ) -> None:
-    from ste_mcp.memory.checks import check_call
-
-    got = check_call(query, arguments, None, ["request_numbers"])
-    assert got == (f"request_numbers: {reason}" if reason else None)
+    assert_request_numbers(query, arguments, reason)
 
 
 # ---- request_units -------------------------------------------------------------------------------

@@ -238,7 +238,7 @@ async def main() -> None:
         "by runs": {
             group: {
                 "today's checks": precision(rows),
-                "then coverage": precision([r for r in rows if r in passed]),
+                "then coverage": precision([r for r in rows if r["coverage"] == "given"]),
             }
             for group, rows in (
                 ("sessions 11-24", [i for i in kept if i["set"].startswith("toolbox-teacher")]),
