@@ -78,7 +78,21 @@ class Terminated(KeyboardInterrupt):
     trainer started by this process is stopped, not left running (``kill``, ``systemctl stop``)."""
 
 
+_TERMINATED = threading.Event()  # SIGTERM was handed to an event loop as Ctrl-C: exit 143, not 130
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
+    """While an asyncio event loop runs (its runner handles SIGINT), SIGTERM is handed to it as Ctrl-C: the
+    runner cancels the main task, and the program unwinds at an ``await``, where every ``async with`` and
+    ``finally`` runs. An exception raised from here could land anywhere, inside a library's own
+    bookkeeping too: seen raised inside anyio's start of a worker thread, which then never stopped, and the
+    process hung at exit with the managed vLLM still running. Without a loop, it is raised as
+    ``Terminated``."""
+    on_sigint = signal.getsignal(signal.SIGINT)
+    if callable(on_sigint) and on_sigint is not signal.default_int_handler:
+        _TERMINATED.set()
+        on_sigint(signal.SIGINT, frame)  # a second signal raises KeyboardInterrupt there: a forced stop
+        return
     raise Terminated
 
 
@@ -86,7 +100,14 @@ def install_signal_handlers() -> None:
     """Make SIGTERM unwind the program like Ctrl-C (only possible from the main thread; elsewhere, e.g.
     ``main()`` called in a worker thread, the process keeps its handler)."""
     if threading.current_thread() is threading.main_thread():
+        _TERMINATED.clear()
         signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def exit_status(interrupt: KeyboardInterrupt) -> int:
+    """The exit status of a program stopped by ``interrupt``: 143 for SIGTERM (raised as ``Terminated``,
+    or handed to an event loop as Ctrl-C), 130 for Ctrl-C."""
+    return 143 if isinstance(interrupt, Terminated) or _TERMINATED.is_set() else 130
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,10 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ste-mcp: {exc}", file=sys.stderr)
         return 2
-    except Terminated:
-        return 143
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as exc:
+        return exit_status(exc)
 
 
 if __name__ == "__main__":

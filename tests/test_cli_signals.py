@@ -13,7 +13,7 @@ PROGRAM = textwrap.dedent(
     """
     import subprocess, sys
     import anyio
-    from ste_mcp.cli import Terminated, install_signal_handlers
+    from ste_mcp.cli import exit_status, install_signal_handlers
 
     async def main():
         child = subprocess.Popen(["sleep", "600"], start_new_session=True)  # like a managed vLLM
@@ -27,8 +27,8 @@ PROGRAM = textwrap.dedent(
     install_signal_handlers()
     try:
         anyio.run(main)
-    except Terminated:
-        sys.exit(143)
+    except KeyboardInterrupt as interrupt:
+        sys.exit(exit_status(interrupt))
     """
 )
 
@@ -53,6 +53,44 @@ def test_sigterm_stops_the_managed_children_and_exits_143() -> None:
     while alive(child) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not alive(child)
+
+
+BUSY_LOOP = textwrap.dedent(
+    """
+    import sys, time
+    import anyio
+    from ste_mcp.cli import main
+    import ste_mcp.cli as cli
+
+    async def work():
+        await anyio.to_thread.run_sync(lambda: None)  # a worker thread, as every command starts some
+        try:
+            print("busy", flush=True)
+            time.sleep(2)  # code running in the loop (a library's bookkeeping): SIGTERM arrives here
+            print("went on", flush=True)
+            await anyio.sleep(600)
+        except anyio.get_cancelled_exc_class():
+            await anyio.to_thread.run_sync(lambda: print("cleaned up at an await", flush=True))
+            raise
+
+    cli.build_parser = lambda: type("P", (), {"parse_args": lambda self, argv: type("A", (), {
+        "_run": staticmethod(lambda args: anyio.run(work))})()})()
+    sys.exit(main([]))
+    """
+)
+
+
+def test_sigterm_inside_a_running_loop_cancels_at_the_next_await() -> None:
+    """Seen on the bench: SIGTERM raised as an exception from the handler landed inside anyio's start of
+    a worker thread, which then never stopped; `ste-mcp learn` hung at exit with its vLLM running. In a
+    running loop the signal is now handed to the loop as Ctrl-C: the code it interrupts goes on to the
+    next await, which is cancelled, and the cleanup may await (here a worker thread) before exit 143."""
+    proc = subprocess.Popen([sys.executable, "-c", BUSY_LOOP], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "busy"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 143
+    assert proc.stdout.read().split("\n")[:2] == ["went on", "cleaned up at an await"]
 
 
 SERVE_WHILE_STARTING = textwrap.dedent(

@@ -580,6 +580,15 @@ async def test_imagination_asks_for_the_request_as_json(tools, client, store, up
     )
     assert read_request('{"request": "Say \\"hi\\" in French}') == 'Say "hi" in French'
     assert read_request('{"request":"A strong password of 12 characters, but this time, also include a') == ""
+    # the trial prompt's date sentence, copied into the next request with the day counted on (seen from the
+    # packaged 1.5B in its second trial of an episode), is taken out; a request that is only that is none
+    copied = "Convert $2000 into Spanish words. Today is Monday 7 December 2026 (2026-12-07)."
+    assert read_request(json.dumps({"request": copied})) == "Convert $2000 into Spanish words."
+    assert (
+        prompts.trial_prompt("x", date(2026, 12, 6)).splitlines()[1].startswith("Today is Sunday 6 December")
+    )
+    assert read_request(json.dumps({"request": "Today is Sunday 6 December 2026 (2026-12-06)."})) == ""
+    assert read_request('{"request": "Is today a holiday in Oslo?"}') == "Is today a holiday in Oslo?"
 
 
 async def test_a_prompt_too_long_for_the_model_is_shrunk_once(tools, client, store) -> None:

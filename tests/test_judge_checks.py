@@ -85,6 +85,19 @@ def test_invented_numbers_are_named() -> None:
     assert sphere is not None and "523.598, 524" in sphere
 
 
+def test_an_invented_date_is_named_though_its_numbers_are_in_the_result() -> None:
+    # 2026, 12 and 12 are all numbers of the result's "2026-12-06"; the day 2026-12-12 is in no source
+    reason = ungrounded_answer(
+        "The next Monday after today is 2026-12-12.",
+        '"2026-12-06"',
+        "Find the date of the next Monday after today.",
+        {},
+    )
+    assert (
+        reason == "the answer states 2026-12-12, found neither in the result, the request nor the arguments"
+    )
+
+
 @pytest.mark.parametrize(
     ("answer", "observation", "query", "arguments"),
     [
@@ -97,6 +110,10 @@ def test_invented_numbers_are_named() -> None:
         ("Tomorrow is 2023-04-26.", '{"date": "2023-04-26"}', "What day is tomorrow?", {}),
         ("Your 12-character password is ok", '{"password": "x"}', "A 12-character password", {"length": 12}),
         ("No results.", "not json", "Anything?", {}),
+        # a date the result, the request or a timestamp argument writes, in any form
+        ("Today is 2026-12-06.", '"December 6, 2026"', "What is today's date?", {}),
+        ("It was 2023-06-15.", '"ok"', "What happened on June 15, 2023?", {}),
+        ("That is 2023-11-14.", '{"zone": "UTC"}', "Time zone then?", {"timestamp": 1699999999}),
     ],
 )
 def test_grounded_answers_pass(answer: str, observation: str, query: str, arguments: dict) -> None:

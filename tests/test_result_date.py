@@ -3,6 +3,7 @@ the reader on its own, then the Exploiter with the toolbox's real date endpoints
 
 from __future__ import annotations
 
+import calendar
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from ste_mcp.memory.checks import check_trial
 from ste_mcp.memory.dates import (
     argument_days,
     asked_day,
+    asked_weekday,
     date_problem,
     days_of,
     present_problem,
@@ -97,6 +99,38 @@ def test_a_results_dates_are_read_alone_or_in_timestamps() -> None:
 def test_a_result_without_the_asked_day(request_text: str, observation: str, problem: str | None) -> None:
     found = date_problem(request_text, observation, {TODAY})
     assert found == problem if problem is None else found.startswith(problem)
+
+
+@pytest.mark.parametrize(
+    ("request_text", "asked"),
+    [
+        ("Find the date of the next Monday after today.", ("next Monday", 0)),
+        ("What is the date this coming Friday?", ("this coming Friday", 4)),
+        ("Which date was last Tuesday?", ("last Tuesday", 1)),
+        ("When is the following Monday?", ("following Monday", 0)),
+        ("Is Monday a good day for a meeting?", None),  # no counting word: any Monday
+        ("next Monday or next Friday?", None),  # two weekdays
+        ("What is the date 3 days after next Monday?", None),  # a span beside it: not read
+        ("Is next Monday, June 15, free?", None),  # a stated date
+        ("tomorrow, or next Monday?", None),  # a day relative to today: asked_day's question
+    ],
+)
+def test_the_weekday_a_request_asks_about(request_text: str, asked: tuple | None) -> None:
+    assert asked_weekday(request_text) == asked
+
+
+@pytest.mark.parametrize(
+    ("observation", "problem"),
+    [
+        ('"2026-12-06"', "the request asks about next Monday, the result gives 2026-12-06 (a Sunday)"),
+        ('"2026-12-07"', None),  # a Monday
+        ('{"days": ["2026-12-06", "2026-12-14"]}', None),  # one of them is a Monday
+        ('{"ok": true}', None),  # no date given: nothing to read
+    ],
+)
+def test_a_result_without_the_asked_weekday(observation: str, problem: str | None) -> None:
+    request_text = "Find the date of the next Monday after today."
+    assert date_problem(request_text, observation, {date(2026, 12, 6)}) == problem
 
 
 def test_today_is_the_trials_own_day_in_utc_and_local_time() -> None:
@@ -257,6 +291,7 @@ def test_recheck_with_calls_rejects_a_stored_exemplar_without_the_asked_day(tmp_
     data_dir = tmp_path / "data"
     tomorrow = exemplar("get_today_date", "I need the exact date of tomorrow's meeting.", {})
     in_ten_days = {"date": date.today().isoformat(), "days": 10}
+    weekday = calendar.day_name[(date.today().weekday() + 3) % 7]  # not today's, in any time zone
     store = ExemplarStore(open_db(data_dir / "lancedb"))
     store.add(
         [
@@ -266,13 +301,15 @@ def test_recheck_with_calls_rejects_a_stored_exemplar_without_the_asked_day(tmp_
             ),
             exemplar("get_today_date", "What is today's date?", {}),  # asks no other day: not called
             exemplar("add_date", "What will the date be 10 days from today?", in_ten_days),
+            exemplar("get_today_date", f"What is the date of next {weekday}?", {}),
         ]
     )
     assert main(["exemplars", "recheck", "--call", "--data-dir", str(data_dir)]) == 0
     out = capsys.readouterr().out
     assert "result_date: the request asks about tomorrow" in out
+    assert f"result_date: the request asks about next {weekday}" in out
     assert out.strip().endswith(
-        "2 original(s) called again: 0 moved to a sibling, 1 rejected (2 rows with their paraphrases)"
+        "3 original(s) called again: 0 moved to a sibling, 2 rejected (3 rows with their paraphrases)"
     )
     status = {e.query: e.status for e in store.find()}
     assert status == {
@@ -280,6 +317,7 @@ def test_recheck_with_calls_rejects_a_stored_exemplar_without_the_asked_day(tmp_
         "What is the date of the meeting tomorrow?": "rejected",
         "What is today's date?": "approved",
         "What will the date be 10 days from today?": "approved",
+        f"What is the date of next {weekday}?": "rejected",
     }
 
 

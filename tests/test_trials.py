@@ -54,6 +54,17 @@ def test_reopened_store_sees_everything(store: TrialStore, data_dir: Path) -> No
     assert again.ltm("get_weather") == [("weather in Oslo #0.0", True), ("weather in Oslo #0.1", False)]
 
 
+def test_long_term_memory_marks_a_judged_trial_by_its_verdict(store: TrialStore) -> None:
+    """The explorer said "yes" to all three; the judge's verdict, once there, says which succeeded: one a
+    check refused after the judge accepted it is a failure the next episode should not repeat."""
+    for slot in range(4):
+        store.record(make_trial(slot=slot))
+    store.set_verdict("get_weather:0:0", {"accepted": True})
+    store.set_verdict("get_weather:0:1", {"accepted": True, "refused": "request_numbers: the call ignores 3"})
+    store.set_verdict("get_weather:0:2", {"accepted": False})
+    assert [ok for _, ok in store.ltm("get_weather")] == [True, False, False, True]  # 0:3 not judged yet
+
+
 def test_a_table_from_before_the_primary_key_gains_it_and_keeps_its_trials(data_dir: Path) -> None:
     """Trial tables written by older versions have a nullable, unkeyed id: opening one keys it (so
     concurrent writers cannot store an id twice) without losing a row."""

@@ -4,12 +4,14 @@
 # hindsight off (HINDSIGHT=true: on), no usage notes; then its export and what became of each trial: judged, accepted, kept, or
 # refused and by which check (memory.judge_checks), and how many of the kept calls send the spec's example
 # values. EPISODES (1) and SLOTS (2) set the run's size, EXPLORER adds [explorer] lines (ablation.sh), MODELS
-# a folder of converted models to share between runs.
+# a folder of converted models to share between runs. LEARN_S stops `learn` (SIGTERM: trials recorded so far
+# are kept, the managed vLLM is stopped) after that many seconds; RESUME=1 goes on with an existing data dir
+# (the explorer resumes from its trial store: interrupted episodes first, then the next ones).
 # usage: [OUT=.cache/bench/teacher] [NAME=run6] [HINDSIGHT=true] flock /tmp/ste-model.lock scripts/bench/teacher.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-.cache/bench/teacher}; NAME=${NAME:-run6}; DATA=$OUT/$NAME
-[ ! -e "$DATA" ] || { echo "$DATA exists: a teacher run starts from a fresh data dir" >&2; exit 1; }
+[ ! -e "$DATA" ] || [ "${RESUME:-}" = 1 ] || { echo "$DATA exists: a teacher run starts from a fresh data dir (RESUME=1 goes on with it)" >&2; exit 1; }
 mkdir -p "$DATA"
 [ -z "${MODELS:-}" ] || { mkdir -p "$MODELS"; ln -sfn "$(realpath "$MODELS")" "$DATA/models"; }
 cat >"$OUT/$NAME.toml" <<TOML
@@ -25,9 +27,14 @@ paraphrases_per_exemplar = 2
 notes_rewrite_after = 0
 hindsight = ${HINDSIGHT:-false}
 TOML
-t=$(date +%s)
-.venv/bin/ste-mcp learn --episodes ${EPISODES:-1} --no-progress --config "$OUT/$NAME.toml" --data-dir "$DATA" 2>&1 | tail -20
-echo "learn: $(( $(date +%s) - t )) s wall" | tee "$OUT/$NAME.time"
+t=$(date +%s); status=0
+timeout -s TERM -k 120 "${LEARN_S:-0}" .venv/bin/ste-mcp learn --episodes ${EPISODES:-1} --no-progress --config "$OUT/$NAME.toml" \
+  --data-dir "$DATA" 2>&1 | tail -20 || status=$?
+if [ "$status" != 0 ]; then  # stopped by LEARN_S (124; 137 if it had to be killed), or failed
+  [ "${LEARN_S:-0}" != 0 ] && [ $(( $(date +%s) - t )) -ge "$LEARN_S" ] || exit "$status"
+  echo "learn stopped after LEARN_S=$LEARN_S s (exit $status)"
+fi
+echo "learn: $(( $(date +%s) - t )) s wall" | tee ${RESUME:+-a} "$OUT/$NAME.time"
 .venv/bin/ste-mcp exemplars export "$OUT/$NAME.jsonl" --data-dir "$DATA"
 .venv/bin/python - "$DATA" "$OUT/$NAME.summary.json" <<'PY'
 import collections, json, sys

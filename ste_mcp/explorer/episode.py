@@ -216,7 +216,8 @@ def read_request(text: str) -> str:
 
     JSON that does not parse is not taken for the request (it would be tried, judged and served with its
     braces): one closed by a brace but not its string is read up to the brace; one cut off before its end
-    (the token limit) is no request, so the explorer asks again."""
+    (the token limit) is no request, so the explorer asks again. The trial prompt's date sentence, copied
+    into the request from the conversation, is taken out."""
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, TypeError):
@@ -228,7 +229,7 @@ def read_request(text: str) -> str:
         if not body.endswith("}"):
             return ""
         text = body[:-1].rstrip().removesuffix('"').replace('\\"', '"')
-    return clean_query(text)
+    return clean_query(prompts.without_today_sentence(text))
 
 
 async def trial(

@@ -8,6 +8,8 @@ from the call protocol (``ste_mcp.llm.protocols``); these texts only say what to
 
 from __future__ import annotations
 
+import calendar
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
@@ -121,6 +123,20 @@ def trial_prompt(query: str, today: date | None = None) -> str:
     """The request to fulfil, with today's date (default: this machine's, as the upstreams it calls)."""
     day = today or date.today()
     return _TRIAL.format(query=query, today=f"{day:%A} {day.day} {day:%B %Y} ({day.isoformat()})")
+
+
+# trial_prompt's date sentence, any day: a model imagining its next request in the same conversation copies
+# it into the request (the day counted on: "Today is Monday 7 December 2026 (2026-12-07)."), which then
+# states numbers no call sends and is refused (memory.judge_checks request_numbers)
+_TODAY_SENTENCE = re.compile(
+    rf"\s*\bToday is (?:{'|'.join(calendar.day_name)}) \d{{1,2}} (?:{'|'.join(calendar.month_name[1:])}) \d{{4}}"
+    r" \(\d{4}-\d{2}-\d{2}\)\.?"
+)
+
+
+def without_today_sentence(request: str) -> str:
+    """``request`` without trial_prompt's date sentence copied into it."""
+    return _TODAY_SENTENCE.sub("", request).strip()
 
 
 def reflect_prompt(query: str) -> str:

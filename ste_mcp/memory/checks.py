@@ -8,8 +8,9 @@ last successful call, its arguments, the request and the final answer:
   (``{"success": false}``, ``"error": "..."``, ``"status": "failed"``, at the top or one level down):
   a demonstration of a failed call teaches nothing, and its answer is usually invented.
 - ``grounded_answer``: every number of at least 2 significant digits in the final answer is in the
-  observation, the request or the arguments (as a number, or rounded to the answer's precision):
-  a number found in none of them was made up by the explorer.
+  observation, the request or the arguments (as a number, or rounded to the answer's precision), and
+  every ISO date it states is a day one of them writes (in any form, or as a timestamp): a number or a
+  date found in none of them was made up by the explorer.
 - ``request_numbers``: every number the request states is in the call's arguments: a call that drops
   a stated quantity ("a token that expires in 15 minutes" called without an expiry) does not answer
   the request, whatever the API returns. Nor does one that sends a span of time the other way
@@ -38,7 +39,8 @@ last successful call, its arguments, the request and the final answer:
   (``memory/language.py``; the Exploiter first looks for a sibling tool that answers in it).
 - ``result_date``: a request about one day relative to today ("tomorrow", "3 days ago", "in two weeks")
   gets a result that gives that day, when it gives dates at all (``memory/dates.py``; "today" is the
-  trial's own day): a today's-date endpoint does not answer "the date of tomorrow's meeting".
+  trial's own day): a today's-date endpoint does not answer "the date of tomorrow's meeting". Nor does a
+  result whose dates all fall on other weekdays answer "next Monday".
 - ``present_arguments``: a request about the present ("today", "now", "at the current time") does not
   send a date or timestamp from before the trial's day: the explorer's model brings the day it was
   trained as "today" (``date = 2023-04-01`` for "one year from today"). An import or a recheck reads
@@ -55,19 +57,21 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from difflib import SequenceMatcher
 from typing import Any, get_args
 
 from ste_mcp.memory.dates import (
     DAYS,
+    ISO_DATE,
     NUMBER_WORDS,
     date_problem,
     days_of,
     other_day,
     present_problem,
     result_dates,
+    stamp_day,
     states_day,
 )
 from ste_mcp.memory.language import asked_language, language_problem
@@ -141,15 +145,37 @@ def ungrounded_answer(
     sources = set(_lenient_numbers(observation)) | set(_lenient_numbers(request))
     for text in _leaves(arguments):
         sources |= set(_lenient_numbers(text))
+    numbers = ISO_DATE.sub(" ", _LIST_MARKER.sub(" ", answer))  # a date is read as a day, below
     invented = [
         digits
-        for digits, value in _numbers(_LIST_MARKER.sub(" ", answer))
+        for digits, value in _numbers(numbers)
         if _significant_digits(digits) >= 2 and not any(_rounds_to(value, s) for s in sources)
     ]
+    invented += [day.isoformat() for day in sorted(_invented_days(answer, observation, request, arguments))]
     if not invented:
         return None
     listed = ", ".join(list(dict.fromkeys(invented))[:3])
     return f"the answer states {listed}, found neither in the result, the request nor the arguments"
+
+
+def _invented_days(answer: str, observation: str, request: str, arguments: Mapping[str, Any]) -> set[date]:
+    """The ISO dates of ``answer`` that no source writes (a date's numbers alone are in its sources: the
+    year and month of the result's "2026-12-06" let "next Monday is 2026-12-12" through as numbers).
+    A source writes a day as a date in any form (``states_day``), or as a Unix timestamp (a day either
+    side: time zones)."""
+    texts = [observation, request, *_leaves(arguments)]
+    stamped = {
+        day + timedelta(days=d)
+        for text in texts
+        for _, value in _numbers(text)
+        if (day := stamp_day(value)) is not None
+        for d in (-1, 0, 1)
+    }
+    return {
+        day
+        for day in result_dates(answer)
+        if day not in stamped and not any(states_day(text, day) for text in texts)
+    }
 
 
 def unused_request_numbers(request: str, arguments: Mapping[str, Any]) -> str | None:

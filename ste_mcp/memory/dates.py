@@ -3,7 +3,9 @@
 A small judge accepts "the exact date of tomorrow's meeting" answered by a today's-date endpoint: the
 call succeeded and the result is a date. What it cannot read, arithmetic can: a request that names one
 day relative to today ("tomorrow", "3 days ago", "two weeks from now", "in a year") asks for that day,
-and a result that gives dates but not that one does not answer it.
+and a result that gives dates but not that one does not answer it. A request that names a weekday counted
+from now ("next Monday", "this Friday", "last Tuesday") asks for a day of that weekday: a result that gives
+dates, none of them on it, does not answer it (today's date for "the date of next Monday").
 
 An explorer also brings its own idea of today — the time its model was trained — and sends "one year
 from today" as ``date = 2023-04-01`` and "at the current time" as a 2021 timestamp: a request about the
@@ -29,6 +31,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -62,7 +65,7 @@ _STATED_DATE = re.compile(
     rf"|\b(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:{_MONTHS})\b",
     re.I,
 )
-_RESULT_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")  # alone or in a timestamp
 # the request speaks of the present, and of no day before it
 _PRESENT = re.compile(
     r"\b(?:today|now|currently|(?:current|present)\s+(?:time|date|day|moment)|at\s+the\s+moment|at\s+present"
@@ -74,6 +77,13 @@ _CURRENT = re.compile(r"\bcurrent\b", re.I)
 _PAST = re.compile(r"\b(?:ago|yesterday|last|past|previous|since|before|earlier|history|historical)\b", re.I)
 _WEEKDAY = re.compile(
     r"\b(?:" + "|".join(calendar.day_name) + "|" + "|".join(calendar.day_abbr) + r")\b", re.I
+)
+# a weekday counted from now: "next Monday", "this coming Friday", "last Tuesday" (full names only)
+_RELATIVE_WEEKDAY = re.compile(
+    r"\b(?:next|this|coming|upcoming|following|last|previous|past)\s+(?:coming\s+)?("
+    + "|".join(calendar.day_name)
+    + r")\b",
+    re.I,
 )
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 _TIME_NAME = re.compile(r"time|stamp|date|epoch|(?:^|_)ts$", re.I)
@@ -132,10 +142,29 @@ def asked_day(request: str) -> AskedDay | None:
     return day
 
 
+def asked_weekday(request: str) -> tuple[str, int] | None:
+    """The weekday counted from now that ``request`` asks about, as (phrase, weekday: Monday 0), or None
+    (none, several weekdays, a stated date, a quantity of time beside it: "3 days after next Monday", or a
+    day relative to today: ``asked_day`` reads that)."""
+    if _STATED_DATE.search(request) or _TIME_QUANTITY.search(request) or asked_day(request) is not None:
+        return None
+    found = list(_RELATIVE_WEEKDAY.finditer(request))
+    names = {m[1].casefold() for m in found}
+    if len(names) != 1:
+        return None
+    weekday = [name.casefold() for name in calendar.day_name].index(names.pop())
+    return found[0][0], weekday
+
+
+def asks_a_day(request: str) -> bool:
+    """Whether ``request`` asks about a day relative to now that ``date_problem`` reads."""
+    return asked_day(request) is not None or asked_weekday(request) is not None
+
+
 def result_dates(observation: str) -> set[date]:
     """Every ISO date (YYYY-MM-DD, alone or in a timestamp) a result gives."""
     out = set()
-    for year, month, day in _RESULT_DATE.findall(observation or ""):
+    for year, month, day in ISO_DATE.findall(observation or ""):
         try:
             out.add(date(int(year), int(month), int(day)))
         except ValueError:
@@ -185,8 +214,10 @@ def date_problem(request: str, observation: str, today: Iterable[date]) -> str |
     no such day, or the result gives no date). ``today``: the day(s) the trial ran on."""
     asked = asked_day(request)
     given = result_dates(observation)
-    if asked is None or not given:
+    if not given:
         return None
+    if asked is None:
+        return _weekday_problem(request, given)
     wanted = sorted({asked.on(day) for day in today})
     if not wanted:
         return None
@@ -194,6 +225,16 @@ def date_problem(request: str, observation: str, today: Iterable[date]) -> str |
         return None
     shown = ", ".join(d.isoformat() for d in sorted(given)[:3])
     return f"the request asks about {asked.phrase} ({wanted[-1].isoformat()}), the result gives {shown}"
+
+
+def _weekday_problem(request: str, given: set[date]) -> str | None:
+    """Why dates ``given`` by a result do not answer a request about a weekday counted from now (none of
+    them falls on it), or None."""
+    asked = asked_weekday(request)
+    if asked is None or any(day.weekday() == asked[1] for day in given):
+        return None
+    shown = ", ".join(f"{d.isoformat()} (a {calendar.day_name[d.weekday()]})" for d in sorted(given)[:3])
+    return f"the request asks about {asked[0]}, the result gives {shown}"
 
 
 def argument_days(arguments: Mapping[str, Any]) -> Iterator[tuple[str, Any, date]]:
@@ -206,9 +247,16 @@ def argument_days(arguments: Mapping[str, Any]) -> Iterator[tuple[str, Any, date
             continue
         if isinstance(value, bool) or not isinstance(value, int | float) or not _TIME_NAME.search(key):
             continue
-        for scale in (1, 1000):
-            if _SECONDS[0] * scale <= value < _SECONDS[1] * scale:
-                yield key, value, datetime.fromtimestamp(value / scale, UTC).date()
+        if (day := stamp_day(value)) is not None:
+            yield key, value, day
+
+
+def stamp_day(value: float | Decimal) -> date | None:
+    """The day of ``value`` read as a Unix timestamp in seconds or milliseconds, or None (out of range)."""
+    for scale in (1, 1000):
+        if _SECONDS[0] * scale <= value < _SECONDS[1] * scale:
+            return datetime.fromtimestamp(float(value) / scale, UTC).date()
+    return None
 
 
 def other_day(request: str, arguments: Mapping[str, Any], sent: Iterable[Any]) -> str | None:
@@ -329,7 +377,7 @@ def _move_dates(text: str, days: int) -> str:
         except (ValueError, OverflowError):
             return m[0]
 
-    return _RESULT_DATE.sub(move, text)
+    return ISO_DATE.sub(move, text)
 
 
 def _moved_text(text: str, days: int, year: int | None) -> str:
@@ -337,7 +385,7 @@ def _moved_text(text: str, days: int, year: int | None) -> str:
     name or a weekday; the bare ``year``, the year it was made when that is no longer the year)."""
     if not text:
         return text
-    rest = _RESULT_DATE.sub(" ", text)
+    rest = ISO_DATE.sub(" ", text)
     if (
         _STATED_DATE.search(rest)
         or _WEEKDAY.search(rest)

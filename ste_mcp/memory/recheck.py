@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ste_mcp.memory.dates import asked_day, date_problem, days_of
+from ste_mcp.memory.dates import asks_a_day, date_problem, days_of
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
 from ste_mcp.memory.exploit import Cleaner, exemplar_problem, moved_exemplar, unsafe_reason
 from ste_mcp.memory.language import answering_sibling, asked_language, language_problem, sibling_caller
@@ -126,7 +126,7 @@ async def recheck_results(
     today = days_of([datetime.now(UTC)])
 
     def reads_result(query: str) -> bool:
-        return (language and asked_language(query) is not None) or (day and asked_day(query) is not None)
+        return (language and asked_language(query) is not None) or (day and asks_a_day(query))
 
     for ex in [e for e in live if e.variant_of is None and reads_result(e.query)]:
         served = tools.get(ex.tool)

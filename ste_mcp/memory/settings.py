@@ -114,8 +114,9 @@ class MemorySettings(BaseModel):
         "it: one answered in another language moves to a sibling tool whose result for the same call is in "
         "the asked language, else is refused when the result is clearly in another), result_date (a request "
         'about one day relative to today, "tomorrow", "3 days ago", gets a result that gives that day when '
-        "it gives dates), present_arguments (a request about today or now sends no date or timestamp from "
-        "before the trial's day: the explorer's own idea of today); []: the judge alone. "
+        'it gives dates; "next Monday" one that gives a Monday), present_arguments (a request about today '
+        "or now sends no date or timestamp from before the trial's day: the explorer's own idea of today); "
+        "[]: the judge alone. "
         "request_numbers, placeholder_arguments, stated_numbers, request_units and present_arguments also hold for "
         "paraphrases, imported exemplars and recheck (present_arguments against the day the exemplar was "
         "made; served, such an exemplar's days move to the current day).",

@@ -113,6 +113,14 @@ class TrialRecord(BaseModel):
         return ok[-1] if ok else None
 
 
+def _succeeded(row: dict[str, Any]) -> bool | None:
+    """Whether a stored trial succeeded, for long-term memory (``TrialStore.ltm``)."""
+    if row.get("verdict"):
+        verdict = json.loads(row["verdict"])
+        return bool(verdict.get("accepted")) and not verdict.get("refused")
+    return None if row["judgeable"] and not row["reflection"] else bool(row["success"])
+
+
 def trial_id(tool: str, episode: int, slot: int) -> str:
     return f"{tool}:{episode}:{slot}"
 
@@ -287,15 +295,20 @@ class TrialStore:
         return sorted((_record(r) for r in self._query(where)), key=lambda t: t.recorded_at)
 
     def ltm(self, tool: str) -> list[tuple[str, bool | None]]:
-        """Long-term memory of a tool: every earlier query, oldest first, and whether it succeeded (None: an
-        answered trial the explorer was not asked about, ``explorer.reflect`` off)."""
+        """Long-term memory of a tool: every earlier query, oldest first, and whether it succeeded: by the
+        judge's verdict once it has one (accepted and kept by every check), else by the explorer's own
+        reflection (None: an answered trial the explorer was not asked about, ``explorer.reflect`` off).
+
+        The verdict first: a small explorer says "yes" to nearly every call that returned, so its own marks
+        tell the next episode little (session 35's teacher run: 61 of the 62 trials the checks refused were
+        "fulfilled" by reflection, and four tools were asked the same kind of unanswerable request in each
+        of four passes)."""
         rows = self._query(
-            [f"tool = {quote(tool)}"], ["query", "success", "judgeable", "reflection", "recorded_at"]
+            [f"tool = {quote(tool)}"],
+            ["query", "success", "judgeable", "reflection", "verdict", "recorded_at"],
         )
         rows.sort(key=lambda r: r["recorded_at"])
-        return [
-            (r["query"], None if r["judgeable"] and not r["reflection"] else bool(r["success"])) for r in rows
-        ]
+        return [(r["query"], _succeeded(r)) for r in rows]
 
     def episode_progress(self, tool: str | None = None) -> dict[str, dict[int, int]]:
         """Per tool, per episode: how many slots are recorded (slots are recorded in order)."""
