@@ -42,7 +42,11 @@ def passes(out: Path) -> list[dict]:
         if any(t.judgeable and not t.verdict for t in mine):
             break
         moments = [t.recorded_at for t in mine]
-        moments += [datetime.fromisoformat(t.verdict["judged_at"]) for t in mine if t.verdict and "judged_at" in t.verdict]
+        moments += [
+            datetime.fromisoformat(t.verdict["judged_at"])
+            for t in mine
+            if t.verdict and "judged_at" in t.verdict
+        ]
         ends.append(max(moments))
         finished.append({"episodes": episode + 1, "wall_s": round((max(ends) - start).total_seconds())})
     return finished
@@ -90,8 +94,11 @@ def report(out: Path) -> None:
         if not (out / f"runs-k{k}-dev" / BEST / "summary.json").exists():
             break
         rows = [json.loads(line) for line in (out / f"k{k}.jsonl").read_text().splitlines()[1:]]
-        point |= {"cpu_hours": round(point["wall_s"] * 2 / 3600, 2), "cut": counts(rows),
-                  "rechecked": rechecked(out / f"pool-k{k}")}
+        point |= {
+            "cpu_hours": round(point["wall_s"] * 2 / 3600, 2),
+            "cut": counts(rows),
+            "rechecked": rechecked(out / f"pool-k{k}"),
+        }
         for bench in ("ste50", "dev"):
             summary = json.loads((out / f"runs-k{k}-{bench}" / BEST / "summary.json").read_text())
             point[bench] = {key: summary.get(key) for key in keep}
@@ -99,9 +106,12 @@ def report(out: Path) -> None:
                 ours, before = answers(out, k, bench), answers(out, k - 1, bench)
                 gained = sum(1 for i in before if ours[i] and not before[i])
                 lost = sum(1 for i in before if before[i] and not ours[i])
-                point[bench]["vs_previous"] = {"gained": gained, "lost": lost,
-                                               "p_loss": round(sign_p(lost, gained), 3),
-                                               "p_gain": round(sign_p(gained, lost), 3)}
+                point[bench]["vs_previous"] = {
+                    "gained": gained,
+                    "lost": lost,
+                    "p_loss": round(sign_p(lost, gained), 3),
+                    "p_gain": round(sign_p(gained, lost), 3),
+                }
         points.append(point)
         print(k, point["wall_s"], point["rechecked"], point["ste50"]["correct"], point["dev"]["correct"])
     Path("docs/bench/shared_curve.json").write_text(json.dumps(points, indent=1) + "\n")
@@ -125,12 +135,20 @@ def plot(points: list[dict]) -> None:
         by_hour.plot(hours, ys, marker="o", color=color, label=f"{label}: one run, shared memory")
         px = [p["episodes"] for p in pooled]
         py = [p[bench]["correct"] for p in pooled]
-        by_episode.plot(px, py, marker="x", linestyle="--", color=color, alpha=0.5,
-                        label=f"{label}: pooled 1-episode runs (session 32)")
+        by_episode.plot(
+            px,
+            py,
+            marker="x",
+            linestyle="--",
+            color=color,
+            alpha=0.5,
+            label=f"{label}: pooled 1-episode runs (session 32)",
+        )
         by_hour.plot([p["cpu_hours"] for p in pooled], py, marker="x", linestyle="--", color=color, alpha=0.5)
         for x, y in zip(xs, ys, strict=True):
-            by_episode.annotate(f"{y:.1f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center",
-                                fontsize=8)
+            by_episode.annotate(
+                f"{y:.1f}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8
+            )
     by_episode.set_xlabel("teacher episodes per tool (0: best zero-shot prompt)")
     by_hour.set_xlabel("teacher CPU-hours (2 cores × wall, to the end of each pass's judging)")
     for ax in (by_episode, by_hour):
