@@ -16,13 +16,17 @@ A module with subcommands of its own sets ``HAS_SUBCOMMANDS = True`` and calls
 from __future__ import annotations
 
 import argparse
+import asyncio
 import signal
 import sys
 import threading
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from ste_mcp import __version__
 from ste_mcp.extensions import commands, load
+
+T = TypeVar("T")
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,20 +82,44 @@ class Terminated(KeyboardInterrupt):
     trainer started by this process is stopped, not left running (``kill``, ``systemctl stop``)."""
 
 
-_TERMINATED = threading.Event()  # SIGTERM was handed to an event loop as Ctrl-C: exit 143, not 130
+_ROOTS: list[asyncio.Task[Any]] = []  # the root task of each event loop run_async runs, innermost last
+_TERMINATED = threading.Event()  # SIGTERM cancelled a root task: the program exits 143
+
+
+def run_async(func: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run ``func(*args)`` in a new event loop (anyio's), as every command does: SIGTERM then cancels its
+    root task, and the program unwinds at an ``await`` (``_on_sigterm``), then raises ``Terminated``."""
+    import anyio
+
+    async def root() -> T:
+        task = asyncio.current_task()
+        assert task is not None
+        _ROOTS.append(task)
+        try:
+            return await func(*args)
+        finally:
+            _ROOTS.remove(task)
+
+    try:
+        return anyio.run(root)
+    except asyncio.CancelledError:
+        if _TERMINATED.is_set():
+            raise Terminated from None
+        raise
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
-    """While an asyncio event loop runs (its runner handles SIGINT), SIGTERM is handed to it as Ctrl-C: the
-    runner cancels the main task, and the program unwinds at an ``await``, where every ``async with`` and
-    ``finally`` runs. An exception raised from here could land anywhere, inside a library's own
-    bookkeeping too: seen raised inside anyio's start of a worker thread, which then never stopped, and the
-    process hung at exit with the managed vLLM still running. Without a loop, it is raised as
+    """While ``run_async`` runs a loop, SIGTERM cancels its root task, as asyncio does for Ctrl-C: the
+    program unwinds at an ``await``, where every ``async with`` and ``finally`` runs and may await. An
+    exception raised from here could land anywhere, inside a library's own bookkeeping too: seen raised
+    inside anyio's start of a worker thread, which then never stopped, and `ste-mcp learn` hung at exit
+    with its managed vLLM still running. Without a loop (or at a second SIGTERM) it is raised as
     ``Terminated``."""
-    on_sigint = signal.getsignal(signal.SIGINT)
-    if callable(on_sigint) and on_sigint is not signal.default_int_handler:
+    if _ROOTS and not _TERMINATED.is_set():
+        task = _ROOTS[-1]
         _TERMINATED.set()
-        on_sigint(signal.SIGINT, frame)  # a second signal raises KeyboardInterrupt there: a forced stop
+        task.cancel()
+        task.get_loop().call_soon_threadsafe(lambda: None)  # wake a loop waiting in select()
         return
     raise Terminated
 
@@ -102,12 +130,6 @@ def install_signal_handlers() -> None:
     if threading.current_thread() is threading.main_thread():
         _TERMINATED.clear()
         signal.signal(signal.SIGTERM, _on_sigterm)
-
-
-def exit_status(interrupt: KeyboardInterrupt) -> int:
-    """The exit status of a program stopped by ``interrupt``: 143 for SIGTERM (raised as ``Terminated``,
-    or handed to an event loop as Ctrl-C), 130 for Ctrl-C."""
-    return 143 if isinstance(interrupt, Terminated) or _TERMINATED.is_set() else 130
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,8 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ste-mcp: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as exc:
-        return exit_status(exc)
+    except Terminated:
+        return 143
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ PROGRAM = textwrap.dedent(
     """
     import subprocess, sys
     import anyio
-    from ste_mcp.cli import exit_status, install_signal_handlers
+    from ste_mcp.cli import Terminated, install_signal_handlers
 
     async def main():
         child = subprocess.Popen(["sleep", "600"], start_new_session=True)  # like a managed vLLM
@@ -27,8 +27,8 @@ PROGRAM = textwrap.dedent(
     install_signal_handlers()
     try:
         anyio.run(main)
-    except KeyboardInterrupt as interrupt:
-        sys.exit(exit_status(interrupt))
+    except Terminated:
+        sys.exit(143)
     """
 )
 
@@ -57,25 +57,27 @@ def test_sigterm_stops_the_managed_children_and_exits_143() -> None:
 
 BUSY_LOOP = textwrap.dedent(
     """
-    import sys, time
+    import subprocess, sys, time
     import anyio
-    from ste_mcp.cli import main
-    import ste_mcp.cli as cli
+    from ste_mcp.cli import Terminated, install_signal_handlers, run_async
 
     async def work():
+        child = subprocess.Popen(["sleep", "600"], start_new_session=True)  # like a managed vLLM
         await anyio.to_thread.run_sync(lambda: None)  # a worker thread, as every command starts some
         try:
-            print("busy", flush=True)
+            print(child.pid, flush=True)
             time.sleep(2)  # code running in the loop (a library's bookkeeping): SIGTERM arrives here
             print("went on", flush=True)
             await anyio.sleep(600)
-        except anyio.get_cancelled_exc_class():
-            await anyio.to_thread.run_sync(lambda: print("cleaned up at an await", flush=True))
-            raise
+        finally:  # the cleanup awaits, as App.stop does to stop a managed vLLM
+            await anyio.to_thread.run_sync(lambda: (child.terminate(), child.wait()))
+            print("cleaned up", flush=True)
 
-    cli.build_parser = lambda: type("P", (), {"parse_args": lambda self, argv: type("A", (), {
-        "_run": staticmethod(lambda args: anyio.run(work))})()})()
-    sys.exit(main([]))
+    install_signal_handlers()
+    try:
+        run_async(work)
+    except Terminated:
+        sys.exit(143)
     """
 )
 
@@ -83,14 +85,22 @@ BUSY_LOOP = textwrap.dedent(
 def test_sigterm_inside_a_running_loop_cancels_at_the_next_await() -> None:
     """Seen on the bench: SIGTERM raised as an exception from the handler landed inside anyio's start of
     a worker thread, which then never stopped; `ste-mcp learn` hung at exit with its vLLM running. In a
-    running loop the signal is now handed to the loop as Ctrl-C: the code it interrupts goes on to the
-    next await, which is cancelled, and the cleanup may await (here a worker thread) before exit 143."""
-    proc = subprocess.Popen([sys.executable, "-c", BUSY_LOOP], stdout=subprocess.PIPE, text=True)
+    loop run by `run_async` the signal cancels the root task instead: the code it interrupts goes on to
+    the next await, the cleanup may await (here a worker thread) and the program exits 143. SIGINT is
+    ignored here, as for a command started in the background of a script (the bench's case): the
+    cancellation must not depend on the loop's own Ctrl-C handler."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BUSY_LOOP],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "busy"
+    child = int(proc.stdout.readline())
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 143
-    assert proc.stdout.read().split("\n")[:2] == ["went on", "cleaned up at an await"]
+    assert proc.stdout.read().split("\n")[:2] == ["went on", "cleaned up"]
+    assert not alive(child)
 
 
 SERVE_WHILE_STARTING = textwrap.dedent(

@@ -135,7 +135,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import anyio
 
     from ste_mcp.evaluate.bench import BenchError, load_bench
     from ste_mcp.evaluate.run import EvalConfig, EvalResult, bench_schemas, read_predictions, write_results
@@ -183,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         )
         result = EvalResult(config=config, model="(scored file)", predictions=predictions, summary=summary)
     else:
-        from ste_mcp.cli import settings_from_args
+        from ste_mcp.cli import run_async, settings_from_args
 
         settings = settings_from_args(args)
         from ste_mcp.app import ModelUnavailable
@@ -197,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
                 prompts = PROMPTS if args.prompt == "best" else (args.prompt,)
                 decodings = (False, True) if decoding == "best" else (decoding == "constrained",)
                 best = BestVariant(_dev_bench(args.dev_bench), prompts, decodings)
-            result = anyio.run(_evaluate, settings, bench, items, config, best)
+            result = run_async(_evaluate, settings, bench, items, config, best)
         except (BenchError, EvalError, ModelError, ModelSourceError, ModelUnavailable) as exc:
             return _fail(str(exc))
     print_summary(result)

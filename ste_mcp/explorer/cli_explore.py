@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ste_mcp.cli import settings_from_args
+    from ste_mcp.cli import run_async, settings_from_args
     from ste_mcp.explorer.status import pause_marker
 
     overrides: dict[str, Any] = {
@@ -74,9 +74,8 @@ def run(args: argparse.Namespace) -> int:
             marker.unlink(missing_ok=True)
         print(f"exploration {'paused' if args.pause else 'resumed'} ({marker})")
         return 0
-    import anyio
 
-    return anyio.run(_explore, settings, not args.no_progress)
+    return run_async(_explore, settings, not args.no_progress)
 
 
 async def _explore(settings: Any, show_progress: bool) -> int:

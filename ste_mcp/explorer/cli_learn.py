@@ -54,9 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import anyio
 
-    from ste_mcp.cli import settings_from_args
+    from ste_mcp.cli import run_async, settings_from_args
 
     settings = settings_from_args(
         args,
@@ -76,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.allow:
         settings.explorer.explore_tools = sorted({*settings.explorer.explore_tools, *args.allow})
-    return anyio.run(learn, settings, args.train, not args.no_progress)
+    return run_async(learn, settings, args.train, not args.no_progress)
 
 
 @dataclass

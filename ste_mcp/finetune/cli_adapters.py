@@ -90,8 +90,7 @@ def _unexplored(row: dict) -> str:
 
 
 def _export(args: argparse.Namespace, registry) -> int:
-    import asyncio
-
+    from ste_mcp.cli import run_async
     from ste_mcp.finetune.merge import MergeError, base_folder, export_merged
 
     if not args.dir and not args.merged:
@@ -109,7 +108,7 @@ def _export(args: argparse.Namespace, registry) -> int:
             except MergeError:  # the folder it was trained on is gone: the configured model, if the same
                 base = base_folder(manifest, _configured_base(args, manifest.base_model))
             print(f"merging {args.id} into {base} (a child process; about a minute for a 0.5B model)")
-            folder = asyncio.run(export_merged(registry, args.id, args.merged, base))
+            folder = run_async(export_merged, registry, args.id, args.merged, base)
         except MergeError as exc:
             print(f"ste-mcp adapters export: {exc}", file=sys.stderr)
             return 1

@@ -26,9 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
 
-    from ste_mcp.cli import settings_from_args
+    from functools import partial
+
+    from ste_mcp.cli import run_async, settings_from_args
     from ste_mcp.finetune.rounds import RoundError, round_from_settings
 
     finetune = {"max_steps": args.max_steps, "epochs": args.epochs, "replay_fraction": args.replay}
@@ -36,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
         finetune["replay"] = "fraction"
     settings = settings_from_args(args, finetune=finetune)
     try:
-        result = asyncio.run(
-            round_from_settings(settings, gate=not args.no_gate, from_scratch=args.from_scratch)
+        result = run_async(
+            partial(round_from_settings, settings, gate=not args.no_gate, from_scratch=args.from_scratch)
         )
     except RoundError as exc:
         print(f"ste-mcp train: {exc}", file=sys.stderr)

@@ -85,8 +85,7 @@ def _serve(args: argparse.Namespace, settings) -> int:
 
 
 def _chat(args: argparse.Namespace, settings) -> int:
-    import asyncio
-
+    from ste_mcp.cli import run_async
     from ste_mcp.llm import open_model
 
     messages = [{"role": "system", "content": args.system}] if args.system else []
@@ -99,5 +98,5 @@ def _chat(args: argparse.Namespace, settings) -> int:
             )
             return response.text
 
-    print(asyncio.run(once()))
+    print(run_async(once))
     return 0

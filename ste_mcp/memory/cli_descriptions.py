@@ -87,13 +87,13 @@ def run(args: argparse.Namespace) -> int:
         memory["description_gate"] = "off"
     settings = settings_from_args(args, **({"memory": memory} if memory else {}))
     if args.action in ("rewrite", "regate", "render"):
-        import anyio
+        from ste_mcp.cli import run_async
 
         if args.action == "regate" and args.version is not None and len(args.tools) != 1:
             print("ste-mcp descriptions regate: --version needs exactly one TOOL", file=sys.stderr)
             return 2
         action = {"rewrite": _rewrite, "regate": _regate, "render": _render}[args.action]
-        return anyio.run(action, settings, args)
+        return run_async(action, settings, args)
     store = Memory.open(settings).descriptions
     try:
         if args.action == "history":

@@ -137,9 +137,9 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "recheck":
         return _recheck(settings, args)
     if args.action == "paraphrase":
-        import anyio
+        from ste_mcp.cli import run_async
 
-        return anyio.run(_paraphrase, settings, args)
+        return run_async(_paraphrase, settings, args)
     store = Memory.open(settings).exemplars
     if args.action == "export":
         return _export(store, args)
@@ -237,9 +237,9 @@ def _recheck(settings: Settings, args: argparse.Namespace) -> int:
     unserved = f"; {report.unserved} of tools no longer served left as they are" if report.unserved else ""
     print(f"{report.checked} exemplar(s) checked, {len(report.failed)} {verb}{rows}{unserved}")
     if args.call:
-        import anyio
+        from ste_mcp.cli import run_async
 
-        anyio.run(_recheck_results, settings, args)
+        run_async(_recheck_results, settings, args)
     return 0
 
 

@@ -24,10 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import anyio
 
     from ste_mcp.app import App
-    from ste_mcp.cli import settings_from_args
+    from ste_mcp.cli import run_async, settings_from_args
     from ste_mcp.server.logs import setup_logging
     from ste_mcp.server.transports import http_app, serve_asgi, serve_stdio
     from ste_mcp.upstream.specs import SpecError
@@ -56,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     failed = False
     try:
-        anyio.run(main)
+        run_async(main)
     except* SpecError as group:  # a bad spec: say where, without a traceback
         for exc in _leaves(group):
             print(f"ste-mcp: {exc}", file=sys.stderr)
