@@ -93,7 +93,8 @@ def run_async(func: Callable[..., Awaitable[T]], *args: Any) -> T:
 
     async def root() -> T:
         task = asyncio.current_task()
-        assert task is not None
+        if task is None or threading.current_thread() is not threading.main_thread():
+            return await func(*args)  # signals reach the main thread only
         _ROOTS.append(task)
         try:
             return await func(*args)
