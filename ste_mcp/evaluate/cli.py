@@ -135,7 +135,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     from ste_mcp.evaluate.bench import BenchError, load_bench
     from ste_mcp.evaluate.run import EvalConfig, EvalResult, bench_schemas, read_predictions, write_results
     from ste_mcp.evaluate.score import score

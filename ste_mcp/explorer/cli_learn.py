@@ -54,7 +54,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     from ste_mcp.cli import run_async, settings_from_args
 
     settings = settings_from_args(

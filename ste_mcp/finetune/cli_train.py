@@ -26,7 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     from functools import partial
 
     from ste_mcp.cli import run_async, settings_from_args

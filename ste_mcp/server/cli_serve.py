@@ -24,7 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-
     from ste_mcp.app import App
     from ste_mcp.cli import run_async, settings_from_args
     from ste_mcp.server.logs import setup_logging
