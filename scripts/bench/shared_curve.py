@@ -34,7 +34,7 @@ def passes(out: Path) -> list[dict]:
     for t in trials:
         slots[t.tool, t.episode] += 1
     per_episode = max(t.slot for t in trials) + 1
-    finished, ends = [], []
+    finished, end = [], start
     for episode in range(max(t.episode for t in trials) + 1):
         mine = [t for t in trials if t.episode == episode]
         if any(slots[tool, episode] < per_episode for tool in tools):
@@ -47,8 +47,8 @@ def passes(out: Path) -> list[dict]:
             for t in mine
             if t.verdict and "judged_at" in t.verdict
         ]
-        ends.append(max(moments))
-        finished.append({"episodes": episode + 1, "wall_s": round((max(ends) - start).total_seconds())})
+        end = max(end, *moments)
+        finished.append({"episodes": episode + 1, "wall_s": round((end - start).total_seconds())})
     return finished
 
 

@@ -151,25 +151,21 @@ def ungrounded_answer(
         for digits, value in _numbers(numbers)
         if _significant_digits(digits) >= 2 and not any(_rounds_to(value, s) for s in sources)
     ]
-    invented += [day.isoformat() for day in sorted(_invented_days(answer, observation, request, arguments))]
+    texts = [observation, request, *_leaves(arguments)]
+    invented += [day.isoformat() for day in sorted(_invented_days(answer, texts, sources))]
     if not invented:
         return None
     listed = ", ".join(list(dict.fromkeys(invented))[:3])
     return f"the answer states {listed}, found neither in the result, the request nor the arguments"
 
 
-def _invented_days(answer: str, observation: str, request: str, arguments: Mapping[str, Any]) -> set[date]:
-    """The ISO dates of ``answer`` that no source writes (a date's numbers alone are in its sources: the
-    year and month of the result's "2026-12-06" let "next Monday is 2026-12-12" through as numbers).
-    A source writes a day as a date in any form (``states_day``), or as a Unix timestamp (a day either
-    side: time zones)."""
-    texts = [observation, request, *_leaves(arguments)]
+def _invented_days(answer: str, texts: list[str], numbers: set[Decimal]) -> set[date]:
+    """The ISO dates of ``answer`` that none of the source ``texts`` writes (a date's numbers alone are in
+    its sources: the year and month of the result's "2026-12-06" let "next Monday is 2026-12-12" through
+    as numbers). A source writes a day as a date in any form (``states_day``), or as a Unix timestamp
+    among its ``numbers`` (a day either side: time zones)."""
     stamped = {
-        day + timedelta(days=d)
-        for text in texts
-        for _, value in _numbers(text)
-        if (day := stamp_day(value)) is not None
-        for d in (-1, 0, 1)
+        day + timedelta(days=d) for n in numbers if (day := stamp_day(n)) is not None for d in (-1, 0, 1)
     }
     return {
         day
