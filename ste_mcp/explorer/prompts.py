@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-PROMPT_VERSION = "ste-explore-7"
+PROMPT_VERSION = "ste-explore-8"
 
 EXPLORER_INSTRUCTIONS = """\
 You are practising how to use a tool. You will invent realistic requests a user might make, \
@@ -25,13 +25,21 @@ _IMAGINE_FIRST = """\
 The tool `{name}`: {description}
 
 {memory}Invent ONE new, specific request that a real user could make and that this tool can help with. \
-Write it as the user would: natural and concrete (real names, places, numbers), without naming the tool \
-or copying its description.{needs}{novelty}
+Write it as the user would: natural and concrete (real names, places, values), without naming the tool \
+or copying its description.{settings}{novelty}
 Reply with the request only, on one line. Do not answer it yet."""
 
-# a request that leaves a required value open gets the spec's example value in the call (BENCHMARKS,
-# "Placeholders"): say what the call needs, without the examples
-_NEEDS = " A call needs {params}: the request must say them, in the user's own terms."
+# What a call can set, without the spec's example values. A request that leaves a required value open gets
+# the example in the call (BENCHMARKS, "Placeholders"); one that asks for what no argument expresses ("the top
+# 5 car makes", "a password of 20 characters" from tools without arguments, Paris "in French" where lang is en
+# or ru) is answered partly or not at all: of session 35's 108 teacher trials, 34 were refused for a stated number
+# no call sent (memory.judge_checks request_numbers) and 9 never got past the Places API's lang error
+_NO_SETTINGS = (
+    " The tool takes no arguments: a call cannot set a number, a count, a length, a date, a filter or anything "
+    "else, so ask only for what it gives as it is."
+)
+_SETTINGS = " A call can set {only}{params}.{required} Ask for nothing these cannot express."
+_REQUIRED = " The request must state {names} in the user's own terms."
 _MEMORY = "Requests already tried with this tool ([ok] = fulfilled, [failed] = not):\n{items}\n\n"
 _MEMORY_UNMARKED = "Requests already tried with this tool:\n{items}\n\n"  # explorer.reflect off
 _NOVELTY = " Make it clearly different from the requests already tried: other parameters, other values or another kind of use."
@@ -68,8 +76,8 @@ NO_QUERY = "(no request was written)"  # recorded when imagination fails twice; 
 # date = 2023-04-01 (judge check present_arguments; BENCHMARKS, session 22)
 _TRIAL = """\
 Now fulfil this request by calling the tool: {query}
-Today is {today}. Make one call at a time and read its result before going on. When you have what you need, \
-give the final answer to the user."""
+Today is {today}. Make one call at a time and read its result before going on. If a call fails, fix what \
+its error names and call again. When you have what you need, give the final answer to the user."""
 
 _REFLECT = """\
 Did your final answer really fulfil the request "{query}" using results returned by the tool? \
@@ -89,9 +97,9 @@ def imagine_first(
     max_items: int,
     schema: Mapping[str, Any] | None = None,
 ) -> str:
-    """The first imagination prompt of an episode, carrying the long-term memory of the tool and what
-    a call needs (the required parameters of ``schema``, by name and description, never their example
-    values)."""
+    """The first imagination prompt of an episode, carrying the long-term memory of the tool and what a call
+    can set (``schema``'s parameters by name, description and allowed values, required ones named; never
+    their example values). ``schema`` None: nothing said of the arguments."""
     recent = list(ltm)[-max_items:] if max_items > 0 else []
     marks = {True: "[ok] ", False: "[failed] ", None: ""}
     items = "\n".join(f"- {marks[ok]}{_one_line(q, 200)}" for q, ok in recent)
@@ -100,23 +108,45 @@ def imagine_first(
         name=name,
         description=_one_line(description, 1500),
         memory=(_MEMORY if marked else _MEMORY_UNMARKED).format(items=items) if items else "",
-        needs=_NEEDS.format(params=needs) if (needs := required_parameters(schema)) else "",
+        settings="" if schema is None else call_settings(schema),
         novelty=_NOVELTY if items else "",
     )
 
 
-def required_parameters(schema: Mapping[str, Any] | None) -> str:
-    """The required parameters as "lat (The latitude …) and lng", descriptions cut to one short line."""
-    properties = (schema or {}).get("properties") or {}
-    names = [k for k in (schema or {}).get("required") or [] if k in properties]
-    parts = []
-    for key in names:
-        spec = properties[key]
-        about = _one_line(str(spec.get("description") or ""), 80) if isinstance(spec, Mapping) else ""
-        parts.append(f"{key} ({about.rstrip('.')})" if about else key)
-    if len(parts) < 2:
-        return "".join(parts)
-    return ", ".join(parts[:-1]) + " and " + parts[-1]
+def call_settings(schema: Mapping[str, Any], *, most: int = 8) -> str:
+    """What a call can set, as a sentence: "A call can set only lat (The latitude …), lng and lang (…; one
+    of: en, ru). The request must state lat and lng …", or that the tool takes no arguments. Required
+    parameters first; at most ``most`` named ("… and 4 more" beyond), descriptions cut to one short line."""
+    properties = {k: v for k, v in ((schema or {}).get("properties") or {}).items() if isinstance(v, Mapping)}
+    if not properties:
+        return _NO_SETTINGS
+    required = [k for k in (schema.get("required") or []) if k in properties]
+    names = (required + [k for k in properties if k not in required])[:most]
+    shown = [_parameter(key, properties[key]) for key in names]
+    if len(properties) > most:
+        shown.append(f"{len(properties) - most} more")
+    return _SETTINGS.format(
+        only="" if len(properties) > most else "only ",
+        params=_and(shown),
+        required=_REQUIRED.format(names=_and(required)) if required else "",
+    )
+
+
+def _parameter(key: str, spec: Mapping[str, Any]) -> str:
+    about = _one_line(str(spec.get("description") or ""), 120).rstrip(".")
+    items = spec.get("items")
+    values = spec.get("enum") or (items.get("enum") if isinstance(items, Mapping) else None) or []
+    if values and len(values) <= 10:
+        about = (
+            f"{about}; one of: {', '.join(map(str, values))}"
+            if about
+            else f"one of: {', '.join(map(str, values))}"
+        )
+    return f"{key} ({about})" if about else key
+
+
+def _and(parts: Sequence[str]) -> str:
+    return "".join(parts) if len(parts) < 2 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def trial_prompt(query: str, today: date | None = None) -> str:

@@ -36,11 +36,12 @@ NAMES: dict[str, tuple[str, ...]] = {
 }
 _BY_NAME = {name: lang for lang, names in NAMES.items() for name in names}
 _NAME = "|".join(sorted(map(re.escape, _BY_NAME), key=len, reverse=True))
-# the answer's language, not a topic ("Spanish restaurants"): "in/into/to/en/a/al <name>", "<name> words"
+# the answer's language, not a topic ("Spanish restaurants"): "in/into/to/en/a/al <name>", "<name> words",
+# Spanish order "letras/texto <name>" ("en texto español")
 _ASKED = re.compile(
     rf"(?:\b(?:in|into|to|en|a|al|auf|en\s+idioma)\s+(?:the\s+|el\s+)?({_NAME})(?!\w))"
     rf"|(?:(?<!\w)({_NAME})\s+(?:words?|letters?|text|spelling|translation|version|palabras?|letras?))"
-    rf"|(?:\b(?:words?|letters?|palabras?|letras?)\s+({_NAME})(?!\w))",
+    rf"|(?:\b(?:words?|letters?|palabras?|letras?|texto)\s+({_NAME})(?!\w))",
     re.IGNORECASE,
 )
 _LETTERS = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
