@@ -703,6 +703,29 @@ async def test_a_request_that_quotes_the_specs_example_values_is_asked_again(too
     assert len(model.calls) == 1
 
 
+async def test_a_request_stating_numbers_for_a_tool_without_arguments_is_asked_again(
+    tools, client, store
+) -> None:
+    """A tool without arguments cannot send "5" or "2020": the trial would be refused (request_numbers), so the
+    request is asked once more; a retry that still states a number is not preferred."""
+    makes = tools["get_weather"].model_copy(update={"input_schema": {"type": "object", "properties": {}}})
+    model = scripted(
+        ['{"request": "List the top 5 car makes from 2020."}', '{"request": "Which car makes exist?"}']
+    )
+    assert await imagine(context(model, client, store), makes, [], first=True) == "Which car makes exist?"
+    assert model.calls[1]["messages"][-1]["content"] == prompts.IMAGINE_NO_NUMBERS.format(numbers="5, 2020")
+    model = scripted(['{"request": "The top 5 car makes?"}', '{"request": "The top 3 car makes?"}'])
+    assert await imagine(context(model, client, store), makes, [], first=True) == "The top 5 car makes?"
+    # without numbers, or for a tool that takes arguments, nothing is asked again
+    model = scripted(['{"request": "Which car makes exist?"}'])
+    assert await imagine(context(model, client, store), makes, [], first=True) == "Which car makes exist?"
+    model = scripted(['{"request": "Weather in Oslo in 3 days?"}'])
+    assert await imagine(context(model, client, store), tools["get_weather"], [], first=True) == (
+        "Weather in Oslo in 3 days?"
+    )
+    assert len(model.calls) == 1
+
+
 async def test_a_request_that_names_the_tool_is_asked_again_in_a_users_words(tools, client, store) -> None:
     model = scripted(
         ['{"request": "Use the get_weather tool for Oslo"}', '{"request": "Will it rain in Oslo tomorrow?"}']

@@ -23,7 +23,7 @@ from ste_mcp.explorer.budget import Budget, BudgetExhausted, PauseGate, RateLimi
 from ste_mcp.explorer.settings import ExplorerSettings
 from ste_mcp.llm.base import ChatModel, ChatResponse, ContextTooLong, Message
 from ste_mcp.llm.protocols import FinalAnswer, ParsedCall, ParseError, tool_def
-from ste_mcp.memory.checks import format_values, quoted_examples
+from ste_mcp.memory.checks import format_values, numbers_stated, quoted_examples
 from ste_mcp.memory.requests import request_problem
 from ste_mcp.memory.trials import TrialRecord, TrialStore, Turn
 from ste_mcp.safety.redact import Redactor
@@ -181,6 +181,14 @@ async def imagine(
         again = prompts.IMAGINE_OWN_VALUES.format(values=format_values(quoted))
         retry = ctx.redactor.redact(await _ask_request(ctx, tool, messages, again, usage))
         if retry and not quoted_examples(retry, tool.input_schema):
+            query = retry
+    elif not (tool.input_schema or {}).get("properties") and (numbers := numbers_stated(query)):
+        # a tool without arguments cannot send a number the request states: the trial would be refused
+        # (memory.judge_checks request_numbers; session 35-36: 8-11 of 12 trials of such tools, "the top 5
+        # car makes", "a password of 20 characters", "a token valid for 2 hours")
+        again = prompts.IMAGINE_NO_NUMBERS.format(numbers=", ".join(numbers[:3]))
+        retry = ctx.redactor.redact(await _ask_request(ctx, tool, messages, again, usage))
+        if retry and not numbers_stated(retry):
             query = retry
     return query or prompts.NO_QUERY
 

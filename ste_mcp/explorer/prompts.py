@@ -62,6 +62,10 @@ IMAGINE_OWN_VALUES = (
     "That request uses the example values of the tool's documentation ({values}). A real user asks about "
     "their own: write it again with other concrete values."
 )
+IMAGINE_NO_NUMBERS = (
+    "The tool takes no arguments, so a call cannot send {numbers}. Write the request again without a number, "
+    "a count, a length or a date it would need: ask for what the tool gives as it is."
+)
 # the request comes back in one JSON field (constrained decoding): a small model otherwise often writes
 # it in the ReAct format of the system prompt, or answers it (prompt development: docs/BENCHMARKS.md)
 REQUEST_SCHEMA = {

@@ -174,6 +174,12 @@ def _invented_days(answer: str, texts: list[str], numbers: set[Decimal]) -> set[
     }
 
 
+def numbers_stated(request: str) -> list[str]:
+    """The numbers ``request`` states (digits without separators, each once): what request_numbers needs a
+    call to send."""
+    return list(dict.fromkeys(digits for digits, _ in _numbers(request)))
+
+
 def unused_request_numbers(request: str, arguments: Mapping[str, Any]) -> str | None:
     """Why the call ignores numbers the request states (up to 3 named), or None."""
     texts = list(_leaves(arguments))
