@@ -7,11 +7,11 @@ with its original); prints the k's, one a line.
 ``yield OUT``: per pass, the teacher's trials, those the judge accepted and every check kept, and those whose request
 is close (MiniLM cosine >= 0.85) to one the same tool was asked in an earlier pass that was not kept: how often the
 explorer asks again what already failed (long-term memory's job).
-``compare OUT...``: docs/bench/shared_yield.{json,png}: the pass yield of each run side by side.
+``compare OUT[=LABEL]...``: docs/bench/shared_yield.{json,png}: the pass yield of each run side by side.
 ``report OUT [NAME]``: docs/bench/NAME.json and .png (NAME: shared_curve): per point the teacher's wall time up to the end of that
 pass's judging, the approved exemplars as cut and as rechecked, the student's scores, and the items gained and
 lost against the point before (one-sided sign test); beside it session 32's pooled curve and the best zero-shot.
-usage: shared_curve.py cut|yield|report OUT [NAME] | compare OUT..."""
+usage: shared_curve.py cut|yield|report OUT [NAME] | compare OUT[=LABEL]..."""
 
 import json
 import sys
@@ -108,18 +108,18 @@ def print_yield(out: Path) -> None:
         print(json.dumps(row))
 
 
-def compare(*outs: Path) -> None:
+def compare(*outs: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = {str(out): pass_yield(out) for out in outs}
+    runs = {label: pass_yield(Path(out)) for out, _, label in (o.partition("=") for o in outs)}
     Path("docs/bench/shared_yield.json").write_text(json.dumps(runs, indent=1) + "\n")
     fig, (kept_ax, again_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
     for i, (name, rows) in enumerate(runs.items()):
         xs = [r["pass"] for r in rows]
-        kept_ax.plot(xs, [r["kept"] for r in rows], marker="o", color=f"C{i}", label=Path(name).name)
+        kept_ax.plot(xs, [r["kept"] for r in rows], marker="o", color=f"C{i}", label=name)
         again_ax.plot(xs, [r["asked_again_after_failure"] for r in rows], marker="o", color=f"C{i}")
         print(name, json.dumps(rows))
     kept_ax.set_ylabel("trials kept (judge + every check)")
@@ -127,6 +127,7 @@ def compare(*outs: Path) -> None:
     for ax in (kept_ax, again_ax):
         ax.set_xlabel("pass (one episode of 2 trials per tool, 13 tools)")
         ax.set_ylim(bottom=0)
+        ax.xaxis.get_major_locator().set_params(integer=True)
     kept_ax.legend(fontsize=8)
     fig.suptitle(
         "What each pass of a teacher run keeps, and how often it asks again what failed", fontsize=10
@@ -239,6 +240,6 @@ def plot(points: list[dict], name: str) -> None:
 
 if __name__ == "__main__":
     if sys.argv[1] == "compare":
-        compare(*map(Path, sys.argv[2:]))
+        compare(*sys.argv[2:])
     else:
         {"cut": cut, "yield": print_yield, "report": report}[sys.argv[1]](Path(sys.argv[2]), *sys.argv[3:])

@@ -3,7 +3,8 @@
 # packaged 1.5B in every role, `ste-mcp learn --episodes 1` over the 13 toolbox tools in a fresh data dir,
 # hindsight off (HINDSIGHT=true: on), no usage notes; then its export and what became of each trial: judged, accepted, kept, or
 # refused and by which check (memory.judge_checks), and how many of the kept calls send the spec's example
-# values. EPISODES (1) and SLOTS (2) set the run's size, EXPLORER adds [explorer] lines (ablation.sh), MODELS
+# values. EPISODES (1) and SLOTS (2) set the run's size, TOOLS (names, space-separated) limits it to those tools,
+# EXPLORER adds [explorer] lines (ablation.sh), MODELS
 # a folder of converted models to share between runs. LEARN_S stops `learn` (SIGTERM: trials recorded so far
 # are kept, the managed vLLM is stopped) after that many seconds; RESUME=1 goes on with an existing data dir
 # (the explorer resumes from its trial store: interrupted episodes first, then the next ones).
@@ -28,7 +29,7 @@ notes_rewrite_after = 0
 hindsight = ${HINDSIGHT:-false}
 TOML
 t=$(date +%s); status=0
-timeout -s TERM -k 120 "${LEARN_S:-0}" .venv/bin/ste-mcp learn --episodes ${EPISODES:-1} --no-progress --config "$OUT/$NAME.toml" \
+timeout -s TERM -k 120 "${LEARN_S:-0}" .venv/bin/ste-mcp learn --episodes ${EPISODES:-1} ${TOOLS:+--tools $TOOLS} --no-progress --config "$OUT/$NAME.toml" \
   --data-dir "$DATA" 2>&1 | tail -20 || status=$?
 if [ "$status" != 0 ]; then  # stopped by LEARN_S (124; 137 if it had to be killed), or failed
   [ "${LEARN_S:-0}" != 0 ] && [ $(( $(date +%s) - t )) -ge "$LEARN_S" ] || exit "$status"
