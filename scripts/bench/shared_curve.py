@@ -26,12 +26,16 @@ def trial_episode(trial_id: str) -> int:
     return int(trial_id.rsplit(":", 2)[1])
 
 
-def passes(out: Path) -> list[dict]:
-    """The finished passes of the run, each with its end (seconds from the first trial's start)."""
+def run_trials(out: Path) -> list:
+    """Every trial of the teacher run in OUT/run."""
     from ste_mcp.memory.db import open_db
     from ste_mcp.memory.trials import TrialStore
 
-    trials = TrialStore(open_db(str(out / "run" / "lancedb"))).trials()
+    return TrialStore(open_db(str(out / "run" / "lancedb"))).trials()
+
+
+def passes(trials: list) -> list[dict]:
+    """The finished passes of the run, each with its end (seconds from the first trial's start)."""
     start = min(t.started_at for t in trials)
     tools = {t.tool for t in trials if t.episode == 0}
     slots: dict[tuple[str, int], int] = defaultdict(int)
@@ -59,7 +63,7 @@ def passes(out: Path) -> list[dict]:
 def cut(out: Path) -> None:
     lines = (out / "run.jsonl").read_text().splitlines()
     header, rows = json.loads(lines[0]), [json.loads(line) for line in lines[1:]]
-    for point in passes(out):
+    for point in passes(run_trials(out)):
         k = point["episodes"]
         kept = [r for r in rows if max(map(trial_episode, r["provenance"]["trial_ids"])) < k]
         text = [json.dumps({**header, "exemplars": len(kept)})] + [json.dumps(r) for r in kept]
@@ -71,18 +75,15 @@ def kept(verdict: dict | None) -> bool:
     return bool(verdict and verdict.get("accepted") and "refused" not in verdict)
 
 
-def pass_yield(out: Path) -> list[dict]:
+def pass_yield(trials: list) -> list[dict]:
     """Per finished pass: trials, accepted by the judge, kept, and asked again after an earlier pass failed."""
     import numpy as np
 
-    from ste_mcp.memory.db import open_db
     from ste_mcp.memory.embeddings import get_embedder
-    from ste_mcp.memory.trials import TrialStore
 
-    trials = TrialStore(open_db(str(out / "run" / "lancedb"))).trials()
     vectors = dict(zip([t.id for t in trials], get_embedder().embed([t.query for t in trials]), strict=True))
     rows = []
-    for point in passes(out):
+    for point in passes(trials):
         episode = point["episodes"] - 1
         mine = [t for t in trials if t.episode == episode]
         again = 0
@@ -104,7 +105,7 @@ def pass_yield(out: Path) -> list[dict]:
 
 
 def print_yield(out: Path) -> None:
-    for row in pass_yield(out):
+    for row in pass_yield(run_trials(out)):
         print(json.dumps(row))
 
 
@@ -114,7 +115,7 @@ def compare(*outs: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    runs = {label: pass_yield(Path(out)) for out, _, label in (o.partition("=") for o in outs)}
+    runs = {label: pass_yield(run_trials(Path(out))) for out, _, label in (o.partition("=") for o in outs)}
     Path("docs/bench/shared_yield.json").write_text(json.dumps(runs, indent=1) + "\n")
     fig, (kept_ax, again_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
     for i, (name, rows) in enumerate(runs.items()):
@@ -162,8 +163,8 @@ def report(out: Path, name: str = "shared_curve") -> None:
     from ste_mcp.memory.gate import sign_p
 
     keep = ("n", "wellformed", "api_match", "correct", "strict_correct")
-    points = []
-    for point in passes(out):
+    points, trials = [], run_trials(out)
+    for point in passes(trials):
         k = point["episodes"]
         if not (out / f"runs-k{k}-dev" / BEST / "summary.json").exists():
             break
@@ -188,7 +189,7 @@ def report(out: Path, name: str = "shared_curve") -> None:
                 }
         points.append(point)
         print(k, point["wall_s"], point["rechecked"], point["ste50"]["correct"], point["dev"]["correct"])
-    for point, passed in zip(points, pass_yield(out), strict=False):
+    for point, passed in zip(points, pass_yield(trials), strict=False):
         point["pass_yield"] = passed
     Path(f"docs/bench/{name}.json").write_text(json.dumps(points, indent=1) + "\n")
     plot(points, name)

@@ -182,7 +182,7 @@ async def imagine(
         retry = ctx.redactor.redact(await _ask_request(ctx, tool, messages, again, usage))
         if retry and not quoted_examples(retry, tool.input_schema):
             query = retry
-    elif not (tool.input_schema or {}).get("properties") and (numbers := numbers_stated(query)):
+    elif not prompts.parameters(tool.input_schema) and (numbers := numbers_stated(query)):
         # a tool without arguments cannot send a number the request states: the trial would be refused
         # (memory.judge_checks request_numbers; session 35-36: 8-11 of 12 trials of such tools, "the top 5
         # car makes", "a password of 20 characters", "a token valid for 2 hours")

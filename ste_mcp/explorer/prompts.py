@@ -121,7 +121,7 @@ def call_settings(schema: Mapping[str, Any], *, most: int = 8) -> str:
     """What a call can set, as a sentence: "A call can set only lat (The latitude …), lng and lang (…; one
     of: en, ru). The request must state lat and lng …", or that the tool takes no arguments. Required
     parameters first; at most ``most`` named ("… and 4 more" beyond), descriptions cut to one short line."""
-    properties = {k: v for k, v in ((schema or {}).get("properties") or {}).items() if isinstance(v, Mapping)}
+    properties = parameters(schema)
     if not properties:
         return _NO_SETTINGS
     required = [k for k in (schema.get("required") or []) if k in properties]
@@ -134,6 +134,12 @@ def call_settings(schema: Mapping[str, Any], *, most: int = 8) -> str:
         params=_and(shown),
         required=_REQUIRED.format(names=_and(required)) if required else "",
     )
+
+
+def parameters(schema: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
+    """The parameters a call can set: ``schema``'s properties by name (empty: the tool takes no arguments)."""
+    properties = (schema or {}).get("properties") or {}
+    return {key: spec for key, spec in properties.items() if isinstance(spec, Mapping)}
 
 
 def _parameter(key: str, spec: Mapping[str, Any]) -> str:
