@@ -303,6 +303,7 @@ def print_summary(outcome: Outcome, out: Console) -> None:
         out.print(
             f"judged: {j.judged} trial(s), {j.accepted} accepted, {j.refused} refused as unsafe, "
             f"{j.exemplars} exemplar(s) + {j.paraphrases} paraphrase(s), {len(j.errors)} error(s)"
+            + (f", {j.repaired} of the exemplars kept after hindsight's repair" if j.repaired else "")
             + (f", {j.claimed_elsewhere} left to another process judging them" if j.claimed_elsewhere else "")
         )
     out.print(f"descriptions: {outcome.descriptions} new version(s)")

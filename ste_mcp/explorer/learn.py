@@ -29,6 +29,7 @@ class JudgeTotals:
     refused: int = 0
     exemplars: int = 0
     paraphrases: int = 0
+    repaired: int = 0  # kept after hindsight restated a refused request (memory.hindsight = "repair")
     claimed_elsewhere: int = 0  # judged by another process sharing the database
     errors: list[str] = field(default_factory=list)
 
@@ -39,6 +40,7 @@ class JudgeTotals:
         self.refused += report.refused
         self.exemplars += report.exemplars
         self.paraphrases += report.paraphrases
+        self.repaired += report.repaired
         self.claimed_elsewhere += report.claimed_elsewhere
         self.errors += report.errors
 

@@ -1,6 +1,6 @@
 """Settings of exemplar memory and live descriptions, and where the database lives."""
 
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, Field, field_validator
@@ -91,14 +91,27 @@ class MemorySettings(BaseModel):
         "e.g. a second model on one vLLM; unset: that server's model. A judge on another model or server: "
         "llm.judge.",
     )
-    hindsight: bool = Field(
-        False,
-        description="Before the judge reads a trial, its model writes the request the call really answers from "
-        "the call alone (the tool, the arguments, the result; not the imagined request) and answers it from the "
-        "result (memory/hindsight.py); the imagined request stays in the trial's verdict record. Far fewer mismatched "
-        "exemplars (hand-checked 95 vs 57-65 %), but fewer and plainer ones, in twice the time, and a 0.5B "
-        "student retrieving them answered no better: off by default (BENCHMARKS, Hindsight, Session 23).",
+    hindsight: Literal["off", "repair", "always"] = Field(
+        "off",
+        description="Hindsight (memory/hindsight.py): the judge's model writes the request a trial's call really "
+        "answers from the call alone (the tool, the arguments, the result; not the imagined request) and answers "
+        "it from the result; the imagined request stays in the trial's verdict record. always: before the judge "
+        "reads any trial (far fewer mismatched exemplars, hand-checked 95 vs 57-65 %, but fewer and plainer ones "
+        "in twice the time, and a 0.5B student retrieving them answered no better: BENCHMARKS, Hindsight, Session "
+        "23). repair: only for a trial the judge accepted whose request a check then finds at odds with the call "
+        "(a number, unit, day or language the call did not serve, an answer with numbers the result lacks, a "
+        "request naming the tool or copying its description: REPAIRABLE in memory/exploit.py); the restated "
+        "trial is judged and checked again. true / false read as always / off.",
     )
+
+    @field_validator("hindsight", mode="before")
+    @classmethod
+    def _hindsight_bool(cls, value: Any) -> Any:
+        """The setting was a bool: true meant always."""
+        if isinstance(value, bool):
+            return "always" if value else "off"
+        return value
+
     judge_checks: list[JudgeCheck] = Field(
         default_factory=lambda: list(get_args(JudgeCheck)),
         description="Deterministic checks a trial the judge accepted must pass to become an exemplar "
