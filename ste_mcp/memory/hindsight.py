@@ -14,9 +14,12 @@ request stays in the trial's record.
 The model reads upstream text here, never copies it out: a restated request that repeats the result
 verbatim, names a tool or carries instructions is not used (the imagined one is judged instead).
 
-Off by default (``memory.hindsight``): it made 95 % of the kept exemplars right (two runs, 19 of 20) against
-57-65 % without, but keeps fewer and plainer requests in twice the time, and a 0.5B student retrieving them
-answered no better (BENCHMARKS, "Hindsight", "Session 23").
+``memory.hindsight``: ``always`` restates every trial before the judge reads it: it made 95 % of the kept
+exemplars right (two runs, 19 of 20) against 57-65 % without, but keeps fewer and plainer requests in twice
+the time, and a 0.5B student retrieving them answered no better (BENCHMARKS, "Hindsight", "Session 23").
+``repair``, the default, restates only a trial the judge accepted and a check then refused as at odds with
+its call (``memory/exploit.py::repairable``): the restated trial is judged and checked again (BENCHMARKS,
+"Session 37").
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ class MemorySettings(BaseModel):
         "llm.judge.",
     )
     hindsight: Literal["off", "repair", "always"] = Field(
-        "off",
+        "repair",
         description="Hindsight (memory/hindsight.py): the judge's model writes the request a trial's call really "
         "answers from the call alone (the tool, the arguments, the result; not the imagined request) and answers "
         "it from the result; the imagined request stays in the trial's verdict record. always: before the judge "
@@ -101,7 +101,9 @@ class MemorySettings(BaseModel):
         "23). repair: only for a trial the judge accepted whose request a check then finds at odds with the call "
         "(a number, unit, day or language the call did not serve, an answer with numbers the result lacks, a "
         "request naming the tool or copying its description: REPAIRABLE in memory/exploit.py); the restated "
-        "trial is judged and checked again. true / false read as always / off.",
+        "trial is judged and checked again (the default: on three teacher runs it kept 26 more originals, 23 good by "
+        "hand, where 67 % of what the judge and checks keep is good; BENCHMARKS, Session 37). true / false read as "
+        "always / off.",
     )
 
     @field_validator("hindsight", mode="before")
