@@ -230,6 +230,7 @@ async def test_a_failed_repair_keeps_the_first_refusal_and_says_why(data_dir, up
     verdict = trials.get(trial.id).verdict
     assert verdict["refused"].startswith("request_numbers: the call ignores 250")
     assert verdict["hindsight"].startswith("restated request refused: request_numbers: the call ignores 300")
+    assert verdict["restated"] == "How much is 300 dollars in euros?"
 
     rejected = judging_model(verdict=lambda prompt: IGNORED in prompt, restate=lambda prompt: RESTATED)
     tools, trials, exemplars, exploiter, trial = await _one_trial(
