@@ -116,15 +116,20 @@ async def test_the_same_request_keeps_the_explorers_answer(data_dir, upstream):
 
 
 @pytest.mark.anyio
-async def test_hindsight_off_judges_the_imagined_request(data_dir, upstream):
+@pytest.mark.parametrize("mode", ["off", "repair"])
+async def test_no_restatement_of_a_trial_the_checks_pass_unless_always(data_dir, upstream, mode):
+    """Off, or repair with nothing to repair (the call sent the 100 the request states): the imagined
+    request is judged and kept, and hindsight is never asked."""
     tools, trials, exemplars, exploiter, trial = await _one_trial(
-        data_dir, upstream, MemorySettings(paraphrases_per_exemplar=0, hindsight=False)
+        data_dir, upstream, MemorySettings(paraphrases_per_exemplar=0, hindsight=mode)
     )
     model = judging_model(restate=lambda prompt: RESTATED)
-    await exploiter.process(model, tools)
+    report = await exploiter.process(model, tools)
+    assert (report.exemplars, report.repaired) == (1, 0)
     assert _prompts(model, "You write the request") == []
     [original] = exemplars.find("convert_currency", originals_only=True)
-    assert original.query == IMAGINED and "hindsight" not in trials.get(trial.id).verdict
+    verdict = trials.get(trial.id).verdict
+    assert original.query == IMAGINED and "hindsight" not in verdict and "repairs" not in verdict
 
 
 @pytest.mark.anyio
@@ -202,19 +207,6 @@ async def test_repair_restates_only_a_request_a_check_refused_and_judges_it_agai
     assert original.provenance.verdict["repairs"].startswith("request_numbers: the call ignores 250")
     verdict = trials.get(trial.id).verdict
     assert verdict["exemplar"] == original.id and "refused" not in verdict and verdict["imagined"] == IGNORED
-
-
-@pytest.mark.anyio
-async def test_repair_leaves_a_trial_the_checks_pass_alone(data_dir, upstream):
-    tools, trials, exemplars, exploiter, trial = await _one_trial(
-        data_dir, upstream, MemorySettings(paraphrases_per_exemplar=0, hindsight="repair"), query=RESTATED
-    )
-    model = judging_model(restate=lambda prompt: "How much is 100 US dollars in euros today?")
-    report = await exploiter.process(model, tools)
-    assert (report.exemplars, report.repaired) == (1, 0)
-    assert _prompts(model, "You write the request") == []
-    [original] = exemplars.find("convert_currency", originals_only=True)
-    assert original.query == RESTATED and "repairs" not in trials.get(trial.id).verdict
 
 
 @pytest.mark.anyio
