@@ -68,7 +68,8 @@ for ax, client, who in zip(axes, ("05", "15"), ("0.5B", "1.5B")):
         ax.bar_label(bars, fmt="%.1f", fontsize=7)
     ax.set_xticks([x + 0.27 for x in range(3)], ["correct %", "API match %", "strict correct %"])
     ax.set_title(f"{tag} ({rows['base-' + client]['n']} items), packaged {who} client, must-call", fontsize=9)
-    ax.legend(fontsize=7)
+    ax.set_ylim(0, 1.3 * max(rows[f"{v}-{client}"][m] for v in ("base", "all", "own") for m in ("correct", "api_match", "strict_correct")))
+    ax.legend(fontsize=7, loc="upper right")
 fig.tight_layout(); fig.savefig(f"docs/bench/{name}.png", dpi=120)
 for k, r in rows.items():
     print(k, r)

@@ -70,8 +70,9 @@ def main() -> None:
             ax.bar_label(bars, fmt="%.1f", fontsize=7)
         ax.set_xticks([x + 0.19 for x in range(len(names))], names, fontsize=8)
         ax.set_ylabel("correct %")
+        ax.set_ylim(0, 100)
         ax.set_title(f"0.5B student, best setting, {title}", fontsize=9)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     fig.savefig("docs/bench/repair.png", dpi=120)
     for n, e in result.items():
