@@ -74,9 +74,10 @@ async def main() -> None:
 
     added = [e for e in exemplars.find() if e.id not in before]
     by_trial = {e.provenance.trial_ids[0]: e for e in added if e.variant_of is None}
+    verdicts = {t.id: t.verdict or {} for t in trials.trials()}
     rows = []
     for t in refused:
-        verdict = trials.get(t.id).verdict or {}
+        verdict = verdicts[t.id]
         kept = by_trial.get(t.id)
         rows.append(
             {
