@@ -591,6 +591,33 @@ async def test_imagination_asks_for_the_request_as_json(tools, client, store, up
     assert read_request('{"request": "Is today a holiday in Oslo?"}') == "Is today a holiday in Oslo?"
 
 
+@pytest.mark.parametrize(
+    ("query", "schema", "dated"),
+    [
+        # told the day for these, the packaged 1.5B sent "… on the date 2026-12-06" as Wolfram's input and
+        # number = 2026 to the math-fact tool: the day only where the request or the tool needs it
+        (
+            "Find the volume of a cylinder with a radius of 4 and a height of 6",
+            {"properties": {"input": {}}},
+            False,
+        ),
+        ("Give me a fun fact about the number 42", {"properties": {"number": {"type": "string"}}}, False),
+        ("Generate a strong password", {}, False),
+        ("Add 10 days to today", {"properties": {"date": {}, "days": {}}}, True),
+        ("Generate a token valid for 2 hours", {}, True),
+        ("Which car makes were sold in 2020?", {}, True),
+        ("What was the weather like last Tuesday in Oslo?", {"properties": {"city": {}}}, True),
+        ("Which time zone is Paris in?", {"properties": {"lat": {}, "lng": {}, "timestamp": {}}}, True),
+        ("Convert 1500 to words", {"properties": {"when": {"type": "string", "format": "date-time"}}}, True),
+    ],
+)
+def test_the_trial_prompt_tells_the_day_where_it_matters(query: str, schema: dict, dated: bool) -> None:
+    assert prompts.dated(query, schema) is dated
+    prompt = prompts.trial_prompt(query, date(2026, 12, 6), dated=prompts.dated(query, schema))
+    assert ("Today is Sunday 6 December 2026 (2026-12-06)." in prompt) is dated
+    assert "2026-12-06" in prompt if dated else "2026" not in prompt.replace(query, "")
+
+
 async def test_a_prompt_too_long_for_the_model_is_shrunk_once(tools, client, store) -> None:
     """Digits and JSON take more tokens per character than the budget guesses: when the server refuses
     the prompt, the conversation is shortened harder (half the budget, only the last message whole)."""

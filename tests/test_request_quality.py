@@ -34,6 +34,7 @@ TOOL = "VehicleControlAPI_gallon_to_liter"
         "Use add_date to add 3 days to 2024-01-01",  # another served tool, by name
         "Generate a 50-character password using the [REDACTED] tool.",  # a name the redactor took
         "Convert 3 gallons with the Vehicle Control API",
+        "What is the time zone at (40.7128, -74.0060), using the Stadia Maps Time Zone API?",
         "Please create a 50-character password employing the [REDACTED] tool",
         '{"request": "Generate a strong password of length 50 that excludes the letter \'a\'}',
     ],
@@ -64,6 +65,44 @@ def test_a_request_that_copies_the_description_is_refused() -> None:
     copied = "Convierte cantidad a letras peso mexicano ingles for 1000"
     assert "copies the tool's description" in request_problem(copied, "convert", description=description)
     assert request_problem("Write 1000 pesos in English words", "convert", description=description) is None
+
+
+def test_a_request_that_copies_a_parameter_description_is_refused() -> None:
+    """The explorer is shown each parameter's description; the packaged 1.5B copied the math-fact tool's
+    into four kept requests ("Add '?fragment=true' to return the fact as a sentence fragment …")."""
+    tool = Tool(
+        name="Numbers__Get_math_fact",
+        description="Get a mathematical property about a number",
+        input_schema={
+            "type": "object",
+            "properties": {
+                "number": {"type": "string", "description": "The integer of interest"},
+                "fragment": {
+                    "type": "string",
+                    "description": "Add '?fragment=true' to return the fact as a sentence fragment that can be "
+                    "easily included as part of a larger sentence.",
+                },
+                "json": {"type": "string"},
+            },
+        },
+        method="GET",
+        path="/{number}/math",
+        base_url="http://127.0.0.1:9",
+    )
+    assert tool.documentation.splitlines() == [
+        tool.description,
+        "The integer of interest",
+        tool.input_schema["properties"]["fragment"]["description"],
+    ]
+    copied = (
+        "Observe the number 1729 and get a fact about it as a sentence fragment that can be easily included"
+    )
+    assert request_problem(copied, tool.name, description=tool.description) is None
+    assert "copies the tool's description" in request_problem(
+        copied, tool.name, description=tool.documentation
+    )
+    fine = "Tell me a math fact about 1729, as a fragment I can put in a sentence"
+    assert request_problem(fine, tool.name, description=tool.documentation) is None
 
 
 def test_reasons_say_what_was_caught() -> None:
@@ -148,3 +187,20 @@ async def test_exploiter_refuses_tool_naming_and_repeated_requests(data_dir: Pat
     verdicts = {t.id: trials.get(t.id).verdict for t in (naming, repeat)}
     assert "names the tool" in verdicts[naming.id]["refused"]
     assert "repeats" in verdicts[repeat.id]["refused"]
+
+
+@pytest.mark.anyio
+async def test_exploiter_refuses_a_request_copying_a_parameter_description(data_dir: Path) -> None:
+    db = open_db(data_dir / "lancedb")
+    trials, exemplars = TrialStore(db), ExemplarStore(db)
+    exploiter = Exploiter(trials, exemplars, DescriptionStore(db), MemorySettings(hindsight="off"))
+    tool = _tool()
+    tool.input_schema["properties"]["gallons"]["description"] = (
+        "US liquid gallons to convert, as a decimal number"
+    )
+    copied = _trial("Convert 4 US liquid gallons to convert, as a decimal number", 4, 0)
+    assert trials.record(copied)
+    report = ExploitReport()
+    await exploiter.exploit_trial(judging_model(reason="fine"), copied, {TOOL: tool}, report)
+    assert report.accepted == 1 and report.exemplars == 0
+    assert "copies the tool's description" in trials.get(copied.id).verdict["refused"]

@@ -170,10 +170,10 @@ async def imagine(
     elif _same_text(query) in {_same_text(q) for q, _ in ltm}:
         retry = await _ask_request(ctx, tool, messages, prompts.IMAGINE_DIFFERENT, usage)
         query = ctx.redactor.redact(retry) or query
-    elif request_problem(query, tool.name, description=tool.description) is not None:
+    elif request_problem(query, tool.name, description=tool.documentation) is not None:
         # it would teach nothing about choosing the tool: once more, in a user's words
         retry = ctx.redactor.redact(await _ask_request(ctx, tool, messages, prompts.IMAGINE_NATURAL, usage))
-        if retry and request_problem(retry, tool.name, description=tool.description) is None:
+        if retry and request_problem(retry, tool.name, description=tool.documentation) is None:
             query = retry
     elif quoted := quoted_examples(query, tool.input_schema):
         # the schema's example values (a required parameter's "default"): the exemplar would be refused
@@ -255,7 +255,12 @@ async def trial(
     usage = usage or _Usage()
     assert ctx.budget is not None and ctx.rate is not None and ctx.gate is not None
     tools = [tool_definition(tool)]
-    messages.append({"role": "user", "content": prompts.trial_prompt(query)})
+    messages.append(
+        {
+            "role": "user",
+            "content": prompts.trial_prompt(query, dated=prompts.dated(query, tool.input_schema)),
+        }
+    )
     turns: list[Turn] = []
     previous: tuple[str, dict[str, Any]] | None = None  # the last call made
     answer_now = False

@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
-PROMPT_VERSION = "ste-explore-8"
+from ste_mcp.memory.dates import speaks_of_time, time_parameters
+
+PROMPT_VERSION = "ste-explore-9"
 
 EXPLORER_INSTRUCTIONS = """\
 You are practising how to use a tool. You will invent realistic requests a user might make, \
@@ -77,10 +79,12 @@ REQUEST_FORMAT = {"type": "json_schema", "json_schema": {"name": "request", "sch
 NO_QUERY = "(no request was written)"  # recorded when imagination fails twice; the trial still runs
 
 # the day: a model otherwise takes the day it was trained for today, and sends "one year from today" as
-# date = 2023-04-01 (judge check present_arguments; BENCHMARKS, session 22)
+# date = 2023-04-01 (judge check present_arguments; BENCHMARKS, session 22). Only where the day matters: told
+# it for "the square root of 16", the packaged 1.5B sent "What is the square root of 16? on 2026-12-07?" to
+# Wolfram|Alpha, which fails on it (BENCHMARKS, session 38)
 _TRIAL = """\
 Now fulfil this request by calling the tool: {query}
-Today is {today}. Make one call at a time and read its result before going on. If a call fails, fix what \
+{today}Make one call at a time and read its result before going on. If a call fails, fix what \
 its error names and call again. When you have what you need, give the final answer to the user."""
 
 _REFLECT = """\
@@ -159,10 +163,18 @@ def _and(parts: Sequence[str]) -> str:
     return "".join(parts) if len(parts) < 2 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def trial_prompt(query: str, today: date | None = None) -> str:
-    """The request to fulfil, with today's date (default: this machine's, as the upstreams it calls)."""
+def trial_prompt(query: str, today: date | None = None, *, dated: bool = True) -> str:
+    """The request to fulfil, with today's date (default: this machine's, as the upstreams it calls)
+    unless ``dated`` is false (see ``dated``)."""
     day = today or date.today()
-    return _TRIAL.format(query=query, today=f"{day:%A} {day.day} {day:%B %Y} ({day.isoformat()})")
+    sentence = f"Today is {day:%A} {day.day} {day:%B %Y} ({day.isoformat()}). " if dated else ""
+    return _TRIAL.format(query=query, today=sentence)
+
+
+def dated(query: str, input_schema: Mapping[str, Any]) -> bool:
+    """Whether the trial prompt of ``query`` says what day it is: the request speaks of time, or the tool
+    takes a moment (a date, a time, a timestamp). Elsewhere a model copies the day into its arguments."""
+    return speaks_of_time(query) or bool(time_parameters(input_schema))
 
 
 # trial_prompt's date sentence, any day: a model imagining its next request in the same conversation copies

@@ -297,6 +297,36 @@ def present_problem(request: str, arguments: Mapping[str, Any], today: Iterable[
     return None
 
 
+# words whose meaning depends on the day they are said in ("tomorrow", "this week", "expires", "latest")
+_TIME_WORDS = re.compile(
+    r"\b(?:tomorrow|yesterday|tonight|days?|weeks?|weekends?|months?|years?|dates?|hours?|minutes?|times?"
+    r"|expir\w*|valid\w*|deadlines?|schedul\w*|ages?|old|recent\w*|latest|upcoming|future|forecasts?)\b",
+    re.I,
+)
+_MOMENT_NAME = re.compile(_TIME_NAME.pattern + "|day|hour|week|month|year", re.I)  # a moment, or a span
+_TIME_FORMATS = {"date", "date-time", "time"}
+
+
+def speaks_of_time(request: str) -> bool:
+    """Whether ``request`` speaks of time at all: a day, a date, a weekday, a year, a span, the present
+    or the past."""
+    return about_present(request) or any(
+        pattern.search(request)
+        for pattern in (_STATED_DATE, _YEAR, _PAST, _WEEKDAY, _TIME_QUANTITY, _TIME_WORDS)
+    )
+
+
+def time_parameters(schema: Mapping[str, Any]) -> list[str]:
+    """The parameters of a tool's input ``schema`` that take a moment or a span of time: named for a time,
+    a date, a stamp, a day, an hour, a week, a month or a year, or of a date / time format."""
+    properties = schema.get("properties") or {}
+    return [
+        name
+        for name, spec in properties.items()
+        if _MOMENT_NAME.search(name) or (isinstance(spec, Mapping) and spec.get("format") in _TIME_FORMATS)
+    ]
+
+
 def about_present(request: str) -> bool:
     """Whether ``request`` counts from today ("today", "now", "tomorrow", "3 days ago", "in two weeks")
     and states no date of its own."""

@@ -41,9 +41,10 @@ _META_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("talks about the tool", r"\bhow\s+(can|do|should|would)\s+(i|we|you)\s+use\s+(it|this|that)\b"),
         (
             "talks about the tool",
-            # the tool's name in between may be several words, or redacted ("the [REDACTED] tool")
+            # the tool's name in between may be several words ("using the Stadia Maps Time Zone API"), or
+            # redacted ("the [REDACTED] tool")
             r"\b(using|use|call|calling|invoke|invoking|via|with|through|employ|employing|utili[sz]e|utili[sz]ing)"
-            r"\s+the\s+(\S+\s+){1,3}?(api|tool|endpoint)\b",
+            r"\s+the\s+(\S+\s+){1,5}?(api|tool|endpoint)\b",
         ),
     )
 )
@@ -67,7 +68,8 @@ def request_problem(
 
     Refused: the tool's (or another served tool's) name as an identifier, a code-style identifier that
     shares two or more words with the tool's name, requests about tools instead of for a result, and
-    requests that copy ``COPIED_WORDS`` or more consecutive words of the tool's ``description``.
+    requests that copy ``COPIED_WORDS`` or more consecutive words of the tool's ``description`` (pass
+    ``Tool.documentation``: its parameters' descriptions are shown to the explorer too).
     """
     lowered = query.lower()
     for name in (tool, *other_tools):

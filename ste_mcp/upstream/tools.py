@@ -67,6 +67,17 @@ class Tool(BaseModel):
         return list((self.input_schema or {}).get("properties") or {})
 
     @property
+    def documentation(self) -> str:
+        """Its description and its parameters' descriptions, a line each: all the prose its spec gives
+        (what an explorer is shown, and what a user's request should not copy)."""
+        properties = (self.input_schema or {}).get("properties") or {}
+        lines = [self.description]
+        lines += [
+            str(p["description"]) for p in properties.values() if isinstance(p, dict) and p.get("description")
+        ]
+        return "\n".join(line for line in lines if line)
+
+    @property
     def is_read_only(self) -> bool:
         return self.read_only if self.read_only is not None else self.method.upper() in READ_ONLY_METHODS
 
