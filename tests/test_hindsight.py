@@ -182,12 +182,19 @@ def test_a_restated_request_may_not_copy_the_result_or_carry_instructions():
 
 
 IGNORED = "How much is 250 dollars in euros?"  # the call sent 100: request_numbers refuses the pair
+ASKS_MORE = "How much is 100 dollars in euros, but only at last week's rate?"  # added_asks refuses it
 
 
 @pytest.mark.anyio
-async def test_repair_restates_only_a_request_a_check_refused_and_judges_it_again(data_dir, upstream):
+@pytest.mark.parametrize(
+    ("imagined", "repairs"),
+    [(IGNORED, "request_numbers: the call ignores 250"), (ASKS_MORE, 'added_asks: "but only at last week')],
+)
+async def test_repair_restates_only_a_request_a_check_refused_and_judges_it_again(
+    data_dir, upstream, imagined: str, repairs: str
+):
     tools, trials, exemplars, exploiter, trial = await _one_trial(
-        data_dir, upstream, MemorySettings(paraphrases_per_exemplar=0, hindsight="repair"), query=IGNORED
+        data_dir, upstream, MemorySettings(paraphrases_per_exemplar=0, hindsight="repair"), query=imagined
     )
     model = judging_model(restate=lambda prompt: RESTATED)
     report = await exploiter.process(model, tools)
@@ -200,13 +207,13 @@ async def test_repair_restates_only_a_request_a_check_refused_and_judges_it_agai
     )
     assert len(_prompts(model, "You write the request")) == 1
     judged = _prompts(model, "You review")
-    assert [f"User query: {IGNORED}" in judged[0], f"User query: {RESTATED}" in judged[1]] == [True, True]
+    assert [f"User query: {imagined}" in judged[0], f"User query: {RESTATED}" in judged[1]] == [True, True]
     [original] = exemplars.find("convert_currency", originals_only=True)
     assert original.query == RESTATED
-    assert original.provenance.verdict["imagined"] == IGNORED
-    assert original.provenance.verdict["repairs"].startswith("request_numbers: the call ignores 250")
+    assert original.provenance.verdict["imagined"] == imagined
+    assert original.provenance.verdict["repairs"].startswith(repairs)
     verdict = trials.get(trial.id).verdict
-    assert verdict["exemplar"] == original.id and "refused" not in verdict and verdict["imagined"] == IGNORED
+    assert verdict["exemplar"] == original.id and "refused" not in verdict and verdict["imagined"] == imagined
 
 
 @pytest.mark.anyio
@@ -241,6 +248,7 @@ def test_which_refusals_hindsight_may_repair():
 
     assert repairable("request_numbers: the call ignores 3 stated in the request (the judge accepted it)")
     assert repairable("result_date: the request asks for tomorrow, the result gives today")
+    assert repairable('added_asks: "but only for weekdays." asks for more than the call')
     assert repairable(
         "query: names the tool 'convert_currency' (a demonstration must ask for a result in a user's words)"
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ste_mcp.memory.checks import (
+    added_ask,
     check_call,
     check_trial,
     placeholder_arguments,
@@ -657,3 +658,65 @@ def test_quantities_in_their_own_units_pass(query: str, arguments: dict) -> None
 def test_a_quantity_converted_to_the_parameters_unit_is_used(query: str, arguments: dict, reason) -> None:
     found = check_call(query, arguments, None)
     assert found == reason if reason is None else found.startswith(reason)
+
+
+# ---- added_asks ----------------------------------------------------------------------------------
+# requests of the 1.5B teacher's runs (bench/learned/) that its judge passed, hand-labelled bad
+@pytest.mark.parametrize(
+    ("query", "arguments", "clause"),
+    [
+        (
+            "Add 10 days to July 20, 2022, but only for weekdays.",
+            {"date": "2022-07-20", "days": 10},
+            "but only",
+        ),
+        (
+            "Convert the number 12345678901234567890 to words and include the number of digits. Also, provide "
+            "the number in binary format.",
+            {"text": "12345678901234567890"},
+            "Also, provide",
+        ),
+        (
+            "Find the mathematical property of the number 100, specifically about its prime factorization.",
+            {"number": "100", "json": "true"},
+            "specifically about",
+        ),
+        (
+            "Find the names of attractions at Central Park, sorted by the number of reviews.",
+            {"name": "Central Park"},
+            "sorted by",
+        ),
+        (
+            "Convertir el monto de 1000 pesos mexicanos en letras en español y también en inglés",
+            {"moneda": "pesos", "monto": "1000"},
+            "también en",
+        ),
+        ("I need a list of car makes, but only those based in Europe.", {}, "but only"),
+    ],
+)
+def test_a_request_that_asks_for_more_than_its_call_is_named(
+    query: str, arguments: dict, clause: str
+) -> None:
+    found = check_call(query, arguments, None, ["added_asks"])
+    assert (
+        found is not None and found.startswith(f'added_asks: "{clause}') and "none of its arguments" in found
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "arguments"),
+    [
+        ("Add 10 days to July 20, 2022.", {"date": "2022-07-20", "days": 10}),
+        ("Convert 1000 pesos into Spanish words", {"moneda": "pesos", "monto": "1000"}),
+        # the part after the word is what the call sends
+        ("Make a password of 16 characters, but only 12 if that is too long", {"length": "12"}),
+        ("Weather for the coast, but only in Brest", {"city": "Brest"}),
+        ("Give me the makes, then the models of BMW", {"make": "BMW"}),
+        ("Make me a password. Only letters are fine.", {"length": "10", "charset": "letters"}),
+        # words that contain a marker are not one: "butter", "thence", "alsoran", "exceptional"
+        ("How many calories in 100 g of butter?", {"food": "butter", "grams": 100}),
+        ("An exceptional wine under 20 dollars", {"max_price": 20}),
+    ],
+)
+def test_a_request_its_call_serves_passes_added_asks(query: str, arguments: dict) -> None:
+    assert added_ask(query, arguments) is None

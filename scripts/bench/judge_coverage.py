@@ -156,6 +156,40 @@ def labelled() -> list[dict]:
     return out
 
 
+async def replay(items: list[dict], client: UpstreamClient, tools: dict, settings) -> None:
+    """Call each labelled pair again (``client``, the offline toolbox's ``tools``): ``item["result"]`` as the
+    explorer would see it, ``item["trial"]`` the one-call trial it makes."""
+    for item in items:
+        tool = tools[item["tool"]]
+        result = await client.call(tool, item["arguments"], purpose="explore")
+        item["result"] = observation_text(result, settings.explorer.observation_chars, Redactor())
+        call = Turn(
+            raw="(replayed)",
+            kind="call",
+            tool=tool.name,
+            arguments=item["arguments"],
+            observation=item["result"],
+            is_error=result.is_error,
+        )
+        item["trial"] = TrialRecord(
+            tool=tool.name,
+            episode=0,
+            slot=0,
+            query=item["request"],
+            final_answer=item["answer"],
+            turns=[call],
+        )
+
+
+def refusal(item: dict, tools: dict, checks) -> str | None:
+    """Why the request filter or ``checks`` refuse a replayed item, or None."""
+    tool = tools[item["tool"]]
+    others = [n for n in tools if n != tool.name]
+    return request_problem(
+        item["request"], tool.name, other_tools=others, description=tool.documentation
+    ) or check_trial(item["trial"], checks, tool.input_schema)
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--llm-url", required=True)
@@ -168,31 +202,10 @@ async def main() -> None:
     with start_toolbox() as toolbox:
         tools = {t.name: t for t in load_toolset(settings, variables={"TOOLBOX_URL": toolbox.url})}
         async with UpstreamClient(settings.upstream) as client:
-            for item in items:
-                tool = tools[item["tool"]]
-                result = await client.call(tool, item["arguments"], purpose="explore")
-                item["result"] = observation_text(result, settings.explorer.observation_chars, Redactor())
-                trial = TrialRecord(
-                    tool=tool.name,
-                    episode=0,
-                    slot=0,
-                    query=item["request"],
-                    final_answer=item["answer"],
-                    turns=[
-                        Turn(
-                            raw="(replayed)",
-                            kind="call",
-                            tool=tool.name,
-                            arguments=item["arguments"],
-                            observation=item["result"],
-                            is_error=result.is_error,
-                        )
-                    ],
-                )
-                others = [n for n in tools if n != tool.name]
-                item["refused_today"] = request_problem(
-                    item["request"], tool.name, other_tools=others, description=tool.description
-                ) or check_trial(trial, settings.memory.judge_checks, tool.input_schema)
+            await replay(items, client, tools, settings)
+        for item in items:
+            item["refused_today"] = refusal(item, tools, settings.memory.judge_checks)
+            del item["trial"]  # not written out
         started = time.monotonic()
         kept = [i for i in items if not i["refused_today"]]
 

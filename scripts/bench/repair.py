@@ -20,17 +20,68 @@ import asyncio
 import json
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from ste_mcp.config import load_settings
 from ste_mcp.llm.client import OpenAIChatModel
 from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import DescriptionStore
-from ste_mcp.memory.exemplars import ExemplarStore
-from ste_mcp.memory.exploit import Exploiter, repairable
-from ste_mcp.memory.trials import TrialStore
+from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
+from ste_mcp.memory.exploit import Exploiter, ExploitReport, repairable
+from ste_mcp.memory.trials import TrialRecord, TrialStore
 from ste_mcp.toolbox.server import start_toolbox
 from ste_mcp.upstream.specs import load_toolset
+
+
+@dataclass
+class Judged:
+    """What judging trials with the repair on added: the model, the Exploiter's report, the new exemplars,
+    the originals by the trial they came from, every trial's verdict, and the seconds it took."""
+
+    model: str
+    report: ExploitReport
+    added: list[Exemplar]
+    by_trial: dict[str, Exemplar]
+    verdicts: dict[str, dict]
+    elapsed_s: float
+
+    def summary(self) -> dict:
+        return {
+            "report": self.report.model_dump(exclude={"errors"}),
+            "originals_added": len(self.by_trial),
+            "paraphrases_added": len(self.added) - len(self.by_trial),
+            "elapsed_s": round(self.elapsed_s, 1),
+        }
+
+
+async def judge_with_repair(db, trials: list[TrialRecord], llm_url: str, paraphrases: int) -> Judged:
+    """Store ``trials`` (unjudged) in ``db`` and judge them there with ``memory.hindsight = "repair"`` by the
+    model served at ``llm_url``, against the offline toolbox, as a live run would."""
+    trial_store, exemplars = TrialStore(db), ExemplarStore(db)
+    before = {e.id for e in exemplars.find()}
+    trial_store.record_many(trials)
+    settings = load_settings()
+    memory = settings.memory.model_copy(
+        update={"hindsight": "repair", "paraphrases_per_exemplar": paraphrases}
+    )
+    name = (await OpenAIChatModel(llm_url, "").list_models())[0]
+    model = OpenAIChatModel(llm_url, name, timeout_s=900, retries=0, max_concurrency=8)
+    exploiter = Exploiter(trial_store, exemplars, DescriptionStore(db), memory)
+    started = time.monotonic()
+    with start_toolbox() as toolbox:
+        tools = {t.name: t for t in load_toolset(settings, variables={"TOOLBOX_URL": toolbox.url})}
+        report = await exploiter.process(model, tools)
+    elapsed = time.monotonic() - started
+    added = [e for e in exemplars.find() if e.id not in before]
+    return Judged(
+        model=name,
+        report=report,
+        added=added,
+        by_trial={e.provenance.trial_ids[0]: e for e in added if e.variant_of is None},
+        verdicts={t.id: t.verdict or {} for t in trial_store.trials()},
+        elapsed_s=elapsed,
+    )
 
 
 async def main() -> None:
@@ -56,29 +107,10 @@ async def main() -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         shutil.copytree(args.pool / "lancedb", args.out / "lancedb")
     db = open_db(args.out / "lancedb")
-    trials, exemplars = TrialStore(db), ExemplarStore(db)
-    before = {e.id for e in exemplars.find()}
-    trials.record_many(refused)
-    settings = load_settings()
-    memory = settings.memory.model_copy(
-        update={"hindsight": "repair", "paraphrases_per_exemplar": args.paraphrases}
-    )
-    name = (await OpenAIChatModel(args.llm_url, "").list_models())[0]
-    model = OpenAIChatModel(args.llm_url, name, timeout_s=900, retries=0, max_concurrency=8)
-    exploiter = Exploiter(trials, exemplars, DescriptionStore(db), memory)
-    started = time.monotonic()
-    with start_toolbox() as toolbox:
-        tools = {t.name: t for t in load_toolset(settings, variables={"TOOLBOX_URL": toolbox.url})}
-        report = await exploiter.process(model, tools)
-    elapsed = time.monotonic() - started
-
-    added = [e for e in exemplars.find() if e.id not in before]
-    by_trial = {e.provenance.trial_ids[0]: e for e in added if e.variant_of is None}
-    verdicts = {t.id: t.verdict or {} for t in trials.trials()}
+    judged = await judge_with_repair(db, refused, args.llm_url, args.paraphrases)
     rows = []
     for t in refused:
-        verdict = verdicts[t.id]
-        kept = by_trial.get(t.id)
+        verdict, kept = judged.verdicts[t.id], judged.by_trial.get(t.id)
         rows.append(
             {
                 "trial": t.id,
@@ -94,15 +126,12 @@ async def main() -> None:
             }
         )
     summary = {
-        "model": name,
+        "model": judged.model,
         "run": str(args.run),
         "pool": str(args.pool),
         "episodes": args.episodes,
         "refused_repairable": len(refused),
-        "report": report.model_dump(exclude={"errors"}),
-        "originals_added": len(by_trial),
-        "paraphrases_added": len(added) - len(by_trial),
-        "elapsed_s": round(elapsed, 1),
+        **judged.summary(),
     }
     (args.out / "repair.json").write_text(json.dumps({**summary, "rows": rows}, indent=1, ensure_ascii=False))
     for row in rows:

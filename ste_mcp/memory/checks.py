@@ -45,6 +45,9 @@ last successful call, its arguments, the request and the final answer:
   send a date or timestamp from before the trial's day: the explorer's model brings the day it was
   trained as "today" (``date = 2023-04-01`` for "one year from today"). An import or a recheck reads
   it against the day the exemplar was made; it is served moved to the current day (``dates.as_of``).
+- ``added_asks``: a request that goes on with a condition or a second ask ("but only for weekdays", "and
+  also its binary form", "sorted by reviews", "specifically its prime factors") states, from that word on,
+  a value the call sends: else the call serves only the first part, and the judge passes it as served.
 
 ``check_trial`` runs the named checks on a trial, so stored trials can be replayed through them;
 ``check_call`` runs those that read only the request and the call (``CALL_CHECKS``), which is all an
@@ -85,6 +88,7 @@ CALL_CHECKS: tuple[JudgeCheck, ...] = (
     "stated_numbers",
     "request_units",
     "present_arguments",
+    "added_asks",
 )
 # a placeholder is checked only if a request could be told apart by it (not 1, 10, "en", "bsa")
 PLACEHOLDER_MIN_DIGITS = 3
@@ -500,6 +504,38 @@ def dropped_values(original: str, paraphrase: str, arguments: Mapping[str, Any])
     return f"drops {format_values(dropped)}, which the original request states"
 
 
+# words that add a condition or a second ask to a request: "but only weekdays", "and also its binary form",
+# "sorted by reviews", "specifically its largest prime factor" (Spanish: "pero", "también", "además", ...)
+_ADDED_ASK = re.compile(
+    r"\b(?:but|only|also|as well|besides|except|excluding|instead|in addition|sorted|ordered|then|specifically"
+    r"|and (?:its|their)|pero|s[oó]lo|solamente|tambi[eé]n|adem[aá]s|excepto|en vez|en lugar|luego)\b",
+    re.I,
+)
+
+
+def added_ask(request: str, arguments: Mapping[str, Any]) -> str | None:
+    """Why ``request`` adds a condition or a second ask that no argument of the call carries, or None.
+
+    A request that goes on after "but", "only", "also", "except", "sorted", "specifically", "and its", …
+    asks for more than the plain call: "Add 10 days to July 20, 2022, but only for weekdays" sent as
+    ``days = 10``, "the number in words, and also its binary form" to a tool that writes words. The part
+    from that word on must state a value the call sends ("a password of 16 characters, but only 12" is a
+    call with ``length = 12``); else the call serves only the first part, and the pair teaches a client that
+    the tool does what it does not. Hindsight's repair writes the request the call does serve."""
+    match = _ADDED_ASK.search(request)
+    if match is None:
+        return None
+    clause = request[match.start() :]
+    carried = [
+        value
+        for value in _leaves(arguments)
+        if (_as_number(value) is not None or len(str(value).strip()) >= 3) and _states(clause, value)
+    ]
+    if carried:
+        return None
+    return f'"{clause[:80]}" asks for more than the call, and none of its arguments carries it'
+
+
 def check_call(
     request: str,
     arguments: Mapping[str, Any],
@@ -574,6 +610,8 @@ def _call_reason(
         return unit_mismatch(request, arguments)
     if name == "present_arguments":
         return present_problem(request, arguments, today)
+    if name == "added_asks":
+        return added_ask(request, arguments)
     return None
 
 

@@ -16,6 +16,7 @@ JudgeCheck = Literal[
     "result_language",
     "result_date",
     "present_arguments",
+    "added_asks",
 ]  # memory/checks.py
 
 
@@ -130,9 +131,12 @@ class MemorySettings(BaseModel):
         "the asked language, else is refused when the result is clearly in another), result_date (a request "
         'about one day relative to today, "tomorrow", "3 days ago", gets a result that gives that day when '
         'it gives dates; "next Monday" one that gives a Monday), present_arguments (a request about today '
-        "or now sends no date or timestamp from before the trial's day: the explorer's own idea of today); "
-        "[]: the judge alone. "
-        "request_numbers, placeholder_arguments, stated_numbers, request_units and present_arguments also hold for "
+        "or now sends no date or timestamp from before the trial's day: the explorer's own idea of today), "
+        'added_asks (a request that goes on with "but", "only", "also", "except", "sorted", "specifically", '
+        '"and its", … states from there a value the call sends: "but only for weekdays" sent as days = 10 is '
+        "refused); []: the judge alone. "
+        "request_numbers, placeholder_arguments, stated_numbers, request_units, present_arguments and added_asks "
+        "also hold for "
         "paraphrases, imported exemplars and recheck (present_arguments against the day the exemplar was "
         "made; served, such an exemplar's days move to the current day).",
     )
