@@ -713,6 +713,7 @@ def test_a_request_that_asks_for_more_than_its_call_is_named(
         ("Weather for the coast, but only in Brest", {"city": "Brest"}),
         ("Give me the makes, then the models of BMW", {"make": "BMW"}),
         ("Make me a password. Only letters are fine.", {"length": "10", "charset": "letters"}),
+        ("List the cities of France only.", {"country": "FR"}),  # the last word narrows what came before
         # words that contain a marker are not one: "butter", "thence", "alsoran", "exceptional"
         ("How many calories in 100 g of butter?", {"food": "butter", "grams": 100}),
         ("An exceptional wine under 20 dollars", {"max_price": 20}),

@@ -8,7 +8,7 @@
 #   repaired: checked, and what added_asks refused replayed through hindsight's repair by the packaged 1.5B
 #             (judge, hindsight and paraphrases, as in the runs; scripts/bench/added_asks.py)
 # Fixed before any row ran; each row runs once.
-# usage: flock /tmp/ste-model.lock scripts/bench/added_asks.sh     Results: .cache/bench/asks/<pool>/runs-*
+# usage: [POOLS='without repaired'] flock /tmp/ste-model.lock scripts/bench/added_asks.sh     Results: .cache/bench/asks/<pool>/runs-*
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=.venv/bin/ste-mcp; OUT=.cache/bench/asks; PORT=${PORT:-8795}
@@ -33,7 +33,7 @@ if [ ! -s "$OUT/repaired/added_asks.json" ]; then
 fi
 ln -sfn "$(realpath "$MODELS")" "$OUT/repaired/models"
 serve "$STUDENT" "$PORT" "$OUT/serve05"
-for pool in without checked repaired; do
+for pool in ${POOLS:-without checked repaired}; do
   for bench in ste50 dev; do
     OUT=$OUT/$pool best_row "http://127.0.0.1:$PORT/v1" "$STUDENT" "$OUT/$pool" "bench/$bench" "runs-$bench" "asks-$pool-$bench"
   done

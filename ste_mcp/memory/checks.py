@@ -523,8 +523,8 @@ def added_ask(request: str, arguments: Mapping[str, Any]) -> str | None:
     call with ``length = 12``); else the call serves only the first part, and the pair teaches a client that
     the tool does what it does not. Hindsight's repair writes the request the call does serve."""
     match = _ADDED_ASK.search(request)
-    if match is None:
-        return None
+    if match is None or not re.search(r"\w", request[match.end() :]):
+        return None  # none, or a last word that narrows what came before ("the cities of France only")
     clause = request[match.start() :]
     carried = [
         value
