@@ -521,7 +521,8 @@ def added_ask(request: str, arguments: Mapping[str, Any]) -> str | None:
     ``days = 10``, "the number in words, and also its binary form" to a tool that writes words. The part
     from that word on must state a value the call sends ("a password of 16 characters, but only 12" is a
     call with ``length = 12``); else the call serves only the first part, and the pair teaches a client that
-    the tool does what it does not. Hindsight's repair writes the request the call does serve."""
+    the tool does what it does not. Such a word that ends the request ("the cities of France only") narrows
+    what came before and passes. Hindsight's repair writes the request the call does serve."""
     match = _ADDED_ASK.search(request)
     if match is None or not re.search(r"\w", request[match.end() :]):
         return None  # none, or a last word that narrows what came before ("the cities of France only")
