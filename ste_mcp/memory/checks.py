@@ -525,14 +525,12 @@ def added_ask(request: str, arguments: Mapping[str, Any]) -> str | None:
     what came before and passes. Hindsight's repair writes the request the call does serve."""
     match = _ADDED_ASK.search(request)
     if match is None or not re.search(r"\w", request[match.end() :]):
-        return None  # none, or a last word that narrows what came before ("the cities of France only")
+        return None
     clause = request[match.start() :]
-    carried = [
-        value
+    if any(
+        (_as_number(value) is not None or len(value.strip()) >= 3) and _states(clause, value)
         for value in _leaves(arguments)
-        if (_as_number(value) is not None or len(str(value).strip()) >= 3) and _states(clause, value)
-    ]
-    if carried:
+    ):
         return None
     return f'"{clause[:80]}" asks for more than the call, and none of its arguments carries it'
 
