@@ -6,12 +6,10 @@ the check. usage: added_asks_plot.py"""
 
 from rows_plot import BEST, CACHE, compare, plot
 
-WITHOUT = "four runs pooled, without added_asks"
-ROWS = {  # label: (runs folder with {bench}, the label it is compared with)
-    WITHOUT: ("asks/without/runs-{bench}", None),
-    "with added_asks, refused repaired": ("asks/repaired/runs-{bench}", WITHOUT),
-}
+WITHOUT = "four runs pooled, without added_asks"  # label: (runs folder with {bench}, compared with)
+CHECKED = ("with added_asks, refused only", ("asks/checked/runs-{bench}", WITHOUT))
+REPAIRED = ("with added_asks, refused repaired", ("asks/repaired/runs-{bench}", WITHOUT))
+checked_ran = (CACHE / "asks/checked/runs-ste50" / BEST / "scores.jsonl").exists()
+ROWS = dict([(WITHOUT, ("asks/without/runs-{bench}", None)), *([CHECKED] if checked_ran else []), REPAIRED])
 
-if (CACHE / "asks/checked/runs-ste50" / BEST / "scores.jsonl").exists():
-    ROWS["with added_asks, refused only"] = ("asks/checked/runs-{bench}", WITHOUT)
 plot(compare(ROWS), "added_asks", "A request that asks for more than its call (session 39)")
