@@ -18,15 +18,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import shutil
 from pathlib import Path
 
-from repair import judge_with_repair
+from judge_replay import as_trial
+from repair import judge_with_repair, pool_copy, print_rows
 
-from ste_mcp.memory.db import open_db
 from ste_mcp.memory.exemplars import ExemplarStore
 from ste_mcp.memory.recheck import REASON_PREFIX
-from ste_mcp.memory.trials import TrialRecord, Turn
 
 FIRST_EPISODE = 1000  # the replayed trials' episodes start here, clear of any stored trial's
 
@@ -39,37 +37,14 @@ async def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
 
-    if not (args.out / "lancedb").exists():
-        args.out.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(args.pool / "lancedb", args.out / "lancedb")
-    db = open_db(args.out / "lancedb")
+    db = pool_copy(args.pool, args.out)
     exemplars = ExemplarStore(db)
     refused = [
         ex
         for ex in exemplars.find(status="rejected")
         if ex.variant_of is None and ex.status_reason.startswith(REASON_PREFIX + "added_asks:")
     ]
-    replayed = [
-        TrialRecord(
-            tool=ex.tool,
-            episode=FIRST_EPISODE + i,
-            slot=0,
-            query=ex.query,
-            final_answer=ex.final_answer,
-            turns=[
-                Turn(
-                    raw="(replayed)",
-                    kind="call",
-                    tool=ex.tool,
-                    arguments=ex.arguments,
-                    observation=ex.observation,
-                )
-            ],
-            started_at=ex.provenance.created_at,
-            recorded_at=ex.provenance.created_at,
-        )
-        for i, ex in enumerate(refused)
-    ]
+    replayed = [as_trial(ex, FIRST_EPISODE + i) for i, ex in enumerate(refused)]
     judged = await judge_with_repair(db, replayed, args.llm_url, args.paraphrases)
     rows = []
     for ex, t in zip(refused, replayed, strict=True):
@@ -97,10 +72,7 @@ async def main() -> None:
     (args.out / "added_asks.json").write_text(
         json.dumps({**summary, "rows": rows}, indent=1, ensure_ascii=False)
     )
-    for row in rows:
-        mark = "kept" if row["kept"] else "----"
-        print(f"{mark} {row['tool'][:28]:28} {row['request'][:80]!r}")
-        print(f"     -> {row['kept'] or row['hindsight'] or row['refused_again']}")
+    print_rows(rows, "request", "refused_again")
     print(json.dumps(summary, indent=1))
 
 

@@ -29,17 +29,6 @@ SHARED = [
 ]
 
 
-def precision(items: list[dict]) -> dict:
-    good = sum(i["label"] == "good" for i in items)
-    low, high = coverage.wilson(good, len(items))
-    return {
-        "kept": len(items),
-        "good": good,
-        "precision": round(good / len(items), 3),
-        "wilson": [round(low, 3), round(high, 3)],
-    }
-
-
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", required=True, choices=ALL_CHECKS)
@@ -62,8 +51,8 @@ async def main() -> None:
     report = {
         "check": args.check,
         "labelled": len(items),
-        "without": precision(without),
-        "with": precision(with_check),
+        "without": coverage.precision(without),
+        "with": coverage.precision(with_check),
         "refused": {
             "good": sum(i["label"] == "good" for i in refused),
             "bad": sum(i["label"] == "bad" for i in refused),

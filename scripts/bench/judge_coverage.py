@@ -129,6 +129,18 @@ def wilson(good: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return centre - half, centre + half
 
 
+def precision(rows: list[dict]) -> dict:
+    """How many of the labelled ``rows`` are good, in % with its Wilson interval."""
+    good = sum(r["label"] == "good" for r in rows)
+    low, high = wilson(good, len(rows))
+    return {
+        "kept": len(rows),
+        "good": good,
+        "precision": round(100 * good / max(1, len(rows)), 1),
+        "interval_95": [round(100 * low, 1), round(100 * high, 1)],
+    }
+
+
 def labelled() -> list[dict]:
     """Every labelled original (first label of a repeated request, tool and arguments)."""
     seen, out = set(), []
@@ -225,16 +237,6 @@ async def main() -> None:
 
         await asyncio.gather(*(ask(i) for i in kept))
         elapsed = time.monotonic() - started
-
-    def precision(rows: list[dict]) -> dict:
-        good = sum(r["label"] == "good" for r in rows)
-        low, high = wilson(good, len(rows))
-        return {
-            "kept": len(rows),
-            "good": good,
-            "precision": round(100 * good / max(1, len(rows)), 1),
-            "interval_95": [round(100 * low, 1), round(100 * high, 1)],
-        }
 
     passed = [i for i in kept if i["coverage"] == "given"]
     summary = {

@@ -219,11 +219,19 @@ async def blind_answer(model, query: str, observation: str) -> tuple[bool, str]:
     return NOT_IN_DATA.lower() not in text.lower(), text
 
 
-def as_trial(ex) -> TrialRecord:
-    """The exemplar's one call as a finished trial (what the judge saw)."""
+def as_trial(ex, episode: int = 0) -> TrialRecord:
+    """The exemplar's one call as a finished trial (what the judge saw), run on the day it was made."""
     call = Turn(raw="", kind="call", tool=ex.tool, arguments=ex.arguments, observation=ex.observation)
+    made = ex.provenance.created_at
     return TrialRecord(
-        id=ex.id, tool=ex.tool, episode=0, slot=0, query=ex.query, turns=[call], final_answer=ex.final_answer
+        tool=ex.tool,
+        episode=episode,
+        slot=0,
+        query=ex.query,
+        turns=[call],
+        final_answer=ex.final_answer,
+        started_at=made,
+        recorded_at=made,
     )
 
 

@@ -55,6 +55,22 @@ class Judged:
         }
 
 
+def pool_copy(pool: Path, out: Path):
+    """The database of ``out``, a copy of ``pool``'s made once (so that a repeat of its exemplars is refused)."""
+    if not (out / "lancedb").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(pool / "lancedb", out / "lancedb")
+    return open_db(out / "lancedb")
+
+
+def print_rows(rows: list[dict], request: str, refused: str) -> None:
+    """One line per replayed trial (its ``request`` field), and what became of it: the request kept, else
+    hindsight's note, else why the checks refused it (its ``refused`` field)."""
+    for row in rows:
+        print(f"{'kept' if row['kept'] else '----'} {row['tool'][:28]:28} {row[request][:80]!r}")
+        print(f"     -> {row['kept'] or row['hindsight'] or row[refused]}")
+
+
 async def judge_with_repair(db, trials: list[TrialRecord], llm_url: str, paraphrases: int) -> Judged:
     """Store ``trials`` (unjudged) in ``db`` and judge them there with ``memory.hindsight = "repair"`` by the
     model served at ``llm_url``, against the offline toolbox, as a live run would."""
@@ -103,10 +119,7 @@ async def main() -> None:
         and repairable((t.verdict or {}).get("refused", ""))
         and (args.episodes is None or t.episode < args.episodes)
     ]
-    if not (args.out / "lancedb").exists():
-        args.out.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(args.pool / "lancedb", args.out / "lancedb")
-    db = open_db(args.out / "lancedb")
+    db = pool_copy(args.pool, args.out)
     judged = await judge_with_repair(db, refused, args.llm_url, args.paraphrases)
     rows = []
     for t in refused:
@@ -134,11 +147,7 @@ async def main() -> None:
         **judged.summary(),
     }
     (args.out / "repair.json").write_text(json.dumps({**summary, "rows": rows}, indent=1, ensure_ascii=False))
-    for row in rows:
-        mark = "kept" if row["kept"] else "----"
-        print(
-            f"{mark} {row['tool'][:28]:28} {row['imagined'][:70]!r}\n     -> {row['kept'] or row['hindsight'] or row['refused']}"
-        )
+    print_rows(rows, "imagined", "refused")
     print(json.dumps(summary, indent=1))
 
 
