@@ -13,6 +13,7 @@ from ste_mcp.memory.checks import (
     added_ask,
     check_call,
     check_trial,
+    float_noise,
     placeholder_arguments,
     soft_failure,
     spelled_out,
@@ -721,3 +722,76 @@ def test_a_request_that_asks_for_more_than_its_call_is_named(
 )
 def test_a_request_its_call_serves_passes_added_asks(query: str, arguments: dict) -> None:
     assert added_ask(query, arguments) is None
+
+
+# ---- float_noise ---------------------------------------------------------------------------------
+# the 1.5B teacher sent "2500.00000000000001" for "2500 pesos" (bench/learned/), and the 0.5B student shown
+# that call sent "610.00000000000001" for 610
+@pytest.mark.parametrize(
+    ("query", "arguments", "noise"),
+    [
+        (
+            "Convertir 2500 pesos MXN a letras en inglés",
+            {"moneda": "pesos", "monto": "2500.00000000000001"},
+            "2500.00000000000001",
+        ),
+        ("Add 0.1 and 0.2", {"a": "0.30000000000000004"}, "0.30000000000000004"),
+        ("Add 0.1 and 0.2", {"a": 0.1 + 0.2}, "0.30000000000000004"),  # a JSON number keeps it too
+        ("Convert 20 dollars", {"amount": {"value": "19.999999999999996"}}, "19.999999999999996"),
+        ("Move back 3 units", {"offset": "-2.9999999999999996"}, "2.9999999999999996"),
+    ],
+)
+def test_a_number_with_a_floats_rounding_noise_is_refused(query: str, arguments: dict, noise: str) -> None:
+    found = check_call(query, arguments, None, ["float_noise"])
+    assert (
+        found
+        == f"float_noise: the call sends {noise}: a float's rounding noise, not a number the request writes"
+    )
+
+
+def test_float_noise_is_a_default_call_check() -> None:
+    """On by default and among the call checks (imports, paraphrases, recheck): the teacher's exemplar,
+    which every other check passed, is refused."""
+    assert "float_noise" in MemorySettings().judge_checks
+    found = check_call(
+        "Convertir 2500 pesos MXN a letras en inglés",
+        {"moneda": "pesos", "monto": "2500.00000000000001"},
+        None,
+    )
+    assert found is not None and found.startswith("float_noise: the call sends 2500.00000000000001")
+
+
+@pytest.mark.parametrize(
+    ("query", "arguments"),
+    [
+        ("Convertir 2500 pesos a letras", {"moneda": "pesos", "monto": "2500"}),
+        ("The time zone at 37.4666405, -122.1433", {"lat": "37.4666405", "lng": "-122.1433"}),
+        ("Pay 100.00 euros", {"amount": "100.000000"}),  # trailing zeros are not noise
+        ("Round 1.0000001 to six places", {"x": "1.0000001"}),  # the request writes it so
+        ("Timestamp 1700000000", {"ts": "1700000000"}),
+    ],
+)
+def test_plain_numbers_pass_float_noise(query: str, arguments: dict) -> None:
+    assert float_noise(query, arguments) is None
+
+
+@pytest.mark.anyio
+async def test_the_exploiter_refuses_float_noise_without_a_repair(data_dir: Path) -> None:
+    """A call with a float's noise that the judge accepts is refused, on real LanceDB; hindsight's repair
+    (the default) does not restate it: the call, not the request, is what is wrong."""
+    db = open_db(data_dir / "lancedb")
+    trials, exemplars = TrialStore(db), ExemplarStore(db)
+    settings = MemorySettings(paraphrases_per_exemplar=0)
+    assert settings.hindsight == "repair"
+    exploiter = Exploiter(trials, exemplars, DescriptionStore(db), settings)
+    trial = _spell_trial(
+        "Write 500 dollars in Spanish words.", {"moneda": "dolares", "monto": "500.00000000000001"}
+    )
+    assert trials.record(trial)
+
+    report = ExploitReport()
+    await exploiter.exploit_trial(judging_model(), trial, {SPELL.name: SPELL}, report)
+    verdict = trials.get(trial.id).verdict
+    assert (report.accepted, report.refused, report.exemplars) == (1, 1, 0) and exemplars.find() == []
+    assert verdict["refused"].startswith("float_noise: the call sends 500.00000000000001")
+    assert "repairs" not in verdict

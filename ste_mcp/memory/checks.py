@@ -48,6 +48,11 @@ last successful call, its arguments, the request and the final answer:
 - ``added_asks``: a request that goes on with a condition or a second ask ("but only for weekdays", "and
   also its binary form", "sorted by reviews", "specifically its prime factors") states, from that word on,
   a value the call sends: else the call serves only the first part, and the judge passes it as served.
+- ``float_noise``: no argument sends a number with a binary float's rounding noise ("2500.00000000000001",
+  "0.30000000000000004", "19.999999999999996") that the request does not write so: the explorer's model
+  printed the number through a float, and a client shown that call learns to send "610.00000000000001"
+  for 610 (which an API that reads the amount as text spells out, or refuses). Not repairable: the call,
+  not the request, is wrong.
 
 ``check_trial`` runs the named checks on a trial, so stored trials can be replayed through them;
 ``check_call`` runs those that read only the request and the call (``CALL_CHECKS``), which is all an
@@ -89,6 +94,7 @@ CALL_CHECKS: tuple[JudgeCheck, ...] = (
     "request_units",
     "present_arguments",
     "added_asks",
+    "float_noise",
 )
 # a placeholder is checked only if a request could be told apart by it (not 1, 10, "en", "bsa")
 PLACEHOLDER_MIN_DIGITS = 3
@@ -535,6 +541,28 @@ def added_ask(request: str, arguments: Mapping[str, Any]) -> str | None:
     return f'"{clause[:80]}" asks for more than the call, and none of its arguments carries it'
 
 
+# a number printed through a binary float: a run of 6+ zeros or nines after the point, then more digits
+_FLOAT_NOISE = re.compile(r"^[-+]?\d*\.\d*?(?:0{6,}|9{6,})\d*[1-9]$")
+
+
+def float_noise(request: str, arguments: Mapping[str, Any]) -> str | None:
+    """Why the call sends a number with a float's rounding noise that the request does not write, or None.
+
+    "2500.00000000000001" for "2500 pesos" or "0.30000000000000004" for "0.3" is the explorer's model
+    printing a number through a binary float; the API may take it, but a client shown the call learns to
+    send "610.00000000000001" for 610. String and number values are read as Python writes them (a JSON
+    number keeps noise a float can hold, 0.30000000000000004); one the request itself writes passes."""
+    written = {digits for digits, _ in _numbers(request)} | set(_DIGITS.findall(request))
+    noisy = {
+        text.strip().lstrip("+-")
+        for text in _leaves(arguments)
+        if _FLOAT_NOISE.match(text.strip()) and text.strip().lstrip("+-") not in written
+    }
+    if not noisy:
+        return None
+    return f"the call sends {', '.join(sorted(noisy)[:3])}: a float's rounding noise, not a number the request writes"
+
+
 def check_call(
     request: str,
     arguments: Mapping[str, Any],
@@ -611,6 +639,8 @@ def _call_reason(
         return present_problem(request, arguments, today)
     if name == "added_asks":
         return added_ask(request, arguments)
+    if name == "float_noise":
+        return float_noise(request, arguments)
     return None
 
 

@@ -17,6 +17,7 @@ JudgeCheck = Literal[
     "result_date",
     "present_arguments",
     "added_asks",
+    "float_noise",
 ]  # memory/checks.py
 
 
@@ -134,9 +135,10 @@ class MemorySettings(BaseModel):
         "or now sends no date or timestamp from before the trial's day: the explorer's own idea of today), "
         'added_asks (a request that goes on with "but", "only", "also", "except", "sorted", "specifically", '
         '"and its", … states from there a value the call sends: "but only for weekdays" sent as days = 10 is '
-        "refused); []: the judge alone. "
-        "request_numbers, placeholder_arguments, stated_numbers, request_units, present_arguments and added_asks "
-        "also hold for "
+        "refused), float_noise (no argument sends a number with a binary float's rounding noise, "
+        '"2500.00000000000001" for 2500, unless the request writes it so); []: the judge alone. '
+        "request_numbers, placeholder_arguments, stated_numbers, request_units, present_arguments, added_asks "
+        "and float_noise also hold for "
         "paraphrases, imported exemplars and recheck (present_arguments against the day the exemplar was "
         "made; served, such an exemplar's days move to the current day).",
     )
