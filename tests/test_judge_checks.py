@@ -131,6 +131,17 @@ def test_grounded_answers_pass(answer: str, observation: str, query: str, argume
         ("What are the car makes from the year 2020?", {}, "the call ignores 2020"),
         ("What's the day after the 25th of April?", {"date": "2023-04-26", "days": 1}, "the call ignores 25"),
         ("Scale 2.5 by -3", {"factor": 2.5}, "the call ignores 3"),
+        # a number is found whole in an argument's text, not as the last digit of "2023-10-15" (session 40's run)
+        (
+            "Add 5 days to 2023-10-15 and also subtract 2 days from 2023-10-15.",
+            {"date": "2023-10-15", "days": -2},
+            "the call ignores 5",
+        ),
+        (
+            "Add 5 days to the date one year from today",
+            {"date": "2023-04-01", "days": 55},
+            "the call ignores 5",
+        ),
     ],
 )
 def test_ignored_request_numbers_are_named(query: str, arguments: dict, reason: str) -> None:
@@ -145,6 +156,7 @@ def test_ignored_request_numbers_are_named(query: str, arguments: dict, reason: 
         ("Convert 1,000 pesos to words", {"monto": 1000}),
         ("Generate a 12-character password", {"length": "12"}),
         ("What day of the week is the 15th of April 2023?", {"date": "2023-04-15"}),
+        ("What is 10 days after 2023-10-15?", {"date": "2023-10-15", "days": 10}),
         ("A token that expires in 15 minutes", {"expires_in": 900}),  # in seconds
         ("Scale 2.50 by -3", {"factor": 2.5, "by": -3}),
         ("How many COVID-19 cases in France, per the MP3 archive?", {"country": "France"}),  # names

@@ -37,6 +37,9 @@ TOOL = "VehicleControlAPI_gallon_to_liter"
         "What is the time zone at (40.7128, -74.0060), using the Stadia Maps Time Zone API?",
         "Please create a 50-character password employing the [REDACTED] tool",
         '{"request": "Generate a strong password of length 50 that excludes the letter \'a\'}',
+        # about an API itself (the 1.5B teacher's runs: kept by its judge, with a token call)
+        "What are the parameters and options available for the Unlimited Language API?",
+        "What are the most recent updates to the Token API?",
     ],
 )
 def test_requests_about_tools_are_refused(query: str) -> None:
@@ -54,6 +57,8 @@ def test_requests_about_tools_are_refused(query: str) -> None:
         "Add 3 days to 2024-01-01",
         "Use the 24-hour clock in the answer",
         "Fill the tank with the cheapest fuel",
+        "What are my options for a 3-day trip to Lisbon?",  # options, but of no API
+        "Which version of Python ships with Ubuntu 24.04?",
     ],
 )
 def test_ordinary_requests_pass(query: str) -> None:

@@ -197,13 +197,18 @@ def unused_request_numbers(request: str, arguments: Mapping[str, Any]) -> str | 
     unused = [
         digits
         for digits, value in _numbers(request)
-        if not any(digits in text for text in texts)
+        if not any(_written_in(digits, text) for text in texts)
         and not any(_sent_as(value, sent) for sent in values)
         and not converted(request, digits, arguments)
     ]
     if not unused:
         return None
     return f"the call ignores {', '.join(list(dict.fromkeys(unused))[:3])} stated in the request"
+
+
+def _written_in(digits: str, text: str) -> bool:
+    """Whether ``text`` writes the number ``digits`` whole: "15" in "2023-10-15", not "5" (its last digit)."""
+    return re.search(rf"(?<!\d){re.escape(digits)}(?!\d)", text) is not None
 
 
 def wrong_sign(request: str, arguments: Mapping[str, Any]) -> str | None:

@@ -37,6 +37,13 @@ _META_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         # stopped taking JSON that does not parse)
         ("is the model's JSON, not a user's words", r'^\s*\{\s*"request"\s*:'),
         ("talks about the tool", r"\b(this|that|the|your)\s+(tool|plugin)\b"),
+        (
+            # "What are the parameters and options available for the Unlimited Language API?", "the most
+            # recent updates to the Token API": about an API itself, which no call of it answers
+            "asks about an API, not for a result",
+            r"\b(parameters?|options?|features?|updates?|documentation|docs|versions?|endpoints?|methods?"
+            r"|capabilities|limits?)\b[^.?!]{0,40}?\b(api|tool|endpoint|service)s?\b",
+        ),
         ("talks about the tool", r"\b(this|that|your)\s+(api|function|endpoint)\b"),
         ("talks about the tool", r"\bhow\s+(can|do|should|would)\s+(i|we|you)\s+use\s+(it|this|that)\b"),
         (
