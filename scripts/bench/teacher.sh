@@ -28,6 +28,7 @@ paraphrases_per_exemplar = 2
 notes_rewrite_after = 0
 hindsight = ${HINDSIGHT:-false}
 TOML
+echo "teacher run $NAME: memory.hindsight = ${HINDSIGHT:-false} (the product default is \"repair\": HINDSIGHT='\"repair\"')" >&2
 t=$(date +%s); status=0
 timeout -s TERM -k 120 "${LEARN_S:-0}" .venv/bin/ste-mcp learn --episodes ${EPISODES:-1} ${TOOLS:+--tools $TOOLS} --no-progress --config "$OUT/$NAME.toml" \
   --data-dir "$DATA" 2>&1 | tail -20 || status=$?
