@@ -73,6 +73,19 @@ def test_a_results_words_are_its_string_values() -> None:
         ),
         ("Put 4500 pesos into English words.", '{"value": "FOUR THOUSAND FIVE HUNDRED PESOS"}', None),
         ("Say 1000 euros in English", '{"value": "MIL"}', None),  # too short to tell
+        # number words say the language where a detector cannot (the 1.5B teacher's kept exemplars)
+        (
+            "Convert the number '1000000000000000000' into words in Spanish.",
+            '{"text": "One quintillion"}',
+            "the request asks for Spanish, the result is in English",
+        ),
+        (
+            "Convert the amount 1000 Euros to words in English.",
+            '{"value": "MIL EUROS 00/100"}',
+            "the request asks for English, the result is in Spanish",
+        ),
+        ("Convert 25 pesos to Spanish words", '{"value": "VEINTICINCO PESOS 00/100 M.N."}', None),
+        ("Tres leches recipe in English", '{"value": "Tres leches cake with milk"}', None),  # a name
         (
             "List the car makes in English",
             '["Toyota", "Honda", "Ford", "Volkswagen"]',

@@ -47,6 +47,27 @@ _ASKED = re.compile(
 _LETTERS = re.compile(r"[^\W\d_]{2,}", re.UNICODE)
 MIN_LETTERS = 8  # shorter texts ("London", "OK") say nothing about a language
 CLEAR = 0.9  # the other language's confidence against the asked one, the two alone compared
+# Number words: a number-to-words result ("One quintillion", "MIL EUROS 00/100") is too short for a
+# statistical detector, but its number words say the language. Languages that write a number's parts as
+# separate words only (German and Italian join them into one word)
+_NUMBER_WORDS: dict[str, frozenset[str]] = {
+    language: frozenset(words.split())
+    for language, words in {
+        "ENGLISH": "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred "
+        "thousand million billion trillion quadrillion quintillion sextillion septillion octillion",
+        "SPANISH": "cero uno una dos tres cuatro cinco seis siete ocho nueve diez once doce trece catorce quince "
+        "dieciséis veinte veintiún veintidós veintitrés veintiséis treinta cuarenta cincuenta sesenta setenta "
+        "ochenta noventa cien ciento doscientos trescientos cuatrocientos quinientos seiscientos setecientos "
+        "ochocientos novecientos mil millón millones billón billones trillón trillones",
+        "FRENCH": "zéro deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze quinze seize "
+        "vingt trente quarante cinquante soixante cent cents mille millions milliard milliards",
+        "PORTUGUESE": "zero um uma dois duas três quatro cinco seis sete oito nove dez onze doze treze catorze "
+        "quinze dezesseis vinte trinta quarenta cinquenta sessenta setenta oitenta noventa cem cento duzentos "
+        "trezentos quatrocentos quinhentos seiscentos setecentos oitocentos novecentos mil milhão milhões",
+    }.items()
+}
+_NUMBER_PREFIXES = {"SPANISH": ("dieci", "veinti")}  # "diecisiete", "veinticinco"
 
 
 def asked_language(request: str) -> str | None:
@@ -96,13 +117,46 @@ def fit(text: str, language: str) -> float:
 
 def other_language(text: str, asked: str) -> str | None:
     """The language ``text`` is clearly written in when that is not ``asked``, else None (it is, or the
-    text is too short or too mixed to say)."""
+    text is too short or too mixed to say). Number words decide where they say it (``number_words_in``)."""
+    by_numbers = number_words_in(text, asked)
+    if by_numbers is not None:
+        return by_numbers
     top = written_in(text)
     if top is None or top == asked:
         return None
     pair = _detector(tuple(sorted((asked, top))))
     confidence = {c.language.name: c.value for c in pair.compute_language_confidence_values(text)}
     return top if confidence.get(top, 0.0) >= CLEAR else None
+
+
+def number_words_in(text: str, asked: str) -> str | None:
+    """The language of a text whose number words are all another language's than ``asked``, or None.
+
+    Read only when ``asked`` has a list of number words (``_NUMBER_WORDS``), the text has ``MIN_LETTERS``
+    letters and some number words, none of them
+    is the asked language's, and they are a third of its letters or more ("MIL EUROS": a currency beside
+    them): "One quintillion" for a request in Spanish is English. A word of several languages ("mil", "cinco")
+    counts for each; the language that has the most of them is named."""
+    words = text.split()
+    if asked not in _NUMBER_WORDS or sum(map(len, words)) < MIN_LETTERS:
+        return None
+    counts: dict[str, int] = {}
+    letters = 0
+    for word in words:
+        languages = [
+            language
+            for language, known in _NUMBER_WORDS.items()
+            if word in known or word.startswith(_NUMBER_PREFIXES.get(language, ()))
+        ]
+        if asked in languages:
+            return None
+        if languages:
+            letters += len(word)
+            for language in languages:
+                counts[language] = counts.get(language, 0) + 1
+    if not counts or 3 * letters < sum(map(len, words)):
+        return None
+    return max(counts, key=lambda language: counts[language])
 
 
 def language_problem(request: str, observation: str) -> str | None:
