@@ -547,7 +547,7 @@ def added_ask(request: str, arguments: Mapping[str, Any]) -> str | None:
 
 
 # a number printed through a binary float: a run of 6+ zeros or nines after the point, then more digits
-_FLOAT_NOISE = re.compile(r"^[-+]?\d*\.\d*?(?:0{6,}|9{6,})\d*[1-9]$")
+_FLOAT_NOISE = re.compile(r"[-+]?\d*\.\d*?(?:0{6,}|9{6,})\d*[1-9]")
 
 
 def float_noise(request: str, arguments: Mapping[str, Any]) -> str | None:
@@ -556,12 +556,11 @@ def float_noise(request: str, arguments: Mapping[str, Any]) -> str | None:
     "2500.00000000000001" for "2500 pesos" or "0.30000000000000004" for "0.3" is the explorer's model
     printing a number through a binary float; the API may take it, but a client shown the call learns to
     send "610.00000000000001" for 610. String and number values are read as Python writes them (a JSON
-    number keeps noise a float can hold, 0.30000000000000004); one the request itself writes passes."""
-    written = {digits for digits, _ in _numbers(request)} | set(_DIGITS.findall(request))
+    number keeps noise a float can hold, 0.30000000000000004); one the request itself states passes."""
     noisy = {
-        text.strip().lstrip("+-")
-        for text in _leaves(arguments)
-        if _FLOAT_NOISE.match(text.strip()) and text.strip().lstrip("+-") not in written
+        value.lstrip("+-")
+        for value in map(str.strip, _leaves(arguments))
+        if _FLOAT_NOISE.fullmatch(value) and not _states(request, value)
     }
     if not noisy:
         return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
@@ -140,7 +141,7 @@ def number_words_in(text: str, asked: str) -> str | None:
     words = text.split()
     if asked not in _NUMBER_WORDS or sum(map(len, words)) < MIN_LETTERS:
         return None
-    counts: dict[str, int] = {}
+    counts: Counter[str] = Counter()
     letters = 0
     for word in words:
         languages = [
@@ -150,13 +151,11 @@ def number_words_in(text: str, asked: str) -> str | None:
         ]
         if asked in languages:
             return None
-        if languages:
-            letters += len(word)
-            for language in languages:
-                counts[language] = counts.get(language, 0) + 1
+        letters += len(word) if languages else 0
+        counts.update(languages)
     if not counts or 3 * letters < sum(map(len, words)):
         return None
-    return max(counts, key=lambda language: counts[language])
+    return counts.most_common(1)[0][0]
 
 
 def language_problem(request: str, observation: str) -> str | None:
