@@ -17,7 +17,13 @@ from ste_mcp.memory.checks import check_trial, dropped_values
 from ste_mcp.memory.db import open_db
 from ste_mcp.memory.exemplars import ExemplarStore, exemplar_id
 from ste_mcp.memory.exploit import Exploiter, ExploitReport
-from ste_mcp.memory.language import asked_language, language_problem, result_text, sibling_caller
+from ste_mcp.memory.language import (
+    answering_sibling,
+    asked_language,
+    language_problem,
+    result_text,
+    sibling_caller,
+)
 from ste_mcp.memory.settings import MemorySettings
 from ste_mcp.upstream.client import UpstreamClient
 from ste_mcp.upstream.specs.toolset import load_spec, toolbox_spec_path
@@ -280,3 +286,26 @@ def test_recheck_with_calls_moves_and_rejects_stored_exemplars(tmp_path, capsys)
     assert after["Spell out 4500 pesos"].tool == ENGLISH
     # a second run: the moved one and the Spanish one are called again and pass; the rejected one is not
     assert "2 original(s) called again: 0 moved to a sibling, 0 rejected (0 rows" in run()
+
+
+@pytest.mark.anyio
+async def test_a_result_whose_number_words_are_another_language_is_moved_not_only_refused() -> None:
+    """lingua reads "ten pesos" as Spanish, its number word is English: the check and the sibling search
+    read it alike, so a Spanish sibling's result is found before the check refuses the trial."""
+    request, own = "Write 10 pesos in Spanish words", '{"value": "TEN PESOS 00/100 M.N."}'
+    assert language_problem(request, own) == "the request asks for Spanish, the result is in English"
+    sibling = Tool(
+        name="in_spanish",
+        description="",
+        input_schema={},
+        method="GET",
+        path="/",
+        base_url="http://127.0.0.1:9",
+    )
+    spanish = '{"value": "DIEZ PESOS 00/100 M.N."}'
+
+    async def siblings(tool: Tool, arguments: dict) -> list[tuple[Tool, str]]:
+        return [(sibling, spanish)]
+
+    found = await answering_sibling(request, own, sibling, {"monto": "10"}, siblings)
+    assert found == (sibling, spanish)

@@ -185,14 +185,15 @@ async def answering_sibling(
     request: str, observation: str, tool: Tool, arguments: Mapping[str, Any], siblings: SiblingResults
 ) -> tuple[Tool, str] | None:
     """The sibling tool, with its result, that answers ``request`` in the language it asks for when
-    ``tool``'s own result (``observation``) is in another one; None when there is no such request, the
-    own result is in the asked language (or too short to say), or no sibling's result is."""
+    ``tool``'s own result (``observation``) is in another one (by the detector, or by its number words as
+    ``language_problem`` reads them); None when there is no such request, the own result is in the asked
+    language (or too short to say), or no sibling's result is."""
     asked = asked_language(request)
     if asked is None:
         return None
     own = result_text(observation)
-    if written_in(own) in (None, asked):
-        return None
+    if written_in(own) in (None, asked) and number_words_in(own, asked) is None:
+        return None  # in the asked language, as far as the detector and the number words tell
     own_fit = fit(own, asked)
     for sibling, result in await siblings(tool, arguments):
         text = result_text(result)
