@@ -19,10 +19,7 @@ for d in serve15 serve05; do ln -sfn "$(realpath "$MODELS")" "$OUT/$d/models"; d
 RUNS=(bench/learned/shared{,2,3,4}/run.jsonl)
 WITHOUT=$(.venv/bin/python -c "import json; from ste_mcp.memory.checks import ALL_CHECKS; print(json.dumps([c for c in ALL_CHECKS if c != 'added_asks']))")
 STE_MCP_MEMORY__JUDGE_CHECKS=$WITHOUT teacher_pool "$OUT/without" "$MODELS" "${RUNS[@]}"
-if [ ! -d "$OUT/checked/lancedb" ]; then  # an import refuses without storing: recheck a copy, which records why
-  cp -r "$OUT/without" "$OUT/checked"; ln -sfn "$(realpath "$MODELS")" "$OUT/checked/models"
-  $BIN exemplars recheck --data-dir "$OUT/checked" | tail -2
-fi
+recheck_copy "$OUT/without" "$OUT/checked" "$MODELS"
 if [ ! -s "$OUT/repaired/added_asks.json" ]; then
   serve "$TEACHER" "$PORT" "$OUT/serve15"
   t=$(date +%s)

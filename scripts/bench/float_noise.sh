@@ -11,12 +11,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=.venv/bin/ste-mcp; OUT=.cache/bench/asks; PORT=${PORT:-8795}
 MODELS=.cache/bench/demos/models; STUDENT=packaged:qwen2.5-coder-0.5b-instruct
-. scripts/bench/servers.sh
+. scripts/bench/servers.sh; . scripts/bench/pool.sh
 [ -d "$OUT/repaired/lancedb" ] || { echo "run scripts/bench/added_asks.sh first" >&2; exit 1; }
-if [ ! -d "$OUT/noise/lancedb" ]; then
-  mkdir -p "$OUT/noise"; cp -r "$OUT/repaired/lancedb" "$OUT/noise/"; ln -sfn "$(realpath "$MODELS")" "$OUT/noise/models"
-  $BIN exemplars recheck --data-dir "$OUT/noise" | tail -2
-fi
+recheck_copy "$OUT/repaired" "$OUT/noise" "$MODELS"
 serve "$STUDENT" "$PORT" "$OUT/serve05"
 for bench in ste50 dev; do
   OUT=$OUT/noise best_row "http://127.0.0.1:$PORT/v1" "$STUDENT" "$OUT/noise" "bench/$bench" "runs-$bench" "asks-noise-$bench"
