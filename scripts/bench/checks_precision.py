@@ -5,7 +5,8 @@ called again against the offline toolbox, as the explorer would see its result, 
 filter and ``memory.judge_checks`` (as ``judge_coverage.py`` does); the report gives the precision of what
 is kept with every check and without ``--check``, and lists what that check refuses, good and bad. No model.
 
-    .venv/bin/python scripts/bench/checks_precision.py --check added_asks --out docs/bench/checks_precision.json
+    .venv/bin/python scripts/bench/checks_precision.py --check added_asks --out docs/bench/checks_precision.json \
+        [--kept-bad /tmp/kept_bad.json]
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", required=True, choices=ALL_CHECKS)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--kept-bad", type=Path, help="also write the bad originals that every check keeps here")
     args = ap.parse_args()
     settings = load_settings()
     coverage.SETS += SHARED
@@ -63,6 +65,9 @@ async def main() -> None:
         ],
     }
     args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
+    if args.kept_bad:
+        rows = [{k: i[k] for k in ("set", "tool", "request", "arguments", "why")} for i in with_check if i["label"] == "bad"]
+        args.kept_bad.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "rows"}, indent=1))
 
 

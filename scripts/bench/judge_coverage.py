@@ -31,6 +31,7 @@ from ste_mcp.llm.base import json_object, json_schema_format
 from ste_mcp.llm.client import OpenAIChatModel
 from ste_mcp.memory.checks import check_trial
 from ste_mcp.memory.requests import request_problem
+from ste_mcp.memory.terms import documentation_of
 from ste_mcp.memory.transfer import read_export
 from ste_mcp.memory.trials import TrialRecord, Turn
 from ste_mcp.safety.redact import Redactor
@@ -199,7 +200,12 @@ def refusal(item: dict, tools: dict, checks) -> str | None:
     others = [n for n in tools if n != tool.name]
     return request_problem(
         item["request"], tool.name, other_tools=others, description=tool.documentation
-    ) or check_trial(item["trial"], checks, tool.input_schema)
+    ) or check_trial(
+        item["trial"],
+        checks,
+        tool.input_schema,
+        documentation_of(tool.name, tool.documentation, tool.input_schema),
+    )
 
 
 async def main() -> None:

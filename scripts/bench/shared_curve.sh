@@ -9,8 +9,9 @@
 # judged. Each point is imported into a fresh store and rechecked (teacher_pool), then the packaged 0.5B
 # student answers in the best setting (must-call, search within the 15 candidates + the 3 nearest approved
 # exemplars, constrained, greedy) on the 195 STE-50 toolbox items and bench/dev (65), one managed vLLM-CPU.
-# RESUME=1 goes on with the run in $OUT (more passes; points already answered are kept).
-# usage: [OUT=.cache/bench/shared] [NAME=shared_curve] [EPISODES=7] [LEARN_S=3600] flock /tmp/ste-model.lock scripts/bench/shared_curve.sh
+# RESUME=1 goes on with the run in $OUT (more passes; points already answered are kept); ROWS=0 stops after
+# the pools (the teacher alone: its export for hand labels); HINDSIGHT is teacher.sh's (off unless given).
+# usage: [OUT=.cache/bench/shared] [NAME=shared_curve] [EPISODES=7] [LEARN_S=3600] [ROWS=0] flock /tmp/ste-model.lock scripts/bench/shared_curve.sh
 # Results: $OUT/run{.jsonl,.time,.summary.json}, $OUT/k<k>.jsonl, $OUT/runs-k<k>-{ste50,dev}/,
 # docs/bench/$NAME.{json,png} (shared_curve.py)
 set -euo pipefail
@@ -28,6 +29,7 @@ fi
 mapfile -t POINTS < <(.venv/bin/python scripts/bench/shared_curve.py cut "$OUT")
 [ ${#POINTS[@]} -gt 0 ] || { echo "no pass of the teacher run finished" >&2; exit 1; }
 for k in "${POINTS[@]}"; do teacher_pool "$OUT/pool-k$k" "$CONVERTED" "$OUT/k$k.jsonl"; done
+[ "${ROWS:-1}" != 0 ] || exit 0
 
 mkdir -p "$OUT/serve"; ln -sfn "$(realpath "$CONVERTED")" "$OUT/serve/models"
 serve "$STUDENT" "$PORT" "$OUT/serve"

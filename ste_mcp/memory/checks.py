@@ -53,6 +53,11 @@ last successful call, its arguments, the request and the final answer:
   printed the number through a float, and a client shown that call learns to send "610.00000000000001"
   for 610 (which an API that reads the amount as text spells out, or refuses). Not repairable: the call,
   not the request, is wrong.
+- ``named_terms``: every name the request gives — a capitalised word past a sentence's first word, an
+  acronym, a quoted value — is in the call's arguments, its result, or the tool's own name, description and
+  schema (``memory/terms.py``): "the car makers based in Europe" answered by every make, "… to words in
+  Swedish" by an English-only endpoint, "a password for user 'AliceJohnson'" by a generator that takes no
+  user are refused. Months, weekdays and language names are the date and language checks' to read.
 
 ``check_trial`` runs the named checks on a trial, so stored trials can be replayed through them;
 ``check_call`` runs those that read only the request and the call (``CALL_CHECKS``), which is all an
@@ -63,7 +68,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
@@ -84,6 +88,9 @@ from ste_mcp.memory.dates import (
 )
 from ste_mcp.memory.language import asked_language, language_problem
 from ste_mcp.memory.settings import JudgeCheck
+from ste_mcp.memory.terms import unnamed_terms
+from ste_mcp.memory.text import leaves as _leaves
+from ste_mcp.memory.text import plain as _plain
 from ste_mcp.memory.trials import TrialRecord
 
 ALL_CHECKS: tuple[JudgeCheck, ...] = get_args(JudgeCheck)
@@ -589,9 +596,12 @@ def check_trial(
     trial: TrialRecord,
     checks: Iterable[JudgeCheck] = ALL_CHECKS,
     schema: Mapping[str, Any] | None = None,
+    documentation: str = "",
 ) -> str | None:
     """The first of ``checks`` the trial's last successful call fails, as "name: reason", or None.
-    ``schema``: the tool's input schema (``placeholder_arguments`` checks nothing without it)."""
+    ``schema``: the tool's input schema (``placeholder_arguments`` checks nothing without it);
+    ``documentation``: what the tool says of itself (``terms.documentation_of``), which ``named_terms``
+    reads with the call and its result."""
     call = trial.last_call
     if call is None:
         return None  # nothing to check: such a trial is not judgeable
@@ -605,6 +615,8 @@ def check_trial(
             reason = language_problem(trial.query, call.observation)
         elif name == "result_date":
             reason = date_problem(trial.query, call.observation, days_of(_ran(trial)))
+        elif name == "named_terms":
+            reason = unnamed_terms(trial.query, arguments, call.observation, documentation)
         else:
             reason = _call_reason(name, trial.query, arguments, schema, days_of(_ran(trial)))
         if reason is not None:
@@ -703,13 +715,6 @@ def _states(request: str, value: Any) -> bool:
     )
 
 
-def _plain(text: str) -> str:
-    """Lower case, no accents, words of letters and digits only."""
-    folded = unicodedata.normalize("NFKD", text.casefold())
-    bare = "".join(c for c in folded if not unicodedata.combining(c))
-    return " ".join(re.sub(r"[^\w.]+", " ", bare).split())
-
-
 def _numbers(text: str) -> Iterator[tuple[str, Decimal]]:
     """The numbers written in ``text``: their digits without separators, and their (absolute) value."""
     for match in _NUMBER.finditer(text):
@@ -722,18 +727,6 @@ def _lenient_numbers(text: str) -> Iterator[Decimal]:
     yield from (value for _, value in _numbers(text))
     for digits in _DIGITS.findall(text):
         yield Decimal(digits)
-
-
-def _leaves(value: Any) -> Iterator[str]:
-    """The text of every scalar in an argument value (booleans and nulls have no number)."""
-    if isinstance(value, Mapping):
-        for item in value.values():
-            yield from _leaves(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _leaves(item)
-    elif value is not None and not isinstance(value, bool):
-        yield str(value)
 
 
 def _significant_digits(digits: str) -> int:

@@ -10,11 +10,11 @@ fail, with the reason (an original takes its paraphrases with it). No model is a
 deleted (``ste-mcp exemplars approve ID`` undoes a rejection).
 
 ``recheck_results`` (``--call``) applies the checks that read the tool's result, which an exemplar keeps
-only as a typed summary: each original whose request asks for a language or for one day relative to
-today is called again (only tools exploration may call) and, as the Exploiter would, moves with its
-paraphrases to the sibling tool that answers in that language, or is rejected when its result is clearly
-in another (``result_language``) or gives dates but not the day asked, counted from the day of the
-recheck (``result_date``).
+only as a typed summary: each original whose request asks for a language, for one day relative to
+today or gives a name is called again (only tools exploration may call) and, as the Exploiter would,
+moves with its paraphrases to the sibling tool that answers in that language, or is rejected when its
+result is clearly in another (``result_language``), gives dates but not the day asked, counted from the
+day of the recheck (``result_date``), or deals with none of the names it gives (``named_terms``).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
 from ste_mcp.memory.exploit import Cleaner, exemplar_problem, moved_exemplar, unsafe_reason
 from ste_mcp.memory.language import answering_sibling, asked_language, language_problem, sibling_caller
 from ste_mcp.memory.settings import MemorySettings
+from ste_mcp.memory.terms import documentation_of, named_terms, unnamed_terms
 from ste_mcp.upstream.tools import Tool, ToolResult
 
 __all__ = ["RecheckReport", "ResultsReport", "recheck", "recheck_results"]
@@ -110,12 +111,13 @@ async def recheck_results(
     dry_run: bool = False,
 ) -> ResultsReport:
     """Call the approved and candidate originals (of ``tool``, or all) whose request asks for a language
-    or a day relative to today again, with ``call``, and move or reject them by ``result_language`` and
-    ``result_date`` unless ``dry_run``."""
+    or a day relative to today, or gives a name, again, with ``call``, and move or reject them by
+    ``result_language``, ``result_date`` and ``named_terms`` unless ``dry_run``."""
     report = ResultsReport()
     language = "result_language" in settings.judge_checks
     day = "result_date" in settings.judge_checks
-    if not (language or day):
+    names = "named_terms" in settings.judge_checks
+    if not (language or day or names):
         return report
     siblings = sibling_caller(tools.values, call, may_call)
     cleaner = Cleaner(settings, secrets)
@@ -126,7 +128,11 @@ async def recheck_results(
     today = days_of([datetime.now(UTC)])
 
     def reads_result(query: str) -> bool:
-        return (language and asked_language(query) is not None) or (day and asks_a_day(query))
+        return (
+            (language and asked_language(query) is not None)
+            or (day and asks_a_day(query))
+            or (names and bool(named_terms(query)))
+        )
 
     for ex in [e for e in live if e.variant_of is None and reads_result(e.query)]:
         served = tools.get(ex.tool)
@@ -158,6 +164,15 @@ async def recheck_results(
             name = "result_language"
         elif day and (problem := date_problem(ex.query, result.text, today)):
             name = "result_date"
+        elif names and (
+            problem := unnamed_terms(
+                ex.query,
+                ex.arguments,
+                result.text,
+                documentation_of(served.name, served.documentation, served.input_schema),
+            )
+        ):
+            name = "named_terms"
         else:
             continue
         report.failed.append((ex, f"{name}: {problem}"))

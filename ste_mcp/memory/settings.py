@@ -18,6 +18,7 @@ JudgeCheck = Literal[
     "present_arguments",
     "added_asks",
     "float_noise",
+    "named_terms",
 ]  # memory/checks.py
 
 
@@ -136,7 +137,11 @@ class MemorySettings(BaseModel):
         'added_asks (a request that goes on with "but", "only", "also", "except", "sorted", "specifically", '
         '"and its", … states from there a value the call sends: "but only for weekdays" sent as days = 10 is '
         "refused), float_noise (no argument sends a number with a binary float's rounding noise, "
-        '"2500.00000000000001" for 2500, unless the request writes it so); []: the judge alone. '
+        '"2500.00000000000001" for 2500, unless the request writes it so), named_terms (every name the request '
+        "gives, a capitalised word past a sentence's start, an acronym or a quoted value, is in the call's "
+        "arguments, its result or the tool's own name, description and schema: \"the car makers based in "
+        'Europe" answered by a list of every make is refused; months, weekdays and language names are left '
+        "to the date and language checks); []: the judge alone. "
         "request_numbers, placeholder_arguments, stated_numbers, request_units, present_arguments, added_asks "
         "and float_noise also hold for "
         "paraphrases, imported exemplars and recheck (present_arguments against the day the exemplar was "
