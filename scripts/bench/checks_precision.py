@@ -66,7 +66,11 @@ async def main() -> None:
     }
     args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     if args.kept_bad:
-        rows = [{k: i[k] for k in ("set", "tool", "request", "arguments", "why")} for i in with_check if i["label"] == "bad"]
+        rows = [
+            {k: i[k] for k in ("set", "tool", "request", "arguments", "why")}
+            for i in with_check
+            if i["label"] == "bad"
+        ]
         args.kept_bad.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
     print(json.dumps({k: v for k, v in report.items() if k != "rows"}, indent=1))
 
