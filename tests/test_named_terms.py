@@ -12,7 +12,7 @@ from ste_mcp.memory.db import open_db
 from ste_mcp.memory.exemplars import ExemplarStore
 from ste_mcp.memory.exploit import REPAIRABLE, ExploitReport
 from ste_mcp.memory.settings import MemorySettings
-from ste_mcp.memory.terms import documentation_of, named_terms, unnamed_terms
+from ste_mcp.memory.terms import added_names, documentation_of, named_terms, unnamed_terms
 from ste_mcp.upstream.client import UpstreamClient
 from ste_mcp.upstream.specs.toolset import load_spec, toolbox_spec_path
 from tests.fixtures.exemplars import record_trial, stores
@@ -192,4 +192,65 @@ def test_recheck_with_calls_rejects_a_stored_exemplar_whose_names_nothing_deals_
         "Which carmakers are European?": "rejected",
         "Is Audi among the makes you know?": "approved",
         "List every car make": "approved",
+    }
+
+
+@pytest.mark.parametrize(
+    ("paraphrase", "added"),
+    [
+        ("Where on the map is Tokyo?", None),  # the original's name
+        ("Coordinates of Tokyo, Japan please", None),  # a country qualifying the name the call sends
+        ("Where is Tokyo? I'm flying from Canada", '"Canada"'),
+        ("Coordinates of Нижний Новгород", '"Нижний"'),  # a name neither the request nor the call has
+    ],
+)
+def test_a_paraphrase_may_give_only_names_its_original_or_call_has(
+    paraphrase: str, added: str | None
+) -> None:
+    problem = added_names("Find the coordinates of Tokyo", paraphrase, {"name": "Tokyo"}, '{"lat": 35.6}')
+    assert problem is None if added is None else added in problem
+
+
+@pytest.mark.anyio
+async def test_the_exploiter_drops_a_paraphrase_that_adds_a_name(data_dir, toolbox_tools) -> None:
+    trials, exemplars, exploiter = stores(
+        data_dir, MemorySettings(paraphrases_per_exemplar=2, hindsight="off")
+    )
+    added = "Which makes exist? I'm shopping in Germany"
+    model = judging_model(paraphrases=lambda q: ["What car makes are there?", added])
+    async with UpstreamClient() as client:
+        trial = await record_trial(trials, client, toolbox_tools[MAKES], {}, "Which car makes do you know?")
+        await exploiter.exploit_trial(model, trial, toolbox_tools, ExploitReport())
+    assert sorted(e.query for e in exemplars.find()) == [
+        "What car makes are there?",
+        "Which car makes do you know?",
+    ]
+    # the check turned off keeps it
+    trials, exemplars, exploiter = stores(
+        data_dir / "off", MemorySettings(paraphrases_per_exemplar=2, hindsight="off", judge_checks=[])
+    )
+    async with UpstreamClient() as client:
+        trial = await record_trial(trials, client, toolbox_tools[MAKES], {}, "Which car makes do you know?")
+        await exploiter.exploit_trial(model, trial, toolbox_tools, ExploitReport())
+    assert added in {e.query for e in exemplars.find()}
+
+
+def test_recheck_rejects_a_stored_paraphrase_that_adds_a_name(tmp_path, capsys):
+    data_dir = tmp_path / "data"
+    original = exemplar(MAKES, "Which car makes do you know?", {})
+    store = ExemplarStore(open_db(data_dir / "lancedb"))
+    store.add(
+        [
+            original,
+            exemplar(MAKES, "Name the car makes you know", {}, variant_of=original.id),
+            exemplar(MAKES, "Which makes exist? I'm shopping in Germany", {}, variant_of=original.id),
+        ]
+    )
+    assert main(["exemplars", "recheck", "--data-dir", str(data_dir)]) == 0
+    assert 'the paraphrase names "Germany"' in capsys.readouterr().out
+    status = {e.query: e.status for e in store.find()}
+    assert status == {
+        "Which car makes do you know?": "approved",
+        "Name the car makes you know": "approved",
+        "Which makes exist? I'm shopping in Germany": "rejected",
     }

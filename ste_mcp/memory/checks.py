@@ -57,7 +57,8 @@ last successful call, its arguments, the request and the final answer:
   acronym, a quoted value — is in the call's arguments, its result, or the tool's own name, description and
   schema (``memory/terms.py``): "the car makers based in Europe" answered by every make, "… to words in
   Swedish" by an English-only endpoint, "a password for user 'AliceJohnson'" by a generator that takes no
-  user are refused. Months, weekdays and language names are the date and language checks' to read.
+  user are refused. Months, weekdays and language names are the date and language checks' to read. A
+  paraphrase may give only names its original or the call has (``terms.added_names``).
 
 ``check_trial`` runs the named checks on a trial, so stored trials can be replayed through them;
 ``check_call`` runs those that read only the request and the call (``CALL_CHECKS``), which is all an

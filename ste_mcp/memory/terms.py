@@ -23,7 +23,7 @@ from ste_mcp.memory.language import NAMES
 from ste_mcp.memory.text import leaves as _leaves
 from ste_mcp.memory.text import plain as _plain
 
-__all__ = ["documentation_of", "named_terms", "unnamed_terms"]
+__all__ = ["added_names", "documentation_of", "named_terms", "unnamed_terms"]
 
 MIN_CHARS = 2  # "Z" or 'a' is a letter, not a name
 MAX_SOURCE_CHARS = 200_000  # how much of a result is read
@@ -71,8 +71,27 @@ def unnamed_terms(
 
     A name that qualifies one the call sends ("Tokyo, Japan", "Central Park in the United States": after a
     comma, "in", "of", "de" or "en") is read as part of it: the place is what the call looks up."""
+    missing = _missing(request, arguments, [observation, documentation])
+    return (
+        missing
+        and f"the request names {missing}, which neither the call nor its result nor the tool deals with"
+    )
+
+
+def added_names(
+    original: str, paraphrase: str, arguments: Mapping[str, Any], observation: str = ""
+) -> str | None:
+    """Why ``paraphrase`` gives a name that neither its ``original`` request (which was held to the real
+    result) nor the call's arguments or stored result summary (``observation``) has, or None: "the
+    coordinates of Tokyo" reworded as "… of Tokyo, for my trip from Canada" asks about what no call touched."""
+    missing = _missing(paraphrase, arguments, [original, observation])
+    return missing and f"the paraphrase names {missing}, which its original and its call do not"
+
+
+def _missing(request: str, arguments: Mapping[str, Any], texts: list[str]) -> str | None:
+    """The names of ``request`` found in none of the arguments and ``texts`` (quoted, at most 3), or None."""
     sent = _plain(" ".join(_leaves(arguments)))
-    sources = " ".join([sent, _plain(observation[:MAX_SOURCE_CHARS]), _plain(documentation)])
+    sources = " ".join([sent, *(_plain(text[:MAX_SOURCE_CHARS]) for text in texts)])
     missing: list[str] = []
     anchor = -1  # where the last name the call sends (or one qualifying it) ends
     for term, start, end in _names(request):
@@ -80,10 +99,7 @@ def unnamed_terms(
             anchor = end
         elif _plain(term) not in sources and _plain(term) not in map(_plain, missing):
             missing.append(term)
-    if not missing:
-        return None
-    listed = ", ".join(f'"{term}"' for term in missing[:3])
-    return f"the request names {listed}, which neither the call nor its result nor the tool deals with"
+    return ", ".join(f'"{term}"' for term in missing[:3]) or None
 
 
 def documentation_of(name: str, documentation: str, schema: Mapping[str, Any] | None) -> str:
