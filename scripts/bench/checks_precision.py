@@ -26,7 +26,7 @@ from ste_mcp.upstream.specs import load_toolset
 
 SHARED = [
     (coverage.L / f"{name}/run.labels.json", "run", coverage.L / f"{name}/run.jsonl")
-    for name in ("shared", "shared2", "shared3", "shared4", "shared5")
+    for name in ("shared", "shared2", "shared3", "shared4", "shared5", "shared6")
 ]
 
 
