@@ -52,6 +52,7 @@ def test_the_names_a_request_gives(request_text: str, names: list[str]) -> None:
             ["Europe"],
         ),
         ("Convert the number 12 to words in Swedish.", {"text": "12"}, '{"value": "twelve"}', ["Swedish"]),
+        ("Today's date as JSON", {}, "2026-12-07 (Monday)", ["JSON"]),  # a result that is not JSON
         (
             "I need the latest car models from the top three car manufacturers in the United States.",
             {},
@@ -78,6 +79,12 @@ def test_a_name_nothing_deals_with_is_refused(
         ("The coordinates of Central Park in the United States", {"name": "Central Park"}, "{}", ""),
         ("Convertir 1000 pesos a letras en español", {"moneda": "PESOS", "monto": "1000"}, '"MIL PESOS"', ""),
         ("Write 1000 dolares as Spanish words", {"moneda": "DÓLARES", "monto": "1000"}, "{}", ""),
+        (
+            "A 16-character password, returned as JSON",
+            {"length": "16"},
+            '{"password": "x"}',
+            "",
+        ),  # its format
     ],
 )
 def test_a_name_the_call_result_or_tool_deals_with_passes(

@@ -71,7 +71,7 @@ def unnamed_terms(
 
     A name that qualifies one the call sends ("Tokyo, Japan", "Central Park in the United States": after a
     comma, "in", "of", "de" or "en") is read as part of it: the place is what the call looks up."""
-    missing = _missing(request, arguments, [observation, documentation])
+    missing = _missing(request, arguments, [observation, documentation, _format_of(observation)])
     return (
         missing
         and f"the request names {missing}, which neither the call nor its result nor the tool deals with"
@@ -86,6 +86,15 @@ def added_names(
     coordinates of Tokyo" reworded as "… of Tokyo, for my trip from Canada" asks about what no call touched."""
     missing = _missing(paraphrase, arguments, [original, observation])
     return missing and f"the paraphrase names {missing}, which its original and its call do not"
+
+
+def _format_of(observation: str) -> str:
+    """ "JSON" for a result that is JSON: a request asking for it in JSON names the result's own format."""
+    try:
+        json.loads(observation)
+    except ValueError:
+        return ""
+    return "JSON"
 
 
 def _missing(request: str, arguments: Mapping[str, Any], texts: list[str]) -> str | None:
