@@ -174,14 +174,12 @@ def test_recheck_with_calls_rejects_a_stored_exemplar_whose_names_nothing_deals_
     127.0.0.1): the makes "based in Europe" is rejected with its paraphrase; a name the result gives stays."""
     data_dir = tmp_path / "data"
     europe = exemplar(MAKES, "List the car manufacturers based in Europe.", {})
-    store = ExemplarStore(open_db(data_dir / "lancedb"))
-    store.add(
-        [
-            europe,
-            exemplar(MAKES, "Which carmakers are European?", {}, variant_of=europe.id),
-            exemplar(MAKES, "Is Audi among the makes you know?", {}),
-            exemplar(MAKES, "List every car make", {}),  # no name: not called
-        ]
+    store = _stored(
+        data_dir,
+        europe,
+        exemplar(MAKES, "Which carmakers are European?", {}, variant_of=europe.id),
+        exemplar(MAKES, "Is Audi among the makes you know?", {}),
+        exemplar(MAKES, "List every car make", {}),  # no name: not called
     )
 
     def run(*extra: str) -> str:
@@ -245,13 +243,11 @@ async def test_the_exploiter_drops_a_paraphrase_that_adds_a_name(data_dir, toolb
 def test_recheck_rejects_a_stored_paraphrase_that_adds_a_name(tmp_path, capsys):
     data_dir = tmp_path / "data"
     original = exemplar(MAKES, "Which car makes do you know?", {})
-    store = ExemplarStore(open_db(data_dir / "lancedb"))
-    store.add(
-        [
-            original,
-            exemplar(MAKES, "Name the car makes you know", {}, variant_of=original.id),
-            exemplar(MAKES, "Which makes exist? I'm shopping in Germany", {}, variant_of=original.id),
-        ]
+    store = _stored(
+        data_dir,
+        original,
+        exemplar(MAKES, "Name the car makes you know", {}, variant_of=original.id),
+        exemplar(MAKES, "Which makes exist? I'm shopping in Germany", {}, variant_of=original.id),
     )
     assert main(["exemplars", "recheck", "--data-dir", str(data_dir)]) == 0
     assert 'the paraphrase names "Germany"' in capsys.readouterr().out
@@ -261,3 +257,10 @@ def test_recheck_rejects_a_stored_paraphrase_that_adds_a_name(tmp_path, capsys):
         "Name the car makes you know": "approved",
         "Which makes exist? I'm shopping in Germany": "rejected",
     }
+
+
+def _stored(data_dir, *rows) -> ExemplarStore:
+    """An exemplar store on ``data_dir/lancedb`` holding ``rows``."""
+    store = ExemplarStore(open_db(data_dir / "lancedb"))
+    store.add(list(rows))
+    return store
