@@ -89,7 +89,7 @@ def added_names(
 
 
 def _format_of(observation: str) -> str:
-    """ "JSON" for a result that is JSON: a request asking for it in JSON names the result's own format."""
+    """The word JSON for a result that is JSON ("" else): a request for it "as JSON" names its own format."""
     try:
         json.loads(observation)
     except ValueError:
