@@ -37,7 +37,7 @@ VERDICT = {
 
 
 REQUESTS = [
-    "What day is it today? I am planning my trip to Oslo.",
+    "What day is it today? I am planning a trip abroad.",
     "Write the amount on my rent cheque out in words.",
     "Which date is it now, so I can book the ferry?",
     "How do you say one million in English words?",
