@@ -5,7 +5,9 @@ against the default pool. usage: all_runs_plot.py"""
 
 from rows_plot import compare, plot
 
-DEFAULT = "session 40's default pool (4 runs, 63 originals)"  # label: (runs folder with {bench}, compared with)
+DEFAULT = (
+    "session 40's default pool (4 runs, 63 originals)"  # label: (runs folder with {bench}, compared with)
+)
 ROWS = {
     DEFAULT: ("asks/noise/runs-{bench}", None),
     "+ every other labelled run (189 originals)": ("all/pool/runs-{bench}", DEFAULT),
