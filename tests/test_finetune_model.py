@@ -54,7 +54,7 @@ COUNTRIES = [
 ]
 SETTINGS = FinetuneSettings(
     max_steps=14,
-    cpu_threads=1,  # kind to a shared 2-core machine
+    cpu_threads=None,  # every core: 355 -> 217 s for the first round on 2 cores (session 42)
     batch_size=4,
     learning_rate=2e-3,
     max_length=512,

@@ -294,6 +294,12 @@ PAGED = {
         ),
         ("Extend the date to December 12, 2026", {"date": "2026-12-05", "days": 7}, ADD_DATE, "days = 7"),
         ("Generate a strong password for my bank account", {"length": "16"}, LENGTH, 'length = "16"'),
+        (  # an optional parameter sent at the spec's default (session 42)
+            "Generate a strong password that includes at least one uppercase letter, one digit and one symbol.",
+            {"length": "50"},
+            {"type": "object", "properties": {"length": {"type": "string", "default": "50"}}},
+            'length = "50"',
+        ),
         ("What date is a week after 2024-03-01?", {"date": "2024-03-01", "days": 10}, ADD_DATE, "days = 10"),
     ],
 )
@@ -329,7 +335,7 @@ def test_a_number_the_request_does_not_give_is_named(
             "Tesla models, please",
             {"make": "Tesla", "page": 1, "limit": 50, "year": 2024},
             PAGED,
-        ),  # 1, optional, enum
+        ),  # 1, paging, enum
         ("A password", {"length": 12.5}, LENGTH),  # a fraction: a coordinate, a conversion
         ("The time zone at 2 pm", {"lat": 40.7128, "lng": -74.006, "timestamp": 1700000000}, TZ),
         ("Any fact", {"number": "7"}, None),  # no schema: nothing is required

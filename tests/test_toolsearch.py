@@ -107,6 +107,27 @@ def test_replicas_syncing_at_once_store_each_document_once(data_dir):
     assert sorted(ids) == sorted(d.id for d in docs)
 
 
+def test_tools_with_many_requests_do_not_crowd_the_others_out(data_dir):
+    """Two tools with 60 requests each fill the first 100 documents of a password query: the search reads
+    on until it has k tools, in every mode, and ranks only the tools ``among`` names."""
+    index = ToolIndex(open_db(data_dir / "db"))
+    crowd = {
+        "password_base": [f"Generate a strong password for account number {i}" for i in range(60)],
+        "password_long": [f"Create a secure password of {i + 8} characters" for i in range(60)],
+    }
+    docs = [d for name, text in TOOLS.items() for d in tool_docs(name, text)]
+    docs += [d for name, asks in crowd.items() for d in tool_docs(name, "Gives a password.", asks)]
+    index.sync(docs)
+    query = "Suggest a strong password for my email"
+    for mode in ("vector", "hybrid"):
+        tools = [h.tool for h in index.search(query, 5, depth=100, mode=mode)]
+        assert tools[:2] in (["password_base", "password_long"], ["password_long", "password_base"])
+        assert len(tools) == 5 == len(set(tools)), (mode, tools)
+    among = {"password_base", "password_long", "hash_text"}
+    assert {h.tool for h in index.search(query, 5, among=among)} == among  # fewer exist: all of them
+    assert len(index.search("password", 6, mode="text")) <= 2  # full text names only what it matches
+
+
 def test_duplicate_requests_are_indexed_once_and_capped():
     docs = tool_docs(
         "t", "A tool.", ["Same  request", "same request", "other"] + [f"r{i}" for i in range(99)]

@@ -23,12 +23,15 @@ last successful call, its arguments, the request and the final answer:
   for "the time zone of a specific location" makes a demonstration that teaches a client to copy it too.
   Only values a request could be told apart by are checked: numbers of 3+ significant digits, text of
   4+ characters (found in the request as written, or as a close spelling: "dollars" for "DOLARES").
-- ``stated_numbers``: the other way round, every number a required argument sends is one the request
+- ``stated_numbers``: the other way round, every number an argument sends is one the request
   gives — in digits, in words ("two weeks", "a dozen", "tomorrow"), or converted to the unit the
   parameter's name gives ("2 weeks" as ``days = 14``). A call that brings its own number
   (``add_date`` with ``days = 3`` for "convert 2023-10-15 to dd/mm/yyyy", ``length = 16`` for "a strong
   password", ``number = 6`` for "how many sides has a cube?") answers a request nobody made, and teaches
-  a client to invent values. Only whole numbers of a required parameter without an ``enum`` are read;
+  a client to invent values, optional arguments as much as required ones (``length = 50``, the
+  spec's default, for "a strong password with every character class" pulls a client from the sibling
+  endpoint that takes no length). Only whole numbers of a parameter without an ``enum`` are read, and
+  not those of paging parameters (``limit``, ``page``, ``offset``, … : ``PAGING``);
   0, 1 (a first page, a flag) and numbers of 7+ digits (timestamps, ids: ``present_arguments``) pass, as
   do fractions (coordinates of a named place, a converted quantity).
 - ``request_units``: a quantity the request states with a unit ("12 hours") is not sent as the same number
@@ -288,21 +291,38 @@ def spelled_out(text: str) -> str:
     return _SCALED.sub(lambda m: str(int(m[1] or 1) * _SCALES[m[2].lower()]), text)
 
 
+# parameters that choose how much of a result comes back, not what it is about: a client may set them freely
+PAGING = frozenset(
+    {
+        "limit",
+        "offset",
+        "page",
+        "per_page",
+        "perpage",
+        "page_size",
+        "pagesize",
+        "max_results",
+        "maxresults",
+        "skip",
+        "cursor",
+    }
+)
+
+
 def unstated_numbers(
     request: str, arguments: Mapping[str, Any], schema: Mapping[str, Any] | None
 ) -> str | None:
-    """Why required arguments send whole numbers the request never gives (up to 3 named), or None: not in
+    """Why arguments send whole numbers the request never gives (up to 3 named), or None: not in
     digits, not in words, not scaled by one of ``ARGUMENT_FACTORS`` ("2 km" as ``radius = 2000``), not as a
     quantity converted to the unit the parameter's name gives (``converted``).
-    0 and 1, numbers of 7+ digits, fractions and parameters with an ``enum`` are not read."""
+    0 and 1, numbers of 7+ digits, fractions, parameters with an ``enum`` and ``PAGING`` ones are not read."""
     properties = (schema or {}).get("properties") or {}
-    required = set((schema or {}).get("required") or [])
     told = spelled_out(request)
     given = set(_lenient_numbers(told))
     invented = {}
     for key, value in arguments.items():
         spec = properties.get(key)
-        if key not in required or not isinstance(spec, Mapping) or "enum" in spec:
+        if not isinstance(spec, Mapping) or "enum" in spec or key.casefold() in PAGING:
             continue
         number = _as_number(value)
         if number is None or number != number.to_integral_value() or not 1 < abs(number) < STATED_MAX:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -33,7 +33,7 @@ from ste_mcp.memory.embeddings import DIM, Embedder, get_embedder
 
 TABLE = "tool_search"
 RRF_K = 60  # the usual reciprocal-rank-fusion constant: later ranks still count
-DEPTH = 100  # documents read from each list per query
+DEPTH = 100  # documents read first from each list per query (then deeper until they name k tools)
 MAX_DESCRIPTION_CHARS = 1000  # of a description indexed (MiniLM reads ~256 tokens anyway)
 MAX_REQUESTS_PER_TOOL = 64
 Kind = Literal["tool", "request"]
@@ -106,6 +106,17 @@ def tool_docs(
         if len(seen) >= max_requests:
             break
     return docs
+
+
+def _deep_enough(read: Callable[[int], list[dict[str, Any]]], k: int, depth: int) -> list[dict[str, Any]]:
+    """``read(limit)``'s documents, read ``depth`` deep and then twice as deep until they name ``k`` tools
+    or the list ends: a few tools with many requests must not fill the first ``depth`` documents and leave
+    a search with fewer than ``k`` tools."""
+    while True:
+        rows = read(depth)
+        if len(rows) < depth or len({row["tool"] for row in rows}) >= k:
+            return rows
+        depth *= 2
 
 
 def _fts_query(text: str) -> str:
@@ -212,18 +223,26 @@ class ToolIndex:
         if mode != "text":
             if vector is None:
                 vector = self.embedder.embed_one(query)
-            q = self.table.search(vector, vector_column_name="vector")
-            if where:
-                q = q.where(where, prefilter=True)
-            dense = q.distance_type("cosine").select([*columns, "_distance"]).limit(depth).to_list()
+
+            def nearest(limit: int) -> list[dict[str, Any]]:
+                q = self.table.search(vector, vector_column_name="vector")
+                if where:
+                    q = q.where(where, prefilter=True)
+                return q.distance_type("cosine").select([*columns, "_distance"]).limit(limit).to_list()
+
+            dense = _deep_enough(nearest, k, depth)
         words = _fts_query(query) if mode != "vector" else ""
         sparse = []
         if words:
-            try:
+
+            def matching(limit: int) -> list[dict[str, Any]]:
                 q = self.table.search(words, query_type="fts")
                 if where:
                     q = q.where(where, prefilter=True)
-                sparse = q.select([*columns, "_score"]).limit(depth).to_list()
+                return q.select([*columns, "_score"]).limit(limit).to_list()
+
+            try:
+                sparse = _deep_enough(matching, k, depth)
             except (ValueError, RuntimeError):  # no FTS index yet (another process is building it)
                 sparse = []
         scores: dict[str, float] = {}
