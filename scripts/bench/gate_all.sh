@@ -6,7 +6,8 @@
 # queries with and without them; the 0.5B client then answers the 195 STE-50 toolbox items with the bench's
 # descriptions (base), the gated notes (what `serve` would serve) and every note (ungated), must-call, the 15
 # candidates, greedy, free decoding. Then the packaged 1.5B client answers 78 of the items (6 a tool) with the
-# same three. Fixed before any row ran; each row runs once.
+# same three. Fixed before any row ran; each row runs once. Long: the gate asks ~90-180 queries a tool on this
+# pool (~8 minutes a tool on 2 cores; session 42 stopped it after 2 tools), then ~12 minutes a 0.5B row.
 # usage: flock /tmp/ste-model.lock scripts/bench/gate_all.sh     Results: $OUT/runs/*, docs/bench/gate_all.{json,png}
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -124,8 +124,8 @@ class MemorySettings(BaseModel):
         "number of 2+ significant digits in the final answer is in the result, the request or the arguments), "
         "request_numbers (every number the request states is in the call's arguments), placeholder_arguments "
         "(no argument is the spec's example value, e.g. a required parameter's default, unless the request "
-        "states it), stated_numbers (every whole number an argument sends, but 0 and 1, is one the "
-        "request gives, in digits, in words or converted to the parameter's unit: no invented values), "
+        "states it), stated_numbers (every whole number an argument sends, but 0 and 1 and paging ones, is one "
+        "the request gives, in digits, in words or converted to the parameter's unit: no invented values), "
         'request_units (a quantity the request states with a unit, "12 hours", is not sent as the '
         "same number to a parameter whose name gives another unit of its kind, days = 12; a length counts "
         "characters, not bits), result_language (a request that asks for one named language gets a result in "
