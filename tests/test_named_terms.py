@@ -141,10 +141,7 @@ async def test_the_exploiter_refuses_a_filter_the_makes_list_does_not_apply(data
     tool = toolbox_tools[MAKES]
     named = await _trial_about(trials, tool, "What does the Car database hold?")
     assert check_trial(named, ["named_terms"]) is not None
-    assert (
-        check_trial(named, ["named_terms"], documentation=documentation_of(tool.name, tool.documentation, {}))
-        is None
-    )
+    assert check_trial(named, ["named_terms"], documentation=documentation_of(tool)) is None
 
 
 @pytest.mark.anyio

@@ -204,7 +204,7 @@ def refusal(item: dict, tools: dict, checks) -> str | None:
         item["trial"],
         checks,
         tool.input_schema,
-        documentation_of(tool.name, tool.documentation, tool.input_schema),
+        documentation_of(tool),
     )
 
 

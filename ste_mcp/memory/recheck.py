@@ -165,12 +165,7 @@ async def recheck_results(
         elif day and (problem := date_problem(ex.query, result.text, today)):
             name = "result_date"
         elif names and (
-            problem := unnamed_terms(
-                ex.query,
-                ex.arguments,
-                result.text,
-                documentation_of(served.name, served.documentation, served.input_schema),
-            )
+            problem := unnamed_terms(ex.query, ex.arguments, result.text, documentation_of(served))
         ):
             name = "named_terms"
         else:

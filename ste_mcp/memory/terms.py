@@ -17,11 +17,14 @@ import calendar
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ste_mcp.memory.language import NAMES
 from ste_mcp.memory.text import leaves as _leaves
 from ste_mcp.memory.text import plain as _plain
+
+if TYPE_CHECKING:
+    from ste_mcp.upstream.tools import Tool
 
 __all__ = ["added_names", "documentation_of", "named_terms", "unnamed_terms"]
 
@@ -111,9 +114,10 @@ def _missing(request: str, arguments: Mapping[str, Any], texts: list[str]) -> st
     return ", ".join(f'"{term}"' for term in missing[:3]) or None
 
 
-def documentation_of(name: str, documentation: str, schema: Mapping[str, Any] | None) -> str:
+def documentation_of(tool: Tool) -> str:
     """What a tool says of itself, for ``unnamed_terms``: its name, prose and schema."""
-    return "\n".join([name.replace("_", " "), documentation, json.dumps(schema or {}, ensure_ascii=False)])
+    schema = json.dumps(tool.input_schema or {}, ensure_ascii=False)
+    return "\n".join([tool.name.replace("_", " "), tool.documentation, schema])
 
 
 def _names(request: str) -> list[tuple[str, int, int]]:

@@ -217,32 +217,26 @@ class ToolIndex:
         query = " ".join(query.split())
         if k <= 0 or not query or self.table.count_rows() == 0 or (among is not None and not among):
             return []
-        columns = ["tool", "kind", "text"]
         where = in_list("tool", sorted(among)) if among is not None else None
+
+        def reader(base: Any, score: str) -> Callable[[int], list[dict[str, Any]]]:
+            """A reader of the first ``limit`` documents of ``base``, only of ``among``'s tools."""
+            if where:
+                base = base.where(where, prefilter=True)
+            base = base.select(["tool", "kind", "text", score])
+            return lambda limit: base.limit(limit).to_list()
+
         dense = []
         if mode != "text":
             if vector is None:
                 vector = self.embedder.embed_one(query)
-
-            def nearest(limit: int) -> list[dict[str, Any]]:
-                q = self.table.search(vector, vector_column_name="vector")
-                if where:
-                    q = q.where(where, prefilter=True)
-                return q.distance_type("cosine").select([*columns, "_distance"]).limit(limit).to_list()
-
-            dense = _deep_enough(nearest, k, depth)
+            nearest = self.table.search(vector, vector_column_name="vector").distance_type("cosine")
+            dense = _deep_enough(reader(nearest, "_distance"), k, depth)
         words = _fts_query(query) if mode != "vector" else ""
         sparse = []
         if words:
-
-            def matching(limit: int) -> list[dict[str, Any]]:
-                q = self.table.search(words, query_type="fts")
-                if where:
-                    q = q.where(where, prefilter=True)
-                return q.select([*columns, "_score"]).limit(limit).to_list()
-
             try:
-                sparse = _deep_enough(matching, k, depth)
+                sparse = _deep_enough(reader(self.table.search(words, query_type="fts"), "_score"), k, depth)
             except (ValueError, RuntimeError):  # no FTS index yet (another process is building it)
                 sparse = []
         scores: dict[str, float] = {}
