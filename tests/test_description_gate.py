@@ -16,6 +16,8 @@ from ste_mcp.memory.gate import (
     Rewriter,
     decide,
     nearest_tools,
+    sample_neighbour_queries,
+    sample_queries,
     sign_p,
     split_heldout,
 )
@@ -114,6 +116,34 @@ def test_split_is_by_group_and_stable():
     assert (writing, heldout) == split_heldout(exs, 0.5)
     assert writing and heldout
     assert not {e.group for e in writing} & {e.group for e in heldout}
+
+
+def test_query_sample_is_bounded_stable_and_spread_over_groups():
+    """Three groups of ten paraphrases and ten single requests: a sample of 12 holds one query of each
+    of the 13 groups but one, whatever order the store returns them in; a pool at or under the cap, or
+    no cap, is asked whole."""
+    exs = [Exemplar(id=f"g{g}", tool="t", query=f"g{g}") for g in range(3)]
+    exs += [
+        Exemplar(id=f"g{g}-{i}", tool="t", query=f"g{g} {i}", variant_of=f"g{g}")
+        for g in range(3)
+        for i in range(9)
+    ]
+    exs += [Exemplar(id=f"s{i}", tool="t", query=f"s{i}") for i in range(10)]
+    sample = sample_queries(exs, 12)
+    assert len(sample) == 12 and len({ex.group for ex in sample}) == 12
+    assert sample == sample_queries(list(reversed(exs)), 12)
+    assert len({ex.group for ex in sample_queries(exs, 13)}) == 13
+    assert sample_queries(exs, len(exs)) == exs and sample_queries(exs, None) == exs
+    grown = sample_queries([*exs, Exemplar(id="s-new", tool="t", query="new")], 12)
+    assert len({ex.id for ex in grown} & {ex.id for ex in sample}) >= 11  # a new request moves one at most
+
+
+def test_neighbour_sample_takes_each_distractor_in_turn():
+    crowded = [Exemplar(id=f"a{i}", tool="a", query=f"a{i}") for i in range(40)]
+    sparse = [Exemplar(id=f"b{i}", tool="b", query=f"b{i}") for i in range(3)]
+    sample = sample_neighbour_queries([*crowded, *sparse], 8)
+    assert len(sample) == 8 and sum(ex.tool == "b" for ex in sample) == 3
+    assert sample_neighbour_queries(sparse, 8) == sparse
 
 
 def test_decide_needs_a_strict_gain_in_order_and_no_evaluator_worse():
@@ -435,3 +465,30 @@ async def test_notes_that_pull_a_neighbours_requests_are_refused(data_dir, neigh
     else:
         assert (gate.n, gate.neighbour_queries) == (own, 0)
         assert gate.promote and outcome.version.status == "approved"
+
+
+@pytest.mark.anyio
+async def test_the_gate_asks_at_most_the_capped_queries(data_dir):
+    """memory.gate_max_queries bounds what the gate asks however large the pools grow: 5 of the tool's
+    held-out queries and 5 of its neighbour's, per description; the rest are counted as not asked."""
+    db = open_db(data_dir / "lancedb")
+    seed(db, 40)
+    seed_neighbour(db, 60)
+
+    def reply(messages, kwargs):  # right with the notes, the neighbour's requests right either way
+        query = messages[-1]["content"]
+        days, after, date = re.search(r"(\d+) days (after|before) (\S+)\?", query).groups()
+        name = "add_date" if after == "after" and NOTES_HEADER in messages[0]["content"] else "sub_date"
+        return f"Action: {name}\nAction Input: {json.dumps({'date': date, 'days': int(days)})}"
+
+    model = ScriptedModel.answering(reply, model="evaluator")
+    own = len(split_heldout(ExemplarStore(db).approved("add_date"), 0.5)[1])
+    neighbours = len(split_heldout(ExemplarStore(db).approved("sub_date"), 0.5)[1])
+    assert own > 5 and neighbours > 5
+    r = rewriter(db, gate_max_queries=5)
+    outcome = await r.rewrite(TOOLS[0], TOOLS, writer=ScriptedModel([NOTES]), evaluator=ModelEvaluator(model))
+    gate = outcome.gate
+    assert (gate.n, gate.neighbour_queries, gate.unasked) == (10, 5, own + neighbours - 10)
+    asked = {call["messages"][-1]["content"] for call in model.calls}
+    assert len(asked) == 10 and len(model.calls) == 20  # each query once with each description
+    assert f"{own + neighbours - 10} more held-out queries not asked" in gate.reason

@@ -13,6 +13,7 @@
 # approved), and the 0.5B client answers the 195 STE-50 items of the 13 toolbox tools (candidates-15,
 # must-call, greedy) with the bench's descriptions (base), the gated and the ungated notes.
 # Results: $OUT/runs/*, docs/bench/$NAME.json and .png (OUT=.cache/bench/gate, NAME=gate by default).
+# rewrite.txt stamps each tool's line with the time it was printed.
 #
 # EVAL15=1: the 1.5B is a second evaluator of the gate (llm.evaluators, the writer's server): a note is
 # served only if neither client does worse with it. A copy `small` serves what the 0.5B alone would have
@@ -58,7 +59,8 @@ if [ ! -s "$OUT/runs/rewrite.txt" ]; then
   serve "$WRITER" "$WPORT" "$OUT/serve15"
   start=$(date +%s)
   STE_MCP_LLM__EXPLORER__MODEL=$WRITER STE_MCP_LLM__EXPLORER__BASE_URL=$WURL \
-    $BIN descriptions rewrite --llm-url "$URL" --model "$STUDENT" --data-dir "$OUT/gated" | tee "$OUT/runs/rewrite.txt"
+    $BIN descriptions rewrite --llm-url "$URL" --model "$STUDENT" --data-dir "$OUT/gated" \
+    | while IFS= read -r line; do echo "$(date +%T) $line"; done | tee "$OUT/runs/rewrite.txt"
   clock "rewrite (1.5B writes; gate: 0.5B${EVAL15:+ and 1.5B})" "$start"
   if [ -z "$EVAL15" ]; then kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'; fi
 else
@@ -94,7 +96,8 @@ copy_approving ungated all
 [ -z "$EVAL15" ] || copy_approving small small
 
 # 3. the 0.5B client on the 195 toolbox items (with EVAL15, the 1.5B client on LIMIT15 of them too)
-run_eval() {  # NAME SETTING DATA_DIR [MODEL URL LIMIT]
+run_eval() {  # NAME SETTING DATA_DIR [MODEL URL LIMIT]; a row whose summary is there is kept
+  [ -s "$OUT/runs/$1/summary.json" ] && return 0
   local start; start=$(date +%s)
   # shellcheck disable=SC2086
   $BIN eval --bench bench/ste50 --tools $TOOLS --setting "$2" --prompt must-call --concurrency 8 \

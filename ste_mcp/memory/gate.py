@@ -8,7 +8,8 @@ says; then ask the evaluator (the app's model, the evaluation's must-call prompt
 held-out query twice — once with the candidate, once with the served description — each time with
 the tool's nearest other tools (``memory.gate_distractors``, by MiniLM similarity of name and
 description) listed beside it as distractors — with ``memory.gate_neighbour_queries`` the
-distractors' own held-out queries too, so notes that pull a neighbour's requests lose — and score
+distractors' own held-out queries too, so notes that pull a neighbour's requests lose; at most
+``memory.gate_max_queries`` of each, sampled the same on every run (``sample_queries``) — and score
 the first calls with the evaluation's scorer (``ste_mcp.evaluate``: correct, API match, well-formed; the exemplar's verified arguments are
 the ground truth). With ``llm.evaluators`` each of those models is asked too (a stronger client
 than the app's model: what helps a 0.5B reader can cost a 1.5B one). The candidate is promoted only
@@ -145,6 +146,7 @@ class GateResult(BaseModel):
     reason: str
     n: int = 0
     neighbour_queries: int = 0  # of n, held-out queries of the distractors (memory.gate_neighbour_queries)
+    unasked: int = 0  # held-out queries beyond memory.gate_max_queries, not asked
     candidate: dict[str, float] = Field(default_factory=dict)
     baseline: dict[str, float] = Field(default_factory=dict)
     distractors: list[str] = Field(default_factory=list)
@@ -162,6 +164,42 @@ def split_heldout(exemplars: Sequence[Exemplar], fraction: float) -> tuple[list[
         digest = int(hashlib.sha256(ex.group.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
         (heldout if digest < fraction else writing).append(ex)
     return writing, heldout
+
+
+def _digest(text: str) -> int:
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
+
+
+def _sample_order(exemplars: Sequence[Exemplar]) -> list[Exemplar]:
+    """One query of each group before a second of any, each round in hash order of the ids."""
+    seen: Counter[str] = Counter()
+    ranked = []
+    for ex in sorted(exemplars, key=lambda ex: _digest(ex.id or ex.query)):
+        ranked.append((seen[ex.group], _digest(ex.id or ex.query), ex))
+        seen[ex.group] += 1
+    return [ex for *_, ex in sorted(ranked, key=lambda t: t[:2])]
+
+
+def sample_queries(exemplars: Sequence[Exemplar], k: int | None) -> list[Exemplar]:
+    """At most ``k`` of ``exemplars`` (all with ``None``), the same on every run: one query of each
+    group before a second of any, in hash order, so a group with many paraphrases does not fill the
+    sample, and a growing pool keeps most of an earlier sample."""
+    if k is None or len(exemplars) <= k:
+        return list(exemplars)
+    return _sample_order(exemplars)[:k]
+
+
+def sample_neighbour_queries(exemplars: Sequence[Exemplar], k: int | None) -> list[Exemplar]:
+    """At most ``k`` of the distractors' held-out queries, taken from each distractor in turn (each in
+    ``sample_queries``' order), so one neighbour with many exemplars does not crowd the others out."""
+    if k is None or len(exemplars) <= k:
+        return list(exemplars)
+    queues = [
+        _sample_order([ex for ex in exemplars if ex.tool == t])
+        for t in dict.fromkeys(ex.tool for ex in exemplars)
+    ]
+    taken = [q[depth] for depth in range(max(map(len, queues))) for q in queues if depth < len(q)]
+    return taken[:k]
 
 
 def nearest_tools(
@@ -535,7 +573,9 @@ class Rewriter:
                 f"`ste-mcp descriptions approve {tool.name} N` serves it anyway",
             )
         distractors = [(t, self.served_text(t)) for t in neighbours]
-        asked = [*heldout, *neighbour_heldout]
+        cap = s.gate_max_queries and max(s.gate_max_queries, s.gate_min_heldout)  # never below the minimum
+        other_queries = sample_neighbour_queries(neighbour_heldout, cap)
+        asked = [*sample_queries(heldout, cap), *other_queries]
         evaluators = [evaluator] if callable(evaluator) else list(evaluator)
         scores: dict[int, EvaluatorScore] = {}
 
@@ -556,12 +596,15 @@ class Rewriter:
                 group.start_soon(measure, i)
         measured = [scores[i] for i in range(len(evaluators))]
         promote, reason = decide(measured, len(asked))
+        if unasked := len(heldout) + len(neighbour_heldout) - len(asked):
+            reason += f"; {unasked} more held-out queries not asked (memory.gate_max_queries)"
         first = measured[0]
         return GateResult(
             promote=promote,
             reason=reason,
             n=len(asked),
-            neighbour_queries=len(asked) - len(heldout),
+            neighbour_queries=len(other_queries),
+            unasked=unasked,
             candidate=first.candidate,
             baseline=first.baseline,
             distractors=names,

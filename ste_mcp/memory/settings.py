@@ -69,6 +69,14 @@ class MemorySettings(BaseModel):
         description="Held-out queries (exemplars and their paraphrases) the gate needs; with fewer the "
         "candidate is stored refused ('too few held-out exemplars'), for the operator to serve or not.",
     )
+    gate_max_queries: int | None = Field(
+        24,
+        ge=1,
+        description="Most of the tool's held-out queries the gate asks each evaluator per description, and "
+        "most of its distractors' (memory.gate_neighbour_queries), sampled the same on every run (one "
+        "query of each exemplar group before a second, the distractors in turn), so a rewrite costs the "
+        "same however far the API has been explored; null: every held-out query.",
+    )
     gate_heldout_fraction: float = Field(
         0.5, gt=0, lt=1, description="Share of a tool's approved exemplar groups held out from the notes."
     )
