@@ -19,9 +19,10 @@ from ste_mcp.memory.descriptions import (
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
 from ste_mcp.memory.exploit import Exploiter
 from ste_mcp.memory.notes import (
-    argument_lines,
+    bare_referral,
     borrowed_argument,
     check_notes,
+    checked_lines,
     dates_as_formats,
     gather_evidence,
     safe_value,
@@ -154,7 +155,8 @@ def test_evidence_is_typed_and_carries_no_upstream_prose():
 def test_tidy_notes_drops_echoed_headings_and_repeats():
     raw = (
         "- When to use this tool, and which similar tool to use instead for what:\n- To add days.\n"
-        "- To add days.\n- The argument formats that worked:\n- date: YYYY-MM-DD\n- What it returns: a date"
+        "- To add days.\n- Only if a similar tool suits some requests better:\n- The argument formats that worked:\n"
+        "- date: YYYY-MM-DD\n- What it returns: a date"
     )
     assert tidy_notes(raw, 400).splitlines() == [
         "- To add days.",
@@ -244,7 +246,7 @@ def test_lines_that_give_the_tool_an_argument_it_has_not_are_dropped():
             "- The timezone argument is optional.",
         ]
     )
-    kept, dropped = argument_lines(text, known)
+    kept, dropped = checked_lines(text, known)
     assert kept.splitlines() == text.splitlines()[:5]  # the prompt's own heading names no argument
     assert [d.split("(")[1].split(")")[0] for d in dropped] == [
         "'start'",
@@ -266,7 +268,7 @@ def test_a_tool_without_arguments_gets_no_lines_that_give_it_some():
             "- Use the arguments to choose the character classes.",
         ]
     )
-    kept, dropped = argument_lines(text, [])
+    kept, dropped = checked_lines(text, [])
     assert kept.splitlines() == text.splitlines()[:4]
     assert len(dropped) == 3 and "'length'" in dropped[0] and "it has none" in dropped[2]
 
@@ -293,7 +295,7 @@ def test_lines_that_claim_a_neighbours_argument_are_dropped():
             "- Use it for a date and a number of days.",
         ]
     )
-    kept, dropped = argument_lines(text, [], own_text=own, neighbour_arguments=neighbours)
+    kept, dropped = checked_lines(text, [], own_text=own, neighbour_arguments=neighbours)
     assert kept.splitlines() == text.splitlines()[:4]
     assert ["'length'" in d and "Password_of_length_50" in d for d in dropped] == [True, True, False]
     assert "'date'" in dropped[2] and "an argument of add_date that this tool has not" in dropped[2]
@@ -317,6 +319,46 @@ async def test_written_notes_lose_a_line_that_claims_a_neighbours_argument():
     )
     assert notes.text == "- Use for a random password."
     assert len(notes.dropped) == 1 and "an argument of sizer" in notes.dropped[0]
+
+
+def test_a_line_that_sends_the_reader_elsewhere_must_say_for_which_requests():
+    """Lines the packaged 1.5B wrote on the pooled runs: a bare "use X instead" sends a small client to X
+    for the tool's own requests; a line that says what X is for stays."""
+    spanish = "NumbersToLetters__Convertir_cantidad_a_letra_Moneda_MXN_Espanol"
+    english = "NumbersToLetters__Convertir_cantidad_a_letra_Moneda_MXN_Ingles"
+    others = ["get_today_date", "sub_date", spanish, english]
+    bare = [
+        "- Similar tool to use instead: get_today_date.",
+        f"- Similar tool to use instead: {english} or {spanish}.",
+        "- Use sub_date instead.",
+        "- Related tools: get today date, sub date.",
+    ]
+    for line in bare:
+        assert "without saying for which requests" in bare_referral(line, others), line
+    said = [
+        "- Similar tool to use instead: get_today_date for getting the current date.",
+        "- Not for dates in the past: use sub_date.",
+        f"- Not for amounts in English words: use {english}.",
+        "- Not for today's date: use get_today_date.",  # the words of its name say what it is for
+        "- Use to add days to a date.",  # names no other tool
+    ]
+    for line in said:
+        assert bare_referral(line, others) is None, line
+    kept, dropped = checked_lines("\n".join([*said, bare[0]]), ["date", "days"], others=others)
+    assert kept.splitlines() == said and len(dropped) == 1 and "get_today_date" in dropped[0]
+
+
+@pytest.mark.anyio
+async def test_written_notes_lose_a_bare_referral_and_ask_for_the_requests_that_go_elsewhere():
+    reply = "- Use to add days to a date.\n- Similar tool to use instead: sub_date."
+    evidence = gather_evidence(add_date(), TRIALS, EXEMPLARS, neighbours=["sub_date"])
+    writer = ScriptedModel([reply])
+    notes = await write_notes(
+        writer, evidence, ORIGINAL, neighbours={"sub_date": "Subtract days."}, budget_tokens=80
+    )
+    assert notes.text == "- Use to add days to a date."
+    assert len(notes.dropped) == 1 and "sends the reader to sub_date" in notes.dropped[0]
+    assert "'Not for <those requests>: use <tool>'" in writer.calls[0]["messages"][1]["content"]
 
 
 @pytest.mark.anyio

@@ -58,7 +58,7 @@ if [ ! -s "$OUT/runs/rewrite.txt" ]; then
   serve "$STUDENT" "$PORT" "$OUT/serve05"
   serve "$WRITER" "$WPORT" "$OUT/serve15"
   start=$(date +%s)
-  STE_MCP_LLM__EXPLORER__MODEL=$WRITER STE_MCP_LLM__EXPLORER__BASE_URL=$WURL \
+  PYTHONUNBUFFERED=1 STE_MCP_LLM__EXPLORER__MODEL=$WRITER STE_MCP_LLM__EXPLORER__BASE_URL=$WURL \
     $BIN descriptions rewrite --llm-url "$URL" --model "$STUDENT" --data-dir "$OUT/gated" \
     | while IFS= read -r line; do echo "$(date +%T) $line"; done | tee "$OUT/runs/rewrite.txt"
   clock "rewrite (1.5B writes; gate: 0.5B${EVAL15:+ and 1.5B})" "$start"
@@ -117,39 +117,4 @@ if [ -n "$EVAL15" ]; then
 fi
 stop_servers
 
-.venv/bin/python - "$OUT" "$NAME" <<'PY'
-import json, sys
-from pathlib import Path
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-out = Path(sys.argv[1])
-rows = {name.name: json.loads((name / "summary.json").read_text())
-        for name in sorted((out / "runs").iterdir()) if (name / "summary.json").exists()}
-keys = ("n", "wellformed", "api_match", "correct", "exact_name", "strict_correct")
-result = {"rows": {k: {m: v.get(m) for m in keys} for k, v in rows.items()},
-          "rewrite": (out / "runs" / "rewrite.txt").read_text().splitlines(),
-          "history": (out / "runs" / "history.txt").read_text().splitlines()}
-Path(f"docs/bench/{sys.argv[2]}.json").write_text(json.dumps(result, indent=1))
-labels = {"base": "bench descriptions", "gated": "notes, gated (served)", "ungated": "notes, all served",
-          "small": "notes the 0.5B alone passes"}
-if "small" in rows:
-    labels["gated"] = "notes both clients pass (served)"
-clients = [c for c in ("", "-1.5b") if f"base{c}" in rows]
-metrics = ("correct", "api_match", "strict_correct")
-fig, axes = plt.subplots(1, len(clients), figsize=(6.5 * len(clients), 3.4), squeeze=False)
-for ax, client in zip(axes[0], clients):
-    names = [n for n in ("base", "small", "gated", "ungated") if f"{n}{client}" in rows]
-    width = 0.8 / len(names)
-    for i, name in enumerate(names):
-        r = rows[f"{name}{client}"]
-        bars = ax.bar([x + width * i for x in range(len(metrics))], [r[m] for m in metrics], width, label=labels[name])
-        ax.bar_label(bars, fmt="%.1f", fontsize=7)
-    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(metrics))], ["correct %", "API match %", "strict correct %"])
-    who = "1.5B" if client else "0.5B"
-    ax.set_title(f"Descriptions, STE-50 toolbox subset ({rows['base' + client]['n']}), packaged {who} client, must-call", fontsize=9)
-    ax.legend(fontsize=8)
-fig.tight_layout(); fig.savefig(f"docs/bench/{sys.argv[2]}.png", dpi=120)
-for name, r in result["rows"].items():
-    print(name, r)
-PY
+.venv/bin/python scripts/bench/gate_plot.py "$OUT" "$NAME"

@@ -7,8 +7,9 @@ kinds (and HTTP statuses) of the calls that failed and the argument names tried 
 calls; the tool's nearest neighbours and those the judge's rejections point to ("confused with");
 and the ``typed_summary`` of what it returns (its dates as their format, ``dates_as_formats``).
 ``write_notes`` asks a model (the explorer's, by default) for a few bullet lines — when to use the tool and which neighbour instead, argument
-formats, what it returns — within ``memory.notes_budget_tokens``; ``argument_lines`` drops the lines
-that give the tool an argument it has not (neither in its schema nor in a verified call), and
+formats, what it returns — within ``memory.notes_budget_tokens``; ``checked_lines`` drops the lines
+that give the tool an argument it has not (neither in its schema nor in a verified call) or send the
+reader to another tool without saying for which requests (``bare_referral``), and
 ``check_notes`` refuses output that carries instructions (``injection_reason``) or repeats upstream
 text: more than ``MAX_COPIED_WORDS`` words in a row of an upstream result or error, or more than
 ``MAX_COPIED_DESCRIPTION_WORDS`` of a description.
@@ -41,7 +42,6 @@ MAX_COPIED_DESCRIPTION_WORDS = 12  # notes that restate a description at length 
 DESCRIPTION_CHARS = 400  # of the tool's own description shown to the notes model
 NEIGHBOUR_CHARS = 120  # of each neighbour's description
 MAX_LINES = 5
-NOTES_PROMPT_VERSION = "notes-1"
 
 _DATE = r"\d{4}-\d{2}-\d{2}"
 _DATE_TIME = _DATE + r"[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?"
@@ -267,7 +267,9 @@ def notes_messages(
         + (f"Similar tools (do not confuse them):\n{others}\n" if others else "")
         + f"Facts from verified calls (JSON):\n{json.dumps(evidence.facts(), ensure_ascii=False)}\n\n"
         f"Write at most {MAX_LINES} lines, each starting with '- ', at most {words} words in all:\n"
-        "- when to use this tool, and which similar tool to use instead for what;\n"
+        "- when to use this tool;\n"
+        "- only if a similar tool suits some requests better: which requests, as 'Not for <those "
+        "requests>: use <tool>';\n"
         "- the argument formats that worked (types, date formats, units, allowed values);\n"
         "- what it returns.\n"
         "Reply with the lines only."
@@ -287,7 +289,8 @@ class Notes(BaseModel):
 
 
 _ASKED = [  # the prompt's own bullet lines: a small model echoes them as headings
-    "when to use this tool, and which similar tool to use instead for what",
+    "when to use this tool",
+    "only if a similar tool suits some requests better",
     "the argument formats that worked",
     "what it returns",
 ]
@@ -375,25 +378,55 @@ def borrowed_argument(
     return None
 
 
-def argument_lines(
+# words a line that sends the reader elsewhere is made of when it says nothing of which requests
+_REFERRAL_WORDS = frozenset(
+    "similar tool tools to use used instead or and the a an for this that it its other another one see "  # noqa: SIM905
+    "try call rather than not of alternative alternatives related better".split()
+)
+
+
+def bare_referral(line: str, others: Iterable[str]) -> str | None:
+    """Why ``line`` sends the reader to another tool without saying for which requests, or ``None``.
+
+    "Similar tool to use instead: add_date." tells a client to call add_date, for the tool's own
+    requests too. Seen in the 1.5B's notes on the pooled runs: the 0.5B then called the named tool for 8
+    to 13 of the tool's held-out requests (BENCHMARKS, session 43). A line that says what the other tool
+    is for ("Not for dates in the past: use sub_date") is kept."""
+    named = [t for t in others if _names(line, t)]
+    if not named:
+        return None
+    rest = re.sub(r"[\s_]+", " ", line).casefold()
+    for tool in sorted(named, key=len, reverse=True):  # the name as written, spaced, its endpoint part
+        for form in (tool, tool.rpartition("__")[2]):
+            rest = rest.replace(re.sub(r"[\s_]+", " ", form).strip().casefold(), " ")
+    if any(len(w) > 2 and w not in _REFERRAL_WORDS for w in re.findall(r"[^\W\d_]+", rest)):
+        return None
+    return f"sends the reader to {', '.join(named)} without saying for which requests"
+
+
+def checked_lines(
     text: str,
     known: Iterable[str],
     returned: Iterable[str] = (),
     *,
     own_text: str = "",
     neighbour_arguments: Mapping[str, Iterable[str]] | None = None,
+    others: Iterable[str] = (),
 ) -> tuple[str, list[str]]:
     """``text`` without the lines that give the tool an argument outside ``known`` (its schema's and
-    those of verified calls; ``returned``: its results' keys, which a line may quote) or claim a
+    those of verified calls; ``returned``: its results' keys, which a line may quote), claim a
     neighbour's (``borrowed_argument``: ``neighbour_arguments`` maps each neighbour to its arguments,
-    ``own_text`` is the tool's name and description), and why each dropped line went."""
-    known, returned = list(known), list(returned)
+    ``own_text`` is the tool's name and description) or name one of the ``others`` tools without
+    saying for what (``bare_referral``), and why each dropped line went."""
+    known, returned, others = list(known), list(returned), list(others)
     neighbour_arguments = {n: list(a) for n, a in (neighbour_arguments or {}).items()}
     kept: list[str] = []
     dropped: list[str] = []
     for line in text.splitlines():
-        reason = unknown_argument(line, known, returned) or borrowed_argument(
-            line, known, own_text, neighbour_arguments
+        reason = (
+            unknown_argument(line, known, returned)
+            or borrowed_argument(line, known, own_text, neighbour_arguments)
+            or bare_referral(line, others)
         )
         if reason is None:
             kept.append(line)
@@ -448,12 +481,13 @@ async def write_notes(
         raw = raw.rpartition("\n")[0]  # the budget cut the last line mid-way: a half-sentence misleads
     known = [p.name for p in evidence.parameters]
     returned = _KEY_CLAIM.findall(evidence.returns)  # a result's keys are no claim
-    text, dropped = argument_lines(
+    text, dropped = checked_lines(
         tidy_notes(raw, max_chars=budget_tokens * 4),
         known,
         returned,
         own_text=f"{evidence.tool} {description}",
         neighbour_arguments=neighbour_arguments,
+        others={*neighbours, *evidence.neighbours, *evidence.confused_with} - {evidence.tool},
     )
     refused = check_notes(text, upstream=upstream, descriptions=[description, *neighbours.values()])
     return Notes(
