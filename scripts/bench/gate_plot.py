@@ -53,7 +53,9 @@ def main(out: Path, name: str) -> None:
         ax.set_xticks(ticks, ["correct %", "API match %", "strict correct %"])
         who = "1.5B" if client else "0.5B"
         n = rows["base" + client]["n"]
-        ax.set_title(f"Descriptions, STE-50 toolbox subset ({n}), packaged {who} client, must-call", fontsize=9)
+        ax.set_title(
+            f"Descriptions, STE-50 toolbox subset ({n}), packaged {who} client, must-call", fontsize=9
+        )
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(f"docs/bench/{name}.png", dpi=120)
