@@ -492,3 +492,16 @@ async def test_the_gate_asks_at_most_the_capped_queries(data_dir):
     asked = {call["messages"][-1]["content"] for call in model.calls}
     assert len(asked) == 10 and len(model.calls) == 20  # each query once with each description
     assert f"{own + neighbours - 10} more held-out queries not asked" in gate.reason
+
+
+@pytest.mark.anyio
+async def test_lines_the_notes_checks_left_out_are_kept_with_the_version(data_dir):
+    db = open_db(data_dir / "lancedb")
+    seed(db)
+    reply = f"{NOTES}\n- Similar tool to use instead: sub_date."
+    outcome = await rewriter(db).rewrite(
+        TOOLS[0], TOOLS, writer=ScriptedModel([reply]), evaluator=evaluator(right_with_notes=True)
+    )
+    assert notes_of(outcome.version.text) == NOTES
+    (dropped,) = outcome.version.gate_result["notes_dropped"]
+    assert "sends the reader to sub_date without saying for which requests" in dropped

@@ -450,7 +450,7 @@ class Rewriter:
         s = self.settings
         earlier = target.gate_result or {}
         record = {**gate.model_dump(), "regate_of": target.version}
-        record |= {k: earlier[k] for k in ("notes_model", "notes_tokens") if k in earlier}
+        record |= {k: earlier[k] for k in ("notes_model", "notes_tokens", "notes_dropped") if k in earlier}
         stored = await anyio.to_thread.run_sync(
             lambda: self.descriptions.record(
                 tool.name,
@@ -638,7 +638,12 @@ class Rewriter:
         count = sum(1 for v in self.descriptions.history(tool.name) if v.reason.startswith("notes v"))
         status = (APPROVED if s.description_approval == "auto" else PENDING) if gate.promote else REFUSED
         originals = [ex for ex in approved if ex.variant_of is None]
-        gate_record = {**gate.model_dump(), "notes_model": notes.model, "notes_tokens": notes.tokens}
+        gate_record = {
+            **gate.model_dump(),
+            "notes_model": notes.model,
+            "notes_tokens": notes.tokens,
+            "notes_dropped": notes.dropped,  # the lines the notes checks left out, and why
+        }
         return self.descriptions.record(
             tool.name,
             text,
