@@ -6,9 +6,10 @@
 # 0.5B client answers the 195 STE-50 toolbox items with the bench's descriptions (base), the gated notes and
 # every note (ungated), must-call, the 15 candidates, greedy. rewrite.txt's time stamps give each tool's gate
 # time; docs/bench/$NAME.json holds each tool's n / unasked. Fixed before any row ran; each row runs once.
-# Session 43 stopped the first run (OUT=.cache/bench/gate-cap) after 5 tools, to gate the notes written with
-# the prompt that asks which requests go to a similar tool ('Not for …: use …') and without bare "use X
-# instead" lines (notes.bare_referral): OUT=.cache/bench/gate-referral NAME=gate_referral, the default here.
+# Session 43 stopped the first run (OUT=.cache/bench/gate-cap) after 5 tools, to gate notes without bare "use X
+# instead" lines (notes.bare_referral): OUT=.cache/bench/gate-referral NAME=gate_referral, the default here. A
+# prompt that asked for 'Not for <requests>: use <tool>' lines was stopped after 3 tools (.cache/bench/gate-notfor:
+# the 1.5B echoed the prompt's bullets into its lines) and reverted.
 # usage: flock /tmp/ste-model.lock scripts/bench/gate_cap.sh     Results: $OUT/runs/*, docs/bench/$NAME.{json,png}
 set -euo pipefail
 cd "$(dirname "$0")/../.."

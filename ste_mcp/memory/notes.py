@@ -267,9 +267,7 @@ def notes_messages(
         + (f"Similar tools (do not confuse them):\n{others}\n" if others else "")
         + f"Facts from verified calls (JSON):\n{json.dumps(evidence.facts(), ensure_ascii=False)}\n\n"
         f"Write at most {MAX_LINES} lines, each starting with '- ', at most {words} words in all:\n"
-        "- when to use this tool;\n"
-        "- only if a similar tool suits some requests better: which requests, as 'Not for <those "
-        "requests>: use <tool>';\n"
+        "- when to use this tool, and which similar tool to use instead for what;\n"
         "- the argument formats that worked (types, date formats, units, allowed values);\n"
         "- what it returns.\n"
         "Reply with the lines only."
@@ -289,8 +287,7 @@ class Notes(BaseModel):
 
 
 _ASKED = [  # the prompt's own bullet lines: a small model echoes them as headings
-    "when to use this tool",
-    "only if a similar tool suits some requests better",
+    "when to use this tool, and which similar tool to use instead for what",
     "the argument formats that worked",
     "what it returns",
 ]
