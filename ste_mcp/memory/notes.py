@@ -385,10 +385,10 @@ _REFERRAL_WORDS = frozenset(
 def bare_referral(line: str, others: Iterable[str]) -> str | None:
     """Why ``line`` sends the reader to another tool without saying for which requests, or ``None``.
 
-    "Similar tool to use instead: add_date." tells a client to call add_date, for the tool's own
-    requests too. Seen in the 1.5B's notes on the pooled runs: the 0.5B then called the named tool for 8
-    to 13 of the tool's held-out requests (BENCHMARKS, session 43). A line that says what the other tool
-    is for ("Not for dates in the past: use sub_date") is kept."""
+    "Similar tool to use instead: add_date." (the 1.5B's notes on the pooled runs) tells a client to
+    leave the tool, for its own requests too, and carries no fact about it. A line that says what the
+    other tool is for ("Not for dates in the past: use sub_date") is kept. Measured neutral on the two
+    tools it could be compared on (BENCHMARKS, session 43)."""
     named = [t for t in others if _names(line, t)]
     if not named:
         return None
@@ -484,7 +484,7 @@ async def write_notes(
         returned,
         own_text=f"{evidence.tool} {description}",
         neighbour_arguments=neighbour_arguments,
-        others={*neighbours, *evidence.neighbours, *evidence.confused_with} - {evidence.tool},
+        others=sorted({*neighbours, *evidence.neighbours, *evidence.confused_with} - {evidence.tool}),
     )
     refused = check_notes(text, upstream=upstream, descriptions=[description, *neighbours.values()])
     return Notes(
