@@ -161,12 +161,12 @@ def split_heldout(exemplars: Sequence[Exemplar], fraction: float) -> tuple[list[
     hash of the group id, so the split is the same on every run and a paraphrase never leaks."""
     writing, heldout = [], []
     for ex in exemplars:
-        digest = int(hashlib.sha256(ex.group.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-        (heldout if digest < fraction else writing).append(ex)
+        (heldout if _digest(ex.group) / 0xFFFFFFFF < fraction else writing).append(ex)
     return writing, heldout
 
 
 def _digest(text: str) -> int:
+    """A stable 32-bit hash of ``text`` (the same on every run and machine)."""
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
 
 
@@ -174,8 +174,8 @@ def _sample_order(exemplars: Sequence[Exemplar]) -> list[Exemplar]:
     """One query of each group before a second of any, each round in hash order of the ids."""
     seen: Counter[str] = Counter()
     ranked = []
-    for ex in sorted(exemplars, key=lambda ex: _digest(ex.id or ex.query)):
-        ranked.append((seen[ex.group], _digest(ex.id or ex.query), ex))
+    for digest, ex in sorted(((_digest(ex.id or ex.query), ex) for ex in exemplars), key=lambda t: t[0]):
+        ranked.append((seen[ex.group], digest, ex))
         seen[ex.group] += 1
     return [ex for *_, ex in sorted(ranked, key=lambda t: t[:2])]
 

@@ -344,11 +344,14 @@ def _words(text: str) -> set[str]:
     return words
 
 
+def _spaced(text: str) -> str:
+    """``text`` case-folded with runs of spaces and ``_`` as one space: how a name is matched in a line."""
+    return re.sub(r"[\s_]+", " ", text).strip().casefold()
+
+
 def _names(line: str, tool: str) -> bool:
     """Whether ``line`` names ``tool`` (as written, with spaces for ``_``, or its endpoint part)."""
-    text = re.sub(r"[\s_]+", " ", line).casefold()
-    spaced = re.sub(r"[\s_]+", " ", tool).strip().casefold()
-    endpoint = re.sub(r"[\s_]+", " ", tool.rpartition("__")[2]).strip().casefold()
+    text, spaced, endpoint = _spaced(line), _spaced(tool), _spaced(tool.rpartition("__")[2])
     return spaced in text or (len(endpoint) >= MIN_BORROWED_CHARS and endpoint in text)
 
 
@@ -392,10 +395,10 @@ def bare_referral(line: str, others: Iterable[str]) -> str | None:
     named = [t for t in others if _names(line, t)]
     if not named:
         return None
-    rest = re.sub(r"[\s_]+", " ", line).casefold()
+    rest = _spaced(line)
     for tool in sorted(named, key=len, reverse=True):  # the name as written, spaced, its endpoint part
         for form in (tool, tool.rpartition("__")[2]):
-            rest = rest.replace(re.sub(r"[\s_]+", " ", form).strip().casefold(), " ")
+            rest = rest.replace(_spaced(form), " ")
     if any(len(w) > 2 and w not in _REFERRAL_WORDS for w in re.findall(r"[^\W\d_]+", rest)):
         return None
     return f"sends the reader to {', '.join(named)} without saying for which requests"
