@@ -382,6 +382,40 @@ async def test_a_worse_rewrite_is_not_promoted(data_dir):
 
 
 @pytest.mark.anyio
+async def test_answers_made_ill_formed_do_not_count_as_a_gain(data_dir):
+    """Session 43's Base-password promotion: with the notes the evaluator got the same answers right and
+    the same tools chosen, but left one more answer without its arguments. Over the well-formed answers
+    only (the eval's API-match convention) that read as a gain; counted per query asked it is a loss of
+    one well-formed answer, which is noise and promotes nothing."""
+    db = open_db(data_dir / "lancedb")
+    seed(db)
+    heldout = sorted(ex.query for ex in split_heldout(ExemplarStore(db).approved("add_date"), 0.5)[1])
+    assert len(heldout) >= 3
+
+    def reply(messages, kwargs):  # the first query: the right tool, wrong days; the rest: the neighbour
+        query = messages[-1]["content"]
+        days, date = re.match(r"What date is (\d+) days after (\S+)\?", query).groups()
+        if query == heldout[0]:
+            return f"Action: add_date\nAction Input: {json.dumps({'date': date, 'days': int(days) + 1})}"
+        if query == heldout[1] and NOTES_HEADER in messages[0]["content"]:
+            return "Action: sub_date"  # no arguments: ill-formed
+        return f"Action: sub_date\nAction Input: {json.dumps({'date': date, 'days': int(days)})}"
+
+    judge = ModelEvaluator(ScriptedModel.answering(reply, model="evaluator"))
+    outcome = await rewriter(db, gate_neighbour_queries=False).rewrite(
+        TOOLS[0], TOOLS, writer=ScriptedModel([NOTES]), evaluator=judge
+    )
+    gate = outcome.gate
+    n = len(heldout)
+    assert gate.n == n and gate.candidate["api_match"] == gate.baseline["api_match"] == pytest.approx(100 / n)
+    assert gate.candidate["wellformed"] < gate.baseline["wellformed"]
+    (score,) = gate.scores
+    assert score.paired == {"correct": [0, 0], "api_match": [0, 0], "wellformed": [0, 1]}
+    assert score.verdict == "noise" and not gate.promote
+    assert "wellformed: 1 lost, 0 gained" in gate.reason
+
+
+@pytest.mark.anyio
 async def test_too_few_heldout_exemplars_decide_nothing(data_dir):
     db = open_db(data_dir / "lancedb")
     seed(db, n=3)

@@ -75,7 +75,9 @@ class ModelEvaluator:
             i.called for i in s.items if i.tool == tool.name and i.called and i.called != tool.name
         )
         return Measurement(
-            metrics={m: float(getattr(s, m)) for m in METRICS},
+            # API match over every query asked, as the outcomes count it: the eval's own convention (of the
+            # well-formed answers) would score a description better for making answers ill-formed
+            metrics={"correct": s.correct, "api_match": s.api_match_all, "wellformed": s.wellformed},
             confused_with=dict(wrong),
             outcomes={i.id: tuple(bool(getattr(i, m)) for m in METRICS) for i in s.items},
         )

@@ -10,12 +10,13 @@ the tool's nearest other tools (``memory.gate_distractors``, by MiniLM similarit
 description) listed beside it as distractors — with ``memory.gate_neighbour_queries`` the
 distractors' own held-out queries too, so notes that pull a neighbour's requests lose; at most
 ``memory.gate_max_queries`` of each, sampled the same on every run (``sample_queries``) — and score
-the first calls with the evaluation's scorer (``ste_mcp.evaluate``: correct, API match, well-formed; the exemplar's verified arguments are
-the ground truth). With ``llm.evaluators`` each of those models is asked too (a stronger client
-than the app's model: what helps a 0.5B reader can cost a 1.5B one). The candidate is promoted only
-when at least one evaluator does strictly better with it on (correct, API match, well-formed) in that
-order, and none does worse beyond noise (the sign test over the held-out answers that changed,
-``memory.gate_worse_p``); otherwise, or with fewer than ``memory.gate_min_heldout``
+the first calls with the evaluation's scorer (``ste_mcp.evaluate``: correct, API match, well-formed,
+each over every query asked; the exemplar's verified arguments are the ground truth). With
+``llm.evaluators`` each of those models is asked too (a stronger client than the app's model: what
+helps a 0.5B reader can cost a 1.5B one). The candidate is promoted only when at least one evaluator
+gains more held-out answers than it loses with it, on the first of (correct, API match, well-formed)
+whose answers changed on balance, and none does worse beyond noise (the sign test over the held-out
+answers that changed, ``memory.gate_worse_p``); otherwise, or with fewer than ``memory.gate_min_heldout``
 held-out queries, it is stored ``refused`` with the reason and the numbers (served only if the
 operator rolls back to it). Every version keeps its measurement (``ste-mcp descriptions history``).
 
@@ -109,28 +110,34 @@ class EvaluatorScore(BaseModel):
     @computed_field  # stored with the version: the history and the UI show it
     @property
     def verdict(self) -> Verdict:
-        """The first of (correct, api_match, wellformed) that differs decides: better, or worse; a loss
-        that the sign test cannot tell from noise (p > ``worse_p``) is ``noise``, which vetoes nothing."""
-        ours = tuple(float(self.candidate.get(m, 0.0)) for m in METRICS)
-        theirs = tuple(float(self.baseline.get(m, 0.0)) for m in METRICS)
-        if ours > theirs:
-            return "better"
-        if ours == theirs:
-            return "same"
+        """The first of (correct, api_match, wellformed) whose held-out answers changed on balance
+        decides: better when more were gained than lost, else worse; a loss that the sign test cannot
+        tell from noise (p > ``worse_p``) is ``noise``, which vetoes nothing. Counted per query asked,
+        an ill-formed answer is no API match: a candidate cannot look better by making answers
+        ill-formed. Without paired counts (versions stored before they were kept) the percentages
+        decide."""
         changes = self.changes()
-        if changes is None or self.worse_p >= 1.0:
-            return "worse"
+        if self.paired is None:
+            ours = tuple(float(self.candidate.get(m, 0.0)) for m in METRICS)
+            theirs = tuple(float(self.baseline.get(m, 0.0)) for m in METRICS)
+            return "better" if ours > theirs else "same" if ours == theirs else "worse"
+        if changes is None:
+            return "same"
         _, gained, lost = changes
+        if gained > lost:
+            return "better"
+        if self.worse_p >= 1.0:
+            return "worse"
         return "worse" if sign_p(lost, gained) <= self.worse_p else "noise"
 
     def changes(self) -> tuple[str, int, int] | None:
-        """(metric, gained, lost) of the first metric whose percentages differ; ``None`` when none
-        differs or no paired counts were kept."""
+        """(metric, gained, lost) of the first metric whose held-out answers changed on balance
+        (gained != lost); ``None`` when none did or no paired counts were kept."""
         if self.paired is None:
             return None
         for m in METRICS:
-            if float(self.candidate.get(m, 0.0)) != float(self.baseline.get(m, 0.0)):
-                gained, lost = self.paired.get(m, [0, 0])
+            gained, lost = self.paired.get(m, [0, 0])
+            if gained != lost:
                 return m, gained, lost
         return None
 
@@ -239,9 +246,12 @@ def _summary(score: EvaluatorScore) -> str:
         f"{m} {score.candidate.get(m, 0.0):.1f}% vs {score.baseline.get(m, 0.0):.1f}%" for m in METRICS
     )
     changes = score.changes()
-    if changes is not None and score.verdict in ("worse", "noise"):
+    if changes is not None:
         m, gained, lost = changes
-        text += f" ({m}: {lost} lost, {gained} gained, sign-test p {sign_p(lost, gained):.2f})"
+        if lost > gained:
+            text += f" ({m}: {lost} lost, {gained} gained, sign-test p {sign_p(lost, gained):.2f})"
+        else:
+            text += f" ({m}: {gained} gained, {lost} lost)"
     return text
 
 
