@@ -19,12 +19,14 @@ from ste_mcp.memory.descriptions import (
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
 from ste_mcp.memory.exploit import Exploiter
 from ste_mcp.memory.notes import (
+    argument_line,
     bare_referral,
     borrowed_argument,
     check_notes,
     checked_lines,
     dates_as_formats,
     gather_evidence,
+    notes_messages,
     safe_value,
     tidy_notes,
     upstream_texts,
@@ -37,6 +39,8 @@ from ste_mcp.upstream.tools import Tool
 from tests.fixtures.models import ScriptedModel
 
 ORIGINAL = "Add a number of days to a date."
+# the argument line write_notes adds from TRIALS/EXEMPLARS' verified calls (``unit`` was never set)
+ARGUMENTS = "- Arguments that worked: date (string, date YYYY-MM-DD, required); days (integer, required)."
 SECRET_PROSE = "The quick brown fox jumps over the lazy dog near the riverbank today"
 SCHEMA = {
     "type": "object",
@@ -152,6 +156,82 @@ def test_evidence_is_typed_and_carries_no_upstream_prose():
     assert "quick brown fox" not in facts and "Bad request" not in facts
 
 
+def test_the_argument_line_is_written_from_the_evidence():
+    """Each argument the verified calls set, by name, with the format of what worked; a few values only
+    for codes and single words (a date or a number belongs to one request, and a client copies it)."""
+    evidence = gather_evidence(add_date(), TRIALS, EXEMPLARS)
+    assert argument_line(evidence) == ARGUMENTS
+    assert "2024-07-09" not in ARGUMENTS and "45" not in ARGUMENTS
+    assert argument_line(gather_evidence(add_date(), [], [])) == ""  # no verified call: nothing to say
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "length": {"type": "string", "default": "50"},
+            "to": {"type": "string"},
+            "unit": {"type": "string", "enum": ["days", "weeks"]},
+        },
+    }
+    sized = Tool(
+        name="sized", description="x", input_schema=schema, method="GET", path="/", base_url="http://h"
+    )
+
+    def verified(*calls: dict) -> list[Exemplar]:
+        return [
+            Exemplar(id=f"e{i}", tool="sized", query="q", arguments=a, status="approved")
+            for i, a in enumerate(calls)
+        ]
+
+    line = argument_line(
+        gather_evidence(
+            sized, [], verified({"length": "50", "to": "USD"}, {"length": "128", "unit": "weeks"})
+        )
+    )
+    assert line == (
+        "- Arguments that worked: length (a whole number as a string, optional); to (string, upper-case code, "
+        'e.g. "USD", optional); unit (string, lower-case word, one of "days", "weeks", optional).'
+    )
+    none = Tool(
+        name="token",
+        description="x",
+        input_schema={"type": "object", "properties": {}},
+        method="GET",
+        path="/",
+        base_url="http://h",
+    )
+    assert (
+        argument_line(gather_evidence(none, [], verified({})))
+        == "- Arguments: none needed; calls with {} worked."
+    )
+    # the notes model is told the arguments' names and formats, not their values
+    prompt = notes_messages(gather_evidence(add_date(), TRIALS, EXEMPLARS), ORIGINAL, {}, 80)[1]["content"]
+    assert '"date"' in prompt and "string (date YYYY-MM-DD)" in prompt and "values_seen" not in prompt
+
+
+@pytest.mark.anyio
+async def test_written_notes_take_their_argument_line_from_the_evidence():
+    """A line the model writes about the arguments is left out (the 1.5B's 'Argument formats that
+    worked: "50", "128"' named no argument); the evidence's line is added to what the checks kept."""
+    reply = '- Use to add days to a date.\n- Argument formats that worked: "45", "365".\n- Returns a date.'
+    notes = await write_notes(
+        ScriptedModel([reply]),
+        gather_evidence(add_date(), TRIALS, EXEMPLARS),
+        ORIGINAL,
+        neighbours={},
+        budget_tokens=80,
+    )
+    assert notes.text == f"- Use to add days to a date.\n- Returns a date.\n{ARGUMENTS}"
+    assert len(notes.dropped) == 1 and "argument_line" in notes.dropped[0] and '"45"' in notes.dropped[0]
+    refused = await write_notes(
+        ScriptedModel(["- Arguments: date, days."]),
+        gather_evidence(add_date(), TRIALS, EXEMPLARS),
+        ORIGINAL,
+        neighbours={},
+        budget_tokens=80,
+    )
+    assert refused.text == "" and refused.refused == "the model wrote no usable lines"
+
+
 def test_tidy_notes_drops_echoed_headings_and_repeats():
     raw = (
         "- When to use this tool, and which similar tool to use instead for what:\n- To add days.\n"
@@ -226,8 +306,10 @@ async def test_a_last_line_cut_by_the_token_budget_is_dropped():
         )
         return notes.text
 
-    assert await notes_when("length") == "- Use to add days; use sub_date to go back."
-    assert (await notes_when("stop")).endswith("days: a whole num")  # a finished reply is kept whole
+    assert await notes_when("length") == f"- Use to add days; use sub_date to go back.\n{ARGUMENTS}"
+    assert (await notes_when("stop")).endswith(
+        f"days: a whole num\n{ARGUMENTS}"
+    )  # a finished reply is kept whole
 
 
 def test_lines_that_give_the_tool_an_argument_it_has_not_are_dropped():
@@ -316,7 +398,7 @@ async def test_written_notes_lose_a_line_that_claims_a_neighbours_argument():
         neighbour_arguments={"sizer": ["length"]},
         budget_tokens=80,
     )
-    assert notes.text == "- Use for a random password."
+    assert notes.text == f"- Use for a random password.\n{ARGUMENTS}"
     assert len(notes.dropped) == 1 and "an argument of sizer" in notes.dropped[0]
 
 
@@ -355,7 +437,7 @@ async def test_written_notes_lose_a_bare_referral():
     notes = await write_notes(
         writer, evidence, ORIGINAL, neighbours={"sub_date": "Subtract days."}, budget_tokens=80
     )
-    assert notes.text == "- Use to add days to a date."
+    assert notes.text == f"- Use to add days to a date.\n{ARGUMENTS}"
     assert len(notes.dropped) == 1 and "sends the reader to sub_date" in notes.dropped[0]
     assert "which similar tool to use instead for what" in writer.calls[0]["messages"][1]["content"]
 
@@ -372,7 +454,10 @@ async def test_written_notes_lose_lines_about_arguments_tried_only_in_failed_cal
     evidence = gather_evidence(add_date(), TRIALS, EXEMPLARS, neighbours=["sub_date"])
     response = ChatResponse(model="scripted", choices=[Choice(text=reply, finish_reason="stop")])
     notes = await write_notes(ScriptedModel([response]), evidence, ORIGINAL, neighbours={}, budget_tokens=80)
-    assert notes.text == '- Use to add days to a date.\n- Returns {"date": "YYYY-MM-DD", "note": "text"}.'
+    assert (
+        notes.text
+        == f'- Use to add days to a date.\n- Returns {{"date": "YYYY-MM-DD", "note": "text"}}.\n{ARGUMENTS}'
+    )
     assert len(notes.dropped) == 1 and "'start'" in notes.dropped[0]
     assert not notes.refused
 

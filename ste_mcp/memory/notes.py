@@ -6,8 +6,11 @@ codes…), a few short values that pass ``safety/sanitize.py``'s filter, the enu
 kinds (and HTTP statuses) of the calls that failed and the argument names tried only in failed
 calls; the tool's nearest neighbours and those the judge's rejections point to ("confused with");
 and the ``typed_summary`` of what it returns (its dates as their format, ``dates_as_formats``).
-``write_notes`` asks a model (the explorer's, by default) for a few bullet lines — when to use the tool and which neighbour instead, argument
-formats, what it returns — within ``memory.notes_budget_tokens``; ``checked_lines`` drops the lines
+``write_notes`` asks a model (the explorer's, by default) for a few bullet lines — when to use the
+tool and which neighbour instead, what it returns — within ``memory.notes_budget_tokens``, and adds
+one line on the arguments written from the evidence itself (``argument_line``: each argument by
+name with the format of the values that worked; the model is shown no argument values and a line of
+its own on the arguments is left out); ``checked_lines`` drops the model's lines
 that give the tool an argument it has not (neither in its schema nor in a verified call) or send the
 reader to another tool without saying for which requests (``bare_referral``), and
 ``check_notes`` refuses output that carries instructions (``injection_reason``) or repeats upstream
@@ -76,6 +79,7 @@ _NOT_NAMES = frozenset(
     # the prompt's own heading, "Argument formats that worked", and its like
     "format formats type types example examples name names kind kinds shape list".split()
 )
+_ARGUMENT_HEADING = re.compile(r"^-\s*(?:the\s+)?(?:argument|parameter|input)s?\b", re.I)
 _RETURNS = re.compile(r"\breturn|\boutput|\bresult|\bresponse", re.I)
 _ARG_MENTION = re.compile(rf"\b{_ARG_WORDS}\b", re.I)
 _NEGATED = re.compile(r"\b(?:no|none|not|without|never|nothing)\b|n't\b", re.I)
@@ -107,13 +111,19 @@ class ToolEvidence(BaseModel):
     neighbours: list[str] = Field(default_factory=list)
     confused_with: dict[str, int] = Field(default_factory=dict)
     requests: list[str] = Field(default_factory=list)  # a few requests it served (our model's text)
+    verified_calls: int = 0  # the calls the values above come from (exemplars', accepted trials')
     exemplar_ids: list[str] = Field(default_factory=list)  # the exemplars used (not held out)
 
     def facts(self) -> dict[str, Any]:
-        """The evidence as the notes model reads it (empty fields left out)."""
-        data = self.model_dump(exclude={"exemplar_ids", "tool"})
+        """The evidence as the notes model reads it (empty fields left out; no argument values: the
+        argument line is written from the evidence, ``argument_line``, not by the model)."""
+        data = self.model_dump(exclude={"exemplar_ids", "tool", "verified_calls"})
         data["parameters"] = [
-            {k: v for k, v in p.items() if v not in ("", [], 0, False) or k == "name"}
+            {
+                k: v
+                for k, v in p.items()
+                if (v not in ("", [], 0, False) or k == "name") and k != "values_seen"
+            }
             for p in data["parameters"]
         ]
         return {k: v for k, v in data.items() if v not in ("", [], {}, 0)}
@@ -244,8 +254,53 @@ def gather_evidence(
         requests=[
             clean_text(r, 200) for r in requests if injection_reason(r, tool_names=other_tools) is None
         ],
+        verified_calls=len(calls),
         exemplar_ids=[ex.id for ex in exemplars],
     )
+
+
+_TEXT_FORMATS = {  # value_format's string formats as the argument line shows them
+    "integer as text": "a whole number as a string",
+    "decimal number as text": "a decimal number as a string",
+}
+_CATEGORICAL = ("upper-case code", "lower-case word")  # formats whose values are worth showing
+
+
+def _shown_format(fmt: str) -> str:
+    """``value_format``'s text as the argument line shows it: "string (date YYYY-MM-DD)" -> "string,
+    date YYYY-MM-DD"; a count of words -> "text"."""
+    match = re.fullmatch(r"string \((.+)\)", fmt)
+    if match is None:
+        return fmt
+    inner = match.group(1)
+    if re.fullmatch(r"\d+ word\(s\)", inner):
+        return "text"
+    return _TEXT_FORMATS.get(inner, f"string, {inner}")
+
+
+def argument_line(evidence: ToolEvidence) -> str:
+    """The notes' line on arguments, written from the evidence, not by the model: each argument the
+    verified calls set (or the schema requires) by name, with the format of the values that worked, its
+    schema's allowed values, and a few values only for codes and single words; "" without a verified
+    call. The model's own line ("Argument formats that worked: "50", "128"", beside a length-50 password
+    endpoint whose argument it did not name) led the 1.5B client to invent ``Password_of_length_15``."""
+    if not evidence.verified_calls:
+        return ""
+    parts = []
+    for p in evidence.parameters:
+        if not (p.used_in or p.required):
+            continue
+        fmt = p.formats_seen[0] if p.formats_seen else p.schema_type or "any type"
+        bits = [_shown_format(fmt)]
+        if p.enum:
+            bits.append("one of " + ", ".join(json.dumps(e, ensure_ascii=False) for e in p.enum[:8]))
+        elif p.values_seen and any(fmt.endswith(f"({c})") for c in _CATEGORICAL):
+            bits.append("e.g. " + ", ".join(json.dumps(v, ensure_ascii=False) for v in p.values_seen[:3]))
+        bits.append("required" if p.required else "optional")
+        parts.append(f"{p.name} ({', '.join(bits)})")
+    if not parts:
+        return "- Arguments: none needed; calls with {} worked."
+    return "- Arguments that worked: " + "; ".join(parts) + "."
 
 
 SYSTEM = (
@@ -266,11 +321,10 @@ def notes_messages(
         f"Description: {clean_text(description, DESCRIPTION_CHARS)}\n"
         + (f"Similar tools (do not confuse them):\n{others}\n" if others else "")
         + f"Facts from verified calls (JSON):\n{json.dumps(evidence.facts(), ensure_ascii=False)}\n\n"
-        f"Write at most {MAX_LINES} lines, each starting with '- ', at most {words} words in all:\n"
+        f"Write at most {MAX_LINES - 1} lines, each starting with '- ', at most {words} words in all:\n"
         "- when to use this tool, and which similar tool to use instead for what;\n"
-        "- the argument formats that worked (types, date formats, units, allowed values);\n"
         "- what it returns.\n"
-        "Reply with the lines only."
+        "Its arguments are listed separately: do not describe them. Reply with the lines only."
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
@@ -298,8 +352,8 @@ def _echoes_prompt(line: str) -> bool:
     return line.endswith(":") and any(words.startswith(" ".join(re.findall(r"\w+", a))) for a in _ASKED)
 
 
-def tidy_notes(raw: str, max_chars: int) -> str:
-    """Bullet lines of a reply, cleaned, at most ``MAX_LINES`` and ``max_chars`` (whole lines);
+def tidy_notes(raw: str, max_chars: int, max_lines: int = MAX_LINES) -> str:
+    """Bullet lines of a reply, cleaned, at most ``max_lines`` and ``max_chars`` (whole lines);
     repeated lines and echoes of the prompt's own headings are dropped."""
     lines: list[str] = []
     used = 0
@@ -308,7 +362,7 @@ def tidy_notes(raw: str, max_chars: int) -> str:
         if not line or _echoes_prompt(line) or f"- {line}".casefold() in (x.casefold() for x in lines):
             continue
         line = f"- {line}"
-        if used + len(line) + 1 > max_chars or len(lines) >= MAX_LINES:
+        if used + len(line) + 1 > max_chars or len(lines) >= max_lines:
             break
         lines.append(line)
         used += len(line) + 1
@@ -481,15 +535,24 @@ async def write_notes(
         raw = raw.rpartition("\n")[0]  # the budget cut the last line mid-way: a half-sentence misleads
     known = [p.name for p in evidence.parameters]
     returned = _KEY_CLAIM.findall(evidence.returns)  # a result's keys are no claim
-    text, dropped = checked_lines(
-        tidy_notes(raw, max_chars=budget_tokens * 4),
+    lines, dropped = [], []
+    for line in tidy_notes(raw, max_chars=budget_tokens * 4, max_lines=MAX_LINES - 1).splitlines():
+        if _ARGUMENT_HEADING.match(line):  # the argument line comes from the evidence
+            dropped.append(f"describes the arguments, which argument_line writes from the evidence: {line!r}")
+        else:
+            lines.append(line)
+    text, unchecked = checked_lines(
+        "\n".join(lines),
         known,
         returned,
         own_text=f"{evidence.tool} {description}",
         neighbour_arguments=neighbour_arguments,
         others=sorted({*neighbours, *evidence.neighbours, *evidence.confused_with} - {evidence.tool}),
     )
+    dropped += unchecked
     refused = check_notes(text, upstream=upstream, descriptions=[description, *neighbours.values()])
+    if not refused and (arguments := argument_line(evidence)):
+        text = f"{text}\n{arguments}"
     return Notes(
         tool=evidence.tool,
         text="" if refused else text,
