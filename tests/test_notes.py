@@ -413,6 +413,9 @@ def test_a_line_that_sends_the_reader_elsewhere_must_say_for_which_requests():
         f"- Similar tool to use instead: {english} or {spanish}.",
         "- Use sub_date instead.",
         "- Related tools: get today date, sub date.",
+        # the 1.5B's wording once the prompt no longer asked for argument lines (session 44)
+        "- When to use instead: sub_date, get_today_date.",
+        f"- When to use the similar tool instead: {english} or {spanish}.",
     ]
     for line in bare:
         assert "without saying for which requests" in bare_referral(line, others), line

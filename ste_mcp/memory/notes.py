@@ -434,7 +434,7 @@ def borrowed_argument(
 
 # words a line that sends the reader elsewhere is made of when it says nothing of which requests
 _REFERRAL_WORDS = frozenset(
-    "similar tool tools to use used instead or and the a an for this that it its other another one see "  # noqa: SIM905
+    "similar tool tools to use used instead or and the a an for this that it its other another one see when "  # noqa: SIM905
     "try call rather than not of alternative alternatives related better".split()
 )
 

@@ -54,7 +54,10 @@ class MemorySettings(BaseModel):
         "its paraphrases) exist since its last notes attempt; 0: only `ste-mcp descriptions rewrite` does.",
     )
     notes_budget_tokens: int = Field(
-        100, ge=16, description="Max tokens of usage notes per tool (the notes model's max_tokens)."
+        100,
+        ge=16,
+        description="Max tokens of the usage notes the model writes per tool (its max_tokens); the argument "
+        "line, written from the evidence, comes on top.",
     )
     description_gate: Literal["measure", "off"] = Field(
         "measure",
