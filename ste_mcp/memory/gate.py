@@ -116,11 +116,11 @@ class EvaluatorScore(BaseModel):
         an ill-formed answer is no API match: a candidate cannot look better by making answers
         ill-formed. Without paired counts (versions stored before they were kept) the percentages
         decide."""
-        changes = self.changes()
         if self.paired is None:
             ours = tuple(float(self.candidate.get(m, 0.0)) for m in METRICS)
             theirs = tuple(float(self.baseline.get(m, 0.0)) for m in METRICS)
             return "better" if ours > theirs else "same" if ours == theirs else "worse"
+        changes = self.changes()
         if changes is None:
             return "same"
         _, gained, lost = changes

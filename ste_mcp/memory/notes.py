@@ -551,8 +551,12 @@ async def write_notes(
     )
     dropped += unchecked
     refused = check_notes(text, upstream=upstream, descriptions=[description, *neighbours.values()])
-    if not refused and (arguments := argument_line(evidence)):
-        text = f"{text}\n{arguments}"
+    arguments = argument_line(evidence)
+    if not refused and arguments:  # its values passed safe_value; a schema's names are checked here too
+        if (reason := injection_reason(arguments)) is None:
+            text = f"{text}\n{arguments}"
+        else:
+            dropped.append(f"argument line: {reason}: {arguments!r}")
     return Notes(
         tool=evidence.tool,
         text="" if refused else text,
