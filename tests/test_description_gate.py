@@ -539,3 +539,20 @@ async def test_lines_the_notes_checks_left_out_are_kept_with_the_version(data_di
     assert notes_of(outcome.version.text) == NOTES
     (dropped,) = outcome.version.gate_result["notes_dropped"]
     assert "sends the reader to sub_date without saying for which requests" in dropped
+
+
+@pytest.mark.anyio
+async def test_the_argument_line_setting_reaches_the_notes(data_dir):
+    """memory.notes_arguments = evidence: the rewrite's notes end with the line built from the verified
+    calls; the default leaves the model's lines as they are."""
+    db = open_db(data_dir / "lancedb")
+    seed(db)
+    line = "- Arguments that worked: date (string, date YYYY-MM-DD, required); days (integer, required)."
+    by_evidence = await rewriter(db, notes_arguments="evidence").rewrite(
+        TOOLS[0], TOOLS, writer=ScriptedModel([NOTES]), evaluator=evaluator(True)
+    )
+    assert by_evidence.notes.text == f"{NOTES}\n{line}"
+    by_model = await rewriter(db).rewrite(
+        TOOLS[0], TOOLS, writer=ScriptedModel([NOTES + " Dates only."]), evaluator=evaluator(True)
+    )
+    assert by_model.notes.text == NOTES + " Dates only."

@@ -90,12 +90,7 @@ async def test_rewrite_from_real_trials_on_the_packaged_model(chat_model, vllm_s
         return
     notes = outcome.notes.text
     assert notes and all(line.startswith("- ") for line in notes.splitlines())
-    *written, arguments = notes.splitlines()  # the model's lines, then the line from the evidence
-    assert len("\n".join(written)) <= memory.notes_budget_tokens * 4
-    assert (
-        arguments
-        == "- Arguments that worked: date (string, date YYYY-MM-DD, required); days (integer, required)."
-    )
+    assert len(notes) <= memory.notes_budget_tokens * 4
     assert check_notes(notes, upstream=upstream_texts(trials.trials("add_date"))) is None
     if outcome.version is None:  # the notes changed nothing
         return

@@ -207,30 +207,36 @@ def test_the_argument_line_is_written_from_the_evidence():
         == "- Arguments: none needed; calls with {} worked."
     )
     # the notes model is told the arguments' names and formats, not their values
-    prompt = notes_messages(gather_evidence(add_date(), TRIALS, EXEMPLARS), ORIGINAL, {}, 80)[1]["content"]
+    evidence = gather_evidence(add_date(), TRIALS, EXEMPLARS)
+    prompt = notes_messages(evidence, ORIGINAL, {}, 80, "evidence")[1]["content"]
     assert '"date"' in prompt and "string (date YYYY-MM-DD)" in prompt and "values_seen" not in prompt
+    assert "argument formats that worked" not in prompt and "listed separately" in prompt
+    # by default (memory.notes_arguments = model) the model writes that line, from the values too
+    default = notes_messages(evidence, ORIGINAL, {}, 80)[1]["content"]
+    assert "values_seen" in default and "argument formats that worked" in default
 
 
 @pytest.mark.anyio
 async def test_written_notes_take_their_argument_line_from_the_evidence():
-    """A line the model writes about the arguments is left out (the 1.5B's 'Argument formats that
-    worked: "50", "128"' named no argument); the evidence's line is added to what the checks kept."""
+    """memory.notes_arguments = evidence: a line the model writes about the arguments is left out (the
+    1.5B's 'Argument formats that worked: "50", "128"' named no argument); the evidence's line is added
+    to what the checks kept. By default the model's line stays and nothing is added."""
     reply = '- Use to add days to a date.\n- Argument formats that worked: "45", "365".\n- Returns a date.'
+    evidence = gather_evidence(add_date(), TRIALS, EXEMPLARS)
     notes = await write_notes(
-        ScriptedModel([reply]),
-        gather_evidence(add_date(), TRIALS, EXEMPLARS),
-        ORIGINAL,
-        neighbours={},
-        budget_tokens=80,
+        ScriptedModel([reply]), evidence, ORIGINAL, neighbours={}, budget_tokens=80, arguments="evidence"
     )
     assert notes.text == f"- Use to add days to a date.\n- Returns a date.\n{ARGUMENTS}"
     assert len(notes.dropped) == 1 and "argument_line" in notes.dropped[0] and '"45"' in notes.dropped[0]
+    by_model = await write_notes(ScriptedModel([reply]), evidence, ORIGINAL, neighbours={}, budget_tokens=80)
+    assert by_model.text == reply and by_model.dropped == []
     refused = await write_notes(
         ScriptedModel(["- Arguments: date, days."]),
-        gather_evidence(add_date(), TRIALS, EXEMPLARS),
+        evidence,
         ORIGINAL,
         neighbours={},
         budget_tokens=80,
+        arguments="evidence",
     )
     assert refused.text == "" and refused.refused == "the model wrote no usable lines"
 
@@ -309,10 +315,8 @@ async def test_a_last_line_cut_by_the_token_budget_is_dropped():
         )
         return notes.text
 
-    assert await notes_when("length") == f"- Use to add days; use sub_date to go back.\n{ARGUMENTS}"
-    assert (await notes_when("stop")).endswith(
-        f"days: a whole num\n{ARGUMENTS}"
-    )  # a finished reply is kept whole
+    assert await notes_when("length") == "- Use to add days; use sub_date to go back."
+    assert (await notes_when("stop")).endswith("days: a whole num")  # a finished reply is kept whole
 
 
 def test_lines_that_give_the_tool_an_argument_it_has_not_are_dropped():
@@ -401,7 +405,7 @@ async def test_written_notes_lose_a_line_that_claims_a_neighbours_argument():
         neighbour_arguments={"sizer": ["length"]},
         budget_tokens=80,
     )
-    assert notes.text == f"- Use for a random password.\n{ARGUMENTS}"
+    assert notes.text == "- Use for a random password."
     assert len(notes.dropped) == 1 and "an argument of sizer" in notes.dropped[0]
 
 
@@ -443,7 +447,7 @@ async def test_written_notes_lose_a_bare_referral():
     notes = await write_notes(
         writer, evidence, ORIGINAL, neighbours={"sub_date": "Subtract days."}, budget_tokens=80
     )
-    assert notes.text == f"- Use to add days to a date.\n{ARGUMENTS}"
+    assert notes.text == "- Use to add days to a date."
     assert len(notes.dropped) == 1 and "sends the reader to sub_date" in notes.dropped[0]
     assert "which similar tool to use instead for what" in writer.calls[0]["messages"][1]["content"]
 
@@ -460,10 +464,7 @@ async def test_written_notes_lose_lines_about_arguments_tried_only_in_failed_cal
     evidence = gather_evidence(add_date(), TRIALS, EXEMPLARS, neighbours=["sub_date"])
     response = ChatResponse(model="scripted", choices=[Choice(text=reply, finish_reason="stop")])
     notes = await write_notes(ScriptedModel([response]), evidence, ORIGINAL, neighbours={}, budget_tokens=80)
-    assert (
-        notes.text
-        == f'- Use to add days to a date.\n- Returns {{"date": "YYYY-MM-DD", "note": "text"}}.\n{ARGUMENTS}'
-    )
+    assert notes.text == '- Use to add days to a date.\n- Returns {"date": "YYYY-MM-DD", "note": "text"}.'
     assert len(notes.dropped) == 1 and "'start'" in notes.dropped[0]
     assert not notes.refused
 

@@ -109,16 +109,9 @@ async def served(data_dir: Path) -> AsyncIterator[tuple[App, Models]]:
         yield app, models
 
 
-def written(notes: str) -> str:
-    """The lines of ``notes`` the writer wrote: without the argument line added from the evidence."""
-    return "\n".join(line for line in notes.splitlines() if not line.startswith("- Arguments"))
-
-
-def served_notes(data_dir: Path, *, whole: bool = False) -> str:
-    """The model-written lines of add_date's served notes (``whole``: with the argument line)."""
+def served_notes(data_dir: Path) -> str:
     version = DescriptionStore(open_db(data_dir / "lancedb")).served("add_date")
-    notes = notes_of(version.text) if version else ""
-    return notes if whole else written(notes)
+    return notes_of(version.text) if version else ""
 
 
 @pytest.mark.anyio
@@ -131,9 +124,6 @@ async def test_the_notes_task_rewrites_after_new_exemplars_and_not_again(served,
 
     assert await ext.notes_pass()
     assert len(models.writer.calls) == 1 and served_notes(data_dir) == NOTES
-    assert served_notes(data_dir, whole=True).endswith(
-        "\n- Arguments that worked: date (string, date YYYY-MM-DD, required); days (integer, required)."
-    )
     assert await ext.notes_pass()  # nothing new: the notes are not written again
     assert len(models.writer.calls) == 1
 
@@ -228,7 +218,7 @@ async def test_new_notes_reach_a_connected_client(served, data_dir):
                 await anyio.sleep(0.05)
             while not notified:
                 await anyio.sleep(0.02)
-        assert written(notes_of(tools["add_date"].description)) == NOTES
+        assert notes_of(tools["add_date"].description) == NOTES
         assert tools["add_date"].description.startswith("Date arithmetic.")
 
 
@@ -281,9 +271,7 @@ def test_learn_writes_usage_notes_when_they_are_shown(
     store = DescriptionStore(open_db(data_dir / "lancedb"))
     for tool in test_learn.TOOLS:
         served = store.served(tool)
-        assert written(notes_of(served.text)) == LEARNED_NOTES and served.reason.startswith("notes v1"), (
-            served.reason
-        )
+        assert notes_of(served.text) == LEARNED_NOTES and served.reason.startswith("notes v1"), served.reason
     assert learn_models.notes_asked == 2
 
     assert test_learn.learn(data_dir, "--episodes", "1") == 0  # nothing new: not rewritten

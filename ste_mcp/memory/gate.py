@@ -396,6 +396,7 @@ class Rewriter:
             neighbours={t.name: t.description for t in prepared.split.neighbours},
             neighbour_arguments={t.name: t.argument_names for t in prepared.split.neighbours},
             budget_tokens=s.notes_budget_tokens,
+            arguments=s.notes_arguments,
             upstream=upstream_texts(prepared.trials),
             model_name=writer_model_name,
         )

@@ -7,10 +7,11 @@ kinds (and HTTP statuses) of the calls that failed and the argument names tried 
 calls; the tool's nearest neighbours and those the judge's rejections point to ("confused with");
 and the ``typed_summary`` of what it returns (its dates as their format, ``dates_as_formats``).
 ``write_notes`` asks a model (the explorer's, by default) for a few bullet lines — when to use the
-tool and which neighbour instead, what it returns — within ``memory.notes_budget_tokens``, and adds
-one line on the arguments written from the evidence itself (``argument_line``: each argument by
-name with the format of the values that worked; the model is shown no argument values and a line of
-its own on the arguments is left out); ``checked_lines`` drops the model's lines
+tool and which neighbour instead, argument formats, what it returns — within
+``memory.notes_budget_tokens``. With ``memory.notes_arguments = "evidence"`` the model is asked for
+no argument line and shown no argument values, a line of its own on the arguments is left out, and
+the notes end with ``argument_line``, built from the verified calls (each argument by name with the
+format of the values that worked). ``checked_lines`` drops the model's lines
 that give the tool an argument it has not (neither in its schema nor in a verified call) or send the
 reader to another tool without saying for which requests (``bare_referral``), and
 ``check_notes`` refuses output that carries instructions (``injection_reason``) or repeats upstream
@@ -24,7 +25,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -114,15 +115,15 @@ class ToolEvidence(BaseModel):
     verified_calls: int = 0  # the calls the values above come from (exemplars', accepted trials')
     exemplar_ids: list[str] = Field(default_factory=list)  # the exemplars used (not held out)
 
-    def facts(self) -> dict[str, Any]:
-        """The evidence as the notes model reads it (empty fields left out; no argument values: the
-        argument line is written from the evidence, ``argument_line``, not by the model)."""
+    def facts(self, *, values: bool = True) -> dict[str, Any]:
+        """The evidence as the notes model reads it (empty fields left out; ``values=False``: no argument
+        values, when the argument line is written from the evidence, ``argument_line``)."""
         data = self.model_dump(exclude={"exemplar_ids", "tool", "verified_calls"})
         data["parameters"] = [
             {
                 k: v
                 for k, v in p.items()
-                if (v not in ("", [], 0, False) or k == "name") and k != "values_seen"
+                if (v not in ("", [], 0, False) or k == "name") and (values or k != "values_seen")
             }
             for p in data["parameters"]
         ]
@@ -190,11 +191,11 @@ def gather_evidence(
     """
     props: dict[str, Any] = (tool.input_schema or {}).get("properties") or {}
     required = set((tool.input_schema or {}).get("required") or [])
-    seen_trials = {t.id for t in trials}
-    calls: list[dict[str, Any]] = [  # an exemplar's call is its trial's, counted once
+    accepted = {t.id for t in trials if (t.verdict or {}).get("accepted")}
+    calls: list[dict[str, Any]] = [  # an approved exemplar's call; once, where its accepted trial counts it
         dict(ex.arguments)
         for ex in exemplars
-        if ex.variant_of is None and not seen_trials & set(ex.provenance.trial_ids)
+        if ex.variant_of is None and not accepted & set(ex.provenance.trial_ids)
     ]
     failed_keys: Counter[str] = Counter()
     good_keys: set[str] = set()
@@ -311,20 +312,37 @@ SYSTEM = (
 
 
 def notes_messages(
-    evidence: ToolEvidence, description: str, neighbours: Mapping[str, str], budget_tokens: int
+    evidence: ToolEvidence,
+    description: str,
+    neighbours: Mapping[str, str],
+    budget_tokens: int,
+    arguments: Literal["model", "evidence"] = "model",
 ) -> list[Message]:
-    """The notes prompt: the tool's description, its neighbours' (short) and the typed evidence."""
+    """The notes prompt: the tool's description, its neighbours' (short) and the typed evidence;
+    ``arguments="evidence"``: the model is asked for no argument line and shown no argument values."""
     others = "\n".join(f"- {name}: {clean_text(text, NEIGHBOUR_CHARS)}" for name, text in neighbours.items())
     words = max(20, int(budget_tokens * 0.7))
+    by_model = arguments == "model"
+    facts = json.dumps(evidence.facts(values=by_model), ensure_ascii=False)
     user = (
         f"Tool: {evidence.tool}\n"
         f"Description: {clean_text(description, DESCRIPTION_CHARS)}\n"
         + (f"Similar tools (do not confuse them):\n{others}\n" if others else "")
-        + f"Facts from verified calls (JSON):\n{json.dumps(evidence.facts(), ensure_ascii=False)}\n\n"
-        f"Write at most {MAX_LINES - 1} lines, each starting with '- ', at most {words} words in all:\n"
+        + f"Facts from verified calls (JSON):\n{facts}\n\n"
+        f"Write at most {MAX_LINES if by_model else MAX_LINES - 1} lines, each starting with '- ', at most "
+        f"{words} words in all:\n"
         "- when to use this tool, and which similar tool to use instead for what;\n"
-        "- what it returns.\n"
-        "Its arguments are listed separately: do not describe them. Reply with the lines only."
+        + (
+            "- the argument formats that worked (types, date formats, units, allowed values);\n"
+            if by_model
+            else ""
+        )
+        + "- what it returns.\n"
+        + (
+            "Reply with the lines only."
+            if by_model
+            else "Its arguments are listed separately: do not describe them. Reply with the lines only."
+        )
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
@@ -519,6 +537,7 @@ async def write_notes(
     *,
     neighbours: Mapping[str, str],
     budget_tokens: int,
+    arguments: Literal["model", "evidence"] = "model",
     upstream: Sequence[str] = (),
     model_name: str | None = None,
     neighbour_arguments: Mapping[str, Iterable[str]] | None = None,
@@ -526,9 +545,12 @@ async def write_notes(
     """Ask ``model`` for the notes of ``evidence.tool`` and check them (``Notes.refused`` says why not).
 
     ``upstream``: texts the notes must not echo (``upstream_texts`` of the tool's trials);
-    ``neighbour_arguments``: each neighbour's argument names, which a line may not claim for the tool.
+    ``neighbour_arguments``: each neighbour's argument names, which a line may not claim for the tool;
+    ``arguments`` (``memory.notes_arguments``): ``"evidence"`` ends the notes with ``argument_line`` and
+    leaves out the model's own lines on the arguments.
     """
-    messages = notes_messages(evidence, description, neighbours, budget_tokens)
+    by_model = arguments == "model"
+    messages = notes_messages(evidence, description, neighbours, budget_tokens, arguments)
     response = await model.chat(messages, model=model_name, temperature=0.0, max_tokens=budget_tokens)
     raw = response.text
     if response.choices and response.choices[0].finish_reason == "length":
@@ -536,8 +558,8 @@ async def write_notes(
     known = [p.name for p in evidence.parameters]
     returned = _KEY_CLAIM.findall(evidence.returns)  # a result's keys are no claim
     lines, dropped = [], []
-    for line in tidy_notes(raw, max_chars=budget_tokens * 4, max_lines=MAX_LINES - 1).splitlines():
-        if _ARGUMENT_HEADING.match(line):  # the argument line comes from the evidence
+    for line in tidy_notes(raw, budget_tokens * 4, MAX_LINES if by_model else MAX_LINES - 1).splitlines():
+        if not by_model and _ARGUMENT_HEADING.match(line):  # the argument line comes from the evidence
             dropped.append(f"describes the arguments, which argument_line writes from the evidence: {line!r}")
         else:
             lines.append(line)
@@ -551,12 +573,12 @@ async def write_notes(
     )
     dropped += unchecked
     refused = check_notes(text, upstream=upstream, descriptions=[description, *neighbours.values()])
-    arguments = argument_line(evidence)
-    if not refused and arguments:  # its values passed safe_value; a schema's names are checked here too
-        if (reason := injection_reason(arguments)) is None:
-            text = f"{text}\n{arguments}"
+    line = "" if by_model else argument_line(evidence)
+    if not refused and line:  # its values passed safe_value; a schema's names are checked here too
+        if (reason := injection_reason(line)) is None:
+            text = f"{text}\n{line}"
         else:
-            dropped.append(f"argument line: {reason}: {arguments!r}")
+            dropped.append(f"argument line: {reason}: {line!r}")
     return Notes(
         tool=evidence.tool,
         text="" if refused else text,

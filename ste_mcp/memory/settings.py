@@ -53,11 +53,19 @@ class MemorySettings(BaseModel):
         "server rewrite a tool's notes (gated) once this many new approved exemplar groups (an exemplar and "
         "its paraphrases) exist since its last notes attempt; 0: only `ste-mcp descriptions rewrite` does.",
     )
+    notes_arguments: Literal["model", "evidence"] = Field(
+        "model",
+        description="Who writes the usage notes' line on arguments. model: the notes model, from the typed "
+        "evidence with a few values that worked. evidence: one line built from the verified calls (each "
+        "argument by name, the format that worked; values only for codes and words), the model shown no "
+        "values and its own argument lines left out. Measured in session 44 (BENCHMARKS): not better for "
+        "either packaged client, so model stays the default.",
+    )
     notes_budget_tokens: int = Field(
         100,
         ge=16,
-        description="Max tokens of the usage notes the model writes per tool (its max_tokens); the argument "
-        "line, written from the evidence, comes on top.",
+        description="Max tokens of the usage notes the model writes per tool (its max_tokens); with "
+        "notes_arguments = evidence the argument line comes on top.",
     )
     description_gate: Literal["measure", "off"] = Field(
         "measure",
