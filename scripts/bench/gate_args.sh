@@ -14,4 +14,6 @@ mkdir -p "$OUT/runs"
 for row in base base-1.5b; do
   [ -s "$OUT/runs/$row/summary.json" ] || cp -r "$BASE_FROM/runs/$row" "$OUT/runs/$row"
 done
+# the run measured the argument line when it was the only behaviour; it is now memory.notes_arguments = evidence
+export STE_MCP_MEMORY__NOTES_ARGUMENTS=evidence
 OUT=$OUT NAME=$NAME POOL=.cache/bench/all/optional scripts/bench/gate_all.sh
