@@ -25,12 +25,13 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from ste_mcp.llm.base import ChatModel, Message
 from ste_mcp.memory.exemplars import Exemplar
+from ste_mcp.memory.settings import NotesArguments
 from ste_mcp.memory.trials import TrialRecord
 from ste_mcp.safety.sanitize import (
     MAX_COPIED_WORDS,
@@ -316,7 +317,7 @@ def notes_messages(
     description: str,
     neighbours: Mapping[str, str],
     budget_tokens: int,
-    arguments: Literal["model", "evidence"] = "model",
+    arguments: NotesArguments = "model",
 ) -> list[Message]:
     """The notes prompt: the tool's description, its neighbours' (short) and the typed evidence;
     ``arguments="evidence"``: the model is asked for no argument line and shown no argument values."""
@@ -537,7 +538,7 @@ async def write_notes(
     *,
     neighbours: Mapping[str, str],
     budget_tokens: int,
-    arguments: Literal["model", "evidence"] = "model",
+    arguments: NotesArguments = "model",
     upstream: Sequence[str] = (),
     model_name: str | None = None,
     neighbour_arguments: Mapping[str, Iterable[str]] | None = None,

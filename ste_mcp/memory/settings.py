@@ -22,6 +22,9 @@ JudgeCheck = Literal[
 ]  # memory/checks.py
 
 
+NotesArguments = Literal["model", "evidence"]  # memory.notes_arguments: who writes the argument line
+
+
 class MemorySettings(BaseModel):
     uri: str | None = Field(
         None,
@@ -53,7 +56,7 @@ class MemorySettings(BaseModel):
         "server rewrite a tool's notes (gated) once this many new approved exemplar groups (an exemplar and "
         "its paraphrases) exist since its last notes attempt; 0: only `ste-mcp descriptions rewrite` does.",
     )
-    notes_arguments: Literal["model", "evidence"] = Field(
+    notes_arguments: NotesArguments = Field(
         "model",
         description="Who writes the usage notes' line on arguments. model: the notes model, from the typed "
         "evidence with a few values that worked. evidence: one line built from the verified calls (each "
