@@ -502,6 +502,40 @@ async def test_notes_that_pull_a_neighbours_requests_are_refused(data_dir, neigh
 
 
 @pytest.mark.anyio
+async def test_more_correct_answers_do_not_buy_a_significant_loss_of_right_tools(data_dir):
+    """Session 44's Spanish-words promotion: with the notes the evaluator fixed the arguments of the
+    tool's own requests (correct: all gained) but sent the neighbour's requests, whose tool it used to
+    choose, to the tool (API match: all lost). Correct decided, so the notes were promoted; a loss
+    beyond noise on any metric now vetoes."""
+    db = open_db(data_dir / "lancedb")
+    seed(db)
+    seed_neighbour(db, 10)
+
+    def reply(messages, kwargs):
+        query = messages[-1]["content"]
+        days, after, date = re.search(r"(\d+) days (after|before) (\S+)\?", query).groups()
+        notes = NOTES_HEADER in messages[0]["content"]
+        name = "add_date" if notes or after == "after" else "sub_date"
+        right_days = notes and after == "after"  # the neighbour's days are always off by one
+        return f"Action: {name}\nAction Input: {json.dumps({'date': date, 'days': int(days) + (not right_days)})}"
+
+    judge = ModelEvaluator(ScriptedModel.answering(reply, model="evaluator"))
+    outcome = await rewriter(db).rewrite(TOOLS[0], TOOLS, writer=ScriptedModel([NOTES]), evaluator=judge)
+    gate = outcome.gate
+    own = len(split_heldout(ExemplarStore(db).approved("add_date"), 0.5)[1])
+    neighbours = len(split_heldout(ExemplarStore(db).approved("sub_date"), 0.5)[1])
+    assert own >= 1 and neighbours >= 3
+    (score,) = gate.scores
+    assert score.paired == {"correct": [own, 0], "api_match": [0, neighbours], "wellformed": [0, 0]}
+    assert score.verdict == "worse" and not gate.promote and outcome.version.status == REFUSED
+    assert score.vetoed() == ("api_match", 0, neighbours)
+    assert f"(correct: {own} gained, 0 lost) but (api_match: {neighbours} lost, 0 gained" in gate.reason
+    # within noise (p above memory.gate_worse_p) the same loss vetoes nothing
+    lenient = score.model_copy(update={"worse_p": sign_p(neighbours, 0) / 2})
+    assert lenient.vetoed() is None and lenient.verdict == "better"
+
+
+@pytest.mark.anyio
 async def test_the_gate_asks_at_most_the_capped_queries(data_dir):
     """memory.gate_max_queries bounds what the gate asks however large the pools grow: 5 of the tool's
     held-out queries and 5 of its neighbour's, per description; the rest are counted as not asked."""

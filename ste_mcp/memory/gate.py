@@ -15,8 +15,9 @@ each over every query asked; the exemplar's verified arguments are the ground tr
 ``llm.evaluators`` each of those models is asked too (a stronger client than the app's model: what
 helps a 0.5B reader can cost a 1.5B one). The candidate is promoted only when at least one evaluator
 gains more held-out answers than it loses with it, on the first of (correct, API match, well-formed)
-whose answers changed on balance, and none does worse beyond noise (the sign test over the held-out
-answers that changed, ``memory.gate_worse_p``); otherwise, or with fewer than ``memory.gate_min_heldout``
+whose answers changed on balance, and no evaluator loses answers beyond noise on any of the three (the
+sign test over the held-out answers that changed, ``memory.gate_worse_p``: more correct answers do not
+buy a significant loss of right tools); otherwise, or with fewer than ``memory.gate_min_heldout``
 held-out queries, it is stored ``refused`` with the reason and the numbers (served only if the
 operator rolls back to it). Every version keeps its measurement (``ste-mcp descriptions history``).
 
@@ -111,8 +112,9 @@ class EvaluatorScore(BaseModel):
     @property
     def verdict(self) -> Verdict:
         """The first of (correct, api_match, wellformed) whose held-out answers changed on balance
-        decides: better when more were gained than lost, else worse; a loss that the sign test cannot
-        tell from noise (p > ``worse_p``) is ``noise``, which vetoes nothing. Counted per query asked,
+        decides: better when more were gained than lost (and no metric lost beyond noise: ``vetoed``),
+        else worse; a loss that the sign test cannot tell from noise (p > ``worse_p``) is ``noise``,
+        which vetoes nothing. Counted per query asked,
         an ill-formed answer is no API match: a candidate cannot look better by making answers
         ill-formed. Without paired counts (versions stored before they were kept) the percentages
         decide."""
@@ -125,10 +127,20 @@ class EvaluatorScore(BaseModel):
             return "same"
         _, gained, lost = changes
         if gained > lost:
-            return "better"
+            return "worse" if self.vetoed() else "better"
         if self.worse_p >= 1.0:
             return "worse"
         return "worse" if sign_p(lost, gained) <= self.worse_p else "noise"
+
+    def vetoed(self) -> tuple[str, int, int] | None:
+        """(metric, gained, lost) of the first metric on which the candidate lost held-out answers beyond
+        noise (sign-test p at most ``worse_p``), whichever metric decided: a gain in correct answers does
+        not buy a significant loss of right tools (answers sent to a neighbour) or of well-formed ones."""
+        for m in METRICS:
+            gained, lost = (self.paired or {}).get(m, [0, 0])
+            if lost > gained and sign_p(lost, gained) <= self.worse_p:
+                return m, gained, lost
+        return None
 
     def changes(self) -> tuple[str, int, int] | None:
         """(metric, gained, lost) of the first metric whose held-out answers changed on balance
@@ -252,6 +264,10 @@ def _summary(score: EvaluatorScore) -> str:
             text += f" ({m}: {lost} lost, {gained} gained, sign-test p {sign_p(lost, gained):.2f})"
         else:
             text += f" ({m}: {gained} gained, {lost} lost)"
+            veto = score.vetoed()
+            if veto is not None:
+                m, gained, lost = veto
+                text += f" but ({m}: {lost} lost, {gained} gained, sign-test p {sign_p(lost, gained):.2f})"
     return text
 
 

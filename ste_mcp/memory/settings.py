@@ -103,7 +103,8 @@ class MemorySettings(BaseModel):
         le=1,
         description="An evaluator vetoes a candidate only when its loss is unlikely to be noise: the "
         "one-sided sign test over the held-out answers that changed (right with one description only) "
-        "gives p at most this. 1.0: any loss vetoes.",
+        "gives p at most this, on any of correct, API match and well-formed (a gain on one does not buy a "
+        "loss on another). 1.0: any loss vetoes.",
     )
     gate_neighbour_queries: bool = Field(
         True,
