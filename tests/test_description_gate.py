@@ -536,6 +536,31 @@ async def test_more_correct_answers_do_not_buy_a_significant_loss_of_right_tools
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("constrained", [True, False])
+async def test_the_gate_decodes_as_memory_gate_decoding_says(data_dir, constrained):
+    """Under the grammar (the default) every question the gate asks carries one: the evaluator can only
+    name a listed tool, so a name the notes led it to invent cannot pass as the tool it resembles (the
+    free scorer's closest-name mapping); the version records how the gate asked."""
+    db = open_db(data_dir / "lancedb")
+    seed(db)
+    model = ScriptedModel.answering(evaluator(True).model.replies[0], model="evaluator")
+    outcome = await rewriter(db).rewrite(
+        TOOLS[0],
+        TOOLS,
+        writer=ScriptedModel([NOTES]),
+        evaluator=ModelEvaluator(model, constrained=constrained),
+    )
+    assert outcome.gate.promote and model.calls
+    grammars = [call.get("structured", {}).get("grammar") for call in model.calls]
+    if constrained:
+        assert all(grammars) and all("add_date" in g and "sub_date" in g for g in grammars)
+        assert outcome.version.gate_result["prompt"] == "must-call+constrained"
+    else:
+        assert not any(grammars) and outcome.version.gate_result["prompt"] == "must-call"
+    assert MemorySettings().gate_decoding == "constrained"
+
+
+@pytest.mark.anyio
 async def test_the_gate_asks_at_most_the_capped_queries(data_dir):
     """memory.gate_max_queries bounds what the gate asks however large the pools grow: 5 of the tool's
     held-out queries and 5 of its neighbour's, per description; the rest are counted as not asked."""

@@ -15,7 +15,7 @@ import pytest
 from ste_mcp.app import App
 from ste_mcp.cli import main
 from ste_mcp.config import load_settings
-from ste_mcp.evaluate.description_gate import ModelEvaluator
+from ste_mcp.evaluate.description_gate import gate_evaluators
 from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import APPROVED, REFUSED, DescriptionStore, notes_of
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore, Provenance
@@ -81,7 +81,8 @@ async def test_rewrite_from_real_trials_on_the_packaged_model(chat_model, vllm_s
         rewriter = Rewriter(trials, exemplars, DescriptionStore(db), memory)
         models = await app.evaluator_models()
         assert len(models) == 2 and models[0] is await app.get_model()
-        evaluators = [ModelEvaluator(model) for model in models]
+        evaluators = await gate_evaluators(app)  # memory.gate_decoding: under the grammar by default
+        assert [e.model for e in evaluators] == models and all(e.constrained for e in evaluators)
         outcome = await rewriter.rewrite(add_date, tools, writer=chat_model, evaluator=evaluators)
 
     assert outcome.notes is not None and outcome.notes.model == chat_model.model
@@ -103,6 +104,7 @@ async def test_rewrite_from_real_trials_on_the_packaged_model(chat_model, vllm_s
         assert set(gate["candidate"]) == {"correct", "api_match", "wellformed"}
         assert gate["evaluator"] == chat_model.model and len(gate["distractors"]) == memory.gate_distractors
         assert [score["evaluator"] for score in gate["scores"]] == [chat_model.model] * 2
+        assert gate["prompt"] == "must-call+constrained"
         verdicts = [score.verdict for score in outcome.gate.scores]
         assert gate["promote"] == ("better" in verdicts and "worse" not in verdicts)
         assert (version.status == APPROVED) == gate["promote"]

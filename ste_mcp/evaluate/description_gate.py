@@ -2,8 +2,9 @@
 STE-50 items.
 
 The tool and its distractors become a small bench (the exemplars' verified arguments are the ground
-truth), asked by ``run_eval`` with the must-call prompt (greedy, every tool listed, the reply
-prefilled with ``Action:``) and scored by the eval's scorer. It lives here, above ``memory/``, so the
+truth), asked by ``run_eval`` with the must-call prompt (greedy, every tool listed; the reply held by
+the grammar to one call of a listed tool with ``memory.gate_decoding = constrained``, else prefilled with
+``Action:``) and scored by the eval's scorer. It lives here, above ``memory/``, so the
 memory layer never imports the eval runner: the CLI hands a ``ModelEvaluator`` to the ``Rewriter``.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ste_mcp.evaluate.bench import Bench, BenchItem, BenchTool
-from ste_mcp.evaluate.prompts import Prompt
+from ste_mcp.evaluate.prompts import Prompt, variant_label
 from ste_mcp.evaluate.run import EvalConfig, run_eval
 from ste_mcp.llm.base import ChatModel
 from ste_mcp.memory.exemplars import Exemplar
@@ -33,14 +34,27 @@ class EvaluatorError(RuntimeError):
 class ModelEvaluator:
     """``memory.gate.Evaluator`` over a chat model: the eval's prompt variant, runner and scorer."""
 
-    def __init__(self, model: ChatModel, *, prompt: Prompt = GATE_PROMPT, concurrency: int = 4) -> None:
+    def __init__(
+        self,
+        model: ChatModel,
+        *,
+        prompt: Prompt = GATE_PROMPT,
+        constrained: bool = False,
+        concurrency: int = 4,
+    ) -> None:
         self.model = model
         self.prompt = prompt
+        self.constrained = constrained
         self.concurrency = concurrency
 
     @property
     def name(self) -> str:
         return self.model.model
+
+    @property
+    def variant(self) -> str:
+        """The prompt variant with its decoding (``must-call+constrained``), stored with the gate's result."""
+        return variant_label(self.prompt, self.constrained)
 
     async def __call__(
         self,
@@ -63,7 +77,13 @@ class ModelEvaluator:
                 for ex in heldout
             ],
         )
-        config = EvalConfig(setting="base", shown="all", prompt=self.prompt, concurrency=self.concurrency)
+        config = EvalConfig(
+            setting="base",
+            shown="all",
+            prompt=self.prompt,
+            constrained=self.constrained,
+            concurrency=self.concurrency,
+        )
         result = await run_eval(self.model, bench, bench.items, config)
         if result.errors:
             first = next(p["error"] for p in result.predictions if "error" in p)
@@ -84,5 +104,7 @@ class ModelEvaluator:
 
 
 async def gate_evaluators(app: App) -> list[ModelEvaluator]:
-    """The description gate's evaluators: the app's model, then ``llm.evaluators`` (``App.evaluator_models``)."""
-    return [ModelEvaluator(model) for model in await app.evaluator_models()]
+    """The description gate's evaluators: the app's model, then ``llm.evaluators`` (``App.evaluator_models``),
+    each decoding as ``memory.gate_decoding`` says."""
+    constrained = app.settings.memory.gate_decoding == "constrained"
+    return [ModelEvaluator(model, constrained=constrained) for model in await app.evaluator_models()]

@@ -4,7 +4,8 @@
 paraphrases) into a writing part and a held-out part (``memory.gate_heldout_fraction``, by a hash
 of the group id: the same split on every run); write usage notes (``memory/notes.py``) from the
 writing part and the trials behind it only; render the candidate as ``memory.description_render``
-says; then ask the evaluator (the app's model, the evaluation's must-call prompt, greedy) every
+says; then ask the evaluator (the app's model, the evaluation's must-call prompt, greedy, decoded as
+``memory.gate_decoding`` says: under the grammar by default) every
 held-out query twice — once with the candidate, once with the served description — each time with
 the tool's nearest other tools (``memory.gate_distractors``, by MiniLM similarity of name and
 description) listed beside it as distractors — with ``memory.gate_neighbour_queries`` the
@@ -638,6 +639,7 @@ class Rewriter:
             confused_with=first.confused_with,
             evaluator=first.evaluator,
             scores=measured,
+            prompt=getattr(evaluators[0], "variant", GATE_PROMPT),
         )
 
     def _candidate(self, tool: Tool, writing: Sequence[Exemplar], notes: str) -> tuple[str, list[Exemplar]]:

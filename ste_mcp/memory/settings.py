@@ -106,6 +106,14 @@ class MemorySettings(BaseModel):
         "gives p at most this, on any of correct, API match and well-formed (a gain on one does not buy a "
         "loss on another). 1.0: any loss vetoes.",
     )
+    gate_decoding: Literal["constrained", "free"] = Field(
+        "constrained",
+        description="How the gate's evaluators decode their answers: constrained (a grammar holds each reply "
+        "to one call of a listed tool with its declared arguments, as a tool-calling client's API does; both "
+        "packaged clients' best zero-shot decoding on bench/dev) or free (the reply as the model writes it, "
+        "scored with the paper's closest-name mapping, under which a name the notes led the evaluator to "
+        "invent, e.g. Password_of_length_15, counts as the listed tool it resembles: session 45).",
+    )
     gate_neighbour_queries: bool = Field(
         True,
         description="The gate also asks the distractors' own held-out queries: a tool's notes that pull "
