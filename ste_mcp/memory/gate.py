@@ -245,6 +245,11 @@ class Evaluator(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def variant(self) -> str:
+        """How it asks: the prompt variant with its decoding (``must-call+constrained``)."""
+        ...
+
     async def __call__(
         self,
         tool: Tool,
@@ -639,7 +644,7 @@ class Rewriter:
             confused_with=first.confused_with,
             evaluator=first.evaluator,
             scores=measured,
-            prompt=getattr(evaluators[0], "variant", GATE_PROMPT),
+            prompt=evaluators[0].variant,
         )
 
     def _candidate(self, tool: Tool, writing: Sequence[Exemplar], notes: str) -> tuple[str, list[Exemplar]]:
