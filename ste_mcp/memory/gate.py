@@ -270,10 +270,9 @@ def _summary(score: EvaluatorScore) -> str:
             text += f" ({m}: {lost} lost, {gained} gained, sign-test p {sign_p(lost, gained):.2f})"
         else:
             text += f" ({m}: {gained} gained, {lost} lost)"
-            veto = score.vetoed()
-            if veto is not None:
-                m, gained, lost = veto
-                text += f" but ({m}: {lost} lost, {gained} gained, sign-test p {sign_p(lost, gained):.2f})"
+            if (veto := score.vetoed()) is not None:
+                metric, won, gave = veto
+                text += f" but ({metric}: {gave} lost, {won} gained, sign-test p {sign_p(gave, won):.2f})"
     return text
 
 
