@@ -167,47 +167,6 @@ async def test_ltm_lists_earlier_queries_across_restarts(tools, client, data_dir
     assert "[ok] Request number 1: what is the weather in Oslo?" in imagine
 
 
-async def test_the_next_episode_is_told_the_values_its_calls_sent(tools, client, data_dir, upstream) -> None:
-    """Shown only its earlier requests, a teacher chose the same values again (New York's coordinates in
-    every time-zone exemplar); the first imagination of an episode also lists what the calls sent and asks
-    for values they have not, unless ``explorer.ltm_values`` is 0."""
-    store = TrialStore.open(data_dir / "lancedb")
-    await run_episode(
-        context(scripted(player({"get_weather": {"city": "Oslo"}})), client, store, num_stm_slots=2),
-        tools["get_weather"],
-        0,
-    )
-    model = scripted(player({"get_weather": {"city": "Oslo"}}))
-    await run_episode(context(model, client, store, num_stm_slots=1), tools["get_weather"], 1)
-    imagine = model.calls[0]["messages"][-1]["content"]
-    assert "Values those requests' calls sent (most used first):\n- city: Oslo (2 calls)\n" in imagine
-    assert "with values their calls have not sent" in imagine
-    model = scripted(player({"get_weather": {"city": "Oslo"}}))
-    await run_episode(context(model, client, store, num_stm_slots=1, ltm_values=0), tools["get_weather"], 2)
-    plain = model.calls[0]["messages"][-1]["content"]
-    assert "[ok] Request number 1: what is the weather in Oslo?" in plain
-    assert "calls sent" not in plain and "other parameters, other values or another kind of use" in plain
-
-
-def test_the_values_shown_are_cut_and_counted() -> None:
-    tried = {
-        "n": [(i, 12 - i) for i in range(12)],
-        "text": [("x" * 60, 1)],
-        "flags": [(["a", "b"], 2)],
-        "empty": [],
-    }
-    lines = prompts.tried_values_lines(tried, 3).splitlines()
-    assert lines == [
-        "- n: 0 (12 calls), 1 (11 calls), 2 (10 calls) and 9 more",
-        f"- text: {'x' * 39}…",
-        '- flags: ["a", "b"] (2 calls)',
-    ]
-    assert prompts.tried_values_lines(tried, 0) == ""
-    # nothing tried before: no memory, no values
-    first = prompts.imagine_first("t", "A tool.", [], max_items=30, tried={"n": [(1, 1)]})
-    assert "calls sent" not in first
-
-
 async def test_without_reflection_requests_are_remembered_unmarked(tools, client, data_dir, upstream) -> None:
     """``explorer.reflect`` off (the paper's no-reflection ablation): no trial is asked whether it worked,
     and the next episode's memory lists the requests without claiming either way."""

@@ -65,21 +65,6 @@ def test_long_term_memory_marks_a_judged_trial_by_its_verdict(store: TrialStore)
     assert [ok for _, ok in store.ltm("get_weather")] == [True, False, False, True]  # 0:3 not judged yet
 
 
-def test_tried_values_count_each_value_its_calls_sent_most_sent_first(store: TrialStore, data_dir: Path) -> None:
-    """What the next imagination is told the calls already sent (``explorer.ltm_values``): per argument,
-    each distinct value and how many calls sent it, failed calls included; another tool's calls not."""
-    store.record(make_trial(slot=0))
-    store.record(make_trial(slot=1, ok=False))
-    bergen = make_trial(slot=2)
-    bergen.turns[0].arguments = {"city": "Bergen", "days": 3}
-    store.record(bergen)
-    store.record(make_trial(tool="get_time", slot=0))
-    again = TrialStore.open(data_dir / "lancedb")
-    assert again.tried_values("get_weather") == {"city": [("Oslo", 2), ("Bergen", 1)], "days": [(3, 1)]}
-    assert again.tried_values("get_time") == {"city": [("Oslo", 1)]}
-    assert again.tried_values("unknown") == {}
-
-
 def test_a_table_from_before_the_primary_key_gains_it_and_keeps_its_trials(data_dir: Path) -> None:
     """Trial tables written by older versions have a nullable, unkeyed id: opening one keys it (so
     concurrent writers cannot store an id twice) without losing a row."""

@@ -1,5 +1,6 @@
 """Session 46, issue 17 (exploration): does showing the values earlier calls sent make the teacher imagine
-requests with other values? (``explorer.ltm_values``; ``TrialStore.tried_values``).
+requests with other values? (``explorer.ltm_values``; ``TrialStore.tried_values``). Tried, not kept: the setting
+and ``tried_values`` exist at commit 0588480 only, which is where this script runs (BENCHMARKS, "Session 46").
 
 The long-term memory is a real one: every approved original of a pooled store (the teacher runs' exemplars,
 e.g. .cache/bench/all/pool) recorded as an earlier trial of its tool (its request, its call, accepted), so each

@@ -159,16 +159,8 @@ async def imagine(
     usage = usage or _Usage()
     ltm = await anyio.to_thread.run_sync(ctx.store.ltm, tool.name)
     if first:
-        values = ctx.settings.ltm_values
-        tried = await anyio.to_thread.run_sync(ctx.store.tried_values, tool.name) if values and ltm else {}
         prompt = prompts.imagine_first(
-            tool.name,
-            tool.description,
-            ltm,
-            max_items=ctx.settings.ltm_max_items,
-            schema=tool.input_schema,
-            tried=tried,
-            max_values=values,
+            tool.name, tool.description, ltm, max_items=ctx.settings.ltm_max_items, schema=tool.input_schema
         )
     else:
         prompt = prompts.IMAGINE_NEXT

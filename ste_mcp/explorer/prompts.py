@@ -9,7 +9,6 @@ from the call protocol (``ste_mcp.llm.protocols``); these texts only say what to
 from __future__ import annotations
 
 import calendar
-import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -17,7 +16,7 @@ from typing import Any
 
 from ste_mcp.memory.dates import speaks_of_time, time_parameters
 
-PROMPT_VERSION = "ste-explore-10"
+PROMPT_VERSION = "ste-explore-9"
 
 EXPLORER_INSTRUCTIONS = """\
 You are practising how to use a tool. You will invent realistic requests a user might make, \
@@ -46,13 +45,6 @@ _REQUIRED = " The request must state {names} in the user's own terms."
 _MEMORY = "Requests already tried with this tool ([ok] = fulfilled, [failed] = not):\n{items}\n\n"
 _MEMORY_UNMARKED = "Requests already tried with this tool:\n{items}\n\n"  # explorer.reflect off
 _NOVELTY = " Make it clearly different from the requests already tried: other parameters, other values or another kind of use."
-# what the calls sent (explorer.ltm_values): the requests alone did not stop a teacher from choosing the same
-# values again (TrialStore.tried_values)
-_VALUES = "Values those requests' calls sent (most used first):\n{items}\n\n"
-_NEW_VALUES = (
-    " Make it clearly different from the requests already tried, with values their calls have not sent: "
-    "another case a user meets (other places, names, amounts, dates, sizes or directions), or another kind of use."
-)
 
 IMAGINE_NEXT = """\
 Based on what you just learned about the tool, invent ONE new request that explores it further: \
@@ -112,48 +104,21 @@ def imagine_first(
     *,
     max_items: int,
     schema: Mapping[str, Any] | None = None,
-    tried: Mapping[str, Sequence[tuple[Any, int]]] | None = None,
-    max_values: int = 8,
 ) -> str:
     """The first imagination prompt of an episode, carrying the long-term memory of the tool and what a call
     can set (``schema``'s parameters by name, description and allowed values, required ones named; never
-    their example values). ``schema`` None: nothing said of the arguments. ``tried``: the values earlier
-    calls sent per argument, with their counts (``TrialStore.tried_values``), at most ``max_values`` of each
-    shown, and the request asked to send others."""
+    their example values). ``schema`` None: nothing said of the arguments."""
     recent = list(ltm)[-max_items:] if max_items > 0 else []
     marks = {True: "[ok] ", False: "[failed] ", None: ""}
     items = "\n".join(f"- {marks[ok]}{_one_line(q, 200)}" for q, ok in recent)
     marked = any(ok is not None for _, ok in recent)
-    memory = (_MEMORY if marked else _MEMORY_UNMARKED).format(items=items) if items else ""
-    values = tried_values_lines(tried or {}, max_values) if items else ""
-    if values:
-        memory += _VALUES.format(items=values)
     return _IMAGINE_FIRST.format(
         name=name,
         description=_one_line(description, 1500),
-        memory=memory,
+        memory=(_MEMORY if marked else _MEMORY_UNMARKED).format(items=items) if items else "",
         settings="" if schema is None else call_settings(schema),
-        novelty=(_NEW_VALUES if values else _NOVELTY) if items else "",
+        novelty=_NOVELTY if items else "",
     )
-
-
-def tried_values_lines(tried: Mapping[str, Sequence[tuple[Any, int]]], most: int = 8) -> str:
-    """One line per argument: ``- lat: 40.7128 (3 calls), 51.5074``; at most ``most`` values each (then
-    "and N more"), each cut to 40 characters; "" when nothing was sent or ``most`` is 0."""
-    if most <= 0:
-        return ""
-    lines = []
-    for key, values in tried.items():
-        if not values:
-            continue
-        shown = [
-            _one_line(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False), 40)
-            + (f" ({n} calls)" if n > 1 else "")
-            for v, n in values[:most]
-        ]
-        more = f" and {len(values) - most} more" if len(values) > most else ""
-        lines.append(f"- {key}: {', '.join(shown)}{more}")
-    return "\n".join(lines)
 
 
 def call_settings(schema: Mapping[str, Any], *, most: int = 8) -> str:

@@ -74,13 +74,6 @@ class ExplorerSettings(BaseModel):
     ltm_max_items: int = Field(
         30, ge=0, description="Most recent earlier queries shown in the imagination prompt."
     )
-    ltm_values: int = Field(
-        8,
-        ge=0,
-        description="With earlier queries shown, also the values their calls sent, at most this many per "
-        "argument (most sent first), and the new request asked to send others (0: only the queries). "
-        "Measured in session 46 (BENCHMARKS).",
-    )
     context_chars: int | None = Field(
         None,
         description="Conversation budget in characters (default: ~2 chars per token of the model's context).",

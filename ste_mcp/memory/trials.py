@@ -310,27 +310,6 @@ class TrialStore:
         rows.sort(key=lambda r: r["recorded_at"])
         return [(r["query"], _succeeded(r)) for r in rows]
 
-    def tried_values(self, tool: str) -> dict[str, list[tuple[Any, int]]]:
-        """The values earlier calls of ``tool`` sent, per argument: each distinct value with how many calls
-        sent it, most sent first (ties: the latest first). Calls that failed count too: what to vary is
-        what was tried. The imagination prompt shows them (``explorer.ltm_values``): a teacher shown only its
-        earlier requests kept choosing the same values (the pooled teacher runs' time-zone exemplars: New
-        York's coordinates in all 3; the numbers translator: one number in 7 of 10)."""
-        rows = self._query([f"tool = {quote(tool)}"], ["turns", "recorded_at"])
-        rows.sort(key=lambda r: r["recorded_at"], reverse=True)
-        counts: dict[str, dict[str, list[Any]]] = defaultdict(dict)  # key -> value's JSON -> [value, calls]
-        for row in rows:
-            for turn in json.loads(row["turns"] or "[]"):
-                if turn.get("kind") != "call" or turn.get("tool") not in (None, tool):
-                    continue
-                for key, value in (turn.get("arguments") or {}).items():
-                    seen = counts[key].setdefault(json.dumps(value, sort_keys=True), [value, 0])
-                    seen[1] += 1
-        return {
-            key: [(v, n) for v, n in sorted(values.values(), key=lambda vn: -vn[1])]
-            for key, values in counts.items()
-        }
-
     def episode_progress(self, tool: str | None = None) -> dict[str, dict[int, int]]:
         """Per tool, per episode: how many slots are recorded (slots are recorded in order)."""
         where = [f"tool = {quote(tool)}"] if tool is not None else []
