@@ -247,15 +247,36 @@ def test_served_descriptions_cover_only_served_visible_tools():
     from types import SimpleNamespace
 
     from ste_mcp.evaluate.run import served_descriptions
+    from ste_mcp.upstream.tools import Tool
 
-    tool = SimpleNamespace(name="add_date", hidden=False, input_schema={"type": "object"}, description="orig")
-    hidden = SimpleNamespace(name="get_today_date", hidden=True, input_schema={}, description="")
-    tools = {"add_date": tool, "get_today_date": hidden}
+    def tool(name: str, schema: dict, hidden: bool = False) -> Tool:
+        return Tool(
+            name=name,
+            description="orig",
+            input_schema=schema,
+            method="GET",
+            path="/",
+            base_url="http://x",
+            hidden=hidden,
+        )
+
+    schema = {
+        "type": "object",
+        "properties": {"date": {"type": "string", "default": "2023-01-15"}},
+        "required": ["date"],
+    }
+    tools = {"add_date": tool("add_date", schema), "get_today_date": tool("get_today_date", {}, hidden=True)}
     app = SimpleNamespace(
         toolset=SimpleNamespace(get=tools.get), describe=lambda t: t.description + " + learned"
     )
     describe = served_descriptions(app)
-    assert describe("add_date") == ("orig + learned", {"type": "object"})
+    # the schema as clients are shown it: the spec's example of a required value is no default
+    served = {
+        "type": "object",
+        "properties": {"date": {"type": "string", "examples": ["2023-01-15"]}},
+        "required": ["date"],
+    }
+    assert describe("add_date") == ("orig + learned", served)
     assert describe("get_today_date") is None and describe("search_general") is None
 
 

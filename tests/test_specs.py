@@ -394,3 +394,28 @@ def test_spec_size_is_capped(tmp_path):
     path = write(tmp_path, "big.yaml", "openapi: 3.0.0\npaths: {}\n# " + "x" * 2048 + "\n")
     with pytest.raises(SpecError, match=r"big\.yaml: spec is larger than 1,024 bytes"):
         load_spec(path, settings=UpstreamSettings(spec_max_bytes=1024))
+
+
+def test_a_required_parameters_spec_default_is_served_as_an_example() -> None:
+    """Marketplace specs put an example in a required parameter's ``default``; clients are shown it as an
+    example (a required value is never absent, so no default applies), the stored schema keeps it for the
+    judge's checks, and an optional parameter's default stays a default."""
+    from ste_mcp.upstream.tools import served_schema
+
+    schema = {
+        "type": "object",
+        "properties": {
+            "lat": {"type": "number", "default": 37.4666405},
+            "moneda": {"type": "string", "default": "DOLARES", "examples": ["EUROS", "DOLARES"]},
+            "timestamp": {"type": "integer", "default": 1589932800},
+        },
+        "required": ["lat", "moneda"],
+    }
+    served = served_schema(schema)
+    assert served["properties"]["lat"] == {"type": "number", "examples": [37.4666405]}
+    assert served["properties"]["moneda"] == {"type": "string", "examples": ["DOLARES", "EUROS"]}
+    assert served["properties"]["timestamp"] == {"type": "integer", "default": 1589932800}
+    assert served["required"] == ["lat", "moneda"]
+    assert schema["properties"]["lat"] == {"type": "number", "default": 37.4666405}  # not changed in place
+    optional = {"type": "object", "properties": {"n": {"type": "integer", "default": 3}}}
+    assert served_schema(optional) is optional

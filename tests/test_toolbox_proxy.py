@@ -20,6 +20,7 @@ from ste_mcp.app import App
 from ste_mcp.config import load_settings
 from ste_mcp.server.server import build_server
 from ste_mcp.toolbox.api import catalog
+from ste_mcp.upstream.tools import served_schema
 from tests.fixtures.toolbox import words_to_int
 
 pytestmark = pytest.mark.anyio
@@ -136,9 +137,13 @@ async def test_tools_list_matches_ste50(client, ste50_dir):
         assert tool.description == expected["description"]
         schema = tool.input_schema
         assert schema["type"] == "object"
-        assert schema["properties"] == expected["parameters"]["properties"]
+        assert schema["properties"] == served_schema(expected["parameters"])["properties"]
         assert set(schema.get("required", [])) == set(expected["parameters"].get("required", []))
         assert tool.annotations.read_only_hint is True
+    # a required parameter's spec "default" is served as its example; an optional one's stays a default
+    tz = tools["Stadia_Maps_Time_Zone_API__TZ_Lookup_by_Location"].input_schema["properties"]
+    assert "default" not in tz["lat"] and tz["lat"]["examples"] == [37.4666405]
+    assert tz["timestamp"]["default"] == 1589932800 and "examples" not in tz["timestamp"]
 
 
 async def test_every_ste50_item_through_the_proxy(client, toolbox_items):

@@ -152,13 +152,13 @@ def _normal(text: str) -> str:
 
 
 def served_descriptions(app: Any) -> Describe:
-    """``Describe`` for the tools the app serves: (description as rendered now, input schema)."""
+    """``Describe`` for the tools the app serves: (description as rendered now, input schema as served)."""
 
     def describe(name: str) -> tuple[str, dict[str, Any]] | None:
         tool = app.toolset.get(name)
         if tool is None or tool.hidden:
             return None
-        return app.describe(tool), tool.input_schema
+        return app.describe(tool), tool.served_schema
 
     return describe
 

@@ -243,7 +243,7 @@ class MemoryExtension(BaseExtension):
             view: dict[str, Any] = {
                 "name": tool.name,
                 "description": self.app.describe(tool),
-                "input_schema": tool.input_schema,
+                "input_schema": tool.served_schema,
                 "score": hit.score,
             }
             if hit.kind == "request":

@@ -79,7 +79,10 @@ def mcp_tool(app: App, tool: Tool) -> types.Tool:
         log.exception("describe(%s) failed; using the spec's description", tool.name)
         description = tool.description
     return types.Tool(
-        name=tool.name, description=description, input_schema=tool.input_schema, annotations=annotations(tool)
+        name=tool.name,
+        description=description,
+        input_schema=tool.served_schema,
+        annotations=annotations(tool),
     )
 
 
@@ -112,7 +115,7 @@ def input_schema(app: App, name: str) -> dict[str, Any] | None:
     """
     tool = app.toolset.get(name)
     if tool is not None and not tool.hidden:
-        return tool.input_schema
+        return tool.served_schema
     if name == CALL_TOOL:
         return _CALL_TOOL_DEF.input_schema
     for ext in app.extensions:

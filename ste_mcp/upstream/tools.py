@@ -67,6 +67,11 @@ class Tool(BaseModel):
         return list((self.input_schema or {}).get("properties") or {})
 
     @property
+    def served_schema(self) -> dict[str, Any]:
+        """The input schema as clients are shown it (``served_schema``)."""
+        return served_schema(self.input_schema)
+
+    @property
     def documentation(self) -> str:
         """Its description and its parameters' descriptions, a line each: all the prose its spec gives
         (what an explorer is shown, and what a user's request should not copy)."""
@@ -97,3 +102,35 @@ class ToolResult(BaseModel):
     truncated: bool = False
     elapsed_ms: float = 0.0
     error_kind: str | None = None  # "validation" | "timeout" | "connect" | "http" | "ssrf" | "size" | ...
+
+
+def served_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` as ``tools/list`` shows it: a required parameter's ``default`` becomes its first
+    ``examples`` entry.
+
+    Specs imported from API marketplaces (RapidAPI, and so STE's tools) put an example value in a required
+    parameter's ``default`` (latitude 37.4666405, amount "1000", place "London"). A required value is never
+    absent, so no default applies, and a client reading "default" sends it as the user's value: the packaged
+    0.5B sent the spec's latitude in 11 of 15 time-zone calls with demonstrations, and the spec's amount or
+    currency in 32 of 195 calls zero-shot (BENCHMARKS, session 46). As an example it still shows the format. The stored schema keeps it
+    (the judge's checks read it as the spec's example: ``memory.checks.spec_examples``); optional parameters'
+    defaults are real defaults and stay."""
+    properties = schema.get("properties")
+    required = set(schema.get("required") or [])
+    if not isinstance(properties, dict) or not required:
+        return schema
+    moved = {
+        key: spec
+        for key, spec in properties.items()
+        if key in required and isinstance(spec, dict) and "default" in spec
+    }
+    if not moved:
+        return schema
+    served = dict(properties)
+    for key, spec in moved.items():
+        spec = dict(spec)
+        value = spec.pop("default")
+        earlier = spec.get("examples") if isinstance(spec.get("examples"), list) else []
+        spec["examples"] = [value, *(e for e in earlier if e != value)]
+        served[key] = spec
+    return {**schema, "properties": served}
