@@ -6,7 +6,7 @@
 #   zero-shot (must-call, the 15 candidates): `--setting descriptions` on an empty data dir against `base`;
 #   the best setting (must-call, search within the 15 candidates + the 3 nearest approved exemplars of the
 #   pooled teacher runs, scripts/bench/all_runs.sh's $POOL), with and without --served-descriptions.
-# bench/dev first, then the 195 STE-50 toolbox items; each row once; a row already there is kept. The 195-item
+# bench/dev first, then the 195 STE-50 toolbox items, then the packaged 1.5B zero-shot on 78 of them; each row once; a row already there is kept. The 195-item
 # rows without the served schemas are earlier runs of the same code path on this box (gate_veto.sh's base-c,
 # all_runs.sh's pool row): BASE_ROWS=1 runs them again here.
 # usage: flock /tmp/ste-model.lock scripts/bench/served_schema.sh     Results: $OUT/runs*/*/summary.json
@@ -28,7 +28,8 @@ zero_shot() {  # NAME SETTING BENCH [TOOLS...]
   local start; start=$(date +%s)
   # shellcheck disable=SC2086
   $BIN eval --bench "$3" ${4:+--tools ${*:4}} --setting "$2" --prompt must-call --concurrency 8 \
-    --llm-url "$URL" --model "$STUDENT" --data-dir "$OUT/empty" --out "$OUT/runs/$1" --decoding constrained | tail -3
+    --llm-url "$URL" --model "$STUDENT" --data-dir "$OUT/empty" --out "$OUT/runs/$1" --decoding constrained \
+    ${LIMIT:+--limit $LIMIT} | tail -3
   clock "eval $1" "$start"
 }
 best() {  # BENCH RUNS NAME [EXTRA]
@@ -50,4 +51,13 @@ if [ -n "${BASE_ROWS:-}" ]; then
   zero_shot base-c base bench/ste50 $TOOLS
   best bench/ste50 runs-best best
 fi
+stop_servers
+# the 1.5B client, zero-shot on 78 of the 195 (6 a tool; its base row: gate_veto.sh's base-1.5b-c)
+STUDENT=packaged:qwen2.5-coder-1.5b-instruct; PORT=$((PORT + 1)); URL=http://127.0.0.1:$PORT/v1
+mkdir -p "$OUT/serve15"; [ -e "$OUT/serve15/models" ] || ln -s "$(realpath "$MODELS")" "$OUT/serve15/models"
+serve "$STUDENT" "$PORT" "$OUT/serve15"
+# shellcheck disable=SC2086
+LIMIT=78 zero_shot served-1.5b-c descriptions bench/ste50 $TOOLS
+# shellcheck disable=SC2086
+[ -z "${BASE_ROWS:-}" ] || LIMIT=78 zero_shot base-1.5b-c base bench/ste50 $TOOLS
 stop_servers
