@@ -7,6 +7,7 @@ layer and everything above it (server, explorer, evaluation).
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -66,9 +67,10 @@ class Tool(BaseModel):
         """The names its input schema declares, in order."""
         return list((self.input_schema or {}).get("properties") or {})
 
-    @property
+    @cached_property
     def served_schema(self) -> dict[str, Any]:
-        """The input schema as clients are shown it (``served_schema``)."""
+        """The input schema as clients are shown it (``served_schema``); computed once per tool, as
+        ``tools/call`` asks for it on every call."""
         return served_schema(self.input_schema)
 
     @property
