@@ -8,7 +8,7 @@
 #   repaired: checked, and what added_asks refused replayed through hindsight's repair by the packaged 1.5B
 #             (judge, hindsight and paraphrases, as in the runs; scripts/bench/added_asks.py)
 # Fixed before any row ran; each row runs once.
-# usage: [POOLS='without repaired'] flock /tmp/ste-model.lock scripts/bench/added_asks.sh     Results: .cache/bench/asks/<pool>/runs-*
+# usage: [ROWS=0] [POOLS='without repaired'] flock /tmp/ste-model.lock scripts/bench/added_asks.sh     Results: .cache/bench/asks/<pool>/runs-*
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=.venv/bin/ste-mcp; OUT=.cache/bench/asks; PORT=${PORT:-8795}
@@ -29,6 +29,7 @@ if [ ! -s "$OUT/repaired/added_asks.json" ]; then
   stop_servers
 fi
 ln -sfn "$(realpath "$MODELS")" "$OUT/repaired/models"
+[ "${ROWS:-1}" != 0 ] || exit 0  # ROWS=0: the pools only
 serve "$STUDENT" "$PORT" "$OUT/serve05"
 for pool in ${POOLS:-without checked repaired}; do
   for bench in ste50 dev; do

