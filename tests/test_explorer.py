@@ -25,9 +25,9 @@ from ste_mcp.explorer.episode import (
 from ste_mcp.explorer.scheduler import Explorer, eligibility
 from ste_mcp.explorer.settings import ExplorerSettings
 from ste_mcp.explorer.status import collect_status, register_status_contributor
-from ste_mcp.llm.base import ChatResponse, Choice, ContextTooLong, ModelError
+from ste_mcp.llm.base import ContextTooLong, ModelError
 from ste_mcp.llm.protocols import NativeToolProtocol, ReActProtocol
-from ste_mcp.memory.trials import TrialRecord, TrialStore
+from ste_mcp.memory.trials import TrialStore
 from ste_mcp.upstream.client import EXPLORER_HEADER, UpstreamClient
 from ste_mcp.upstream.specs import load_spec
 from ste_mcp.upstream.tools import Tool
@@ -589,51 +589,6 @@ async def test_imagination_asks_for_the_request_as_json(tools, client, store, up
     )
     assert read_request(json.dumps({"request": "Today is Sunday 6 December 2026 (2026-12-06)."})) == ""
     assert read_request('{"request": "Is today a holiday in Oslo?"}') == "Is today a holiday in Oslo?"
-
-
-async def test_several_sampled_requests_keep_the_one_least_like_earlier_ones(tools, client, store) -> None:
-    """``explorer.imagine_samples``: one request to the server for n requests; kept: one without a problem
-    (naming the tool, repeating an earlier request) that shares least with the tool's earlier requests."""
-    store.record(
-        TrialRecord(tool="get_weather", episode=0, slot=0, query="What is the weather in Oslo tomorrow?")
-    )
-    sampled = [
-        "What is the weather in Oslo tomorrow?",  # a repeat
-        "Use the get_weather tool for Lima",  # names the tool
-        "What is the weather in Oslo on Friday?",  # fine, but close to the earlier one
-        "Will it rain in Lima this weekend?",  # fine, and new
-    ]
-    response = ChatResponse(
-        model="scripted", choices=[Choice(text=json.dumps({"request": q})) for q in sampled]
-    )
-    model = scripted([response])
-    messages: list[dict[str, Any]] = [{"role": "system", "content": "s"}]
-    ctx = context(model, client, store, imagine_samples=4)
-    assert (
-        await imagine(ctx, tools["get_weather"], messages, first=True) == "Will it rain in Lima this weekend?"
-    )
-    assert model.calls[0]["n"] == 4 and len(model.calls) == 1  # no retry: a sample was fine
-    assert messages[-1] == {"role": "assistant", "content": "Will it rain in Lima this weekend?"}
-    # only problems: the least like memory is kept, then the retry its problem asks for
-    model = scripted(
-        [
-            ChatResponse(
-                model="scripted", choices=[Choice(text=json.dumps({"request": q})) for q in sampled[:2]]
-            ),
-            '{"request": "Snow in Bergen?"}',
-        ]
-    )
-    ctx = context(model, client, store, imagine_samples=2)
-    assert await imagine(ctx, tools["get_weather"], [], first=True) == "Snow in Bergen?"
-    assert [c["n"] for c in model.calls] == [2, 1]
-    assert model.calls[1]["messages"][-2]["content"] == "Use the get_weather tool for Lima"
-    # the default: one sample, the paper's
-    model = scripted(['{"request": "Weather in Quito?"}'])
-    assert (
-        await imagine(context(model, client, store), tools["get_weather"], [], first=True)
-        == "Weather in Quito?"
-    )
-    assert model.calls[0]["n"] == 1
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from ste_mcp.memory.db import open_db
 from ste_mcp.memory.descriptions import DescriptionStore
 from ste_mcp.memory.exemplars import Exemplar, ExemplarStore
 from ste_mcp.memory.exploit import Exploiter, ExploitReport
-from ste_mcp.memory.requests import least_like, request_problem, resemblance
+from ste_mcp.memory.requests import request_problem
 from ste_mcp.memory.settings import MemorySettings
 from ste_mcp.memory.trials import TrialRecord, TrialStore, Turn
 from ste_mcp.upstream.tools import Param, Tool
@@ -116,19 +116,6 @@ def test_reasons_say_what_was_caught() -> None:
 
 
 # ---- duplicates, on a real store ---------------------------------------------------------------------
-def test_resemblance_counts_shared_words_and_values() -> None:
-    earlier = ["What time zone is New York in, at 40.7128, -74.0060?", "Convert 100 USD to words"]
-    assert resemblance("What time zone is New York in, at 40.7128, -74.0060?", earlier) == 1.0
-    assert resemblance("anything", []) == 0.0
-    same_city = resemblance("Time zone of New York (40.7128, -74.0060) please", earlier)
-    other_city = resemblance("Which time zone is Nairobi in (-1.2921, 36.8219)?", earlier)
-    assert 0.0 < other_city < same_city < 1.0
-    candidates = ["Time zone of New York (40.7128, -74.0060) please", "Which time zone is Nairobi in?"]
-    assert least_like(candidates, earlier) == 1
-    assert least_like(["a b", "a b"], ["c"]) == 0  # a tie: the first
-    assert least_like(["x y", "z"], []) == 0
-
-
 def test_near_duplicate_on_a_real_store(data_dir: Path) -> None:
     store = ExemplarStore(open_db(data_dir / "lancedb"))
     first = Exemplar(tool=TOOL, query="How many liters are 12 gallons?", arguments={"gallons": 12})

@@ -1,5 +1,7 @@
 """Session 47, issue 17 (exploration): does sampling several requests per imagination and keeping the one least
-like the tool's earlier requests (``explorer.imagine_samples``) make the teacher explore other values?
+like the tool's earlier requests (``explorer.imagine_samples``) make the teacher explore other values? Tried, not
+kept: the setting and ``memory.requests.resemblance`` exist at commit 36aafed only, which is where this script runs
+(BENCHMARKS, "Session 47"); ``--temperature`` was added after the first run, at the same code.
 
 The long-term memory is a real one, built as ``tried_values.py`` builds it (session 46): every approved original
 of a pooled store recorded as an accepted earlier trial of its tool. Then, per tool, the explorer's first
@@ -13,7 +15,7 @@ a request problem, how many distinct numbers the arm's requests state that no ea
 ``resemblance`` to the tool's earlier requests (``memory.requests``: what the selection minimises).
 
 usage: .venv/bin/python scripts/bench/imagine_samples.py --pool .cache/bench/all/pool --llm-url URL --model M
-       [--samples 6] [--choices 4] [--out docs/bench/imagine_samples.json]  (writes the .png beside the .json)
+       [--samples 6] [--choices 4] [--temperature T] [--out docs/bench/imagine_samples.json]  (writes the .png beside the .json)
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ async def imagine_arms(args: argparse.Namespace, data: Path, tried: dict[str, An
         llm={"base_url": args.llm_url, "model": args.model, "timeout_s": 900, "retries": 0},
     )
     arms = {"1 sample": 1, f"{args.choices} samples, least like memory": args.choices}
+    temperature = settings.explorer.temperature if args.temperature is None else args.temperature
     rows: dict[str, dict[str, Any]] = {}
     seconds: dict[str, int] = {}
     async with App(settings) as app:
@@ -87,7 +90,12 @@ async def imagine_arms(args: argparse.Namespace, data: Path, tried: dict[str, An
                 upstream=app.upstream,
                 store=store,
                 protocol=protocol,
-                settings=settings.explorer.model_copy(update={"imagine_samples": choices}),
+                settings=settings.explorer.model_copy(
+                    update={
+                        "imagine_samples": choices,
+                        "temperature": temperature,
+                    }
+                ),
             )
             start = time.monotonic()
             await asyncio.gather(*(one(arm, ctx, tool) for tool in tools for _ in range(args.samples)))
@@ -107,7 +115,13 @@ async def imagine_arms(args: argparse.Namespace, data: Path, tried: dict[str, An
                         n for n in map(str, numbers_in(r["request"])) if n.removesuffix(".0") not in known
                     }
                 row["new_numbers"] = len(fresh)
-    return {"rows": rows, "seconds": seconds, "model": args.model, "samples": args.samples}
+    return {
+        "rows": rows,
+        "seconds": seconds,
+        "model": args.model,
+        "samples": args.samples,
+        "temperature": temperature,
+    }
 
 
 def summarise(result: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -156,7 +170,10 @@ def plot(result: dict[str, Any], png: Path) -> None:
         ax.set_xticklabels([t.split("__")[-1][-22:] for t in tools], rotation=35, ha="right", fontsize=8)
         ax.set_ylabel(label, fontsize=9)
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"first imagination of an episode, {result['samples']} per tool, {result['model']}")
+    fig.suptitle(
+        f"first imagination of an episode, {result['samples']} per tool, {result['model']}, "
+        f"temperature {result.get('temperature', 0.6)}"
+    )
     fig.tight_layout()
     fig.savefig(png, dpi=110)
 
@@ -168,6 +185,9 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--samples", type=int, default=6)
     parser.add_argument("--choices", type=int, default=4)
+    parser.add_argument(
+        "--temperature", type=float, help="the explorer's (explorer.temperature) unless given"
+    )
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--out", type=Path, default=Path("docs/bench/imagine_samples.json"))
     args = parser.parse_args()

@@ -24,7 +24,7 @@ from ste_mcp.explorer.settings import ExplorerSettings
 from ste_mcp.llm.base import ChatModel, ChatResponse, ContextTooLong, Message
 from ste_mcp.llm.protocols import FinalAnswer, ParsedCall, ParseError, tool_def
 from ste_mcp.memory.checks import format_values, numbers_stated, quoted_examples
-from ste_mcp.memory.requests import least_like, request_problem
+from ste_mcp.memory.requests import request_problem
 from ste_mcp.memory.trials import TrialRecord, TrialStore, Turn
 from ste_mcp.safety.redact import Redactor
 from ste_mcp.upstream.tools import Tool, ToolResult
@@ -164,8 +164,7 @@ async def imagine(
         )
     else:
         prompt = prompts.IMAGINE_NEXT
-    tried = [q for q, _ in ltm]
-    query = ctx.redactor.redact(await _ask_request(ctx, tool, messages, prompt, usage, tried=tried))
+    query = ctx.redactor.redact(await _ask_request(ctx, tool, messages, prompt, usage))
     if not query:
         query = ctx.redactor.redact(await _ask_request(ctx, tool, messages, prompts.IMAGINE_RETRY, usage))
     elif _same_text(query) in {_same_text(q) for q, _ in ltm}:
@@ -199,22 +198,10 @@ def _same_text(text: str) -> str:
 
 
 async def _ask_request(
-    ctx: ExploreContext,
-    tool: Tool,
-    messages: list[Message],
-    prompt: str,
-    usage: _Usage,
-    *,
-    tried: list[str] | None = None,
+    ctx: ExploreContext, tool: Tool, messages: list[Message], prompt: str, usage: _Usage
 ) -> str:
-    """One imagination turn: the request as the conversation keeps it ("" when there is none).
-
-    With ``tried`` (the tool's earlier requests) and ``explorer.imagine_samples`` > 1, that many requests
-    are sampled at once and the one kept is, among those without a problem (``_imagined_problem``), the
-    least like ``tried``: diversity by selection, where a prompt listing what was tried primes the model
-    with it (session 46). The corrective retries ask for one request."""
+    """One imagination turn: the request as the conversation keeps it ("" when there is none)."""
     messages.append({"role": "user", "content": prompt})
-    samples = ctx.settings.imagine_samples if tried is not None else 1
     response = await _chat(
         ctx,
         tool,
@@ -222,35 +209,10 @@ async def _ask_request(
         usage,
         max_tokens=min(ctx.settings.max_tokens, 160),
         response_format=prompts.REQUEST_FORMAT,
-        n=samples,
     )
-    texts = [choice.text for choice in response.choices] or [""]
-    requests = [read_request(text) for text in texts]
-    chosen = 0
-    if samples > 1 and tried is not None:
-        seen = {_same_text(q) for q in tried}
-        fine = [
-            i
-            for i, q in enumerate(requests)
-            if q and not _imagined_problem(tool, ctx.redactor.redact(q), seen)
-        ]
-        pool = fine or [i for i, q in enumerate(requests) if q] or [0]
-        chosen = pool[least_like([requests[i] for i in pool], tried)]
-    query = requests[chosen]
-    messages.append({"role": "assistant", "content": query or texts[chosen]})
+    query = read_request(response.text)
+    messages.append({"role": "assistant", "content": query or response.text})
     return query
-
-
-def _imagined_problem(tool: Tool, query: str, seen: set[str]) -> bool:
-    """Whether ``imagine`` would ask again after ``query``: a repeat of an earlier request (``seen``, as
-    ``_same_text`` writes them), a request that names the tool or talks about tools, one that quotes the
-    schema's example values, or one that states numbers a tool without arguments cannot send."""
-    return (
-        _same_text(query) in seen
-        or request_problem(query, tool.name, description=tool.documentation) is not None
-        or bool(quoted_examples(query, tool.input_schema))
-        or (not prompts.parameters(tool.input_schema) and bool(numbers_stated(query)))
-    )
 
 
 _BROKEN_REQUEST = re.compile(r'\s*\{\s*"request"\s*:\s*"(?P<body>.*)', re.DOTALL)

@@ -27,15 +27,6 @@ class ExplorerSettings(BaseModel):
         "writes incoherent requests at 1.0).",
     )
     max_tokens: int = Field(360, ge=16, description="New tokens per model turn.")
-    imagine_samples: int = Field(
-        1,
-        ge=1,
-        le=16,
-        description="Requests sampled at each imagination (one request to the model server, sharing the "
-        "prompt); the explorer keeps one without a problem that is least like the tool's earlier requests "
-        "(shared words and numbers), so the episodes spread over values a single sample's prior repeats. "
-        "1: the model's one sample, as the paper.",
-    )
     concurrency: int = Field(
         8, ge=1, description="Episodes in flight at once (keeps a vLLM server batching)."
     )

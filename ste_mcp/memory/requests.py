@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from ste_mcp.safety.sanitize import first_rule_match
 
-__all__ = ["least_like", "normalise", "request_problem", "resemblance"]
+__all__ = ["normalise", "request_problem"]
 
 # An identifier as code writes it: snake_case, a dotted/dashed path, or CamelCase with two humps.
 _IDENTIFIER = re.compile(
@@ -66,28 +66,6 @@ def name_parts(name: str) -> set[str]:
 def normalise(text: str) -> str:
     """A request as compared for duplicates: lower case, words only."""
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
-
-
-def resemblance(query: str, earlier: Iterable[str]) -> float:
-    """How much ``query`` repeats the most similar of ``earlier`` requests: the share of words and numbers
-    (Jaccard, case-folded) they have in common, 0.0 (none, or no earlier request) to 1.0 (the same words).
-    Values count as words, so "the time zone at 40.71, -74.0" resembles an earlier New York request more
-    than one about Nairobi does."""
-    words = set(normalise(query).split())
-    best = 0.0
-    for other in earlier:
-        theirs = set(normalise(other).split())
-        if words | theirs:
-            best = max(best, len(words & theirs) / len(words | theirs))
-    return best
-
-
-def least_like(candidates: list[str], earlier: Iterable[str]) -> int:
-    """The index of the candidate with the least ``resemblance`` to the ``earlier`` requests; the first
-    on a tie."""
-    earlier = list(earlier)
-    scores = [resemblance(c, earlier) for c in candidates]
-    return min(range(len(candidates)), key=lambda i: (scores[i], i))
 
 
 def request_problem(
