@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 47, issue 17 (exploration), prepared and NOT run yet: what explorer.temperature buys a 1.5B teacher
+# Session 47, issue 17 (exploration), NO RESULT YET: what explorer.temperature buys a 1.5B teacher
 # once its memory is full. imagine_samples.sh measured the imagination alone (at 1.0, the paper's temperature, the
 # 1.5B's first requests restate fewer earlier values and state more new numbers than at 0.6, today's default,
 # chosen for a 0.5B explorer); this measures what survives the calls, the judge and the checks. One teacher run
@@ -9,6 +9,12 @@
 # per tool. Then compare the exports: kept originals, hand labels, values no pool call sent
 # (imagine_samples.py's measures), and the 0.5B student's best row with each export added to the pool.
 # TOOLS (space-separated) limits the runs to those tools.
+# Started once (session 47, the six tools below in TOOLS): the seeding and one new episode per tool worked, but the
+# 0.6 arm's 12 trials took over 20 minutes on 2 cores (one episode at ~3 tokens/s at the end) and the run was
+# stopped before any judging; budget ~25-30 min per arm for six tools. Report: scripts/bench/seeded_report.py.
+# TOOLS='add_date NumbersToLetters__Convertir_cantidad_a_letra_Moneda_MXN_Espanol
+#   NumbersToLetters__Convertir_cantidad_a_letra_Moneda_MXN_Ingles Numbers_Translator__Numbers_Translator
+#   Places__Geographic_coordinates_by_placename getWolframAlphaResults'
 # usage: [TEMPERATURES='0.6 1.0'] [TOOLS='…'] flock /tmp/ste-model.lock scripts/bench/seeded_teacher.sh
 # Results: .cache/bench/seeded/t<temperature>{.jsonl,.time}
 set -euo pipefail

@@ -39,8 +39,10 @@ NUMBER = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)*")
 ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 
 
-def seed_memory(pool: Path, into: Path) -> dict[str, int]:
-    """Record every approved original of ``pool`` as an accepted earlier trial of its tool in ``into``."""
+def seed_memory(pool: Path, into: Path, *, one_episode: bool = False) -> dict[str, int]:
+    """Record every approved original of ``pool`` as an accepted earlier trial of its tool in ``into``: each in an
+    episode of its own, or (``one_episode``) all of a tool's in episode 0 at slots 1, 2, ..., so a resumed run
+    reads that episode as finished (``seeded_teacher.py``)."""
     from ste_mcp.memory.db import open_db
     from ste_mcp.memory.exemplars import ExemplarStore
     from ste_mcp.memory.trials import TrialRecord, TrialStore, Turn
@@ -51,13 +53,13 @@ def seed_memory(pool: Path, into: Path) -> dict[str, int]:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     per_tool: dict[str, int] = defaultdict(int)
     for i, ex in enumerate(originals):
-        episode = per_tool[ex.tool]
+        episode, slot = (0, per_tool[ex.tool] + 1) if one_episode else (per_tool[ex.tool], 0)
         per_tool[ex.tool] += 1
         call = Turn(raw="", kind="call", tool=ex.tool, arguments=dict(ex.arguments))
         record = TrialRecord(
             tool=ex.tool,
             episode=episode,
-            slot=0,
+            slot=slot,
             query=ex.query,
             turns=[call, Turn(raw="", kind="final")],
             final_answer="",
