@@ -3,6 +3,8 @@
 # (scripts/bench/imagine_samples.py): the packaged 1.5B teacher imagines each toolbox tool's first request of an
 # episode SAMPLES times with one sample and with CHOICES samples kept least like the memory, the memory being
 # session 41's pool (.cache/bench/all/pool: ROWS=0 all_runs.sh builds it); nothing called or judged.
+# Runs at commit 36aafed only (the setting was removed after it: BENCHMARKS "Session 47"); at a later commit the
+# .py stops at its import of memory.requests.resemblance. The pool: bench/learned/pool/all.jsonl imported (teacher_pool).
 # TEMPERATURE sets the explorer's for both arms (default: explorer.temperature, 0.6); OUT_JSON where to write.
 # usage: [SAMPLES=6] [CHOICES=4] [TEMPERATURE=1.0 OUT_JSON=docs/bench/imagine_samples_t1.json] flock /tmp/ste-model.lock scripts/bench/imagine_samples.sh
 # Results: docs/bench/imagine_samples.{json,png}
