@@ -22,15 +22,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import shutil
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from tried_values import as_number, numbers_in, restates, seed_memory
+from tried_values import as_number, numbers_in, restates, seeded_run, write_result
 
 
 def tried_values(pool: Path) -> dict[str, dict[str, list[tuple[Any, int]]]]:
@@ -191,22 +188,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--out", type=Path, default=Path("docs/bench/imagine_samples.json"))
     args = parser.parse_args()
-    data = Path(tempfile.mkdtemp(prefix="imagine-samples-"))
-    try:
-        models = args.pool / "models"
-        if models.exists():
-            (data / "models").symlink_to(models.resolve())
-        memory = seed_memory(args.pool, data)
-        result = asyncio.run(imagine_arms(args, data, tried_values(args.pool)))
-    finally:
-        shutil.rmtree(data, ignore_errors=True)
-    result["memory"] = memory
-    result["summary"] = summarise(result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
-    plot(result, args.out.with_suffix(".png"))
-    print(json.dumps(result["summary"], indent=1))
-    print(f"wrote {args.out} and {args.out.with_suffix('.png')}")
+    result = seeded_run(
+        args.pool, "imagine-samples-", lambda data: imagine_arms(args, data, tried_values(args.pool))
+    )
+    write_result(result, summarise(result), args.out, plot)
 
 
 if __name__ == "__main__":

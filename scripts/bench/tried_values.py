@@ -30,6 +30,7 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -222,6 +223,33 @@ def plot(result: dict[str, Any], png: Path) -> None:
     fig.savefig(png, dpi=110)
 
 
+def seeded_run(pool: Path, prefix: str, run: Callable[[Path], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    """``run(data)`` on a temporary data dir whose memory ``seed_memory`` filled from ``pool`` (its converted
+    models linked); the result with that memory's per-tool counts as ``memory``."""
+    data = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        models = pool / "models"
+        if models.exists():
+            (data / "models").symlink_to(models.resolve())
+        memory = seed_memory(pool, data)
+        result = asyncio.run(run(data))
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+    return {**result, "memory": memory}
+
+
+def write_result(
+    result: dict[str, Any], summary: dict[str, Any], out: Path, plot: Callable[[dict[str, Any], Path], None]
+) -> None:
+    """``result`` with its ``summary`` as ``out`` (.json) and ``plot`` beside it (.png); the summary printed."""
+    result["summary"] = summary
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    plot(result, out.with_suffix(".png"))
+    print(json.dumps(summary, indent=1))
+    print(f"wrote {out} and {out.with_suffix('.png')}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pool", type=Path, required=True)
@@ -231,22 +259,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--out", type=Path, default=Path("docs/bench/tried_values.json"))
     args = parser.parse_args()
-    data = Path(tempfile.mkdtemp(prefix="tried-values-"))
-    try:
-        models = args.pool / "models"
-        if models.exists():
-            (data / "models").symlink_to(models.resolve())
-        memory = seed_memory(args.pool, data)
-        result = asyncio.run(imagine_all(args, data))
-    finally:
-        shutil.rmtree(data, ignore_errors=True)
-    result["memory"] = memory
-    result["summary"] = summarise(result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
-    plot(result, args.out.with_suffix(".png"))
-    print(json.dumps(result["summary"], indent=1))
-    print(f"{result['seconds']} s; wrote {args.out} and {args.out.with_suffix('.png')}")
+    result = seeded_run(args.pool, "tried-values-", lambda data: imagine_all(args, data))
+    write_result(result, summarise(result), args.out, plot)
+    print(f"{result['seconds']} s")
 
 
 if __name__ == "__main__":
